@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Inline functions of <linux/uio.h> that Rust calls (kernel::iov). */
+
+#include <linux/uio.h>
+
+size_t rust_helper_iov_iter_count(const struct iov_iter *i)
+{
+	return iov_iter_count(i);
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel I/O control blocks: `struct kiocb`, the context of `->read_iter` and
+//! `->write_iter`.
+
+use crate::{bindings, fs::File, types::ForeignOwnable};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// The `kiocb` of a `->read_iter` or `->write_iter` call on a file whose
+/// private data is a `T` (set by the file operation shims' `open`).
+///
+/// # Invariants
+///
+/// `inner` points to a valid `kiocb` for `'a`, whose `ki_filp` is alive for
+/// `'a` and has private data produced by `T::into_foreign`.
+pub struct Kiocb<'a, T> {
+    inner: NonNull<bindings::kiocb>,
+    _phantom: PhantomData<&'a T>,
+}
+
+impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
+    /// Wraps a `kiocb`.
+    ///
+    /// # Safety
+    ///
+    /// `kiocb` must be valid for `'a` and its file's `private_data` must come
+    /// from `T::into_foreign` and stay valid (not `from_foreign`ed) for `'a`.
+    pub unsafe fn from_raw(kiocb: *mut bindings::kiocb) -> Self {
+        // INVARIANT: As the caller guarantees.
+        Self {
+            // SAFETY: The caller guarantees a valid, hence non-null, pointer.
+            inner: unsafe { NonNull::new_unchecked(kiocb) },
+            _phantom: PhantomData,
+        }
+    }
+
+    fn raw(&self) -> *mut bindings::kiocb {
+        self.inner.as_ptr()
+    }
+
+    /// The file the I/O is on.
+    pub fn file(&self) -> &'a File {
+        // SAFETY: `ki_filp` is alive for `'a` (type invariant).
+        unsafe { File::from_raw_file((*self.raw()).ki_filp) }
+    }
+
+    /// The file's private data, borrowed.
+    pub fn device(&self) -> <T as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: The private data came from `T::into_foreign` and is not
+        // released before `'a` ends (type invariant).
+        unsafe { T::borrow((*(*self.raw()).ki_filp).private_data) }
+    }
+
+    /// `ki_flags`: `IOCB_NOWAIT`, `IOCB_HIPRI`, ...
+    pub fn flags(&self) -> u32 {
+        // SAFETY: Valid for `'a`; only the caller's thread uses this kiocb.
+        unsafe { (*self.raw()).ki_flags as u32 }
+    }
+
+    /// `IOCB_NOWAIT`: `preadv2(RWF_NOWAIT)`, or io_uring's first non-blocking
+    /// attempt. The operation must not sleep; `EAGAIN` asks the caller to
+    /// retry in a context that may.
+    pub fn is_nowait(&self) -> bool {
+        self.flags() & bindings::IOCB_NOWAIT as u32 != 0
+    }
+
+    /// Whether waiting for data is forbidden: `O_NONBLOCK` on the file or
+    /// `IOCB_NOWAIT` on this request (the test `pipe_read` makes).
+    pub fn is_nonblocking(&self) -> bool {
+        self.is_nowait() || self.file().is_nonblocking()
+    }
+
+    /// `is_sync_kiocb()`: whether the submitter waits for the result (a plain
+    /// `read(2)`), as opposed to AIO with a completion callback.
+    pub fn is_sync(&self) -> bool {
+        // SAFETY: Valid for `'a`.
+        unsafe { (*self.raw()).ki_complete.is_none() }
+    }
+
+    /// The file position, `ki_pos`.
+    pub fn ki_pos(&self) -> i64 {
+        // SAFETY: Valid for `'a`.
+        unsafe { (*self.raw()).ki_pos }
+    }
+
+    /// The file position, for update.
+    pub fn ki_pos_mut(&mut self) -> &mut i64 {
+        // SAFETY: Valid for `'a`; `&mut self` makes this the only access.
+        unsafe { &mut (*self.raw()).ki_pos }
+    }
+}

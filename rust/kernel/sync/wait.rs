@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Wait queue heads.
+//!
+//! [`WaitQueueHead`] is C's `struct wait_queue_head` with the `wake_up_*` family
+//! and the `wait_event_interruptible*` sleep loop: the machinery a driver's
+//! blocking `read()` and its `poll()` share (see `include/linux/wait.h`).
+//!
+//! Upstream Rust has [`CondVar`](super::CondVar), which sleeps with a lock held
+//! by the caller, and `PollCondVar`. Drivers that mirror C drivers want the C
+//! shape instead: a queue head woken with a poll *key*, and a wait loop around
+//! a condition that takes its own lock. That is this type.
+//!
+//! Lifetime rule (what makes [`PollTable::register_wait`] safe): dropping a
+//! [`WaitQueueHead`] that still has entries wakes them with `POLLFREE` and waits
+//! an RCU grace period, as `wake_up_pollfree()` requires.
+//!
+//! [`PollTable::register_wait`]: super::poll::PollTable::register_wait
+
+use super::poll::PollMask;
+use crate::{
+    bindings,
+    error::{code::ERESTARTSYS, Result},
+    ffi::c_int,
+    init::PinInit,
+    pin_init,
+    str::CStr,
+    sync::LockClassKey,
+    task::{TASK_INTERRUPTIBLE, TASK_NORMAL},
+    types::Opaque,
+};
+use core::{marker::PhantomPinned, pin::Pin};
+use macros::{pin_data, pinned_drop};
+
+/// Creates a [`WaitQueueHead`] initialiser with a new lockdep class and an
+/// optional name (default: the source location).
+#[macro_export]
+macro_rules! new_wait_queue_head {
+    ($($name:literal)?) => {
+        $crate::sync::wait::WaitQueueHead::new(
+            $crate::optional_name!($($name)?),
+            $crate::static_lock_class!(),
+        )
+    };
+}
+pub use new_wait_queue_head;
+
+/// A wait queue head: `struct wait_queue_head`.
+///
+/// # Invariants
+///
+/// `inner` was initialised by `__init_waitqueue_head` and, because the value is
+/// pinned, its self-referential list head has not moved since.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::prelude::*;
+/// use kernel::sync::{poll::PollMask, wait::new_wait_queue_head};
+///
+/// let wq = KBox::pin_init(new_wait_queue_head!("doctest"), GFP_KERNEL)?;
+/// assert!(!wq.has_sleeper());
+/// // Nobody waits: waking is a no-op and the condition is already true, so
+/// // the wait returns at once with the condition's value.
+/// wq.wake_up_interruptible_poll(PollMask::IN | PollMask::RDNORM);
+/// assert_eq!(wq.wait_interruptible_exclusive(|| Some(7)), Ok(7));
+/// # Ok::<(), Error>(())
+/// ```
+#[pin_data(PinnedDrop)]
+pub struct WaitQueueHead {
+    #[pin]
+    inner: Opaque<bindings::wait_queue_head>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: A `struct wait_queue_head` is protected by its own spinlock and may be
+// used from any thread.
+unsafe impl Send for WaitQueueHead {}
+// SAFETY: All methods take `&self` and go through the C API, which serialises
+// on the queue's spinlock.
+unsafe impl Sync for WaitQueueHead {}
+
+impl WaitQueueHead {
+    /// Returns an initialiser for a wait queue head (`init_waitqueue_head`).
+    pub fn new(name: &'static CStr, key: &'static LockClassKey) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes during the call; `name` and
+            // `key` are `'static`, as lockdep keeps pointers to them.
+            inner <- Opaque::ffi_init(|slot| unsafe {
+                bindings::__init_waitqueue_head(slot, name.as_char_ptr(), key.as_ptr())
+            }),
+            _pin: PhantomPinned,
+        })
+    }
+
+    /// The raw `struct wait_queue_head`, for the kernel crate's own users
+    /// (poll tables).
+    pub(crate) fn as_raw(&self) -> *mut bindings::wait_queue_head {
+        self.inner.get()
+    }
+
+    /// `wake_up_poll()`: wakes one exclusive waiter and every non-exclusive
+    /// one whose poll key matches `key`, in any sleep state.
+    pub fn wake_up_poll(&self, key: PollMask) {
+        // SAFETY: `inner` is initialised (type invariant). `__wake_up` takes
+        // the poll mask encoded as the key pointer (`poll_to_key`).
+        unsafe {
+            bindings::__wake_up(self.as_raw(), TASK_NORMAL as u32, 1, key.to_key());
+        }
+    }
+
+    /// `wake_up_interruptible_poll()`: like [`Self::wake_up_poll`] but only
+    /// for interruptible sleepers.
+    pub fn wake_up_interruptible_poll(&self, key: PollMask) {
+        // SAFETY: As in `wake_up_poll`.
+        unsafe {
+            bindings::__wake_up(self.as_raw(), TASK_INTERRUPTIBLE as u32, 1, key.to_key());
+        }
+    }
+
+    /// `wake_up_interruptible_sync_poll()`: the waker is about to sleep or
+    /// return to user space, so the scheduler need not preempt it for the
+    /// wakee (the hint `sock_def_readable` gives).
+    pub fn wake_up_interruptible_sync_poll(&self, key: PollMask) {
+        // SAFETY: As in `wake_up_poll`.
+        unsafe {
+            bindings::__wake_up_sync_key(self.as_raw(), TASK_INTERRUPTIBLE as u32, key.to_key());
+        }
+    }
+
+    /// `wake_up_all()`: wakes every waiter, exclusive or not.
+    pub fn wake_up_all(&self) {
+        // SAFETY: `inner` is initialised; `nr_exclusive == 0` means all.
+        unsafe {
+            bindings::__wake_up(self.as_raw(), TASK_NORMAL as u32, 0, core::ptr::null_mut());
+        }
+    }
+
+    /// `wq_has_sleeper()`: whether anyone waits, with the full barrier that
+    /// pairs with the waiter's `prepare_to_wait`.
+    pub fn has_sleeper(&self) -> bool {
+        // SAFETY: `inner` is initialised (type invariant).
+        unsafe { bindings::wq_has_sleeper(self.as_raw()) }
+    }
+
+    /// `wait_event_interruptible()`: sleeps until `cond` returns `Some`, and
+    /// returns that value.
+    ///
+    /// `cond` runs with the task state already set to `TASK_INTERRUPTIBLE`,
+    /// so it must not sleep; taking a spinlock is fine. A pending signal ends
+    /// the wait with `ERESTARTSYS`, which the syscall layer turns into `EINTR`
+    /// or a restart according to `SA_RESTART`.
+    pub fn wait_interruptible<T>(&self, cond: impl FnMut() -> Option<T>) -> Result<T> {
+        self.wait_event(0, cond)
+    }
+
+    /// `wait_event_interruptible_exclusive()`: as [`Self::wait_interruptible`],
+    /// but a wake-up with `nr_exclusive == 1` wakes only one such waiter, so
+    /// one datagram does not wake a herd of readers.
+    pub fn wait_interruptible_exclusive<T>(&self, cond: impl FnMut() -> Option<T>) -> Result<T> {
+        self.wait_event(bindings::WQ_FLAG_EXCLUSIVE as c_int, cond)
+    }
+
+    /// The `___wait_event()` loop.
+    fn wait_event<T>(&self, flags: c_int, mut cond: impl FnMut() -> Option<T>) -> Result<T> {
+        // Like the macro, test the condition before touching the queue.
+        if let Some(v) = cond() {
+            return Ok(v);
+        }
+        let entry = Opaque::<bindings::wait_queue_entry>::uninit();
+        // SAFETY: `entry` is valid for writes; it lives on this stack frame and
+        // is never moved, and it is taken off the queue by `finish_wait` below
+        // before the frame ends.
+        unsafe { bindings::init_wait_entry(entry.get(), flags) };
+        let result = loop {
+            // SAFETY: Both pointers are valid; `prepare_to_wait_event` queues the
+            // entry (unless a signal is pending) and sets the task state.
+            let interrupted = unsafe {
+                bindings::prepare_to_wait_event(self.as_raw(), entry.get(), TASK_INTERRUPTIBLE)
+            };
+            // Checked even when interrupted: an exclusive waiter picked by a
+            // wake-up must consume what it was woken for, as in C.
+            if let Some(v) = cond() {
+                break Ok(v);
+            }
+            if interrupted != 0 {
+                break Err(ERESTARTSYS);
+            }
+            // SAFETY: Sleeping is allowed: the caller is in process context,
+            // which `prepare_to_wait_event` (a might-sleep path) requires too.
+            unsafe { bindings::schedule() };
+        };
+        // SAFETY: `entry` was initialised above and is on this queue or detached.
+        unsafe { bindings::finish_wait(self.as_raw(), entry.get()) };
+        result
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for WaitQueueHead {
+    fn drop(self: Pin<&mut Self>) {
+        // An entry left here belongs to a poller (epoll, signalfd-like users)
+        // that outlived the queue. `wake_up_pollfree()` tells it to detach, and
+        // the entry's owner may still be dereferencing the head under RCU, so
+        // the memory must survive a grace period. Checking for entries under
+        // the queue's lock orders us after any remover's unlock.
+        //
+        // SAFETY: `inner` is initialised (type invariant) and not yet freed.
+        if unsafe { bindings::waitqueue_active_locked(self.as_raw()) } {
+            // SAFETY: As above; `__wake_up_pollfree` may be called with the
+            // queue's lock not held, in process context.
+            unsafe { bindings::__wake_up_pollfree(self.as_raw()) };
+            // SAFETY: Process context: dropping a queue that pollers use
+            // happens on release paths, never in atomic context.
+            unsafe { bindings::synchronize_rcu() };
+        }
+    }
+}
