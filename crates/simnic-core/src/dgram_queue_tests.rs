@@ -1,0 +1,178 @@
+//! Tests of `rust/simnic/dgram_queue.rs`: examples of each rule, and a
+//! property test that runs random operation sequences against a model.
+
+use crate::dgram_queue::{Datagram, DgramQueue, QueueFull};
+use proptest::prelude::*;
+use std::collections::VecDeque;
+use std::vec::Vec;
+
+/// A datagram identified by a sequence number, with a payload length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct D {
+    seq: u32,
+    len: usize,
+}
+
+impl Datagram for D {
+    fn payload_len(&self) -> usize {
+        self.len
+    }
+}
+
+fn d(seq: u32, len: usize) -> D {
+    D { seq, len }
+}
+
+#[test]
+fn fifo_order_and_byte_accounting() {
+    let mut q: DgramQueue<D, 4> = DgramQueue::new(100);
+    assert!(q.is_empty());
+    q.push_back(d(1, 10)).unwrap();
+    q.push_back(d(2, 20)).unwrap();
+    assert_eq!((q.len(), q.bytes()), (2, 30));
+    let a = q.pop_front().unwrap();
+    assert_eq!(a.seq, 1);
+    // In flight: no longer queued, still charged.
+    assert_eq!((q.len(), q.in_flight(), q.bytes()), (1, 1, 30));
+    q.complete(a.len);
+    assert_eq!((q.in_flight(), q.bytes()), (0, 20));
+    assert_eq!(q.pop_front().unwrap().seq, 2);
+    assert!(q.pop_front().is_none());
+}
+
+#[test]
+fn slot_limit_counts_in_flight() {
+    let mut q: DgramQueue<D, 2> = DgramQueue::new(1000);
+    q.push_back(d(1, 1)).unwrap();
+    q.push_back(d(2, 1)).unwrap();
+    assert_eq!(q.push_back(d(3, 1)).unwrap_err().1, QueueFull::Slots);
+    let a = q.pop_front().unwrap();
+    // The popped datagram still holds its slot until it completes.
+    assert_eq!(q.push_back(d(3, 1)).unwrap_err(), (d(3, 1), QueueFull::Slots));
+    q.complete(a.len);
+    q.push_back(d(3, 1)).unwrap();
+}
+
+#[test]
+fn byte_limit_refuses_and_gives_datagram_back() {
+    let mut q: DgramQueue<D, 8> = DgramQueue::new(50);
+    q.push_back(d(1, 40)).unwrap();
+    assert!(q.has_room_for(10));
+    assert!(!q.has_room_for(11));
+    assert_eq!(q.push_back(d(2, 11)).unwrap_err(), (d(2, 11), QueueFull::Bytes));
+    q.push_back(d(3, 10)).unwrap();
+    // Zero-length datagrams only need a slot.
+    q.push_back(d(4, 0)).unwrap();
+    assert_eq!(q.bytes(), 50);
+}
+
+#[test]
+fn requeue_after_failed_copy_restores_head_even_when_full() {
+    let mut q: DgramQueue<D, 3> = DgramQueue::new(30);
+    for i in 0..3 {
+        q.push_back(d(i, 10)).unwrap();
+    }
+    let a = q.pop_front().unwrap();
+    // A writer cannot take the reserved slot...
+    assert!(q.push_back(d(9, 0)).is_err());
+    // ...so the requeue always fits, at the head.
+    q.requeue_front(a);
+    assert_eq!((q.len(), q.in_flight(), q.bytes()), (3, 0, 30));
+    let order: Vec<u32> = core::iter::from_fn(|| q.pop_front().map(|x| x.seq)).collect();
+    assert_eq!(order, [0, 1, 2]);
+}
+
+#[test]
+fn wraps_around_the_ring() {
+    let mut q: DgramQueue<D, 3> = DgramQueue::new(usize::MAX);
+    for i in 0..100u32 {
+        q.push_back(d(i, 1)).unwrap();
+        let x = q.pop_front().unwrap();
+        assert_eq!(x.seq, i);
+        if i % 3 == 0 {
+            q.requeue_front(x);
+            assert_eq!(q.pop_front().unwrap().seq, i);
+        }
+        q.complete(1);
+    }
+    assert_eq!((q.len(), q.in_flight(), q.bytes()), (0, 0, 0));
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Push(usize),
+    Pop,
+    CompleteOldest,
+    RequeueNewest,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..40).prop_map(Op::Push),
+        3 => Just(Op::Pop),
+        2 => Just(Op::CompleteOldest),
+        1 => Just(Op::RequeueNewest),
+    ]
+}
+
+proptest! {
+    /// Any interleaving of pushes, pops, completions and requeues keeps the
+    /// queue equal to a VecDeque model: same contents in the same order, the
+    /// same refusals, and limits that count in-flight datagrams.
+    #[test]
+    fn matches_model(ops in proptest::collection::vec(op(), 0..300)) {
+        const N: usize = 5;
+        const LIMIT: usize = 64;
+        let mut q: DgramQueue<D, N> = DgramQueue::new(LIMIT);
+        let mut queued: VecDeque<D> = VecDeque::new();
+        let mut flying: Vec<D> = Vec::new();
+        let mut seq = 0;
+        for op in ops {
+            let charged = |queued: &VecDeque<D>, flying: &Vec<D>| {
+                queued.iter().chain(flying.iter()).map(|x| x.len).sum::<usize>()
+            };
+            match op {
+                Op::Push(len) => {
+                    seq += 1;
+                    let expect = if queued.len() + flying.len() >= N {
+                        Err(QueueFull::Slots)
+                    } else if charged(&queued, &flying) + len > LIMIT {
+                        Err(QueueFull::Bytes)
+                    } else {
+                        Ok(())
+                    };
+                    let got = q.push_back(d(seq, len)).map_err(|(back, why)| {
+                        assert_eq!(back, d(seq, len));
+                        why
+                    });
+                    prop_assert_eq!(got, expect);
+                    if got.is_ok() {
+                        queued.push_back(d(seq, len));
+                    }
+                }
+                Op::Pop => {
+                    let got = q.pop_front();
+                    prop_assert_eq!(got.clone(), queued.pop_front());
+                    flying.extend(got);
+                }
+                Op::CompleteOldest => {
+                    if !flying.is_empty() {
+                        let x = flying.remove(0);
+                        q.complete(x.len);
+                    }
+                }
+                Op::RequeueNewest => {
+                    if let Some(x) = flying.pop() {
+                        q.requeue_front(x.clone());
+                        queued.push_front(x);
+                    }
+                }
+            }
+            prop_assert_eq!(q.len(), queued.len());
+            prop_assert_eq!(q.in_flight(), flying.len());
+            prop_assert_eq!(q.bytes(), charged(&queued, &flying));
+            prop_assert!(q.len() + q.in_flight() <= N);
+            prop_assert!(q.bytes() <= LIMIT);
+        }
+    }
+}
