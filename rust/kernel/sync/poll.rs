@@ -13,6 +13,18 @@ use crate::{bindings, fs::File};
 use core::{marker::PhantomData, ops};
 
 /// A set of `EPOLL*` bits: a `__poll_t`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::sync::poll::PollMask;
+///
+/// let readable = PollMask::IN | PollMask::RDNORM;
+/// assert!(readable.contains(PollMask::IN));
+/// assert!(!readable.contains(PollMask::IN | PollMask::OUT));
+/// assert_eq!((readable & PollMask::RDNORM).bits(), 0x40); // EPOLLRDNORM, as in uapi
+/// assert_eq!(PollMask::IN.bits(), 0x1);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct PollMask(u32);
 

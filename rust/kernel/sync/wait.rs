@@ -66,6 +66,36 @@ pub use new_wait_queue_head;
 /// assert_eq!(wq.wait_interruptible_exclusive(|| Some(7)), Ok(7));
 /// # Ok::<(), Error>(())
 /// ```
+///
+/// A sleeper woken by another thread, the way a reader is woken by a writer:
+///
+/// ```
+/// use kernel::prelude::*;
+/// use kernel::sync::{new_spinlock, poll::PollMask, Arc, SpinLock};
+/// use kernel::sync::wait::{new_wait_queue_head, WaitQueueHead};
+/// use kernel::workqueue;
+///
+/// #[pin_data]
+/// struct Mailbox {
+///     #[pin]
+///     slot: SpinLock<Option<u32>>,
+///     #[pin]
+///     wq: WaitQueueHead,
+/// }
+///
+/// let mb = Arc::pin_init(
+///     pin_init!(Mailbox { slot <- new_spinlock!(None), wq <- new_wait_queue_head!() }),
+///     GFP_KERNEL,
+/// )?;
+/// let sender = mb.clone();
+/// workqueue::system().try_spawn(GFP_KERNEL, move || {
+///     *sender.slot.lock() = Some(42);
+///     sender.wq.wake_up_interruptible_poll(PollMask::IN);
+/// })?;
+/// // Sleeps until the work item has filled the slot and woken us.
+/// assert_eq!(mb.wq.wait_interruptible_exclusive(|| mb.slot.lock().take()), Ok(42));
+/// # Ok::<(), Error>(())
+/// ```
 #[pin_data(PinnedDrop)]
 pub struct WaitQueueHead {
     #[pin]
