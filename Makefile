@@ -23,12 +23,17 @@ module: kernel
 guest:
 	@tools/build-guest
 
-# Boot the guest, load the module and show it working.
-run: module guest
+# Boot the guest, load the module and show it working. tools/vm/run builds
+# whatever is missing (kernel, module, guest binaries); progress goes to
+# stderr, so stdout is the demo's own output.
+run:
+	@tools/setup >&2
 	@tools/vm/run --flavour $(FLAVOUR) -- simnic-demo
 
-# Every test: host unit tests, in-guest suite, KUnit, guest-log splat scan.
-check: module guest
+# Every test: host unit tests, in-guest suite, unload, kmemleak, KUnit,
+# guest-log splat scan. Ends with "N passed, M failed".
+check:
+	@tools/setup
 	@tools/test --flavour $(FLAVOUR)
 
 clean:

@@ -1,0 +1,359 @@
+//! Readiness: poll, select and epoll (level- and edge-triggered), polled
+//! without waiting and blocked in a child woken by the parent's write.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use crate::sys::*;
+
+const SEC: Duration = Duration::from_secs(1);
+const DELAY: Duration = Duration::from_millis(300);
+const READABLE: libc::c_short = libc::POLLIN | libc::POLLRDNORM;
+const WRITABLE: libc::c_short = libc::POLLOUT | libc::POLLWRNORM;
+
+/// Empty: writable only; with a datagram: readable and writable; drained:
+/// writable only again. Polling for POLLIN alone on an empty endpoint times
+/// out.
+pub fn poll_readiness() -> TestResult {
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    expect_poll(fd, WRITABLE, "empty endpoint")?;
+    let (r, rev) = poll_one(fd, libc::POLLIN, 0)?;
+    ensure!(
+        r == 0 && rev == 0,
+        "poll(POLLIN, 0) on an empty endpoint returned {r} with {}",
+        poll_names(rev)
+    );
+    send(fd, b"x", "write")?;
+    expect_poll(fd, READABLE | WRITABLE, "one datagram queued")?;
+    let (r, rev) = poll_one(fd, libc::POLLIN, 0)?;
+    ensure!(
+        r == 1 && rev == libc::POLLIN,
+        "poll(POLLIN, 0) with a datagram returned {r} with {}",
+        poll_names(rev)
+    );
+    send(fd, b"y", "second write")?;
+    expect_datagram(fd, b"x", "first datagram")?;
+    expect_poll(fd, READABLE | WRITABLE, "one of two datagrams read")?;
+    expect_datagram(fd, b"y", "second datagram")?;
+    expect_poll(fd, WRITABLE, "drained endpoint")
+}
+
+/// select(2) agrees with poll: writable when empty, readable too with a
+/// datagram queued.
+pub fn select_readiness() -> TestResult {
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    let select = || -> Result<(i32, bool, bool), String> {
+        // SAFETY: fd_sets are plain data; fd is below FD_SETSIZE in a fresh
+        // test process.
+        unsafe {
+            let mut rd: libc::fd_set = std::mem::zeroed();
+            let mut wr: libc::fd_set = std::mem::zeroed();
+            libc::FD_ZERO(&mut rd);
+            libc::FD_ZERO(&mut wr);
+            libc::FD_SET(fd, &mut rd);
+            libc::FD_SET(fd, &mut wr);
+            let mut tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            };
+            let r = libc::select(fd + 1, &mut rd, &mut wr, std::ptr::null_mut(), &mut tv);
+            if r < 0 {
+                return Err(format!("select: {}", errname(errno())));
+            }
+            Ok((r, libc::FD_ISSET(fd, &rd), libc::FD_ISSET(fd, &wr)))
+        }
+    };
+    let got = select()?;
+    ensure!(got == (1, false, true), "select on an empty endpoint: (ret, readable, writable) = {got:?}, expected (1, false, true)");
+    send(fd, b"sel", "write")?;
+    let got = select()?;
+    ensure!(got == (2, true, true), "select with a datagram queued: (ret, readable, writable) = {got:?}, expected (2, true, true)");
+    expect_datagram(fd, b"sel", "the datagram")?;
+    let got = select()?;
+    ensure!(
+        got == (1, false, true),
+        "select after the read: (ret, readable, writable) = {got:?}, expected (1, false, true)"
+    );
+    Ok(())
+}
+
+/// Runs `wait` in a child (it blocks on the empty endpoint), waits until it
+/// sleeps, writes `msg` from the parent 300 ms later and checks the child's
+/// wait returned `want_ret` no earlier than that. The child reports the
+/// events it saw as its data.
+fn blocked_waiter_woken(
+    what: &str,
+    fd: RawFd,
+    msg: &[u8],
+    want_ret: i64,
+    wait: impl FnOnce() -> (SysResult, Vec<u8>),
+) -> Result<Report, String> {
+    let pipe = Pipe::new()?;
+    let report = pipe.w.as_raw_fd();
+    let mut child = Child::spawn(move || {
+        let start = Instant::now();
+        if !Report::ready(0).send(report) {
+            return 2;
+        }
+        let (r, events) = wait();
+        let mut done = Report::done(0, r, start, &[]);
+        done.data = events; // not the call's bytes: the events it reported
+        i32::from(!done.send(report))
+    })?;
+    drop(pipe.w);
+    let mut reports = Reports::new(pipe.r);
+    reports.expect(Kind::Ready, 5 * SEC, &format!("{what}: child start"))?;
+    child.wait_sleeping(5 * SEC, &format!("{what} on an empty endpoint"))?;
+    reports.expect_none(
+        DELAY,
+        &format!("{what} on an empty endpoint returned before any write"),
+    )?;
+    send(fd, msg, &format!("{what}: parent's write"))?;
+    let done = reports.expect(
+        Kind::Done,
+        5 * SEC,
+        &format!("{what} after the parent's write"),
+    )?;
+    ensure!(
+        done.ret == want_ret,
+        "{what} in the child {}, expected {want_ret}",
+        done.outcome()
+    );
+    ensure!(
+        done.elapsed >= DELAY,
+        "{what} returned after {} ms, before the write",
+        ms(done.elapsed)
+    );
+    child.expect_exit0(5 * SEC, what)?;
+    Ok(done)
+}
+
+/// A poll() blocked in a child wakes when the parent writes to the shared
+/// file, reports POLLIN, and consumes nothing.
+pub fn poll_blocked_wakeup() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let done = blocked_waiter_woken("poll(POLLIN, 10 s)", fd, b"poke", 1, move || {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut pfd, 1, 10_000) } {
+            n if n < 0 => (Err(errno()), Vec::new()),
+            n => (Ok(n as usize), pfd.revents.to_le_bytes().to_vec()),
+        }
+    })?;
+    ensure!(
+        done.data.len() == 2,
+        "the poll child reported {} bytes of revents",
+        done.data.len()
+    );
+    let rev = libc::c_short::from_le_bytes([done.data[0], done.data[1]]);
+    ensure!(
+        rev & libc::POLLIN != 0,
+        "the woken poll reported {}, without POLLIN",
+        poll_names(rev)
+    );
+    expect_datagram(fd, b"poke", "the datagram after the poll")
+}
+
+fn epoll_create() -> Result<OwnedFd, String> {
+    // SAFETY: epoll_create1 with a valid flag.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return Err(format!("epoll_create1: {}", errname(errno())));
+    }
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ep) })
+}
+
+fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32, token: u64) -> TestResult {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: a valid epoll_event for the call.
+    if unsafe { libc::epoll_ctl(epfd, op, fd, &mut ev) } != 0 {
+        return Err(format!("epoll_ctl: {}", errname(errno())));
+    }
+    Ok(())
+}
+
+/// epoll_wait for one event: Ok(None) on timeout, Ok(Some((events, token))).
+fn epoll_wait(epfd: RawFd, timeout_ms: i32) -> Result<Option<(u32, u64)>, i32> {
+    let mut ev = [libc::epoll_event { events: 0, u64: 0 }; 4];
+    // SAFETY: `ev` has room for the 4 events asked for.
+    let n = unsafe { libc::epoll_wait(epfd, ev.as_mut_ptr(), 4, timeout_ms) };
+    match n {
+        n if n < 0 => Err(errno()),
+        0 => Ok(None),
+        1 => Ok(Some((ev[0].events, ev[0].u64))),
+        // Only one fd is registered: more than one event is a kernel bug.
+        _ => Err(-n),
+    }
+}
+
+fn epoll_names(ev: u32) -> String {
+    let bits = [
+        (libc::EPOLLIN, "EPOLLIN"),
+        (libc::EPOLLOUT, "EPOLLOUT"),
+        (libc::EPOLLRDNORM, "EPOLLRDNORM"),
+        (libc::EPOLLWRNORM, "EPOLLWRNORM"),
+        (libc::EPOLLERR, "EPOLLERR"),
+        (libc::EPOLLHUP, "EPOLLHUP"),
+        (libc::EPOLLPRI, "EPOLLPRI"),
+    ];
+    let names: Vec<&str> = bits
+        .iter()
+        .filter(|(b, _)| ev & *b as u32 != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if names.is_empty() {
+        format!("{ev:#x}")
+    } else {
+        names.join("|")
+    }
+}
+
+const TOKEN: u64 = 0x5151_0000_0000_0007;
+
+/// The epoll_wait with timeout 0 must report exactly an EPOLLIN event (or
+/// nothing when `want_in` is false).
+fn expect_epoll_in(epfd: RawFd, want_in: bool, what: &str) -> TestResult {
+    match epoll_wait(epfd, 0) {
+        Ok(None) if !want_in => Ok(()),
+        Ok(Some((ev, tok))) if want_in && tok == TOKEN && ev & libc::EPOLLIN as u32 != 0 => Ok(()),
+        Ok(None) => Err(format!(
+            "{what}: epoll_wait reported nothing, expected EPOLLIN"
+        )),
+        Ok(Some((ev, tok))) => Err(format!(
+            "{what}: epoll_wait reported {} (token {tok:#x}), expected {}",
+            epoll_names(ev),
+            if want_in { "EPOLLIN" } else { "nothing" }
+        )),
+        Err(e) => Err(format!("{what}: epoll_wait {}", outcome(Err(e)))),
+    }
+}
+
+/// The child's part of the blocked-epoll tests: epoll_wait up to 10 s,
+/// reporting the events as data.
+fn blocked_epoll_wait(epfd: RawFd) -> (SysResult, Vec<u8>) {
+    match epoll_wait(epfd, 10_000) {
+        Ok(None) => (Ok(0), Vec::new()),
+        Ok(Some((ev, _))) => (Ok(1), ev.to_le_bytes().to_vec()),
+        Err(e) => (Err(e), Vec::new()),
+    }
+}
+
+fn check_woken_epoll(done: &Report) -> TestResult {
+    ensure!(
+        done.data.len() == 4,
+        "the epoll child reported {} bytes of events",
+        done.data.len()
+    );
+    let ev = u32::from_le_bytes(done.data[..4].try_into().unwrap());
+    ensure!(
+        ev & libc::EPOLLIN as u32 != 0,
+        "the woken epoll_wait reported {}, without EPOLLIN",
+        epoll_names(ev)
+    );
+    Ok(())
+}
+
+/// Level-triggered epoll: EPOLLIN for as long as a datagram is queued,
+/// EPOLLOUT when asked for, and an epoll_wait blocked in a child wakes on
+/// the parent's write.
+pub fn epoll_level_triggered() -> TestResult {
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    let epfd = epoll_create()?;
+    let epfd = epfd.as_raw_fd();
+    epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, TOKEN)?;
+    expect_epoll_in(epfd, false, "empty endpoint")?;
+    send(fd, b"lt", "write")?;
+    expect_epoll_in(epfd, true, "one datagram queued")?;
+    expect_epoll_in(
+        epfd,
+        true,
+        "one datagram still queued (level-triggered: reported again)",
+    )?;
+    expect_datagram(fd, b"lt", "the datagram")?;
+    expect_epoll_in(epfd, false, "drained endpoint")?;
+
+    epoll_ctl(
+        epfd,
+        libc::EPOLL_CTL_MOD,
+        fd,
+        (libc::EPOLLIN | libc::EPOLLOUT) as u32,
+        TOKEN,
+    )?;
+    match epoll_wait(epfd, 0) {
+        Ok(Some((ev, _))) if ev & libc::EPOLLOUT as u32 != 0 && ev & libc::EPOLLIN as u32 == 0 => {}
+        other => return Err(format!("epoll_wait for EPOLLIN|EPOLLOUT on an empty endpoint: {other:?}, expected EPOLLOUT only")),
+    }
+    epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN as u32, TOKEN)?;
+
+    let done = blocked_waiter_woken(
+        "epoll_wait (level-triggered)",
+        fd,
+        b"lt woken",
+        1,
+        move || blocked_epoll_wait(epfd),
+    )?;
+    check_woken_epoll(&done)?;
+    expect_epoll_in(
+        epfd,
+        true,
+        "after the blocked child was woken (the datagram is still queued)",
+    )?;
+    expect_datagram(fd, b"lt woken", "the datagram after the epoll wakeup")?;
+    expect_epoll_in(epfd, false, "drained endpoint")
+}
+
+/// Edge-triggered epoll: one event per arriving datagram, none while
+/// nothing new arrives even though data is queued; a blocked epoll_wait in a
+/// child wakes on the parent's write.
+pub fn epoll_edge_triggered() -> TestResult {
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    let epfd = epoll_create()?;
+    let epfd = epfd.as_raw_fd();
+    epoll_ctl(
+        epfd,
+        libc::EPOLL_CTL_ADD,
+        fd,
+        (libc::EPOLLIN | libc::EPOLLET) as u32,
+        TOKEN,
+    )?;
+    expect_epoll_in(epfd, false, "empty endpoint")?;
+    send(fd, b"e1", "first write")?;
+    expect_epoll_in(epfd, true, "first datagram arrived")?;
+    expect_epoll_in(
+        epfd,
+        false,
+        "no new datagram since the last event (edge-triggered)",
+    )?;
+    expect_poll(
+        fd,
+        READABLE | WRITABLE,
+        "the first datagram is still queued",
+    )?;
+    send(fd, b"e2", "second write")?;
+    expect_epoll_in(
+        epfd,
+        true,
+        "a second datagram arrived while the first was still queued",
+    )?;
+    expect_epoll_in(epfd, false, "no new datagram since the second event")?;
+    expect_datagram(fd, b"e1", "first datagram")?;
+    expect_datagram(fd, b"e2", "second datagram")?;
+    expect_epoll_in(epfd, false, "drained endpoint")?;
+
+    let done = blocked_waiter_woken("epoll_wait (EPOLLET)", fd, b"et woken", 1, move || {
+        blocked_epoll_wait(epfd)
+    })?;
+    check_woken_epoll(&done)?;
+    expect_epoll_in(epfd, false, "after the child consumed the edge")?;
+    expect_datagram(fd, b"et woken", "the datagram after the EPOLLET wakeup")
+}

@@ -1,0 +1,342 @@
+//! simnic-selftest: the in-guest test suite of /dev/simnic.
+//!
+//! Each test is a named function run in its own forked process, in its own
+//! process group, with an alarm(2) timeout: a hang, a crash or a panic fails
+//! that test only, and whatever it left running is killed before the next
+//! one starts. Output, one line per test, then the totals:
+//!
+//! ```text
+//! ok - echo_roundtrip
+//! not ok - enobufs_byte_limit: write #4 (1 byte at the byte limit): expected ENOBUFS (105), but it returned 1
+//! selftest: 24 passed, 1 failed
+//! ```
+//!
+//! Usage: `simnic-selftest [--list] [--timeout SECS] [FILTER...]`; a test runs
+//! when its name contains any FILTER (all run without one). Exit status 0 when
+//! every test passed, 1 when one failed, 2 on a usage error.
+
+/// Fails the test with a formatted reason unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err(format!($($arg)+));
+        }
+    };
+}
+
+mod cases;
+mod sys;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use sys::{describe_status, errname, errno, signame};
+
+/// How long one test may run before SIGALRM ends it.
+const DEFAULT_TIMEOUT_SECS: u32 = 20;
+
+/// One test: a name to select and print, and the function the child runs.
+pub struct Test {
+    pub name: &'static str,
+    pub run: fn() -> sys::TestResult,
+}
+
+fn usage() -> ! {
+    eprintln!("usage: simnic-selftest [--list] [--timeout SECS] [FILTER...]");
+    eprintln!("  runs the tests whose names contain any FILTER (all without one)");
+    std::process::exit(2);
+}
+
+fn main() {
+    let mut filters: Vec<String> = Vec::new();
+    let mut list = false;
+    let mut timeout = DEFAULT_TIMEOUT_SECS;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--list" | "-l" => list = true,
+            "--timeout" | "-t" => {
+                timeout = match args.next().and_then(|v| v.parse().ok()) {
+                    Some(t) if t > 0 => t,
+                    _ => usage(),
+                }
+            }
+            "--help" | "-h" => usage(),
+            s if s.starts_with('-') => usage(),
+            _ => filters.push(arg),
+        }
+    }
+
+    let selected: Vec<&Test> = cases::TESTS
+        .iter()
+        .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
+        .collect();
+    if list {
+        for t in &selected {
+            println!("{}", t.name);
+        }
+        return;
+    }
+    if selected.is_empty() {
+        eprintln!("selftest: no test matches {}", filters.join(" "));
+        std::process::exit(2);
+    }
+
+    // Panics are reported as the test's failure reason, not printed by the
+    // default hook.
+    std::panic::set_hook(Box::new(|info| {
+        if let Ok(mut m) = sys::LAST_PANIC.lock() {
+            *m = Some(info.to_string());
+        }
+    }));
+    // Orphans of a test (its children that outlive it) are re-parented to
+    // the runner, so it can kill and reap them before the next test.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+
+    let plural = if selected.len() == 1 { "" } else { "s" };
+    println!(
+        "# simnic-selftest: {} test{plural}, {timeout} s timeout each",
+        selected.len()
+    );
+    let (mut passed, mut failed) = (0, 0);
+    for test in selected {
+        match run_one(test, timeout) {
+            Ok(()) => {
+                passed += 1;
+                println!("ok - {}", test.name);
+            }
+            Err(reason) => {
+                failed += 1;
+                println!("not ok - {}: {}", test.name, reason.replace('\n', " "));
+            }
+        }
+    }
+    println!("selftest: {passed} passed, {failed} failed");
+    let _ = std::io::stdout().flush();
+    std::process::exit(if failed > 0 { 1 } else { 0 });
+}
+
+/// Runs `test` in a forked child in a new process group, with an alarm of
+/// `timeout` seconds; the child sends its failure reason through a pipe.
+fn run_one(test: &Test, timeout: u32) -> Result<(), String> {
+    let pipe = sys::Pipe::new()?;
+    use std::os::fd::AsRawFd;
+    let (rfd, wfd) = (pipe.r.as_raw_fd(), pipe.w.as_raw_fd());
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: the runner is single-threaded; the child runs the test and
+    // _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", errname(errno())));
+    }
+    if pid == 0 {
+        // SAFETY: setpgid/alarm/_exit on ourselves.
+        unsafe {
+            libc::setpgid(0, 0);
+            libc::alarm(timeout);
+        }
+        let result = match std::panic::catch_unwind(test.run) {
+            Ok(r) => r,
+            Err(_) => Err(sys::take_panic_message()),
+        };
+        let code = match result {
+            Ok(()) => 0,
+            Err(reason) => {
+                let mut bytes = reason.into_bytes();
+                bytes.truncate(4000); // below PIPE_BUF: one write, never blocks
+                let _ = sys::write(wfd, &bytes);
+                1
+            }
+        };
+        // SAFETY: _exit never returns; no stdio state of the runner is
+        // flushed twice.
+        unsafe { libc::_exit(code) };
+    }
+    // SAFETY: both calls only affect the child we just forked (setpgid here
+    // too closes the race with the child's own call).
+    unsafe { libc::setpgid(pid, pid) };
+    drop(pipe.w);
+
+    // The alarm ends the child; the runner still keeps its own deadline in
+    // case a test blocks SIGALRM or the child is stuck in the kernel.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(u64::from(timeout) + 5);
+    let mut status = 0;
+    let mut watchdog_fired = false;
+    loop {
+        // SAFETY: `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && errno() != libc::EINTR {
+            return Err(format!("waitpid: {}", errname(errno())));
+        }
+        if Instant::now() >= deadline && !watchdog_fired {
+            watchdog_fired = true;
+            // SAFETY: kill our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
+    let mut reason = Vec::new();
+    if sys::set_nonblocking(rfd, true).is_ok() {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = sys::read(rfd, &mut chunk) {
+            reason.extend_from_slice(&chunk[..n]);
+        }
+    }
+    let leftovers = kill_process_group(pid);
+    let reason = String::from_utf8_lossy(&reason).into_owned();
+
+    let mut verdict = if watchdog_fired {
+        Err(format!(
+            "hung: still running {} s after its {timeout} s alarm, killed",
+            timeout + 5
+        ))
+    } else if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
+        Err(format!("timed out after {timeout} s"))
+    } else if libc::WIFSIGNALED(status) {
+        Err(format!(
+            "crashed: killed by {}",
+            signame(libc::WTERMSIG(status))
+        ))
+    } else if status == 0 {
+        Ok(())
+    } else if !reason.is_empty() {
+        Err(reason)
+    } else {
+        Err(format!(
+            "test process {} without a reason",
+            describe_status(status)
+        ))
+    };
+    if leftovers > 0 {
+        // Left-over processes hold the device open and would spoil the next
+        // tests (and the refcount test); say so even when the test passed.
+        let note = format!("left {leftovers} process(es) running, killed");
+        verdict = match verdict {
+            Ok(()) => Err(note),
+            Err(r) => Err(format!("{r} (and {note})")),
+        };
+    }
+    verdict
+}
+
+/// Kills every process left in the test's process group and reaps them (they
+/// are the runner's children once their parents died: the runner is a
+/// subreaper). Returns how many it reaped.
+fn kill_process_group(pgid: libc::pid_t) -> usize {
+    let mut count = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // SAFETY: signal and reap only the test's own process group.
+    unsafe {
+        // ESRCH: nobody, not even a zombie, is left in the group.
+        while libc::kill(-pgid, libc::SIGKILL) == 0 && Instant::now() < deadline {
+            while libc::waitpid(-pgid, std::ptr::null_mut(), libc::WNOHANG) > 0 {
+                count += 1;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    //! The runner's verdicts, on the host: these tests do not touch the
+    //! device. One #[test] runs them in sequence, so the process does not
+    //! fork while other test threads run.
+    use super::*;
+
+    fn passes() -> sys::TestResult {
+        Ok(())
+    }
+    fn fails() -> sys::TestResult {
+        Err("boom\nsecond line".into())
+    }
+    fn panics() -> sys::TestResult {
+        let v: Vec<u8> = Vec::new();
+        assert_eq!(v.len(), 1, "the vector is empty");
+        Ok(())
+    }
+    fn hangs() -> sys::TestResult {
+        std::thread::sleep(Duration::from_secs(30));
+        Ok(())
+    }
+    fn aborts() -> sys::TestResult {
+        std::process::abort()
+    }
+    fn leaves_a_child() -> sys::TestResult {
+        let child = sys::Child::spawn(|| {
+            std::thread::sleep(Duration::from_secs(30));
+            0
+        })?;
+        std::mem::forget(child); // so its Drop does not kill it
+        Ok(())
+    }
+
+    fn run(run: fn() -> sys::TestResult, timeout: u32) -> Result<(), String> {
+        run_one(&Test { name: "t", run }, timeout)
+    }
+
+    #[test]
+    fn verdicts() {
+        let _guard = sys::tests::FORK_LOCK.lock().unwrap();
+        std::panic::set_hook(Box::new(|info| {
+            *sys::LAST_PANIC.lock().unwrap() = Some(info.to_string());
+        }));
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+
+        assert_eq!(run(passes, 5), Ok(()));
+        assert_eq!(run(fails, 5), Err("boom\nsecond line".to_string()));
+        let reason = run(panics, 5).unwrap_err();
+        assert!(
+            reason.contains("main.rs") && reason.contains("the vector is empty"),
+            "{reason}"
+        );
+
+        let t0 = Instant::now();
+        assert_eq!(run(hangs, 1), Err("timed out after 1 s".to_string()));
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the timeout took {:?}",
+            t0.elapsed()
+        );
+
+        assert_eq!(
+            run(aborts, 5),
+            Err("crashed: killed by SIGABRT".to_string())
+        );
+
+        let t0 = Instant::now();
+        assert_eq!(
+            run(leaves_a_child, 5),
+            Err("left 1 process(es) running, killed".to_string())
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "cleaning up took {:?}",
+            t0.elapsed()
+        );
+        _ = std::panic::take_hook();
+    }
+
+    #[test]
+    fn test_names_are_unique_and_the_module_test_is_last() {
+        let names: Vec<&str> = cases::TESTS.iter().map(|t| t.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            names.len(),
+            "duplicate test names in {names:?}"
+        );
+        assert_eq!(names.last(), Some(&"module_refcount_unload"));
+    }
+}
