@@ -10,7 +10,7 @@
 //! so a `show` callback never sees freed memory and never runs after unload.
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{from_err_ptr, Result},
     str::CStr,
@@ -52,7 +52,7 @@ impl fmt::Write for SeqFile {
 /// ignore); it is removed before `data` is dropped.
 pub struct Dir {
     dentry: *mut bindings::dentry,
-    data: KVec<KBox<dyn Any + Send + Sync>>,
+    data: KVec<Arc<dyn Any + Send + Sync>>,
 }
 
 // SAFETY: debugfs functions may be called from any thread.
@@ -73,10 +73,11 @@ impl Dir {
 
     /// Adds a read-only file `name` whose content `data.show()` produces.
     pub fn add_file<T: Show>(&mut self, name: &CStr, data: Arc<T>) -> Result {
-        let raw = Arc::as_ptr(&data).cast_mut().cast();
+        let raw = (&*data as *const T).cast_mut().cast();
         // Keep the data alive for as long as the directory, before the file
         // can be opened.
-        self.data.push(KBox::new(data, GFP_KERNEL)?, GFP_KERNEL)?;
+        let keep: Arc<dyn Any + Send + Sync> = data;
+        self.data.push(keep, GFP_KERNEL)?;
         // SAFETY: `name` is a valid C string; `self.dentry` is a directory or
         // an error pointer; `raw` stays valid until the directory is removed
         // (it is in `self.data`); the table is `'static`.

@@ -79,7 +79,7 @@ impl<T: BhWorkCallback> BhWork<T> {
     pub fn schedule(&self) -> bool {
         // SAFETY: Initialised and pinned (type invariant); `system_bh_wq` is
         // created at boot and never destroyed.
-        unsafe { bindings::queue_work_on(bindings::WORK_CPU_UNBOUND as i32, bindings::system_bh_wq, self.work.get()) }
+        unsafe { bindings::queue_work_on(bindings::wq_misc_consts_WORK_CPU_UNBOUND as i32, bindings::system_bh_wq, self.work.get()) }
     }
 
     /// The data the callback sees.
