@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The user-space ABI of /dev/simnic: ioctl numbers, their argument structs,
+//! the frame header on the simulated wire, and the limits.
+//!
+//! One file, two users: simnic.ko compiles it, and the userspace crate
+//! `crates/simnic` includes it by path, so the numbers and layouts cannot
+//! drift apart. Plain `core` Rust.
+//!
+//! Every struct is `#[repr(C)]` with explicit padding and native byte order,
+//! as a C header would declare it. The driver never casts user memory to a
+//! struct: it copies bytes (`to_bytes`/`from_bytes`, generated below), which
+//! is safe Rust; host tests check those byte images against the in-memory
+//! layout userspace passes.
+
+/// `ioctl` magic of simnic. Registered nowhere; unused in
+/// `Documentation/userspace-api/ioctl/ioctl-number.rst` of 6.12.
+pub const SIMNIC_IOC_MAGIC: u32 = 0xE5;
+
+const IOC_NONE: u32 = 0;
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+/// `_IOC(dir, type, nr, size)` as in `include/uapi/asm-generic/ioctl.h`.
+pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32) << 16) | (SIMNIC_IOC_MAGIC << 8) | nr
+}
+
+/// Largest payload of one datagram (as for UDP over IPv4 with 64 KiB frames).
+pub const MAX_DATAGRAM: usize = 65535;
+/// First port handed out to an endpoint that did not bind (like the
+/// ephemeral range of `ip_local_port_range`).
+pub const EPHEMERAL_PORT_FIRST: u16 = 49152;
+/// Default receive queue byte limit (`net.core.rmem_default`).
+pub const RCVBUF_DEFAULT: u32 = 212_992;
+/// Smallest receive queue byte limit `SIMNIC_IOC_SET_RCVBUF` accepts.
+pub const RCVBUF_MIN: u32 = 2048;
+/// Largest receive queue byte limit `SIMNIC_IOC_SET_RCVBUF` accepts.
+pub const RCVBUF_MAX: u32 = 16 << 20;
+/// Receive queue slots per endpoint (datagrams queued or being read).
+pub const RX_QUEUE_SLOTS: usize = 256;
+/// Generator flows that can run at once.
+pub const GEN_FLOWS: usize = 8;
+
+/// Set in [`RecvFrom::flags`] when the datagram was longer than the buffer
+/// (like `MSG_TRUNC` from `recvmsg`).
+pub const SIMNIC_MSG_TRUNC: u32 = 0x20;
+
+/// Generates `SIZE`, `to_bytes` and `from_bytes` for a `#[repr(C)]` struct
+/// whose fields are listed in order and leave no implicit padding.
+macro_rules! uapi_struct {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name { $($(#[$fm])* pub $f: $t,)* }
+
+        impl $name {
+            /// Size in bytes, equal to `size_of::<Self>()` (checked below).
+            pub const SIZE: usize = 0 $(+ core::mem::size_of::<$t>())*;
+
+            /// The struct as the bytes userspace has in memory.
+            pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+                let mut out = [0u8; Self::SIZE];
+                let mut _at = 0;
+                $(
+                    let b = self.$f.to_ne_bytes();
+                    out[_at.._at + b.len()].copy_from_slice(&b);
+                    _at += b.len();
+                )*
+                out
+            }
+
+            /// The struct from the bytes userspace has in memory.
+            pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+                let mut _at = 0;
+                $(
+                    let $f = {
+                        const N: usize = core::mem::size_of::<$t>();
+                        let mut raw = [0u8; N];
+                        raw.copy_from_slice(&b[_at.._at + N]);
+                        _at += N;
+                        <$t>::from_ne_bytes(raw)
+                    };
+                )*
+                Self { $($f,)* }
+            }
+        }
+
+        const _: () = assert!($name::SIZE == core::mem::size_of::<$name>());
+    };
+}
+
+uapi_struct! {
+    /// `SIMNIC_IOC_SENDTO`: send one datagram to `port`.
+    pub struct SendTo {
+        /// User address of the payload.
+        pub buf: u64,
+        /// Payload length, at most [`MAX_DATAGRAM`].
+        pub len: u32,
+        /// Destination port (1..=65535).
+        pub port: u32,
+    }
+}
+
+uapi_struct! {
+    /// `SIMNIC_IOC_RECVFROM`: receive one datagram; the ioctl returns the
+    /// bytes copied, like `read`.
+    pub struct RecvFrom {
+        /// User address of the buffer.
+        pub buf: u64,
+        /// Buffer length.
+        pub buf_len: u32,
+        /// In: `O_NONBLOCK`-like 1 to not wait. Out: [`SIMNIC_MSG_TRUNC`] if
+        /// the datagram did not fit.
+        pub flags: u32,
+        /// Out: the datagram's full payload length.
+        pub dgram_len: u32,
+        /// Out: the sender's port.
+        pub src_port: u32,
+    }
+}
+
+/// [`RecvFrom::flags`] input bit: fail with `EAGAIN` instead of waiting.
+pub const SIMNIC_RECV_DONTWAIT: u32 = 0x40;
+
+uapi_struct! {
+    /// `SIMNIC_IOC_GEN_START`: start (or reconfigure) generator flow `flow`.
+    pub struct GenFlow {
+        /// Flow index, `0..GEN_FLOWS`.
+        pub flow: u32,
+        /// Destination port.
+        pub dst_port: u32,
+        /// Payload bytes per datagram, at most [`MAX_DATAGRAM`].
+        pub payload_len: u32,
+        /// Datagrams per second, at least 1.
+        pub rate_pps: u32,
+        /// Datagrams sent back to back when due (at least 1): a burst.
+        pub burst: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
+        /// Datagrams to send before stopping; 0 means unlimited.
+        pub count: u64,
+    }
+}
+
+uapi_struct! {
+    /// `SIMNIC_IOC_NIC_STATS`: counters of the simulated NIC and its driver.
+    pub struct NicStats {
+        /// Interrupts the hardware raised.
+        pub irqs: u64,
+        /// Frames the hardware wrote while the driver had its interrupt
+        /// masked, so no interrupt was raised: interrupt mitigation.
+        pub irqs_suppressed: u64,
+        /// NAPI poll runs.
+        pub polls: u64,
+        /// Polls that used the whole budget and rescheduled themselves.
+        pub budget_exhausted: u64,
+        /// Polls that drained the ring and unmasked the interrupt.
+        pub napi_complete: u64,
+        /// RX descriptors processed.
+        pub rx_descs: u64,
+        /// Frames received and delivered to an endpoint queue.
+        pub rx_packets: u64,
+        /// Payload bytes of those frames.
+        pub rx_bytes: u64,
+        /// Frames the hardware dropped: RX ring full (like `rx_missed_errors`).
+        pub rx_missed: u64,
+        /// Frames dropped: no endpoint bound to the destination port.
+        pub rx_no_port: u64,
+        /// Frames dropped: the endpoint's receive queue was full.
+        pub rx_queue_full: u64,
+        /// Frames dropped: malformed header.
+        pub rx_errors: u64,
+        /// Frames transmitted on the TX ring.
+        pub tx_packets: u64,
+        /// Payload bytes of those frames.
+        pub tx_bytes: u64,
+        /// Sends refused with `ENOBUFS`: TX ring full.
+        pub tx_busy: u64,
+        /// Frames the built-in generator made.
+        pub gen_packets: u64,
+        /// Wake-ups of endpoint wait queues by `data_ready`.
+        pub wakeups: u64,
+        /// Times the hardware engine ran.
+        pub hw_runs: u64,
+    }
+}
+
+uapi_struct! {
+    /// `SIMNIC_IOC_EP_STATS`: counters of the calling endpoint.
+    pub struct EpStats {
+        /// Bound port.
+        pub port: u32,
+        /// Receive queue byte limit.
+        pub rcvbuf: u32,
+        /// Datagrams waiting in the receive queue.
+        pub queued: u32,
+        /// Bytes charged to the receive queue.
+        pub queued_bytes: u32,
+        /// Datagrams queued for this endpoint.
+        pub rx_packets: u64,
+        /// Their payload bytes.
+        pub rx_bytes: u64,
+        /// Datagrams dropped: receive queue full.
+        pub rx_drops: u64,
+        /// Datagrams truncated by a short read.
+        pub rx_truncated: u64,
+        /// Datagrams sent.
+        pub tx_packets: u64,
+        /// Their payload bytes.
+        pub tx_bytes: u64,
+        /// Times `data_ready` woke a waiter.
+        pub wakeups: u64,
+    }
+}
+
+uapi_struct! {
+    /// `SIMNIC_IOC_RING_STATE`: a snapshot of the descriptor rings.
+    pub struct RingState {
+        /// RX descriptors.
+        pub rx_size: u32,
+        /// RX head: next descriptor the hardware writes (RDH).
+        pub rx_head: u32,
+        /// RX tail: descriptors before it belong to the hardware (RDT).
+        pub rx_tail: u32,
+        /// Next descriptor the driver's poll looks at.
+        pub rx_next_to_clean: u32,
+        /// TX descriptors.
+        pub tx_size: u32,
+        /// TX head: next descriptor the hardware transmits (TDH).
+        pub tx_head: u32,
+        /// TX tail: where the driver puts the next frame (TDT).
+        pub tx_tail: u32,
+        /// Next transmitted descriptor the driver reclaims.
+        pub tx_next_to_clean: u32,
+        /// 1 while the driver has masked the NIC interrupt.
+        pub irq_masked: u32,
+        /// NAPI budget (descriptors per poll).
+        pub budget: u32,
+        /// Delay between TX and the frame reaching RX, in nanoseconds.
+        pub tx_delay_ns: u64,
+    }
+}
+
+/// `SIMNIC_IOC_BIND`: bind to the port in the `u32` argument (0 picks a free
+/// ephemeral port). `EADDRINUSE` if taken, `EINVAL` above 65535.
+pub const SIMNIC_IOC_BIND: u32 = ioc(IOC_WRITE, 1, 4);
+/// `SIMNIC_IOC_CONNECT`: default destination of `write()` (0: own port).
+pub const SIMNIC_IOC_CONNECT: u32 = ioc(IOC_WRITE, 2, 4);
+/// `SIMNIC_IOC_GET_PORT`: the bound port, into a `u32`.
+pub const SIMNIC_IOC_GET_PORT: u32 = ioc(IOC_READ, 3, 4);
+/// `SIMNIC_IOC_SENDTO`: [`SendTo`]; returns the bytes sent.
+pub const SIMNIC_IOC_SENDTO: u32 = ioc(IOC_WRITE, 4, SendTo::SIZE);
+/// `SIMNIC_IOC_RECVFROM`: [`RecvFrom`]; returns the bytes copied.
+pub const SIMNIC_IOC_RECVFROM: u32 = ioc(IOC_READ | IOC_WRITE, 5, RecvFrom::SIZE);
+/// `SIMNIC_IOC_SET_RCVBUF`: receive queue byte limit, a `u32` in
+/// `RCVBUF_MIN..=RCVBUF_MAX` (`EINVAL` otherwise).
+pub const SIMNIC_IOC_SET_RCVBUF: u32 = ioc(IOC_WRITE, 6, 4);
+/// `SIMNIC_IOC_EP_STATS`: [`EpStats`] of this endpoint.
+pub const SIMNIC_IOC_EP_STATS: u32 = ioc(IOC_READ, 7, EpStats::SIZE);
+/// `SIMNIC_IOC_NIC_STATS`: [`NicStats`].
+pub const SIMNIC_IOC_NIC_STATS: u32 = ioc(IOC_READ, 8, NicStats::SIZE);
+/// `SIMNIC_IOC_RING_STATE`: [`RingState`].
+pub const SIMNIC_IOC_RING_STATE: u32 = ioc(IOC_READ, 9, RingState::SIZE);
+/// `SIMNIC_IOC_GEN_START`: [`GenFlow`].
+pub const SIMNIC_IOC_GEN_START: u32 = ioc(IOC_WRITE, 10, GenFlow::SIZE);
+/// `SIMNIC_IOC_GEN_STOP`: stop the flow in the `u32` argument (`u32::MAX`: all).
+pub const SIMNIC_IOC_GEN_STOP: u32 = ioc(IOC_WRITE, 11, 4);
+/// `SIMNIC_IOC_SET_TX_DELAY`: wire delay in nanoseconds, a `u64`
+/// (at most one second).
+pub const SIMNIC_IOC_SET_TX_DELAY: u32 = ioc(IOC_WRITE, 12, 8);
+/// `SIMNIC_IOC_RESET_STATS`: zero the NIC counters (no argument).
+pub const SIMNIC_IOC_RESET_STATS: u32 = ioc(IOC_NONE, 13, 0);
+/// Largest wire delay `SIMNIC_IOC_SET_TX_DELAY` accepts.
+pub const TX_DELAY_MAX_NS: u64 = 1_000_000_000;
+
+/// `FIONREAD` (as on a UDP socket): the payload length of the next datagram,
+/// 0 if none, into an `int`.
+pub const FIONREAD: u32 = 0x541B;
+
+/// The header each frame carries on the simulated wire, before the payload:
+/// what the driver's protocol demux parses (an 8-byte UDP-like header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Destination port.
+    pub dst_port: u16,
+    /// Source port.
+    pub src_port: u16,
+    /// Payload length.
+    pub len: u32,
+}
+
+impl FrameHeader {
+    /// Bytes on the wire.
+    pub const SIZE: usize = 8;
+    /// Largest frame: header plus the largest payload.
+    pub const MAX_FRAME: usize = Self::SIZE + MAX_DATAGRAM;
+
+    /// Wire encoding (little-endian, like most NIC descriptors).
+    pub fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..2].copy_from_slice(&self.dst_port.to_le_bytes());
+        b[2..4].copy_from_slice(&self.src_port.to_le_bytes());
+        b[4..8].copy_from_slice(&self.len.to_le_bytes());
+        b
+    }
+
+    /// Parses and validates the header of a frame of `frame_len` bytes:
+    /// `None` if it is too short, the payload length disagrees with the
+    /// frame, or the destination port is 0.
+    pub fn parse(b: &[u8], frame_len: usize) -> Option<Self> {
+        if b.len() < Self::SIZE || frame_len < Self::SIZE {
+            return None;
+        }
+        let h = Self {
+            dst_port: u16::from_le_bytes([b[0], b[1]]),
+            src_port: u16::from_le_bytes([b[2], b[3]]),
+            len: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        };
+        if h.len as usize != frame_len - Self::SIZE || h.len as usize > MAX_DATAGRAM || h.dst_port == 0 {
+            return None;
+        }
+        Some(h)
+    }
+}
