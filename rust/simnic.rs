@@ -2,28 +2,72 @@
 
 //! simnic: the five Linux I/O models on a simulated NIC.
 //!
-//! This is the module root: it registers the misc device /dev/simnic, whose
-//! every open is a datagram endpoint (`endpoint`), served by the file
-//! operations in `fops`. The driver uses only safe abstractions; the unsafe
-//! code lives in the kernel-crate layer (`rust/kernel/`).
+//! The module root: parameters, and bringing the pieces up and down.
+//! - `nic`, `dma`, `ring`: the NIC's descriptor rings and shared state;
+//! - `hw_engine`: the "hardware", a kernel thread that moves frames from the
+//!   TX ring to the RX ring and runs the traffic generator;
+//! - `interrupt`: its interrupt handler (hard irq), `napi_poll`: the
+//!   budgeted poll (softirq) that delivers frames to endpoints;
+//! - `endpoint`, `port_table`, `data_ready`: the socket layer;
+//! - `fops`, `ioctl`, `debugfs`: what user space sees.
+//!
+//! The driver uses only safe abstractions; the unsafe code lives in the
+//! kernel-crate layer (`rust/kernel/`).
 
 use kernel::{
     c_str,
+    irq_work::IrqWork,
+    kthread::KThread,
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
+    module_param_u32, new_bh_work,
     prelude::*,
+    sync::Arc,
 };
 
 // A crate root looks for its modules beside itself; ours live in simnic/,
 // next to the kernel-crate layer in kernel/ (the kernel tree's rust/ shape).
-// Kernel-free code shared with crates/simnic-core, whose host tests use all of
-// its `pub` API; the driver uses part of it.
+// Kernel-free files are shared with crates/simnic-core (host tests) and
+// crates/simnic (uapi), which use all of their `pub` API; the driver part.
+#[path = "simnic/data_ready.rs"]
+mod data_ready;
+#[path = "simnic/debugfs.rs"]
+mod debugfs;
 #[path = "simnic/dgram_queue.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod dgram_queue;
+#[path = "simnic/dma.rs"]
+#[allow(unreachable_pub, dead_code)]
+mod dma;
 #[path = "simnic/endpoint.rs"]
 mod endpoint;
 #[path = "simnic/fops.rs"]
 mod fops;
+#[path = "simnic/hw_engine.rs"]
+mod hw_engine;
+#[path = "simnic/interrupt.rs"]
+mod interrupt;
+#[path = "simnic/ioctl.rs"]
+mod ioctl;
+#[path = "simnic/irq_line.rs"]
+#[allow(unreachable_pub, dead_code)]
+mod irq_line;
+#[path = "simnic/napi_poll.rs"]
+mod napi_poll;
+#[path = "simnic/nic.rs"]
+mod nic;
+#[path = "simnic/pacer.rs"]
+#[allow(unreachable_pub, dead_code)]
+mod pacer;
+#[path = "simnic/port_table.rs"]
+mod port_table;
+#[path = "simnic/ring.rs"]
+#[allow(unreachable_pub, dead_code)]
+mod ring;
+#[path = "simnic/stats.rs"]
+mod stats;
+#[path = "simnic/uapi.rs"]
+#[allow(unreachable_pub, dead_code)]
+mod uapi;
 
 module! {
     type: SimNic,
@@ -33,17 +77,60 @@ module! {
     license: "GPL",
 }
 
+module_param_u32!(rx_ring_size, 256, 0o444, "RX descriptors (power of two, 64..4096)");
+module_param_u32!(tx_ring_size, 256, 0o444, "TX descriptors (power of two, 64..4096)");
+module_param_u32!(budget, 64, 0o444, "NAPI poll budget: RX descriptors per poll (1..4096)");
+module_param_u32!(tx_delay_us, 0, 0o444, "Wire delay from TX to RX in microseconds (0..1000000)");
+
+/// Fields drop in order: the node goes first (no new opens), then the
+/// engine thread (which owns the interrupt, which owns the poll: each is
+/// stopped and waited for), then debugfs.
 struct SimNic {
     _misc: Pin<KBox<MiscDeviceRegistration<fops::SimnicDev>>>,
+    _hw: KThread,
+    _debugfs: kernel::debugfs::Dir,
+}
+
+fn param_ring(name: &str, v: u32) -> Result<ring::Ring> {
+    ring::Ring::new(v).ok_or_else(|| {
+        pr_err!("{name}={v}: must be a power of two in {}..={}\n", ring::RING_SIZE_MIN, ring::RING_SIZE_MAX);
+        EINVAL
+    })
 }
 
 impl kernel::Module for SimNic {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let rx = param_ring("rx_ring_size", rx_ring_size.get())?;
+        let tx = param_ring("tx_ring_size", tx_ring_size.get())?;
+        let napi_budget = budget.get();
+        if !(1..=4096).contains(&napi_budget) {
+            pr_err!("budget={napi_budget}: must be in 1..=4096\n");
+            return Err(EINVAL);
+        }
+        let delay_us = tx_delay_us.get();
+        if delay_us > 1_000_000 {
+            pr_err!("tx_delay_us={delay_us}: must be at most 1000000\n");
+            return Err(EINVAL);
+        }
+
+        let nic = nic::NicCore::new(rx, tx, napi_budget, delay_us as u64 * 1000)?;
+        let napi = KBox::pin_init(new_bh_work!(nic.clone(), "simnic_napi"), GFP_KERNEL)?;
+        let irq_ctx = Arc::new(interrupt::IrqCtx { nic: nic.clone(), napi }, GFP_KERNEL)?;
+        let irq = KBox::pin_init(IrqWork::new(irq_ctx), GFP_KERNEL)?;
+        let hw_nic = nic.clone();
+        let hw = KThread::run(c_str!("simnic-hw"), move || hw_engine::run(hw_nic, irq))?;
+        let dbg = debugfs::create(&nic)?;
+
         // Mode 0666: a test device that unprivileged users may open.
         let opts = MiscDeviceOptions { name: c_str!("simnic"), mode: 0o666 };
-        let misc = KBox::pin_init(MiscDeviceRegistration::register(opts), GFP_KERNEL)?;
-        pr_info!("loaded: /dev/simnic (misc minor {})\n", misc.minor());
-        Ok(SimNic { _misc: misc })
+        let misc = KBox::pin_init(MiscDeviceRegistration::register(opts, nic), GFP_KERNEL)?;
+        pr_info!(
+            "loaded: /dev/simnic (minor {}), rings rx {} tx {}, budget {napi_budget}, tx delay {delay_us} us\n",
+            misc.minor(),
+            rx.size(),
+            tx.size()
+        );
+        Ok(SimNic { _misc: misc, _hw: hw, _debugfs: dbg })
     }
 }
 

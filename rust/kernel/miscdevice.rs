@@ -53,26 +53,34 @@ impl MiscDeviceOptions {
 /// `'static` table whose `owner` holds the module, and their private data is
 /// theirs.
 ///
+/// It also holds the driver's per-device data (`T::RegistrationData`), which
+/// `open` can reach through [`Self::data`] (upstream added the same later).
+///
 /// # Invariants
 ///
-/// `inner` is a registered `miscdevice` for as long as `self` lives.
-#[repr(transparent)]
+/// `inner` is a registered `miscdevice` for as long as `self` lives; `data`
+/// is initialised before registration.
 #[pin_data(PinnedDrop)]
-pub struct MiscDeviceRegistration<T> {
+pub struct MiscDeviceRegistration<T: MiscDevice> {
     #[pin]
     inner: Opaque<bindings::miscdevice>,
+    data: T::RegistrationData,
     _t: PhantomData<T>,
 }
 
-// SAFETY: `misc_deregister` may run on any thread.
-unsafe impl<T> Send for MiscDeviceRegistration<T> {}
-// SAFETY: No `&self` method touches the `miscdevice` mutably.
-unsafe impl<T> Sync for MiscDeviceRegistration<T> {}
+// SAFETY: `misc_deregister` may run on any thread; the data is `Send`.
+unsafe impl<T: MiscDevice> Send for MiscDeviceRegistration<T> {}
+// SAFETY: No `&self` method touches the `miscdevice` mutably; the data is
+// `Sync`.
+unsafe impl<T: MiscDevice> Sync for MiscDeviceRegistration<T> {}
 
 impl<T: MiscDevice> MiscDeviceRegistration<T> {
-    /// Registers the device (`misc_register()`).
-    pub fn register(opts: MiscDeviceOptions) -> impl PinInit<Self, Error> {
+    /// Registers the device (`misc_register()`) with the driver's data.
+    pub fn register(opts: MiscDeviceOptions, data: T::RegistrationData) -> impl PinInit<Self, Error> {
         let init = move |slot: *mut Self| {
+            // SAFETY: `slot` is valid for writes (closure contract); the data
+            // goes in before the device becomes visible to `open`.
+            unsafe { core::ptr::addr_of_mut!((*slot).data).write(data) };
             // SAFETY: `slot` is valid for writes (closure contract); no
             // reference to the uninitialised memory is created.
             let raw = Opaque::raw_get(unsafe { core::ptr::addr_of!((*slot).inner) });
@@ -80,11 +88,21 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
             unsafe { raw.write(opts.into_raw::<T>()) };
             // SAFETY: `raw` holds a complete `miscdevice` that will not move
             // and is deregistered in `drop`.
-            to_result(unsafe { bindings::misc_register(raw) })
+            let ret = to_result(unsafe { bindings::misc_register(raw) });
+            if ret.is_err() {
+                // SAFETY: Written above; on failure the slot is not used again.
+                unsafe { core::ptr::drop_in_place(core::ptr::addr_of_mut!((*slot).data)) };
+            }
+            ret
         };
         // SAFETY: `init` initialises every field on success (`_t` is a ZST)
         // and leaves nothing registered on failure.
         unsafe { pin_init_from_closure(init) }
+    }
+
+    /// The driver's data given to [`Self::register`].
+    pub fn data(&self) -> &T::RegistrationData {
+        &self.data
     }
 
     /// The minor number the kernel picked.
@@ -96,7 +114,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
 }
 
 #[pinned_drop]
-impl<T> PinnedDrop for MiscDeviceRegistration<T> {
+impl<T: MiscDevice> PinnedDrop for MiscDeviceRegistration<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: Registered (type invariant), so deregistering once is valid.
         unsafe { bindings::misc_deregister(self.inner.get()) };
@@ -112,6 +130,9 @@ impl<T> PinnedDrop for MiscDeviceRegistration<T> {
 pub trait MiscDevice: Sized {
     /// What `open` returns and `release` gets back: `Arc<Self>`, `KBox<Self>`...
     type Ptr: ForeignOwnable + Send + Sync;
+
+    /// Data of the device as a whole, kept in the registration (`()` if none).
+    type RegistrationData: Send + Sync;
 
     /// The module whose code these operations are: `file_operations.owner`.
     /// An open file holds a reference on it, so `rmmod` cannot unload the code
@@ -207,9 +228,15 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// the `miscdevice` of a live `MiscDeviceRegistration<T>`.
     unsafe extern "C" fn open(inode: *mut bindings::inode, raw_file: *mut bindings::file) -> c_int {
         // SAFETY: `misc_open` stored the registered `miscdevice` here; it is
-        // the `inner` of a `MiscDeviceRegistration<T>` (`repr(transparent)`),
-        // which stays registered while `misc_open` holds `misc_mtx`.
-        let misc = unsafe { &*(*raw_file).private_data.cast::<MiscDeviceRegistration<T>>() };
+        // the `inner` of a `MiscDeviceRegistration<T>`, which stays
+        // registered (and alive) while `misc_open` holds `misc_mtx`.
+        let misc = unsafe {
+            &*crate::container_of!(
+                (*raw_file).private_data.cast::<Opaque<bindings::miscdevice>>(),
+                MiscDeviceRegistration<T>,
+                inner
+            )
+        };
         if T::STREAM {
             // SAFETY: Valid inode and file of an open in progress.
             unsafe { bindings::stream_open(inode, raw_file) };

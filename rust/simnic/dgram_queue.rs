@@ -76,6 +76,17 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
         self.limit_bytes
     }
 
+    /// Changes the byte limit (`SO_RCVBUF`). Datagrams already charged stay;
+    /// new ones are refused until the total is below the new limit.
+    pub fn set_limit_bytes(&mut self, limit_bytes: usize) {
+        self.limit_bytes = limit_bytes;
+    }
+
+    /// The oldest queued datagram, if any (`FIONREAD` peeks at it).
+    pub fn front(&self) -> Option<&T> {
+        if self.len == 0 { None } else { self.slots[self.head].as_ref() }
+    }
+
     /// Whether a datagram of `len` bytes would be accepted now.
     pub fn has_room_for(&self, len: usize) -> bool {
         self.check_room(len).is_ok()

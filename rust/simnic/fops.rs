@@ -4,24 +4,28 @@
 //! into an [`Endpoint`] operation.
 
 use crate::endpoint::Endpoint;
+use crate::ioctl;
+use crate::nic::NicCore;
 use kernel::{
     fs::{File, Kiocb},
     iov::{IovIterDest, IovIterSource},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
-    sync::poll::{PollMask, PollTable},
+    rbtree::RBTreeNodeReservation,
+    sync::{
+        poll::{PollMask, PollTable},
+        Arc, ArcBorrow,
+    },
     ThisModule,
 };
-
-/// The private data of an open file: its endpoint.
-pub(crate) type EndpointPtr = Pin<KBox<Endpoint>>;
 
 /// Marker type whose `MiscDevice` impl is the device's file operations.
 pub(crate) struct SimnicDev;
 
 #[vtable]
 impl MiscDevice for SimnicDev {
-    type Ptr = EndpointPtr;
+    type Ptr = Arc<Endpoint>;
+    type RegistrationData = Arc<NicCore>;
 
     const OWNER: &'static ThisModule = &crate::THIS_MODULE;
     // A datagram device has no file position: lseek/pread give ESPIPE.
@@ -29,21 +33,50 @@ impl MiscDevice for SimnicDev {
     // read/write honour IOCB_NOWAIT, so preadv2(RWF_NOWAIT) reaches us.
     const NOWAIT: bool = true;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<EndpointPtr> {
-        KBox::pin_init(Endpoint::new(), GFP_KERNEL)
+    /// Every open is an endpoint, bound to a free ephemeral port.
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Endpoint>> {
+        let nic = misc.data().clone();
+        let ep = Arc::pin_init(Endpoint::new(nic.clone()), GFP_KERNEL)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        nic.ports.lock().bind(&ep, 0, node)?;
+        Ok(ep)
     }
 
-    fn read_iter(kiocb: Kiocb<'_, EndpointPtr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        kiocb.device().recv(iov, kiocb.is_nonblocking())
+    /// The last close: unbind, so the poll stops delivering here.
+    fn release(ep: Arc<Endpoint>, _file: &File) {
+        ep.nic.ports.lock().unbind(&ep);
     }
 
-    fn write_iter(kiocb: Kiocb<'_, EndpointPtr>, iov: &mut IovIterSource<'_>) -> Result<usize> {
+    fn read_iter(kiocb: Kiocb<'_, Arc<Endpoint>>, iov: &mut IovIterDest<'_>) -> Result<usize> {
+        let ep = kiocb.device();
+        let room = iov.len();
+        let info = ep.recv(room, kiocb.is_nonblocking(), |bytes| {
+            if iov.copy_to_iter(bytes) == bytes.len() { Ok(()) } else { Err(EFAULT) }
+        })?;
+        Ok(info.copied)
+    }
+
+    fn write_iter(kiocb: Kiocb<'_, Arc<Endpoint>>, iov: &mut IovIterSource<'_>) -> Result<usize> {
+        let ep = kiocb.device();
+        let len = iov.len();
+        if len > crate::uapi::MAX_DATAGRAM {
+            return Err(kernel::error::code_ext::EMSGSIZE);
+        }
         // IOCB_NOWAIT forbids sleeping, including in the allocator.
         let gfp = if kiocb.is_nowait() { GFP_NOWAIT } else { GFP_KERNEL };
-        kiocb.device().send(iov, gfp)
+        let payload = iov.copy_from_iter_vec(gfp)?;
+        if payload.len() != len {
+            return Err(EFAULT);
+        }
+        ep.send_to(ep.default_dest(), &payload)
     }
 
-    fn poll<'a>(ep: Pin<&'a Endpoint>, _file: &'a File, table: &mut PollTable<'a>) -> PollMask {
-        ep.get_ref().poll(table)
+    fn poll<'a>(ep: ArcBorrow<'a, Endpoint>, _file: &'a File, table: &mut PollTable<'a>) -> PollMask {
+        let ep: &'a Endpoint = ep.into_ref();
+        ep.poll(table)
+    }
+
+    fn ioctl(ep: ArcBorrow<'_, Endpoint>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        ioctl::dispatch(ep, file.is_nonblocking(), cmd, arg)
     }
 }

@@ -11,6 +11,16 @@ extern crate std;
 
 #[path = "../../../rust/simnic/dgram_queue.rs"]
 pub mod dgram_queue;
+#[path = "../../../rust/simnic/dma.rs"]
+pub mod dma;
+#[path = "../../../rust/simnic/irq_line.rs"]
+pub mod irq_line;
+#[path = "../../../rust/simnic/pacer.rs"]
+pub mod pacer;
+#[path = "../../../rust/simnic/ring.rs"]
+pub mod ring;
+#[path = "../../../rust/simnic/uapi.rs"]
+pub mod uapi;
 
 #[cfg(test)]
 mod dgram_queue_tests;

@@ -192,6 +192,51 @@ impl WaitQueueHead {
         self.wait_event(bindings::WQ_FLAG_EXCLUSIVE as c_int, cond)
     }
 
+    /// `wait_event_interruptible_hrtimeout()`: as [`Self::wait_interruptible`],
+    /// but gives up after `timeout_ns` (high-resolution), returning `Ok(None)`.
+    pub fn wait_interruptible_timeout<T>(
+        &self,
+        timeout_ns: u64,
+        mut cond: impl FnMut() -> Option<T>,
+    ) -> Result<Option<T>> {
+        if let Some(v) = cond() {
+            return Ok(Some(v));
+        }
+        // SAFETY: Reading the clock has no preconditions.
+        let deadline = unsafe { bindings::ktime_get() }.saturating_add(timeout_ns.min(i64::MAX as u64) as i64);
+        let entry = Opaque::<bindings::wait_queue_entry>::uninit();
+        // SAFETY: As in `wait_event`.
+        unsafe { bindings::init_wait_entry(entry.get(), 0) };
+        let result = loop {
+            // SAFETY: As in `wait_event`.
+            let interrupted = unsafe {
+                bindings::prepare_to_wait_event(self.as_raw(), entry.get(), TASK_INTERRUPTIBLE)
+            };
+            if let Some(v) = cond() {
+                break Ok(Some(v));
+            }
+            if interrupted != 0 {
+                break Err(ERESTARTSYS);
+            }
+            let mut expires = deadline;
+            // SAFETY: Process context; `expires` is valid for the call. It
+            // returns 0 when the (absolute) deadline passed, otherwise we were
+            // woken and re-check the condition.
+            let left = unsafe {
+                bindings::schedule_hrtimeout_range(&mut expires, 0, bindings::hrtimer_mode_HRTIMER_MODE_ABS)
+            };
+            if left == 0 {
+                break match cond() {
+                    Some(v) => Ok(Some(v)),
+                    None => Ok(None),
+                };
+            }
+        };
+        // SAFETY: As in `wait_event`.
+        unsafe { bindings::finish_wait(self.as_raw(), entry.get()) };
+        result
+    }
+
     /// The `___wait_event()` loop.
     fn wait_event<T>(&self, flags: c_int, mut cond: impl FnMut() -> Option<T>) -> Result<T> {
         // Like the macro, test the condition before touching the queue.

@@ -35,8 +35,35 @@ pub use new_bh_work;
 
 /// The code a [`BhWork`] runs.
 pub trait BhWorkCallback: Send + Sync + 'static {
-    /// Called in softirq context.
-    fn run(this: ArcBorrow<'_, Self>);
+    /// Called in softirq context. `ctx` can queue this same work again, as a
+    /// NAPI poll does when it used its whole budget.
+    fn run(this: ArcBorrow<'_, Self>, ctx: &BhWorkContext<'_>);
+}
+
+/// What a running [`BhWork`] callback may do with its own work item.
+///
+/// # Invariants
+///
+/// `work` is the work item whose callback is running, for `'a`.
+pub struct BhWorkContext<'a> {
+    work: *mut bindings::work_struct,
+    _p: core::marker::PhantomData<&'a ()>,
+}
+
+impl BhWorkContext<'_> {
+    /// Queues the running work item again; it runs after this callback
+    /// returns. Returns `false` if something else queued it meanwhile.
+    pub fn reschedule(&self) -> bool {
+        // SAFETY: The work item is initialised and alive while its callback
+        // runs (type invariant); `BhWork`'s drop cancels a requeued one.
+        unsafe {
+            bindings::queue_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as i32,
+                bindings::system_bh_wq,
+                self.work,
+            )
+        }
+    }
 }
 
 /// A work item for `system_bh_wq` owning the data its callback gets.
@@ -94,7 +121,9 @@ impl<T: BhWorkCallback> BhWork<T> {
         // SAFETY: `ptr` is the `work` field of a pinned, live `Self`: drop
         // cancels and waits before freeing.
         let this = unsafe { &*crate::container_of!(ptr.cast::<Opaque<bindings::work_struct>>(), Self, work) };
-        T::run(this.data.as_arc_borrow());
+        // INVARIANT: `ptr` is the work item whose callback this is.
+        let ctx = BhWorkContext { work: ptr, _p: core::marker::PhantomData };
+        T::run(this.data.as_arc_borrow(), &ctx);
     }
 }
 

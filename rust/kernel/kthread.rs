@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel threads: `kthread_create()`, `kthread_should_stop()`,
+//! `kthread_stop()` (`include/linux/kthread.h`).
+//!
+//! A [`KThread`] runs a Rust closure on a new kernel thread and owns it: its
+//! drop asks the thread to stop and waits until the closure has returned, so
+//! nothing the closure captured can outlive the handle, nor the thread the
+//! module's code. Upstream Rust-for-Linux has no kthread abstraction.
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings,
+    error::{from_err_ptr, Result},
+    str::CStr,
+};
+use core::{
+    cell::UnsafeCell,
+    mem::ManuallyDrop,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+/// The closure, shared by the handle and the thread; whoever flips `taken`
+/// first owns it (the thread runs it; if it never started, the handle drops
+/// it).
+struct Slot<F> {
+    taken: AtomicBool,
+    f: UnsafeCell<ManuallyDrop<F>>,
+}
+
+/// A running kernel thread.
+///
+/// The closure should return soon after [`should_stop`] becomes true, and
+/// must not return before unless it is fine for the thread to end early.
+///
+/// # Invariants
+///
+/// `task` is a thread created by `kthread_create_on_node` running
+/// `Self::shim::<F>` on `slot`, on which we hold a task reference; `slot` is
+/// valid until the thread has been stopped.
+pub struct KThread {
+    task: *mut bindings::task_struct,
+    slot: *mut u8,
+    drop_slot: unsafe fn(*mut u8),
+}
+
+// SAFETY: Stopping a kthread may be done from any thread.
+unsafe impl Send for KThread {}
+// SAFETY: No `&self` method exists that mutates.
+unsafe impl Sync for KThread {}
+
+/// `kthread_should_stop()`: whether the current kernel thread was asked to
+/// stop. Only meaningful on a thread started by [`KThread::run`].
+pub fn should_stop() -> bool {
+    // SAFETY: Reads the current task's kthread flags; false on other tasks
+    // is not possible to misuse (it only reads).
+    unsafe { bindings::kthread_should_stop() }
+}
+
+impl KThread {
+    /// Starts `f` on a new kernel thread called `name`.
+    pub fn run<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Self> {
+        let slot = KBox::new(
+            Slot { taken: AtomicBool::new(false), f: UnsafeCell::new(ManuallyDrop::new(f)) },
+            GFP_KERNEL,
+        )?;
+        let raw = KBox::into_raw(slot);
+        // SAFETY: `shim::<F>` expects a `Slot<F>`, which `raw` is; the format
+        // is "%s" with `name`, a valid C string.
+        let task = unsafe {
+            bindings::kthread_create_on_node(
+                Some(Self::shim::<F>),
+                raw.cast(),
+                bindings::NUMA_NO_NODE,
+                c"%s".as_ptr().cast(),
+                name.as_char_ptr(),
+            )
+        };
+        let task = match from_err_ptr(task) {
+            Ok(t) => t,
+            Err(e) => {
+                // SAFETY: The thread was not created; `raw` is still ours.
+                unsafe { Self::free_slot::<F>(raw.cast()) };
+                return Err(e);
+            }
+        };
+        // SAFETY: `task` is a new kthread; the reference we take keeps the
+        // task_struct alive until `kthread_stop_put` in `drop`.
+        unsafe {
+            bindings::get_task_struct(task);
+            bindings::wake_up_process(task);
+        }
+        // INVARIANT: Created above with `shim::<F>` on `raw`.
+        Ok(Self { task, slot: raw.cast(), drop_slot: Self::free_slot::<F> })
+    }
+
+    /// Frees a slot, dropping the closure if the thread never took it.
+    ///
+    /// # Safety
+    ///
+    /// `p` is a `Slot<F>` from `KBox::into_raw`, and the thread is not running
+    /// the closure (stopped, or never created).
+    unsafe fn free_slot<F>(p: *mut u8) {
+        // SAFETY: As the caller guarantees.
+        let slot = unsafe { KBox::from_raw(p.cast::<Slot<F>>()) };
+        if !slot.taken.swap(true, Ordering::AcqRel) {
+            // SAFETY: Nobody took the closure, so it is still there.
+            unsafe { ManuallyDrop::drop(&mut *slot.f.get()) };
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Thread function: `data` is the `Slot<F>` of `run`, alive until the
+    /// handle's drop, which first waits for this function to return.
+    unsafe extern "C" fn shim<F: FnOnce() + Send + 'static>(data: *mut crate::ffi::c_void) -> i32 {
+        // SAFETY: See above.
+        let slot = unsafe { &*data.cast::<Slot<F>>() };
+        if !slot.taken.swap(true, Ordering::AcqRel) {
+            // SAFETY: We won the flag, so we own the closure and take it once.
+            let f = unsafe { ManuallyDrop::take(&mut *slot.f.get()) };
+            f();
+        }
+        0
+    }
+}
+
+impl Drop for KThread {
+    fn drop(&mut self) {
+        // SAFETY: We hold a task reference (type invariant). `kthread_stop`
+        // wakes the thread, waits for its function to return (or for it never
+        // to start), and `_put` drops our reference.
+        unsafe { bindings::kthread_stop_put(self.task) };
+        // SAFETY: The thread is done with the slot now.
+        unsafe { (self.drop_slot)(self.slot) };
+    }
+}

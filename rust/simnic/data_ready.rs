@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `sk_data_ready` callbacks: what the receive path calls after queueing a
+//! datagram on an endpoint.
+//!
+//! Each endpoint has a `data_ready` field, as each `struct sock` has
+//! `sk->sk_data_ready`; the NAPI poll calls it after queueing. The default,
+//! [`sock_def_readable`], mirrors `sock_def_readable()` in
+//! `net/core/sock.c`: if anyone sleeps on the endpoint's wait queue, wake it
+//! with the poll key `EPOLLIN | EPOLLRDNORM | EPOLLRDBAND` and the sync hint.
+//! The wake-up then runs each waiter's callback: `autoremove_wake_function`
+//! for a blocked reader (exclusive: one is woken), `pollwake` for select and
+//! poll, `ep_poll_callback` for epoll.
+
+use crate::endpoint::Endpoint;
+use crate::stats::inc;
+use kernel::sync::poll::PollMask;
+
+/// The signature of a `data_ready` callback.
+pub(crate) type DataReadyFn = fn(&Endpoint);
+
+/// The events a readable endpoint wakes pollers with.
+pub(crate) const READABLE: PollMask = PollMask::from_bits(
+    PollMask::IN.bits() | PollMask::RDNORM.bits() | PollMask::RDBAND.bits(),
+);
+
+/// `sock_def_readable`: wake one reader and the pollers waiting for input.
+pub(crate) fn sock_def_readable(ep: &Endpoint) {
+    // `skwq_has_sleeper()`: the barrier pairs with the waiter's
+    // `prepare_to_wait`, so either it sees our datagram or we see it.
+    if ep.wq.has_sleeper() {
+        inc(&ep.stats.wakeups);
+        inc(&ep.nic.stats.wakeups);
+        ep.wq.wake_up_interruptible_sync_poll(READABLE);
+    }
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The "hardware": the NIC's engine, running in its own kernel thread.
+//!
+//! Like a real NIC's DMA engine it runs independently of the CPU that drives
+//! it: it sleeps until the driver rings the doorbell (a tail register write)
+//! or its next deadline, then
+//! - transmits every TX frame whose launch time has come, in ring order, onto
+//!   the wire, which loops back into its own RX side: the frame is DMA'd into
+//!   RX descriptors (buffer first, then the DD bit with release ordering), or
+//!   counted as missed if the RX ring is full;
+//! - runs the traffic generator's flows at their rates;
+//! - raises its interrupt once per batch, unless the driver masked it, in
+//!   which case the cause is latched (interrupt mitigation).
+//!
+//! Why a kernel thread and not an hrtimer: the engine must sleep until an
+//! event the driver signals (the doorbell) or a deadline (wire delay,
+//! generator pacing), which is exactly a wait queue with a high-resolution
+//! timeout; an hrtimer callback cannot wait, and would run the copy loops in
+//! hard-irq context. The interrupt itself is genuinely hard-irq (irq_work).
+
+use crate::dma::{chunk_len, DmaBuf, FrameSource, HwTx, RxMissed};
+use crate::interrupt::IrqCtx;
+use crate::irq_line::HwEvent;
+use crate::nic::{GenRun, NicCore};
+use crate::stats::{add, inc};
+use crate::uapi::FrameHeader;
+use core::sync::atomic::Ordering;
+use kernel::{irq_work::IrqWork, kthread, prelude::*, sync::Arc, time::Ktime};
+
+/// A frame of generator flow `flow`: header, then the flow id (u32 LE) and
+/// sequence number (u64 LE), then zeros, cut at the payload length.
+struct GenFrame {
+    header: [u8; FrameHeader::SIZE],
+    prefix: [u8; 12],
+    payload_len: usize,
+}
+
+impl FrameSource for GenFrame {
+    fn len(&self) -> usize {
+        FrameHeader::SIZE + self.payload_len
+    }
+
+    fn write_chunk(&self, k: usize, dst: &DmaBuf) -> usize {
+        let n = chunk_len(self.len(), k);
+        dst.zero(n);
+        if k == 0 {
+            dst.write_at(0, &self.header);
+            dst.write_at(FrameHeader::SIZE, &self.prefix[..self.payload_len.min(12)]);
+        }
+        n
+    }
+}
+
+fn now_ns() -> u64 {
+    Ktime::ktime_get().to_ns() as u64
+}
+
+/// The engine thread's body: runs until the module stops it. Owns the
+/// interrupt (and, through it, the poll): they stop when it returns.
+pub(crate) fn run(nic: Arc<NicCore>, irq: Pin<KBox<IrqWork<IrqCtx>>>) {
+    loop {
+        if kthread::should_stop() {
+            break;
+        }
+        let now = now_ns();
+        let (delivered, next) = tick(&nic, now);
+        if delivered > 0 {
+            match nic.irq.hw_event() {
+                HwEvent::Raised => {
+                    inc(&nic.stats.irqs);
+                    irq.queue();
+                }
+                HwEvent::Suppressed => add(&nic.stats.irqs_suppressed, delivered),
+            }
+        }
+        let woken = || (nic.doorbell.swap(false, Ordering::AcqRel) || kthread::should_stop()).then_some(());
+        // Sleep until the doorbell, the next deadline, or kthread_stop().
+        // A kernel thread gets no signals, so the waits cannot fail.
+        let _ = match next {
+            Some(t) => nic.hw_wq.wait_interruptible_timeout(t.saturating_sub(now_ns()), woken).map(|_| ()),
+            None => nic.hw_wq.wait_interruptible(woken),
+        };
+    }
+}
+
+/// One pass of the engine at time `now`: returns the frames it put on the RX
+/// ring and when it next has something to do.
+fn tick(nic: &NicCore, now: u64) -> (u64, Option<u64>) {
+    inc(&nic.stats.hw_runs);
+    let mut delivered = 0;
+    let mut next: Option<u64> = None;
+    let soonest = |next: &mut Option<u64>, t: u64| *next = Some(next.map_or(t, |n| n.min(t)));
+
+    // The wire is FIFO: a frame not yet due holds back those behind it.
+    while let HwTx::Frame(f) = nic.tx.hw_peek() {
+        if f.launch_ns > now {
+            soonest(&mut next, f.launch_ns);
+            break;
+        }
+        let mut hdr = [0u8; 2];
+        nic.tx.peek(&f, &mut hdr);
+        match nic.rx.hw_receive(&nic.tx.frame_source(&f), u16::from_le_bytes(hdr)) {
+            Ok(_) => delivered += 1,
+            Err(RxMissed) => inc(&nic.stats.rx_missed),
+        }
+        nic.tx.hw_complete(&f);
+    }
+
+    let mut hw = nic.hw.lock();
+    for slot in hw.flows.iter_mut() {
+        let Some(run) = slot.as_mut() else { continue };
+        let n = run.pacer.due(now);
+        for _ in 0..n {
+            let frame = gen_frame(run);
+            run.seq += 1;
+            inc(&nic.stats.gen_packets);
+            match nic.rx.hw_receive(&frame, run.cfg.dst_port as u16) {
+                Ok(_) => delivered += 1,
+                Err(RxMissed) => inc(&nic.stats.rx_missed),
+            }
+        }
+        match run.pacer.next_due_ns() {
+            Some(t) => soonest(&mut next, t),
+            None => *slot = None,
+        }
+    }
+    (delivered, next)
+}
+
+fn gen_frame(run: &GenRun) -> GenFrame {
+    let header = FrameHeader { dst_port: run.cfg.dst_port as u16, src_port: 0, len: run.cfg.payload_len }.encode();
+    let mut prefix = [0u8; 12];
+    prefix[..4].copy_from_slice(&run.cfg.flow.to_le_bytes());
+    prefix[4..].copy_from_slice(&run.seq.to_le_bytes());
+    GenFrame { header, prefix, payload_len: run.cfg.payload_len as usize }
+}

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `unlocked_ioctl` of /dev/simnic: binding, addressing, receive-with-source,
+//! limits, counters, ring state and the traffic generator. The numbers and
+//! argument layouts are in `uapi.rs`; arguments are copied as bytes
+//! (`UserSlice`), so bad pointers give `EFAULT` and bad values `EINVAL`.
+
+use crate::endpoint::Endpoint;
+use crate::nic::{GenRun, NicCore};
+use crate::pacer::Pacer;
+use crate::uapi::*;
+use core::sync::atomic::Ordering;
+use kernel::{
+    alloc::KVec,
+    error::code::ENOTTY,
+    prelude::*,
+    rbtree::RBTreeNodeReservation,
+    sync::{Arc, ArcBorrow},
+    time::Ktime,
+    uaccess::UserSlice,
+};
+
+/// Reads a `T` the size of `N` bytes from user address `arg`.
+fn read_arg<const N: usize>(arg: usize) -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    UserSlice::new(arg, N).reader().read_slice(&mut b)?;
+    Ok(b)
+}
+
+fn read_u32(arg: usize) -> Result<u32> {
+    Ok(u32::from_ne_bytes(read_arg::<4>(arg)?))
+}
+
+fn write_arg(arg: usize, bytes: &[u8]) -> Result {
+    UserSlice::new(arg, bytes.len()).writer().write_slice(bytes)
+}
+
+fn port_arg(v: u32) -> Result<u16> {
+    u16::try_from(v).map_err(|_| EINVAL)
+}
+
+/// Handles one ioctl on the endpoint `this`.
+pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, arg: usize) -> Result<isize> {
+    let ep: &Endpoint = this.into_ref();
+    let nic: &NicCore = &ep.nic;
+    match cmd {
+        SIMNIC_IOC_BIND => {
+            let port = port_arg(read_u32(arg)?)?;
+            // The rbtree node is allocated here, where we may sleep.
+            let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+            let arc: Arc<Endpoint> = this.into();
+            nic.ports.lock().bind(&arc, port, node)?;
+            Ok(0)
+        }
+        SIMNIC_IOC_CONNECT => {
+            ep.connect(port_arg(read_u32(arg)?)?);
+            Ok(0)
+        }
+        SIMNIC_IOC_GET_PORT => {
+            write_arg(arg, &(ep.port() as u32).to_ne_bytes())?;
+            Ok(0)
+        }
+        SIMNIC_IOC_SENDTO => {
+            let a = SendTo::from_bytes(&read_arg(arg)?);
+            let port = port_arg(a.port)?;
+            if a.len as usize > MAX_DATAGRAM {
+                return Err(kernel::error::code_ext::EMSGSIZE);
+            }
+            let mut payload = KVec::new();
+            UserSlice::new(a.buf as usize, a.len as usize).read_all(&mut payload, GFP_KERNEL)?;
+            ep.send_to(port, &payload).map(|n| n as isize)
+        }
+        SIMNIC_IOC_RECVFROM => {
+            let mut a = RecvFrom::from_bytes(&read_arg(arg)?);
+            let dontwait = nonblock || a.flags & SIMNIC_RECV_DONTWAIT != 0;
+            let (buf, room) = (a.buf as usize, a.buf_len as usize);
+            let info = ep.recv(room, dontwait, |bytes| write_arg(buf, bytes))?;
+            a.flags = if info.copied < info.dgram_len { SIMNIC_MSG_TRUNC } else { 0 };
+            a.dgram_len = info.dgram_len as u32;
+            a.src_port = info.src_port as u32;
+            // The datagram is consumed; a fault here loses only the metadata.
+            write_arg(arg, &a.to_bytes())?;
+            Ok(info.copied as isize)
+        }
+        SIMNIC_IOC_SET_RCVBUF => {
+            let v = read_u32(arg)?;
+            if !(RCVBUF_MIN..=RCVBUF_MAX).contains(&v) {
+                return Err(EINVAL);
+            }
+            ep.set_rcvbuf(v);
+            Ok(0)
+        }
+        SIMNIC_IOC_EP_STATS => {
+            write_arg(arg, &ep.ep_stats().to_bytes())?;
+            Ok(0)
+        }
+        SIMNIC_IOC_NIC_STATS => {
+            write_arg(arg, &nic.stats.snapshot().to_bytes())?;
+            Ok(0)
+        }
+        SIMNIC_IOC_RING_STATE => {
+            write_arg(arg, &nic.ring_state().to_bytes())?;
+            Ok(0)
+        }
+        SIMNIC_IOC_RESET_STATS => {
+            nic.stats.reset();
+            Ok(0)
+        }
+        SIMNIC_IOC_GEN_START => {
+            let cfg = GenFlow::from_bytes(&read_arg(arg)?);
+            gen_start(nic, cfg)?;
+            Ok(0)
+        }
+        SIMNIC_IOC_GEN_STOP => {
+            let flow = read_u32(arg)?;
+            let mut hw = nic.hw.lock();
+            if flow == u32::MAX {
+                hw.flows.iter_mut().for_each(|f| *f = None);
+            } else {
+                *hw.flows.get_mut(flow as usize).ok_or(EINVAL)? = None;
+            }
+            Ok(0)
+        }
+        SIMNIC_IOC_SET_TX_DELAY => {
+            let ns = u64::from_ne_bytes(read_arg::<8>(arg)?);
+            if ns > TX_DELAY_MAX_NS {
+                return Err(EINVAL);
+            }
+            nic.tx_delay_ns.store(ns, Ordering::Relaxed);
+            Ok(0)
+        }
+        FIONREAD => {
+            write_arg(arg, &(ep.next_len() as i32).to_ne_bytes())?;
+            Ok(0)
+        }
+        _ => Err(ENOTTY),
+    }
+}
+
+fn gen_start(nic: &NicCore, cfg: GenFlow) -> Result {
+    let ok = (cfg.flow as usize) < GEN_FLOWS
+        && (1..=u16::MAX as u32).contains(&cfg.dst_port)
+        && cfg.payload_len as usize <= MAX_DATAGRAM
+        && cfg.reserved == 0;
+    let now = Ktime::ktime_get().to_ns() as u64;
+    let pacer = Pacer::new(cfg.rate_pps, cfg.burst, cfg.count, now).filter(|_| ok).ok_or(EINVAL)?;
+    nic.hw.lock().flows[cfg.flow as usize] = Some(GenRun { cfg, pacer, seq: 0 });
+    nic.ring_doorbell();
+    Ok(())
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The simulated NIC as its driver sees it: the shared rings, the interrupt
+//! line, the driver's per-ring state, the port table, the counters, and the
+//! doorbell the driver rings to wake the hardware engine.
+//!
+//! Who runs where (see Documentation/nic.rst):
+//! - the hardware engine, a kernel thread (`hw_engine`), transmits TX frames
+//!   onto the RX ring and runs the traffic generator;
+//! - its interrupt is an irq_work (`interrupt`), in hard-irq context;
+//! - the NAPI-style poll is a BH work item (`napi_poll`), in softirq context;
+//! - sockets (`endpoint`) send from process context.
+
+use crate::dma::{DmaBuf, FrameAssembler, RxDesc, RxRing, TxDesc, TxProducer, TxRing};
+use crate::pacer::Pacer;
+use crate::port_table::PortTable;
+use crate::ring::Ring;
+use crate::stats::NicCounters;
+use crate::uapi::{GenFlow, RingState, GEN_FLOWS};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::{
+    alloc::KVVec,
+    new_spinlock, new_spinlock_bh,
+    prelude::*,
+    sync::{
+        poll::PollMask,
+        wait::{new_wait_queue_head, WaitQueueHead},
+        Arc, SpinLock, SpinLockBh,
+    },
+};
+
+/// A frame being assembled by the poll: a `KVec` the assembler appends to.
+pub(crate) struct FrameBuf(pub(crate) KVec<u8>);
+
+impl crate::dma::ByteSink for FrameBuf {
+    fn extend(&mut self, bytes: &[u8]) -> bool {
+        // Softirq context: no sleeping allocation. A frame can never exceed
+        // the largest one the wire carries; refuse garbage lengths.
+        self.0.len() + bytes.len() <= crate::uapi::FrameHeader::MAX_FRAME
+            && self.0.extend_from_slice(bytes, GFP_ATOMIC).is_ok()
+    }
+}
+
+/// What only the poll touches: where it stopped on the RX ring, and a frame
+/// it is in the middle of (a budget can end mid-frame).
+pub(crate) struct NapiState {
+    pub(crate) next_to_clean: u32,
+    pub(crate) asm: FrameAssembler<FrameBuf>,
+}
+
+/// One generator flow, as the hardware runs it.
+#[derive(Clone, Copy)]
+pub(crate) struct GenRun {
+    pub(crate) cfg: GenFlow,
+    pub(crate) pacer: Pacer,
+    pub(crate) seq: u64,
+}
+
+/// The hardware engine's own state: its generator flows.
+pub(crate) struct HwState {
+    pub(crate) flows: [Option<GenRun>; GEN_FLOWS],
+}
+
+pub(crate) type NicRxRing = RxRing<KVVec<RxDesc>, KVVec<DmaBuf>>;
+pub(crate) type NicTxRing = TxRing<KVVec<TxDesc>, KVVec<DmaBuf>>;
+
+/// The NIC and the driver state shared by every context.
+#[pin_data]
+pub(crate) struct NicCore {
+    pub(crate) rx: NicRxRing,
+    pub(crate) tx: NicTxRing,
+    /// The driver's TX indices: senders (process context) and the poll's TX
+    /// completion (softirq) share them.
+    #[pin]
+    pub(crate) tx_lock: SpinLockBh<TxProducer>,
+    /// The poll's RX state: the poll (softirq) takes it, and so does the
+    /// ring snapshot (process context), hence BH.
+    #[pin]
+    pub(crate) napi: SpinLockBh<NapiState>,
+    /// Interrupt mask and cause.
+    pub(crate) irq: crate::irq_line::IrqLine,
+    #[pin]
+    pub(crate) ports: SpinLockBh<PortTable>,
+    /// Generator flows; the engine thread and ioctls (both process context).
+    #[pin]
+    pub(crate) hw: SpinLock<HwState>,
+    /// The doorbell: set by the driver after it moved a tail or changed the
+    /// generator, cleared by the engine when it looks.
+    pub(crate) doorbell: AtomicBool,
+    /// Where the engine sleeps between doorbells and deadlines.
+    #[pin]
+    pub(crate) hw_wq: WaitQueueHead,
+    pub(crate) tx_delay_ns: AtomicU64,
+    pub(crate) budget: u32,
+    pub(crate) stats: NicCounters,
+}
+
+fn desc_vec<T: Default>(n: u32) -> Result<KVVec<T>> {
+    let mut v = KVVec::with_capacity(n as usize, GFP_KERNEL)?;
+    for _ in 0..n {
+        v.push(T::default(), GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+impl NicCore {
+    /// Allocates the rings and their buffer pools (preallocated, never grown).
+    pub(crate) fn new(rx: Ring, tx: Ring, budget: u32, tx_delay_ns: u64) -> Result<Arc<Self>> {
+        let rx = RxRing::new(rx, desc_vec(rx.size())?, desc_vec(rx.size())?);
+        let tx = TxRing::new(tx, desc_vec(tx.size())?, desc_vec(tx.size())?);
+        Arc::pin_init(
+            pin_init!(Self {
+                rx,
+                tx,
+                tx_lock <- new_spinlock_bh!(TxProducer::default(), "simnic_tx"),
+                napi <- new_spinlock_bh!(
+                    NapiState { next_to_clean: 0, asm: FrameAssembler::default() },
+                    "simnic_napi"
+                ),
+                irq: crate::irq_line::IrqLine::new(),
+                ports <- new_spinlock_bh!(PortTable::new(), "simnic_ports"),
+                hw <- new_spinlock!(HwState { flows: [None; GEN_FLOWS] }, "simnic_hw"),
+                doorbell: AtomicBool::new(false),
+                hw_wq <- new_wait_queue_head!("simnic_hw_wq"),
+                tx_delay_ns: AtomicU64::new(tx_delay_ns),
+                budget,
+                stats: NicCounters::default(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Rings the doorbell: wakes the hardware engine (a register write).
+    pub(crate) fn ring_doorbell(&self) {
+        self.doorbell.store(true, Ordering::Release);
+        self.hw_wq.wake_up_poll(PollMask::NONE);
+    }
+
+    /// Free TX descriptors, as the driver sees them.
+    pub(crate) fn tx_unused(&self) -> u32 {
+        self.tx.unused(&self.tx_lock.lock())
+    }
+
+    /// A snapshot of the rings for `SIMNIC_IOC_RING_STATE` and debugfs.
+    pub(crate) fn ring_state(&self) -> RingState {
+        let p = *self.tx_lock.lock();
+        RingState {
+            rx_size: self.rx.ring().size(),
+            rx_head: self.rx.head(),
+            rx_tail: self.rx.tail(),
+            rx_next_to_clean: self.napi.lock().next_to_clean,
+            tx_size: self.tx.ring().size(),
+            tx_head: self.tx.head(),
+            tx_tail: self.tx.tail(),
+            tx_next_to_clean: p.next_to_clean,
+            irq_masked: self.irq.is_masked() as u32,
+            budget: self.budget,
+            tx_delay_ns: self.tx_delay_ns.load(Ordering::Relaxed),
+        }
+    }
+}

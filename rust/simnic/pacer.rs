@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pacing of a traffic generator flow: `rate` datagrams per second sent in
+//! bursts of `burst`, `count` in all (0: no end). Plain `core` Rust, tested
+//! on the host.
+//!
+//! Bursts are due every `burst / rate` seconds. When the engine falls behind
+//! (a slow emulated guest), it sends the bursts it owes but at most
+//! [`MAX_CATCH_UP`] at once, then forgets the rest, so a stall does not turn
+//! into a flood.
+
+/// Most bursts sent at one time when behind schedule.
+pub const MAX_CATCH_UP: u64 = 4;
+
+/// Largest rate accepted, datagrams per second.
+pub const RATE_MAX: u32 = 10_000_000;
+
+/// One flow's schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pacer {
+    interval_ns: u64,
+    burst: u32,
+    remaining: Option<u64>,
+    next_due_ns: u64,
+}
+
+impl Pacer {
+    /// A schedule starting at `now_ns`; `None` if `rate` is 0 or above
+    /// [`RATE_MAX`], or `burst` is 0.
+    pub fn new(rate: u32, burst: u32, count: u64, now_ns: u64) -> Option<Self> {
+        if rate == 0 || rate > RATE_MAX || burst == 0 {
+            return None;
+        }
+        let interval_ns = (burst as u64 * 1_000_000_000 / rate as u64).max(1);
+        let remaining = if count == 0 { None } else { Some(count) };
+        Some(Self { interval_ns, burst, remaining, next_due_ns: now_ns })
+    }
+
+    /// Datagrams to send at `now_ns`, and advances the schedule.
+    pub fn due(&mut self, now_ns: u64) -> u64 {
+        if self.is_done() || now_ns < self.next_due_ns {
+            return 0;
+        }
+        let owed = (now_ns - self.next_due_ns) / self.interval_ns + 1;
+        let bursts = owed.min(MAX_CATCH_UP);
+        self.next_due_ns = if owed > MAX_CATCH_UP {
+            now_ns + self.interval_ns
+        } else {
+            self.next_due_ns + owed * self.interval_ns
+        };
+        let mut n = bursts * self.burst as u64;
+        if let Some(left) = self.remaining.as_mut() {
+            n = n.min(*left);
+            *left -= n;
+        }
+        n
+    }
+
+    /// When the next burst is due; `None` once the count is sent.
+    pub fn next_due_ns(&self) -> Option<u64> {
+        if self.is_done() { None } else { Some(self.next_due_ns) }
+    }
+
+    /// Whether the flow has sent its `count`.
+    pub fn is_done(&self) -> bool {
+        self.remaining == Some(0)
+    }
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The port table: which endpoint is bound to which port, what the receive
+//! path's protocol demux looks up (like `udp_table` and `__udp4_lib_lookup`).
+//!
+//! An rbtree keyed by port, under a BH spinlock (the NAPI poll looks ports
+//! up in softirq context). Ports from `EPHEMERAL_PORT_FIRST` up are handed to
+//! endpoints that did not choose one, round-robin like `udp_lib_get_port`.
+
+use crate::endpoint::Endpoint;
+use crate::uapi::EPHEMERAL_PORT_FIRST;
+use kernel::{
+    error::code_ext::EADDRINUSE,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::Arc,
+};
+
+/// Bound endpoints by port.
+pub(crate) struct PortTable {
+    map: RBTree<u16, Arc<Endpoint>>,
+    next_ephemeral: u16,
+}
+
+impl PortTable {
+    /// An empty table.
+    pub(crate) fn new() -> Self {
+        Self { map: RBTree::new(), next_ephemeral: EPHEMERAL_PORT_FIRST }
+    }
+
+    /// The endpoint bound to `port`.
+    pub(crate) fn lookup(&self, port: u16) -> Option<Arc<Endpoint>> {
+        self.map.get(&port).cloned()
+    }
+
+    /// Binds `ep` to `port` (0: a free ephemeral port) using the node
+    /// reserved beforehand (allocation cannot happen under this lock),
+    /// releasing the port it had. Returns the port.
+    pub(crate) fn bind(
+        &mut self,
+        ep: &Arc<Endpoint>,
+        port: u16,
+        node: RBTreeNodeReservation<u16, Arc<Endpoint>>,
+    ) -> Result<u16> {
+        let old = ep.port();
+        if port != 0 && port == old {
+            return Ok(port);
+        }
+        let port = if port == 0 { self.free_ephemeral().ok_or(EADDRINUSE)? } else { port };
+        if self.map.get(&port).is_some() {
+            return Err(EADDRINUSE);
+        }
+        if old != 0 {
+            self.map.remove(&old);
+        }
+        self.map.insert(node.into_node(port, ep.clone()));
+        ep.set_port(port);
+        Ok(port)
+    }
+
+    /// Releases `ep`'s port (at `release`).
+    pub(crate) fn unbind(&mut self, ep: &Endpoint) {
+        let port = ep.port();
+        let mine = self.map.get(&port).map(|e| core::ptr::eq(&**e, ep)).unwrap_or(false);
+        if mine {
+            self.map.remove(&port);
+        }
+        ep.set_port(0);
+    }
+
+    /// Calls `f` for every bound endpoint, in port order.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u16, &Endpoint)) {
+        for (port, ep) in self.map.iter() {
+            f(*port, ep);
+        }
+    }
+
+    fn free_ephemeral(&mut self) -> Option<u16> {
+        let span = (u16::MAX - EPHEMERAL_PORT_FIRST) as u32 + 1;
+        for _ in 0..span {
+            let p = self.next_ephemeral;
+            self.next_ephemeral = if p == u16::MAX { EPHEMERAL_PORT_FIRST } else { p + 1 };
+            if self.map.get(&p).is_none() {
+                return Some(p);
+            }
+        }
+        None
+    }
+}
