@@ -24,6 +24,11 @@ pub(crate) const READABLE: PollMask = PollMask::from_bits(
     PollMask::IN.bits() | PollMask::RDNORM.bits() | PollMask::RDBAND.bits(),
 );
 
+/// The events TX room wakes pollers with (`sock_def_write_space`).
+pub(crate) const WRITABLE: PollMask = PollMask::from_bits(
+    PollMask::OUT.bits() | PollMask::WRNORM.bits() | PollMask::WRBAND.bits(),
+);
+
 /// `sock_def_readable`: wake one reader and the pollers waiting for input.
 pub(crate) fn sock_def_readable(ep: &Endpoint) {
     // `skwq_has_sleeper()`: the barrier pairs with the waiter's

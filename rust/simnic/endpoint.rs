@@ -214,6 +214,8 @@ impl Endpoint {
     /// `->poll`: register on the wait queue, then report readiness.
     pub(crate) fn poll<'a>(&'a self, table: &mut PollTable<'a>) -> PollMask {
         table.register_wait(&self.wq);
+        // TX room is the NIC's, not ours: its queue wakes us when it frees.
+        table.register_wait(&self.nic.tx_wq);
         let mut mask = PollMask::NONE;
         if !self.rxq.lock().is_empty() {
             mask |= PollMask::IN | PollMask::RDNORM;

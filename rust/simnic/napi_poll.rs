@@ -30,7 +30,7 @@ impl BhWorkCallback for NicCore {
         let nic = &*this;
         inc(&nic.stats.polls);
 
-        nic.tx.clean(&mut nic.tx_lock.lock());
+        nic.tx_clean();
 
         let done = {
             let mut st = nic.napi.lock();

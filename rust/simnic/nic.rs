@@ -90,6 +90,10 @@ pub(crate) struct NicCore {
     /// Where the engine sleeps between doorbells and deadlines.
     #[pin]
     pub(crate) hw_wq: WaitQueueHead,
+    /// Pollers waiting for TX room (`POLLOUT`) sleep here too, like the
+    /// sockets a stopped TX queue wakes in `netif_wake_queue`.
+    #[pin]
+    pub(crate) tx_wq: WaitQueueHead,
     pub(crate) tx_delay_ns: AtomicU64,
     pub(crate) budget: u32,
     pub(crate) stats: NicCounters,
@@ -122,6 +126,7 @@ impl NicCore {
                 hw <- new_spinlock!(HwState { flows: [None; GEN_FLOWS] }, "simnic_hw"),
                 doorbell: AtomicBool::new(false),
                 hw_wq <- new_wait_queue_head!("simnic_hw_wq"),
+                tx_wq <- new_wait_queue_head!("simnic_tx_wq"),
                 tx_delay_ns: AtomicU64::new(tx_delay_ns),
                 budget,
                 stats: NicCounters::default(),
@@ -134,6 +139,15 @@ impl NicCore {
     pub(crate) fn ring_doorbell(&self) {
         self.doorbell.store(true, Ordering::Release);
         self.hw_wq.wake_up_poll(PollMask::NONE);
+    }
+
+    /// Reclaims sent TX descriptors (`e1000_clean_tx_irq`); if any were
+    /// freed, wakes whoever polls for TX room.
+    pub(crate) fn tx_clean(&self) {
+        let freed = self.tx.clean(&mut self.tx_lock.lock());
+        if freed > 0 && self.tx_wq.has_sleeper() {
+            self.tx_wq.wake_up_interruptible_poll(crate::data_ready::WRITABLE);
+        }
     }
 
     /// Free TX descriptors, as the driver sees them.
