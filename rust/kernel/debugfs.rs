@@ -98,10 +98,11 @@ impl Dir {
 
 impl Drop for Dir {
     fn drop(&mut self) {
+        // Only after this is `data` dropped (with the fields), so no `show`
+        // can run on freed data.
         // SAFETY: `dentry` came from `debugfs_create_dir` (type invariant);
         // `debugfs_remove` accepts error pointers and waits for running file
-        // operations on the files it removes. Only afterwards is `data`
-        // dropped, when the fields are.
+        // operations on the files it removes.
         unsafe { bindings::debugfs_remove(self.dentry) };
     }
 }

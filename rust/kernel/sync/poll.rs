@@ -124,8 +124,7 @@ impl<'a> PollTable<'a> {
     /// `poll_wait()`: adds the caller (select, poll, epoll, aio or io_uring
     /// poll) to `wq`, so a later wake-up with a matching key re-polls.
     pub fn register_wait(&mut self, wq: &'a WaitQueueHead) {
-        // SAFETY: `table` is null or valid for this call (type invariant); the
-        // helper checks for null. The queue outlives the entry the callback adds:
+        // Why the queue outlives the entry the poller's callback adds:
         // - select/poll, aio poll and io_uring poll hold a reference to `file`
         //   until they remove their entry, and `wq` is valid for `'a`, which
         //   lasts until `->release`, which cannot run while a reference exists;
@@ -134,6 +133,8 @@ impl<'a> PollTable<'a> {
         // - should an entry still be there when `wq` drops (a queue shared
         //   beyond this file), its drop wakes it with POLLFREE and waits an
         //   RCU grace period, which `ep_poll_callback` handles.
+        // SAFETY: `table` is null or valid for this call (type invariant; the
+        // helper checks for null), and `wq` outlives the entry (above).
         unsafe { bindings::poll_wait(self.file.as_ptr(), wq.as_raw(), self.table) };
     }
 

@@ -10,6 +10,7 @@
 //! irq_work) needs `spin_lock_irqsave()`. Both are lock backends here, so the
 //! guards, `lock()` and lockdep classes work as for `SpinLock`.
 
+use super::spinlock::SpinLockBackend;
 use crate::bindings;
 
 /// Creates a [`SpinLockBh`] initialiser with a new lockdep class.
@@ -59,9 +60,8 @@ unsafe impl super::Backend for SpinLockBhBackend {
         name: *const crate::ffi::c_char,
         key: *mut bindings::lock_class_key,
     ) {
-        // SAFETY: `ptr` is valid for writes; `name` and `key` live forever
-        // (the `Backend` contract).
-        unsafe { bindings::__spin_lock_init(ptr, name, key) }
+        // SAFETY: Same state type and contract as the plain spinlock's.
+        unsafe { <SpinLockBackend as super::Backend>::init(ptr, name, key) }
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
@@ -86,8 +86,8 @@ unsafe impl super::Backend for SpinLockIrqBackend {
         name: *const crate::ffi::c_char,
         key: *mut bindings::lock_class_key,
     ) {
-        // SAFETY: As for `SpinLockBhBackend::init`.
-        unsafe { bindings::__spin_lock_init(ptr, name, key) }
+        // SAFETY: Same state type and contract as the plain spinlock's.
+        unsafe { <SpinLockBackend as super::Backend>::init(ptr, name, key) }
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
