@@ -107,8 +107,11 @@ fn tick(nic: &NicCore, now: u64) -> (u64, Option<u64>) {
         nic.tx.hw_complete(&f);
     }
 
-    let mut hw = nic.hw.lock();
-    for slot in hw.flows.iter_mut() {
+    // Run the flows on a copy, so the copying below is not done under the
+    // lock the ioctls take; write back what was not restarted meanwhile.
+    let started = nic.hw.lock().flows;
+    let mut flows = started;
+    for slot in flows.iter_mut() {
         let Some(run) = slot.as_mut() else { continue };
         let n = run.pacer.due(now);
         for _ in 0..n {
@@ -123,6 +126,12 @@ fn tick(nic: &NicCore, now: u64) -> (u64, Option<u64>) {
         match run.pacer.next_due_ns() {
             Some(t) => soonest(&mut next, t),
             None => *slot = None,
+        }
+    }
+    let mut hw = nic.hw.lock();
+    for (cur, (was, now)) in hw.flows.iter_mut().zip(started.iter().zip(flows.iter())) {
+        if cur.map(|r| r.id) == was.map(|r| r.id) {
+            *cur = *now;
         }
     }
     (delivered, next)

@@ -144,7 +144,11 @@ fn gen_start(nic: &NicCore, cfg: GenFlow) -> Result {
         && cfg.reserved == 0;
     let now = Ktime::ktime_get().to_ns() as u64;
     let pacer = Pacer::new(cfg.rate_pps, cfg.burst, cfg.count, now).filter(|_| ok).ok_or(EINVAL)?;
-    nic.hw.lock().flows[cfg.flow as usize] = Some(GenRun { cfg, pacer, seq: 0 });
+    let mut hw = nic.hw.lock();
+    let id = hw.next_id;
+    hw.next_id += 1;
+    hw.flows[cfg.flow as usize] = Some(GenRun { id, cfg, pacer, seq: 0 });
+    drop(hw);
     nic.ring_doorbell();
     Ok(())
 }

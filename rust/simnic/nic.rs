@@ -51,6 +51,9 @@ pub(crate) struct NapiState {
 /// One generator flow, as the hardware runs it.
 #[derive(Clone, Copy)]
 pub(crate) struct GenRun {
+    /// Distinguishes each `GEN_START`, so the engine knows whether a flow
+    /// was restarted while it ran it unlocked.
+    pub(crate) id: u64,
     pub(crate) cfg: GenFlow,
     pub(crate) pacer: Pacer,
     pub(crate) seq: u64,
@@ -59,6 +62,8 @@ pub(crate) struct GenRun {
 /// The hardware engine's own state: its generator flows.
 pub(crate) struct HwState {
     pub(crate) flows: [Option<GenRun>; GEN_FLOWS],
+    /// The id the next `GEN_START` gets.
+    pub(crate) next_id: u64,
 }
 
 pub(crate) type NicRxRing = RxRing<KVVec<RxDesc>, KVVec<DmaBuf>>;
@@ -123,7 +128,7 @@ impl NicCore {
                 ),
                 irq: crate::irq_line::IrqLine::new(),
                 ports <- new_spinlock_bh!(PortTable::new(), "simnic_ports"),
-                hw <- new_spinlock!(HwState { flows: [None; GEN_FLOWS] }, "simnic_hw"),
+                hw <- new_spinlock!(HwState { flows: [None; GEN_FLOWS], next_id: 0 }, "simnic_hw"),
                 doorbell: AtomicBool::new(false),
                 hw_wq <- new_wait_queue_head!("simnic_hw_wq"),
                 tx_wq <- new_wait_queue_head!("simnic_tx_wq"),

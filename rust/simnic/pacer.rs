@@ -15,6 +15,10 @@ pub const MAX_CATCH_UP: u64 = 4;
 /// Largest rate accepted, datagrams per second.
 pub const RATE_MAX: u32 = 10_000_000;
 
+/// Largest burst accepted: a ring's worth (the largest ring), so one due
+/// time never asks the engine for more than a few rings of frames.
+pub const BURST_MAX: u32 = 4096;
+
 /// One flow's schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pacer {
@@ -26,9 +30,9 @@ pub struct Pacer {
 
 impl Pacer {
     /// A schedule starting at `now_ns`; `None` if `rate` is 0 or above
-    /// [`RATE_MAX`], or `burst` is 0.
+    /// [`RATE_MAX`], or `burst` is 0 or above [`BURST_MAX`].
     pub fn new(rate: u32, burst: u32, count: u64, now_ns: u64) -> Option<Self> {
-        if rate == 0 || rate > RATE_MAX || burst == 0 {
+        if rate == 0 || rate > RATE_MAX || burst == 0 || burst > BURST_MAX {
             return None;
         }
         let interval_ns = (burst as u64 * 1_000_000_000 / rate as u64).max(1);

@@ -135,7 +135,7 @@ uapi_struct! {
         pub payload_len: u32,
         /// Datagrams per second, at least 1.
         pub rate_pps: u32,
-        /// Datagrams sent back to back when due (at least 1): a burst.
+        /// Datagrams sent back to back when due (1 to 4096): a burst.
         pub burst: u32,
         /// Reserved, zero.
         pub reserved: u32,
