@@ -57,6 +57,15 @@ pub fn should_stop() -> bool {
     unsafe { bindings::kthread_should_stop() }
 }
 
+/// `cond_resched()`: lets other tasks run if this one has used its share.
+/// A kernel thread that can stay busy for long (on a kernel without
+/// preemption, it would otherwise never yield) calls it in its loop.
+pub fn cond_resched() {
+    // SAFETY: Called from process context (a kernel thread's loop), where
+    // rescheduling is allowed.
+    unsafe { bindings::cond_resched() };
+}
+
 impl KThread {
     /// Starts `f` on a new kernel thread called `name`.
     pub fn run<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Self> {

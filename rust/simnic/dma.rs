@@ -116,7 +116,9 @@ impl DmaBuf {
         true
     }
 
-    /// Copies the first `len` bytes of `src` here (device to device).
+    /// Copies the first `len` bytes of `src` here (device to device), in
+    /// whole words: up to 7 bytes past `len` are copied too, which no reader
+    /// looks at (lengths travel in the descriptors).
     pub fn copy_from(&self, src: &DmaBuf, len: usize) {
         for (d, s) in self.words[..len.min(BUF_SIZE).div_ceil(8)].iter().zip(src.words.iter()) {
             d.store(s.load(Relaxed), Relaxed);

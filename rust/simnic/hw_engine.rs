@@ -74,6 +74,9 @@ pub(crate) fn run(nic: Arc<NicCore>, irq: Pin<KBox<IrqWork<IrqCtx>>>) {
                 HwEvent::Suppressed => add(&nic.stats.irqs_suppressed, delivered),
             }
         }
+        // Under a flood (a generator faster than the emulated CPU) the next
+        // deadline is always due and the wait below never sleeps: yield.
+        kthread::cond_resched();
         let woken = || (nic.doorbell.swap(false, Ordering::AcqRel) || kthread::should_stop()).then_some(());
         // Sleep until the doorbell, the next deadline, or kthread_stop().
         // A kernel thread gets no signals, so the waits cannot fail.

@@ -72,13 +72,17 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
         }
         SIMNIC_IOC_RECVFROM => {
             let mut a = RecvFrom::from_bytes(&read_arg(arg)?);
+            // Check the argument is writable before a datagram is consumed
+            // (writing back what was read changes nothing).
+            write_arg(arg, &a.to_bytes())?;
             let dontwait = nonblock || a.flags & SIMNIC_RECV_DONTWAIT != 0;
             let (buf, room) = (a.buf as usize, a.buf_len as usize);
             let info = ep.recv(room, dontwait, |bytes| write_arg(buf, bytes))?;
             a.flags = if info.copied < info.dgram_len { SIMNIC_MSG_TRUNC } else { 0 };
             a.dgram_len = info.dgram_len as u32;
             a.src_port = info.src_port as u32;
-            // The datagram is consumed; a fault here loses only the metadata.
+            // The datagram is consumed; the argument was writable a moment
+            // ago, so only a concurrent munmap could make this fault.
             write_arg(arg, &a.to_bytes())?;
             Ok(info.copied as isize)
         }

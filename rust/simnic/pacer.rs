@@ -20,9 +20,17 @@ pub const RATE_MAX: u32 = 10_000_000;
 pub const BURST_MAX: u32 = 4096;
 
 /// One flow's schedule.
+///
+/// The interval `burst * 1e9 / rate` is rarely a whole number of
+/// nanoseconds: the schedule adds its integer part per burst and carries the
+/// remainder (`frac`, in units of `1 / rate` ns), adding a nanosecond
+/// whenever it reaches one, so the rate never drifts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pacer {
     interval_ns: u64,
+    rem: u64,
+    frac: u64,
+    rate: u64,
     burst: u32,
     remaining: Option<u64>,
     next_due_ns: u64,
@@ -35,9 +43,27 @@ impl Pacer {
         if rate == 0 || rate > RATE_MAX || burst == 0 || burst > BURST_MAX {
             return None;
         }
-        let interval_ns = (burst as u64 * 1_000_000_000 / rate as u64).max(1);
+        let period = burst as u64 * 1_000_000_000;
         let remaining = if count == 0 { None } else { Some(count) };
-        Some(Self { interval_ns, burst, remaining, next_due_ns: now_ns })
+        Some(Self {
+            interval_ns: period / rate as u64,
+            rem: period % rate as u64,
+            frac: 0,
+            rate: rate as u64,
+            burst,
+            remaining,
+            next_due_ns: now_ns,
+        })
+    }
+
+    /// Moves the due time one exact interval on.
+    fn advance(&mut self) {
+        self.next_due_ns += self.interval_ns;
+        self.frac += self.rem;
+        if self.frac >= self.rate {
+            self.frac -= self.rate;
+            self.next_due_ns += 1;
+        }
     }
 
     /// Datagrams to send at `now_ns`, and advances the schedule.
@@ -45,13 +71,16 @@ impl Pacer {
         if self.is_done() || now_ns < self.next_due_ns {
             return 0;
         }
-        let owed = (now_ns - self.next_due_ns) / self.interval_ns + 1;
-        let bursts = owed.min(MAX_CATCH_UP);
-        self.next_due_ns = if owed > MAX_CATCH_UP {
-            now_ns + self.interval_ns
-        } else {
-            self.next_due_ns + owed * self.interval_ns
-        };
+        let mut bursts = 0;
+        while self.next_due_ns <= now_ns && bursts < MAX_CATCH_UP {
+            self.advance();
+            bursts += 1;
+        }
+        if self.next_due_ns <= now_ns {
+            // Still behind after the most we catch up: forget the rest.
+            self.next_due_ns = now_ns + self.interval_ns.max(1);
+            self.frac = 0;
+        }
         let mut n = bursts * self.burst as u64;
         if let Some(left) = self.remaining.as_mut() {
             n = n.min(*left);

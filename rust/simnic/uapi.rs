@@ -266,6 +266,8 @@ pub const SIMNIC_IOC_RING_STATE: u32 = ioc(IOC_READ, 9, RingState::SIZE);
 /// `SIMNIC_IOC_GEN_START`: [`GenFlow`].
 pub const SIMNIC_IOC_GEN_START: u32 = ioc(IOC_WRITE, 10, GenFlow::SIZE);
 /// `SIMNIC_IOC_GEN_STOP`: stop the flow in the `u32` argument (`u32::MAX`: all).
+/// A pass of the hardware engine already under way may still deliver up to
+/// four bursts of the flow after the call returns.
 pub const SIMNIC_IOC_GEN_STOP: u32 = ioc(IOC_WRITE, 11, 4);
 /// `SIMNIC_IOC_SET_TX_DELAY`: wire delay in nanoseconds, a `u64`
 /// (at most one second).

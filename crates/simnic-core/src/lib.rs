@@ -24,3 +24,11 @@ pub mod uapi;
 
 #[cfg(test)]
 mod dgram_queue_tests;
+#[cfg(test)]
+mod dma_tests;
+#[cfg(test)]
+mod irq_line_tests;
+#[cfg(test)]
+mod pacer_tests;
+#[cfg(test)]
+mod ring_tests;

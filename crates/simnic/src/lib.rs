@@ -1,36 +1,78 @@
 //! Userspace side of simnic.
 //!
-//! This crate holds the uapi of `/dev/simnic` (the constants userspace and
-//! `simnic.ko` must agree on) and [`Endpoint`], a thin safe wrapper over the
-//! libc calls a program makes on the device.
+//! This crate holds the uapi of `/dev/simnic` and [`Endpoint`], a thin safe
+//! wrapper over the system calls a program makes on the device.
+//!
+//! The uapi is [`uapi`]: the file `rust/simnic/uapi.rs` that `simnic.ko`
+//! compiles too, included here by path, so ioctl numbers, argument structs,
+//! the wire header and the limits cannot drift apart between the module and
+//! its users. The items a program needs are re-exported at the crate root.
 //!
 //! # The device model
 //!
 //! Every `open()` of [`DEVICE_PATH`] is an independent datagram endpoint with
-//! its own receive queue. A file shared by `fork()` or `dup()` shares the
-//! endpoint. For now the device echoes: a datagram written to an endpoint is
-//! queued to that same endpoint's receive queue.
+//! its own receive queue, attached to a simulated NIC. A file shared by
+//! `fork()` or `dup()` shares the endpoint.
 //!
-//! * `write()` sends exactly one datagram of `0..=`[`MAX_DATAGRAM`] bytes
-//!   (`EMSGSIZE` above that). It never blocks: when the datagram would not
-//!   fit in the queue limits ([`RX_QUEUE_MAX_DATAGRAMS`],
-//!   [`RX_QUEUE_MAX_BYTES`]) it fails with `ENOBUFS` and queues nothing.
-//! * `read()` dequeues exactly one datagram, in FIFO order. A buffer shorter
-//!   than the datagram receives its head and the rest is discarded, as with
-//!   UDP. On an empty queue it sleeps, or fails with `EAGAIN` when the file is
-//!   `O_NONBLOCK`.
+//! * **Ports.** An endpoint is bound to one port, `1..=65535`. `open()` binds
+//!   it to a free ephemeral port (at least [`EPHEMERAL_PORT_FIRST`]);
+//!   [`Endpoint::bind`] picks another (`EADDRINUSE` if an endpoint has it).
+//!   Its default destination is its own port, so `write()` then `read()` on
+//!   one descriptor still echoes; [`Endpoint::connect`] changes it.
+//! * **Sending** (`write()`, [`Endpoint::send_to`]) puts one frame of
+//!   `0..=`[`MAX_DATAGRAM`] payload bytes on the NIC's TX ring and returns at
+//!   once: `EMSGSIZE` above that size, `ENOBUFS` when the TX ring has no free
+//!   descriptor. It never blocks and never reports what happens on the wire.
+//! * **The wire.** The simulated hardware transmits the frame onto the RX
+//!   ring (after the wire delay, [`Endpoint::set_tx_delay_ns`], default 0)
+//!   and raises an interrupt; the driver's NAPI-style poll takes frames off
+//!   the RX ring (at most a budget per run) and delivers each to the endpoint
+//!   bound to its destination port. Delivery is therefore asynchronous: a
+//!   `read()` right after a `write()` may have to wait for it.
+//! * **Drops.** A frame that finds the RX ring full, no endpoint on its
+//!   destination port, or a full receive queue ([`RX_QUEUE_SLOTS`] datagrams
+//!   or the receive buffer, [`RCVBUF_DEFAULT`] bytes by default, see
+//!   [`Endpoint::set_rcvbuf`]) is dropped and counted ([`NicStats`],
+//!   [`EpStats`]). The sender gets no error, as with UDP.
+//! * **Receiving** (`read()`, [`Endpoint::recv_from`]) dequeues exactly one
+//!   datagram, in FIFO order. A buffer shorter than the datagram receives its
+//!   head and the rest is discarded (counted as truncated). On an empty queue
+//!   it sleeps, or fails with `EAGAIN` when the file is `O_NONBLOCK`.
+//! * **Readiness.** `poll()` reports `POLLIN` while a datagram is queued and
+//!   `POLLOUT` while the TX ring has a free descriptor.
+//! * **Instrumentation.** Ioctls read the NIC's and the endpoint's counters
+//!   and the ring indices, reset the counters, set the wire delay, and start
+//!   and stop the built-in traffic generator ([`GenFlow`]).
 //! * The device is a stream: `lseek()` and positioned reads fail with
 //!   `ESPIPE`.
 //!
 //! The wrapper deliberately does no retrying and no buffering: every method
 //! is one system call, and its error is the raw `errno` in an
-//! [`io::Error`] (see [`io::Error::raw_os_error`]).
+//! [`io::Error`] (see [`io::Error::raw_os_error`]; [`errno_name`] gives its
+//! symbolic name and [`describe`] a message with both). Ports and sizes are
+//! passed as the uapi's `u32`, unchecked, so that the driver is the one judge
+//! of what is valid.
 
 #![deny(missing_docs)]
 
-use std::ffi::CStr;
+#[path = "../../../rust/simnic/uapi.rs"]
+pub mod uapi;
+
+mod errno;
+
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub use errno::{describe, errno_name};
+pub use uapi::{
+    EpStats, FrameHeader, GenFlow, NicStats, RingState, EPHEMERAL_PORT_FIRST, GEN_FLOWS,
+    MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RX_QUEUE_SLOTS, TX_DELAY_MAX_NS,
+};
+
+use uapi::{RecvFrom, SendTo};
 
 /// Path of the device node that `simnic.ko` registers (a misc device, mode
 /// 0666).
@@ -39,18 +81,44 @@ pub const DEVICE_PATH: &str = "/dev/simnic";
 /// [`DEVICE_PATH`] as the C string handed to `open(2)`.
 const DEVICE_PATH_C: &CStr = c"/dev/simnic";
 
-/// Largest datagram, in bytes, that one `write()` can send; a longer write
-/// fails with `EMSGSIZE`. Zero-length datagrams are valid.
-pub const MAX_DATAGRAM: usize = 65535;
+/// Most datagrams an endpoint's receive queue holds ([`RX_QUEUE_SLOTS`]). A
+/// datagram arriving at a full queue is dropped and counted, not refused.
+pub const RX_QUEUE_MAX_DATAGRAMS: usize = RX_QUEUE_SLOTS;
 
-/// Most datagrams an endpoint's receive queue holds. A write that would queue
-/// one more fails with `ENOBUFS`.
-pub const RX_QUEUE_MAX_DATAGRAMS: usize = 256;
+/// Most payload bytes an endpoint's receive queue holds by default (the
+/// receive buffer, [`RCVBUF_DEFAULT`]; datagrams a reader is still copying
+/// out count). A datagram that would exceed it is dropped and counted.
+pub const RX_QUEUE_MAX_BYTES: usize = RCVBUF_DEFAULT as usize;
 
-/// Most payload bytes an endpoint's receive queue holds (datagrams a reader is
-/// still copying out count). A write that would exceed it fails with
-/// `ENOBUFS`.
-pub const RX_QUEUE_MAX_BYTES: usize = 212992;
+/// The `flow` argument of [`Endpoint::gen_stop`] that stops every generator
+/// flow.
+pub const GEN_STOP_ALL: u32 = u32::MAX;
+
+/// What [`Endpoint::recv_from`] received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvInfo {
+    /// Bytes copied into the buffer: `min(buffer length, dgram_len)`.
+    pub len: usize,
+    /// The datagram's full payload length.
+    pub dgram_len: usize,
+    /// The sender's port; 0 for datagrams of the built-in generator.
+    pub src_port: u32,
+    /// The datagram was longer than the buffer and its tail was discarded.
+    pub truncated: bool,
+}
+
+impl RecvInfo {
+    /// Reads the driver's answer: `copied` is what the ioctl returned,
+    /// `reply` the [`RecvFrom`] as the driver wrote it back.
+    fn from_reply(copied: usize, reply: &RecvFrom) -> Self {
+        Self {
+            len: copied,
+            dgram_len: reply.dgram_len as usize,
+            src_port: reply.src_port,
+            truncated: reply.flags & uapi::SIMNIC_MSG_TRUNC != 0,
+        }
+    }
+}
 
 /// One open file of `/dev/simnic`: a datagram endpoint.
 ///
@@ -61,47 +129,130 @@ pub struct Endpoint {
     fd: RawFd,
 }
 
+/// A system call's return value, or the errno it failed with.
+fn check(ret: libc::c_long) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// A length as the uapi's `u32`, saturated: anything that large is over
+/// [`MAX_DATAGRAM`] anyway, which the driver rejects before touching the
+/// buffer, whereas wrapping would describe a shorter, valid buffer.
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
 impl Endpoint {
     /// Opens a new endpoint in blocking mode: [`recv`](Self::recv) sleeps
-    /// until a datagram arrives.
+    /// until a datagram arrives. The driver binds it to a free ephemeral
+    /// port.
     pub fn open() -> io::Result<Self> {
-        Self::open_path(DEVICE_PATH_C, false)
+        Self::open_cstr(DEVICE_PATH_C, false)
     }
 
     /// Opens a new endpoint with `O_NONBLOCK`: [`recv`](Self::recv) on an
     /// empty queue fails with `EAGAIN` ([`io::ErrorKind::WouldBlock`]).
     pub fn open_nonblocking() -> io::Result<Self> {
-        Self::open_path(DEVICE_PATH_C, true)
+        Self::open_cstr(DEVICE_PATH_C, true)
+    }
+
+    /// Opens the device node at `path` (for a node created elsewhere than
+    /// [`DEVICE_PATH`]), with `O_NONBLOCK` when `nonblocking`.
+    ///
+    /// A path containing a NUL byte is [`io::ErrorKind::InvalidInput`].
+    pub fn open_at(path: impl AsRef<Path>, nonblocking: bool) -> io::Result<Self> {
+        let path = CString::new(path.as_ref().as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Self::open_cstr(&path, nonblocking)
     }
 
     /// The one place the device is opened: read-write and close-on-exec,
     /// plus `O_NONBLOCK` when asked. Taking the path lets host tests run it
     /// against files that exist (or not) on any machine.
-    fn open_path(path: &CStr, nonblocking: bool) -> io::Result<Self> {
+    fn open_cstr(path: &CStr, nonblocking: bool) -> io::Result<Self> {
         let mut flags = libc::O_RDWR | libc::O_CLOEXEC;
         if nonblocking {
             flags |= libc::O_NONBLOCK;
         }
         // SAFETY: `path` is a valid NUL-terminated string for the call.
         let fd = unsafe { libc::open(path.as_ptr(), flags) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        check(fd.into())?;
         Ok(Self { fd })
     }
 
-    /// Sends `datagram` as one datagram with one `write()`; returns the
-    /// number of bytes sent, which is `datagram.len()` on success.
+    /// `ioctl(fd, request, arg)`: `arg` is a pointer to the request's
+    /// argument (a `#[repr(C)]` struct or integer of the size encoded in
+    /// `request`), or null for a request without one.
     ///
-    /// Errors carry the device's errno: `EMSGSIZE` above [`MAX_DATAGRAM`],
-    /// `ENOBUFS` when the receive queue is full.
+    /// # Safety
+    /// `arg` must be null or valid for the reads and writes the request
+    /// makes (its direction and size).
+    unsafe fn ioctl<T>(&self, request: u32, arg: *mut T) -> io::Result<usize> {
+        // SAFETY: forwarded from the caller; the fd is ours.
+        let ret = unsafe { libc::ioctl(self.fd, request as libc::Ioctl, arg) };
+        check(ret.into())
+    }
+
+    /// An ioctl that reads `*arg` (the `_IOW` requests).
+    fn ioctl_in<T>(&self, request: u32, arg: &T) -> io::Result<usize> {
+        // SAFETY: `arg` is a live `T`, which the request only reads.
+        unsafe { self.ioctl(request, (arg as *const T).cast_mut()) }
+    }
+
+    /// An ioctl that fills a `T` (the `_IOR` requests) and returns it.
+    fn ioctl_out<T: Default>(&self, request: u32) -> io::Result<T> {
+        let mut out = T::default();
+        // SAFETY: `out` is a live, writable `T`.
+        unsafe { self.ioctl(request, &mut out as *mut T) }?;
+        Ok(out)
+    }
+
+    /// Binds the endpoint to `port` (`SIMNIC_IOC_BIND`), giving up the port
+    /// it had. `1..=65535` binds that port; 0 picks a new free ephemeral
+    /// port (see [`port`](Self::port)).
+    ///
+    /// `EADDRINUSE` when another endpoint has the port, `EINVAL` above
+    /// 65535.
+    pub fn bind(&self, port: u32) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_BIND, &port).map(drop)
+    }
+
+    /// Sets the default destination of [`send`](Self::send)
+    /// (`SIMNIC_IOC_CONNECT`); 0 means the endpoint's own port (echo).
+    pub fn connect(&self, port: u32) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_CONNECT, &port).map(drop)
+    }
+
+    /// The port the endpoint is bound to (`SIMNIC_IOC_GET_PORT`).
+    pub fn port(&self) -> io::Result<u32> {
+        self.ioctl_out(uapi::SIMNIC_IOC_GET_PORT)
+    }
+
+    /// Sends `datagram` to the default destination with one `write()` and
+    /// returns the number of bytes sent, `datagram.len()` on success.
+    ///
+    /// Success means the frame is on the TX ring, not that it arrived: see
+    /// the crate documentation for drops. Errors carry the device's errno:
+    /// `EMSGSIZE` above [`MAX_DATAGRAM`], `ENOBUFS` when the TX ring is full.
     pub fn send(&self, datagram: &[u8]) -> io::Result<usize> {
         // SAFETY: the pointer and length describe the live slice.
         let n = unsafe { libc::write(self.fd, datagram.as_ptr().cast(), datagram.len()) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
+        check(n as libc::c_long)
+    }
+
+    /// Sends `datagram` to `port` (`SIMNIC_IOC_SENDTO`) and returns the
+    /// number of bytes sent. As [`send`](Self::send), plus `EINVAL` for a
+    /// port outside `1..=65535`.
+    pub fn send_to(&self, port: u32, datagram: &[u8]) -> io::Result<usize> {
+        let arg = SendTo {
+            buf: datagram.as_ptr() as u64,
+            len: len_u32(datagram.len()),
+            port,
+        };
+        self.ioctl_in(uapi::SIMNIC_IOC_SENDTO, &arg)
     }
 
     /// Receives one datagram with one `read()`: copies at most `buf.len()`
@@ -113,10 +264,92 @@ impl Endpoint {
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: the pointer and length describe the live, writable slice.
         let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        check(n as libc::c_long)
+    }
+
+    /// Receives one datagram (`SIMNIC_IOC_RECVFROM`) like
+    /// [`recv`](Self::recv), and also tells its full length, its sender's
+    /// port and whether it was truncated.
+    ///
+    /// With `dontwait` an empty queue fails with `EAGAIN` even on a blocking
+    /// file (like `MSG_DONTWAIT`).
+    pub fn recv_from(&self, buf: &mut [u8], dontwait: bool) -> io::Result<RecvInfo> {
+        let mut arg = RecvFrom {
+            buf: buf.as_mut_ptr() as u64,
+            buf_len: len_u32(buf.len()),
+            flags: if dontwait {
+                uapi::SIMNIC_RECV_DONTWAIT
+            } else {
+                0
+            },
+            dgram_len: 0,
+            src_port: 0,
+        };
+        // SAFETY: `arg` is a live RecvFrom the driver reads and writes back;
+        // the buffer it describes is the live, writable `buf` (its length
+        // saturated, never above `buf.len()`).
+        let copied = unsafe { self.ioctl(uapi::SIMNIC_IOC_RECVFROM, &mut arg as *mut RecvFrom) }?;
+        Ok(RecvInfo::from_reply(copied, &arg))
+    }
+
+    /// The payload length of the next datagram in the receive queue, 0 when
+    /// it is empty (`FIONREAD`; a zero-length datagram also reads 0).
+    pub fn pending_len(&self) -> io::Result<usize> {
+        let n: libc::c_int = self.ioctl_out(uapi::FIONREAD)?;
         Ok(n as usize)
+    }
+
+    /// Sets the receive queue's byte limit (`SIMNIC_IOC_SET_RCVBUF`), in
+    /// [`RCVBUF_MIN`]`..=`[`RCVBUF_MAX`] (`EINVAL` otherwise).
+    pub fn set_rcvbuf(&self, bytes: u32) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_SET_RCVBUF, &bytes).map(drop)
+    }
+
+    /// This endpoint's counters (`SIMNIC_IOC_EP_STATS`).
+    pub fn ep_stats(&self) -> io::Result<EpStats> {
+        self.ioctl_out(uapi::SIMNIC_IOC_EP_STATS)
+    }
+
+    /// The NIC's counters (`SIMNIC_IOC_NIC_STATS`), shared by all endpoints.
+    pub fn nic_stats(&self) -> io::Result<NicStats> {
+        self.ioctl_out(uapi::SIMNIC_IOC_NIC_STATS)
+    }
+
+    /// A snapshot of the descriptor rings' indices and the interrupt state
+    /// (`SIMNIC_IOC_RING_STATE`).
+    pub fn ring_state(&self) -> io::Result<RingState> {
+        self.ioctl_out(uapi::SIMNIC_IOC_RING_STATE)
+    }
+
+    /// Zeroes the NIC's counters (`SIMNIC_IOC_RESET_STATS`).
+    pub fn reset_stats(&self) -> io::Result<()> {
+        // SAFETY: the request takes no argument; null is never dereferenced.
+        unsafe { self.ioctl(uapi::SIMNIC_IOC_RESET_STATS, std::ptr::null_mut::<u8>()) }.map(drop)
+    }
+
+    /// Starts, or reconfigures, generator flow `flow.flow`
+    /// (`SIMNIC_IOC_GEN_START`). `EINVAL` for a flow index, port, payload
+    /// length, rate or burst out of range, or a nonzero `reserved`.
+    ///
+    /// Generated datagrams have source port 0; their payload starts with the
+    /// flow index (`u32`, little-endian) and a sequence number (`u64`,
+    /// little-endian, from 0), cut to the payload length, and the rest is
+    /// zero.
+    pub fn gen_start(&self, flow: &GenFlow) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_GEN_START, flow).map(drop)
+    }
+
+    /// Stops generator flow `flow`, or all of them with [`GEN_STOP_ALL`]
+    /// (`SIMNIC_IOC_GEN_STOP`).
+    pub fn gen_stop(&self, flow: u32) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_GEN_STOP, &flow).map(drop)
+    }
+
+    /// Sets the wire delay between a frame's transmission and its arrival
+    /// on the RX ring (`SIMNIC_IOC_SET_TX_DELAY`), at most
+    /// [`TX_DELAY_MAX_NS`] (`EINVAL` above).
+    pub fn set_tx_delay_ns(&self, ns: u64) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_SET_TX_DELAY, &ns).map(drop)
     }
 }
 
@@ -161,97 +394,4 @@ impl FromRawFd for Endpoint {
 }
 
 #[cfg(test)]
-mod tests {
-    //! The device itself is tested in the guest (tests/guest); here the
-    //! wrapper's own logic: flags, errno mapping, ownership of the fd.
-    use super::*;
-
-    fn pipe() -> (Endpoint, Endpoint) {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors.
-        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
-        assert_eq!(rc, 0, "pipe2: {}", io::Error::last_os_error());
-        // SAFETY: both descriptors were just created and are owned by nobody.
-        unsafe { (Endpoint::from_raw_fd(fds[0]), Endpoint::from_raw_fd(fds[1])) }
-    }
-
-    fn fcntl(fd: RawFd, cmd: libc::c_int) -> libc::c_int {
-        // SAFETY: F_GETFL/F_GETFD take no argument and only read state.
-        let v = unsafe { libc::fcntl(fd, cmd) };
-        assert!(v >= 0, "fcntl: {}", io::Error::last_os_error());
-        v
-    }
-
-    #[test]
-    fn device_path_constants_agree() {
-        assert_eq!(DEVICE_PATH_C.to_str().unwrap(), DEVICE_PATH);
-    }
-
-    #[test]
-    fn open_missing_path_is_enoent() {
-        let err = Endpoint::open_path(c"/nonexistent-simnic-dir/simnic", false).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
-    }
-
-    #[test]
-    fn open_is_read_write_cloexec_and_blocking() {
-        let ep = Endpoint::open_path(c"/dev/null", false).unwrap();
-        let fl = fcntl(ep.as_raw_fd(), libc::F_GETFL);
-        assert_eq!(fl & libc::O_ACCMODE, libc::O_RDWR);
-        assert_eq!(fl & libc::O_NONBLOCK, 0);
-        assert_ne!(fcntl(ep.as_raw_fd(), libc::F_GETFD) & libc::FD_CLOEXEC, 0);
-    }
-
-    #[test]
-    fn open_nonblocking_sets_o_nonblock() {
-        let ep = Endpoint::open_path(c"/dev/null", true).unwrap();
-        let fl = fcntl(ep.as_raw_fd(), libc::F_GETFL);
-        assert_eq!(fl & libc::O_ACCMODE, libc::O_RDWR);
-        assert_ne!(fl & libc::O_NONBLOCK, 0);
-    }
-
-    #[test]
-    fn send_and_recv_return_counts() {
-        let (r, w) = pipe();
-        assert_eq!(w.send(b"abcdef").unwrap(), 6);
-        let mut buf = [0u8; 4];
-        assert_eq!(r.recv(&mut buf).unwrap(), 4);
-        assert_eq!(&buf, b"abcd");
-        assert_eq!(w.send(b"").unwrap(), 0);
-    }
-
-    #[test]
-    fn errors_carry_the_raw_errno() {
-        let (r, w) = pipe();
-        let err = r.recv(&mut [0u8; 8]).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EAGAIN), "{err}");
-        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
-        // The read end of a pipe is not writable.
-        let err = r.send(b"x").unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
-        drop(w);
-    }
-
-    #[test]
-    fn drop_closes_the_descriptor() {
-        let (r, w) = pipe();
-        drop(r);
-        // With its only read end closed the pipe reports EPIPE (Rust's
-        // runtime ignores SIGPIPE), which proves the close without racing
-        // other tests for the reused fd number.
-        let err = w.send(b"x").unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EPIPE), "{err}");
-    }
-
-    #[test]
-    fn into_raw_fd_keeps_the_descriptor_open() {
-        let (r, w) = pipe();
-        let raw = r.into_raw_fd();
-        assert_eq!(w.send(b"still open").unwrap(), 10);
-        // SAFETY: `raw` was released by into_raw_fd and is owned here.
-        let r = unsafe { Endpoint::from_raw_fd(raw) };
-        let mut buf = [0u8; 16];
-        assert_eq!(r.recv(&mut buf).unwrap(), 10);
-        assert_eq!(&buf[..10], b"still open");
-    }
-}
+mod tests;

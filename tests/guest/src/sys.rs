@@ -162,9 +162,26 @@ pub fn check_data(got: &[u8], want: &[u8], what: &str) -> TestResult {
     Ok(())
 }
 
-/// Reads one datagram with a buffer larger than any datagram and checks it
-/// is exactly `want`.
+/// How long a datagram may take to cross the simulated NIC (TX ring,
+/// hardware thread, RX ring, interrupt, poll) before a test gives up on it:
+/// generous, since the guest is emulated and can be very slow.
+pub const ARRIVAL: Duration = Duration::from_secs(10);
+
+/// Delivery is asynchronous: waits (poll for POLLIN, up to [`ARRIVAL`])
+/// until a datagram is queued on `fd`.
+pub fn wait_arrival(fd: RawFd, what: &str) -> TestResult {
+    ensure!(
+        wait_readable(fd, ARRIVAL)?,
+        "{what}: no datagram arrived within {} s",
+        ARRIVAL.as_secs()
+    );
+    Ok(())
+}
+
+/// Waits for a datagram to arrive (see [`wait_arrival`]), reads it with a
+/// buffer larger than any datagram and checks it is exactly `want`.
 pub fn expect_datagram(fd: RawFd, want: &[u8], what: &str) -> TestResult {
+    wait_arrival(fd, what)?;
     let mut buf = vec![0u8; simnic::MAX_DATAGRAM + 1];
     let n = read(fd, &mut buf).map_err(|e| format!("{what}: read failed with {}", errname(e)))?;
     check_data(&buf[..n], want, what)

@@ -58,10 +58,12 @@ fn main() {
 fn demo() -> Result<()> {
     step_device_node()?;
     let ep = step_open()?;
+    let before = ep.nic_stats().map_err(|e| format!("SIMNIC_IOC_NIC_STATS: {e}"))?;
     step_parent_child(&ep)?;
+    step_nic_path(&ep, &before)?;
     step_nonblocking()?;
     drop(ep);
-    println!("\n[5] Every file is closed again");
+    println!("\n[6] Every file is closed again");
     println!("    {REFCNT} = {}", refcnt());
     Ok(())
 }
@@ -238,7 +240,7 @@ fn reap(pid: libc::pid_t) {
 }
 
 fn step_nonblocking() -> Result<()> {
-    println!("\n[4] With O_NONBLOCK, read() on an empty endpoint does not wait");
+    println!("\n[5] With O_NONBLOCK, read() on an empty endpoint does not wait");
     let ep =
         Endpoint::open_nonblocking().map_err(|e| format!("open {DEVICE_PATH} O_NONBLOCK: {e}"))?;
     let mut buf = [0u8; 64];
@@ -263,5 +265,23 @@ fn step_nonblocking() -> Result<()> {
         strerror(e),
         took.as_micros()
     );
+    Ok(())
+}
+
+/// What the simulated NIC did to carry step 3's datagram: counter deltas.
+fn step_nic_path(ep: &Endpoint, before: &simnic::NicStats) -> Result<()> {
+    println!("\n[4] The datagram went through the simulated NIC and back");
+    let port = ep.port().map_err(|e| format!("SIMNIC_IOC_GET_PORT: {e}"))?;
+    let after = ep.nic_stats().map_err(|e| format!("SIMNIC_IOC_NIC_STATS: {e}"))?;
+    let d = |a: u64, b: u64| a.wrapping_sub(b);
+    println!("    the endpoint is bound to port {port}; write() sent to that port");
+    println!("    tx_packets +{:<3} the frame went onto the TX ring", d(after.tx_packets, before.tx_packets));
+    println!("    irqs       +{:<3} the hardware raised its interrupt (irq_work, hard irq)", d(after.irqs, before.irqs));
+    println!("    polls      +{:<3} the NAPI poll ran (BH workqueue, softirq)", d(after.polls, before.polls));
+    println!("    rx_packets +{:<3} it demuxed the frame to port {port}", d(after.rx_packets, before.rx_packets));
+    println!("    wakeups    +{:<3} data_ready woke the blocked reader", d(after.wakeups, before.wakeups));
+    if d(after.rx_packets, before.rx_packets) < 1 || d(after.polls, before.polls) < 1 {
+        return Err("the NIC counters do not show the datagram's trip".into());
+    }
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! Blocking reads across processes that share one open file: wakeup by a
-//! writer, exclusive wakeup of one reader per datagram, and signals with and
-//! without SA_RESTART.
+//! writer (through the NIC: the poll's data_ready wakes the reader),
+//! exclusive wakeup of one reader per datagram, the wake-up counters, and
+//! signals with and without SA_RESTART.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::net::*;
 use crate::sys::*;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -78,6 +80,8 @@ pub fn exclusive_wakeup() -> TestResult {
     }
     std::thread::sleep(Duration::from_millis(100));
     reports.expect_none(Duration::ZERO, "a reader returned before any write")?;
+    settle(&ep)?;
+    let n0 = nic_stats(&ep)?;
     let before: Vec<u64> = children
         .iter()
         .map(|c| c.voluntary_switches())
@@ -125,6 +129,14 @@ pub fn exclusive_wakeup() -> TestResult {
             before[i]
         );
     }
+
+    // One datagram, one data_ready call that found sleepers: one wake-up.
+    settle(&ep)?;
+    expect_nic(
+        &nic_delta(&n0, &nic_stats(&ep)?),
+        &[("wakeups", 1), ("rx_packets", 1)],
+        "after one datagram woke one of four blocked readers",
+    )?;
 
     let mut got: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
     got.insert(first.data.clone(), first.id);
@@ -255,4 +267,73 @@ pub fn sa_restart_restarts_read() -> TestResult {
         "datagram of the restarted read",
     )?;
     child.expect_exit0(5 * SEC, "restarted reader")
+}
+
+/// The wake-up counters (NicStats.wakeups, EpStats.wakeups) count the
+/// datagrams whose data_ready found someone asleep on the endpoint: none
+/// for a datagram nobody waits for, exactly one for a datagram that ends a
+/// blocked read() and one for a datagram that ends a blocked poll().
+pub fn wakeups_counted() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    settle(&ep)?;
+    let (n0, e0) = (nic_stats(&ep)?, ep_stats(&ep)?);
+    let check = |nic: u64, what: &str| -> TestResult {
+        settle(&ep)?;
+        let d = nic_delta(&n0, &nic_stats(&ep)?);
+        expect_nic(&d, &[("wakeups", nic)], what)?;
+        let e = ep_stats(&ep)?;
+        ensure!(
+            e.wakeups - e0.wakeups == nic,
+            "{what}: the endpoint counted {} wake-ups, expected {nic}",
+            e.wakeups - e0.wakeups
+        );
+        Ok(())
+    };
+
+    // Nobody waiting: wait for the datagram by polling the counters, which
+    // does not sleep on the endpoint's wait queue.
+    send(fd, b"nobody waits", "write with nobody waiting")?;
+    wait_queued(&ep, 1, "the datagram nobody waits for")?;
+    expect_count(read(fd, &mut [0u8; 64]), 12, "read of the datagram nobody waited for")?;
+    check(0, "a datagram that arrived with nobody asleep")?;
+
+    // A reader blocked in read().
+    let pipe = Pipe::new()?;
+    let mut child = spawn_reader(0, fd, pipe.w.as_raw_fd())?;
+    drop(pipe.w);
+    let mut reports = Reports::new(pipe.r);
+    reports.expect(Kind::Ready, 5 * SEC, "reader start")?;
+    child.wait_sleeping(5 * SEC, "blocking read on an empty endpoint")?;
+    send(fd, b"for the reader", "write for the blocked reader")?;
+    let done = reports.expect(Kind::Done, ARRIVAL, "the blocked read after the write")?;
+    ensure!(done.ret == 14, "the blocked read {}, expected 14", done.outcome());
+    child.expect_exit0(5 * SEC, "woken reader")?;
+    check(1, "a datagram that ended a blocked read")?;
+
+    // A poller blocked in poll(POLLIN).
+    let pipe = Pipe::new()?;
+    let report = pipe.w.as_raw_fd();
+    let mut child = Child::spawn(move || {
+        let start = Instant::now();
+        if !Report::ready(1).send(report) {
+            return 2;
+        }
+        let r = match poll_one(fd, libc::POLLIN, 10_000) {
+            Ok((n, _)) => Ok(n as usize),
+            Err(_) => Err(errno()),
+        };
+        i32::from(!Report::done(1, r, start, &[]).send(report))
+    })?;
+    drop(pipe.w);
+    let mut reports = Reports::new(pipe.r);
+    reports.expect(Kind::Ready, 5 * SEC, "poller start")?;
+    child.wait_sleeping(5 * SEC, "poll(POLLIN) on an empty endpoint")?;
+    send(fd, b"for the poller", "write for the blocked poller")?;
+    let done = reports.expect(Kind::Done, ARRIVAL, "the blocked poll after the write")?;
+    ensure!(done.ret == 1, "the blocked poll {}, expected 1", done.outcome());
+    child.expect_exit0(5 * SEC, "woken poller")?;
+    check(2, "a datagram that ended a blocked poll")?;
+    expect_count(read(fd, &mut [0u8; 64]), 14, "read of the poller's datagram")?;
+    check(2, "after reading the poller's datagram")
 }

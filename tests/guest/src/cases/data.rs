@@ -1,11 +1,17 @@
 //! The datagram contract: the node, echo, boundaries, order, truncation,
 //! sizes, non-blocking reads, separate endpoints, stream semantics.
+//!
+//! Every datagram here goes through the simulated NIC to the sender's own
+//! port (the default destination), so it arrives asynchronously: reads wait
+//! for it (`expect_datagram` polls first), and "nothing else is queued"
+//! checks first wait for the NIC to go idle (`settle`).
 
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use simnic::{DEVICE_PATH, MAX_DATAGRAM};
+use simnic::{DEVICE_PATH, EPHEMERAL_PORT_FIRST, MAX_DATAGRAM};
 
+use crate::net::*;
 use crate::sys::*;
 
 /// /dev/simnic is a misc (major 10) character device with mode 0666, which
@@ -55,27 +61,55 @@ pub fn device_node() -> TestResult {
 }
 
 /// One datagram goes out and comes back unchanged through the `simnic`
-/// crate's API, on a blocking and on a non-blocking endpoint.
+/// crate's API, on a blocking endpoint (whose recv sleeps until the NIC
+/// delivers it) and on a non-blocking one (polled first). open() bound each
+/// endpoint to an ephemeral port, where write() sends by default, and the
+/// datagram is counted sent and received on it.
 pub fn echo_roundtrip() -> TestResult {
     let msg = b"hello, simnic";
     for (name, ep) in [
         ("blocking", open_dev()?),
         ("O_NONBLOCK", open_dev_nonblocking()?),
     ] {
+        let port = port_of(&ep)?;
+        ensure!(
+            (u32::from(EPHEMERAL_PORT_FIRST)..=65535).contains(&port),
+            "{name}: open() bound the endpoint to port {port}, not an ephemeral one"
+        );
         let n = ep.send(msg).map_err(|e| format!("{name}: send: {e}"))?;
         ensure!(
             n == msg.len(),
             "{name}: send returned {n}, expected {}",
             msg.len()
         );
+        if name == "O_NONBLOCK" {
+            wait_arrival(ep.as_raw_fd(), "O_NONBLOCK: the echo")?;
+        }
         let mut buf = [0u8; 256];
         let n = ep
             .recv(&mut buf)
             .map_err(|e| format!("{name}: recv: {e}"))?;
         check_data(&buf[..n], msg, &format!("{name}: echoed datagram"))?;
+        settle(&ep)?;
         expect_poll(
             ep.as_raw_fd(),
             libc::POLLOUT | libc::POLLWRNORM,
+            &format!("{name}: after the echo"),
+        )?;
+        let len = msg.len() as u64;
+        expect_ep(
+            &ep_stats(&ep)?,
+            &[
+                ("port", port.into()),
+                ("queued", 0),
+                ("queued_bytes", 0),
+                ("tx_packets", 1),
+                ("tx_bytes", len),
+                ("rx_packets", 1),
+                ("rx_bytes", len),
+                ("rx_drops", 0),
+                ("rx_truncated", 0),
+            ],
             &format!("{name}: after the echo"),
         )?;
     }
@@ -115,6 +149,7 @@ pub fn datagram_boundaries_fifo() -> TestResult {
             &format!("read #{i} (written with {len} bytes)"),
         )?;
     }
+    settle(&ep)?;
     expect_errno(
         read(fd, &mut [0u8; 64]),
         libc::EAGAIN,
@@ -128,6 +163,7 @@ pub fn datagram_boundaries_fifo() -> TestResult {
     send(fd, b"three", "write three")?;
     expect_datagram(fd, b"two", "second interleaved read")?;
     expect_datagram(fd, b"three", "third interleaved read")?;
+    settle(&ep)?;
     expect_errno(
         read(fd, &mut [0u8; 64]),
         libc::EAGAIN,
@@ -143,6 +179,7 @@ pub fn zero_length_datagram() -> TestResult {
     let fd = ep.as_raw_fd();
     let buf = [0u8; 8];
     expect_count(write(fd, &buf[..0]), 0, "write of 0 bytes")?;
+    wait_arrival(fd, "the empty datagram")?;
     expect_poll(
         fd,
         libc::POLLIN | libc::POLLRDNORM | libc::POLLOUT | libc::POLLWRNORM,
@@ -151,6 +188,7 @@ pub fn zero_length_datagram() -> TestResult {
     send(fd, b"after", "write after the empty datagram")?;
     expect_datagram(fd, b"", "the empty datagram")?;
     expect_datagram(fd, b"after", "the datagram after the empty one")?;
+    settle(&ep)?;
     expect_errno(
         read(fd, &mut [0u8; 8]),
         libc::EAGAIN,
@@ -163,6 +201,7 @@ pub fn zero_length_datagram() -> TestResult {
     expect_datagram(fd, b"a", "a")?;
     expect_datagram(fd, b"", "empty datagram between a and b")?;
     expect_datagram(fd, b"b", "b")?;
+    settle(&ep)?;
     expect_errno(
         read(fd, &mut [0u8; 8]),
         libc::EAGAIN,
@@ -171,7 +210,8 @@ pub fn zero_length_datagram() -> TestResult {
 }
 
 /// A buffer shorter than the datagram gets its head; the rest of that
-/// datagram is discarded and the next read returns the next datagram.
+/// datagram is discarded (counted in rx_truncated) and the next read
+/// returns the next datagram.
 pub fn short_read_truncates() -> TestResult {
     let ep = open_dev_nonblocking()?;
     let fd = ep.as_raw_fd();
@@ -185,6 +225,7 @@ pub fn short_read_truncates() -> TestResult {
         send(fd, dg, &format!("write {name} ({} bytes)", dg.len()))?;
     }
     let mut small = [0u8; 100];
+    wait_arrival(fd, "A")?;
     let n = read(fd, &mut small).map_err(|e| format!("read A into 100 bytes: {}", errname(e)))?;
     check_data(&small[..n], &a[..100], "A read into a 100-byte buffer")?;
     expect_datagram(
@@ -193,6 +234,7 @@ pub fn short_read_truncates() -> TestResult {
         "read after the truncated read (must be B, the rest of A discarded)",
     )?;
     let mut one = [0u8; 1];
+    wait_arrival(fd, "C")?;
     expect_count(read(fd, &mut one), 1, "read C into 1 byte")?;
     ensure!(
         one[0] == c[0],
@@ -201,24 +243,32 @@ pub fn short_read_truncates() -> TestResult {
         c[0]
     );
     let mut seven = [0u8; 7];
+    wait_arrival(fd, "D")?;
     expect_count(
         read(fd, &mut seven),
         7,
         "read the 65535-byte D into 7 bytes",
     )?;
     check_data(&seven, &d[..7], "D read into 7 bytes")?;
+    settle(&ep)?;
     expect_errno(
         read(fd, &mut [0u8; 64]),
         libc::EAGAIN,
         "read after the four datagrams",
+    )?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("rx_packets", 4), ("rx_truncated", 3), ("queued", 0), ("queued_bytes", 0)],
+        "after reading A, C and D short and B whole",
     )
 }
 
-/// Datagrams above 65535 bytes fail with EMSGSIZE and queue nothing; 65535
-/// bytes is accepted whole.
+/// Datagrams above 65535 bytes fail with EMSGSIZE, through write and
+/// SENDTO, and send nothing; 65535 bytes is accepted whole.
 pub fn emsgsize() -> TestResult {
     let ep = open_dev_nonblocking()?;
     let fd = ep.as_raw_fd();
+    let port = port_of(&ep)?;
     let big = pattern(7, 1 << 20);
     for len in [MAX_DATAGRAM + 1, MAX_DATAGRAM + 2, 131072, 1 << 20] {
         expect_errno(
@@ -226,7 +276,14 @@ pub fn emsgsize() -> TestResult {
             libc::EMSGSIZE,
             &format!("write of {len} bytes"),
         )?;
+        expect_io_errno(
+            ep.send_to(port, &big[..len]),
+            libc::EMSGSIZE,
+            &format!("SENDTO of {len} bytes"),
+        )?;
     }
+    settle(&ep)?;
+    expect_ep(&ep_stats(&ep)?, &[("tx_packets", 0)], "after the oversized sends")?;
     expect_errno(
         read(fd, &mut [0u8; 64]),
         libc::EAGAIN,
@@ -277,10 +334,13 @@ pub fn independent_endpoints() -> TestResult {
     let a = open_dev_nonblocking()?;
     let b = open_dev_nonblocking()?;
     let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+    let (pa, pb) = (port_of(&a)?, port_of(&b)?);
+    ensure!(pa != pb, "two endpoints were both bound to port {pa}");
     send(fa, b"for a", "write to a")?;
     send(fb, b"for b 1", "write to b")?;
     send(fb, b"for b 2", "second write to b")?;
     let c = open_dev_nonblocking()?;
+    settle(&c)?;
     expect_errno(
         read(c.as_raw_fd(), &mut [0u8; 64]),
         libc::EAGAIN,
@@ -312,6 +372,7 @@ pub fn independent_endpoints() -> TestResult {
         b"from the child",
         "datagram written by a forked child on the shared fd",
     )?;
+    settle(&a)?;
     expect_errno(
         read(fb, &mut [0u8; 64]),
         libc::EAGAIN,
@@ -355,6 +416,7 @@ pub fn preadv2_nowait() -> TestResult {
 
     send(fd, b"nowait!!", "write nowait!!")?;
     send(fd, b"second", "write second")?;
+    wait_queued(&ep, 2, "the two datagrams")?;
     let r = preadv2(&mut a, &mut b, libc::RWF_NOWAIT);
     expect_count(r, 8, "preadv2(RWF_NOWAIT) with two datagrams queued")?;
     check_data(&a, b"now", "first iovec")?;
@@ -428,6 +490,8 @@ pub fn lseek_pread_espipe() -> TestResult {
         b"stay",
         "the datagram queued before the positioned calls",
     )?;
+    settle(&ep)?;
+    expect_ep(&ep_stats(&ep)?, &[("tx_packets", 1)], "after the failed pwrite64")?;
     expect_errno(
         read(fd, &mut buf),
         libc::EAGAIN,

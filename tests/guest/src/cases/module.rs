@@ -1,16 +1,22 @@
-//! Module lifetime: every open file holds a reference on simnic.ko, so it
-//! cannot be unloaded while in use; once unused it unloads, its node goes,
-//! and it loads again. Runs last: it unloads and reloads the module.
+//! Module lifetime and parameters. These tests unload and reload simnic.ko,
+//! so they run after all the others, and each puts back the default load
+//! (no parameters) before it ends, also when it fails. Last of all,
+//! `module_refcount_unload`: every open file holds a reference on
+//! simnic.ko, so it cannot be unloaded while in use; once unused it
+//! unloads, its node goes, and it loads again.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use simnic::Endpoint;
+use simnic::{Endpoint, GEN_STOP_ALL, RCVBUF_MAX};
 
+use crate::cases::nic::{burst_into_rx_ring, check_fill_held, fill_tx, fill_tx_exactly};
+use crate::net::*;
 use crate::sys::*;
 
 const REFCNT: &str = "/sys/module/simnic/refcnt";
+const PARAMS: &str = "/sys/module/simnic/parameters";
 const DEFAULT_KO: &str = "/lib/modules/simnic.ko";
 
 fn refcnt() -> Result<u64, String> {
@@ -42,20 +48,21 @@ fn delete_module() -> Result<(), i32> {
     Ok(())
 }
 
-/// finit_module(open($SIMNIC_KO or /lib/modules/simnic.ko), "", 0).
-fn load_module() -> TestResult {
+/// finit_module(open($SIMNIC_KO or /lib/modules/simnic.ko), params, 0):
+/// Ok(()) or Err(errno); Err(String) when the file cannot be opened.
+fn finit_module(params: &str) -> Result<Result<(), i32>, String> {
     let path = std::env::var("SIMNIC_KO").unwrap_or_else(|_| DEFAULT_KO.to_string());
     let cpath = CString::new(path.clone()).map_err(|_| format!("bad SIMNIC_KO {path:?}"))?;
+    let cparams = CString::new(params).map_err(|_| format!("bad parameters {params:?}"))?;
     // SAFETY: a NUL-terminated path.
     let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     ensure!(fd >= 0, "open {path}: {}", errname(errno()));
-    // SAFETY: an open fd, an empty NUL-terminated parameter string, no flags.
-    let r = unsafe { libc::syscall(libc::SYS_finit_module, fd, c"".as_ptr(), 0) };
+    // SAFETY: an open fd, a NUL-terminated parameter string, no flags.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, fd, cparams.as_ptr(), 0) };
     let e = errno();
     // SAFETY: our fd.
     unsafe { libc::close(fd) };
-    ensure!(r == 0, "finit_module({path}) failed with {}", errname(e));
-    Ok(())
+    Ok(if r == 0 { Ok(()) } else { Err(e) })
 }
 
 fn exists(path: &CStr) -> Result<bool, String> {
@@ -63,6 +70,333 @@ fn exists(path: &CStr) -> Result<bool, String> {
         Ok(_) => Ok(true),
         Err(libc::ENOENT) => Ok(false),
         Err(e) => Err(format!("stat {path:?}: {}", errname(e))),
+    }
+}
+
+fn loaded() -> Result<bool, String> {
+    exists(c"/sys/module/simnic")
+}
+
+/// Loads simnic.ko with `params` and waits for /dev/simnic to open.
+fn load(params: &str) -> TestResult {
+    finit_module(params)?
+        .map_err(|e| format!("finit_module(simnic.ko, {params:?}) failed with {}", errname(e)))?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match Endpoint::open_nonblocking() {
+            Ok(_) => return Ok(()),
+            Err(e) if raw(&e) == libc::ENOENT && Instant::now() < deadline => sleep_ms(20),
+            Err(e) => return Err(format!("open /dev/simnic after loading with {params:?}: {e}")),
+        }
+    }
+}
+
+/// Unloads simnic.ko (nothing may hold it) and waits for /dev/simnic to go.
+fn unload(what: &str) -> TestResult {
+    delete_module().map_err(|e| {
+        format!(
+            "{what}: delete_module failed with {} (refcnt {})",
+            errname(e),
+            refcnt().map(|r| r.to_string()).unwrap_or_else(|e| e)
+        )
+    })?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while exists(c"/dev/simnic")? {
+        ensure!(
+            Instant::now() < deadline,
+            "{what}: /dev/simnic still exists 2 s after the module was unloaded"
+        );
+        sleep_ms(20);
+    }
+    ensure!(!loaded()?, "{what}: /sys/module/simnic still exists after delete_module succeeded");
+    Ok(())
+}
+
+/// Puts back the default load: unloads whatever is loaded (a test may have
+/// left it loaded with parameters) and loads simnic.ko without parameters.
+fn restore_default_load() -> TestResult {
+    if loaded()? {
+        // Files a failed test still had open are closed by now, but a
+        // child it forked may take a moment to die.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while refcnt()? > 0 && Instant::now() < deadline {
+            sleep_ms(20);
+        }
+        unload("restoring the default load")?;
+    }
+    load("")
+}
+
+/// Runs `f` with simnic.ko loaded with `params`, then restores the default
+/// load whatever `f` returned.
+fn with_params(params: &str, f: impl FnOnce() -> TestResult) -> TestResult {
+    ensure!(loaded()?, "simnic is not loaded at the start of the test");
+    expect_refcnt(0, "before reloading (a file left open by an earlier test?)")?;
+    unload(&format!("unloading to reload with {params:?}"))?;
+    let r = load(params).and_then(|()| f());
+    match (r, restore_default_load()) {
+        (r, Ok(())) => r,
+        (Ok(()), Err(e)) => Err(e),
+        (Err(r), Err(e)) => Err(format!("{r} (and {e})")),
+    }
+}
+
+fn param(name: &str) -> Result<String, String> {
+    let path = format!("{PARAMS}/{name}");
+    Ok(std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?.trim().to_string())
+}
+
+fn expect_params(want: &[(&str, u32)], what: &str) -> TestResult {
+    for (name, v) in want {
+        let got = param(name)?;
+        ensure!(got == v.to_string(), "{what}: {PARAMS}/{name} is {got:?}, expected {v}");
+    }
+    Ok(())
+}
+
+/// Module parameters out of range make the load fail with EINVAL, leaving
+/// no module behind: rx_ring_size and tx_ring_size not a power of two in
+/// 64..=4096, budget outside 1..=4096, tx_delay_us above 1000000, and a
+/// value that is not a number.
+pub fn module_params_invalid() -> TestResult {
+    ensure!(loaded()?, "simnic is not loaded at the start of the test");
+    expect_refcnt(0, "before unloading (a file left open by an earlier test?)")?;
+    unload("unloading to try invalid parameters")?;
+    let mut result = Ok(());
+    for params in [
+        "rx_ring_size=100",
+        "rx_ring_size=32",
+        "rx_ring_size=8192",
+        "rx_ring_size=0",
+        "tx_ring_size=100",
+        "tx_ring_size=8192",
+        "budget=0",
+        "budget=4097",
+        "tx_delay_us=2000000",
+        "tx_delay_us=1000001",
+        "budget=abc",
+    ] {
+        let r = finit_module(params).and_then(|r| match r {
+            Err(libc::EINVAL) => Ok(()),
+            Err(e) => Err(format!("finit_module with {params:?} failed with {}, expected EINVAL", errname(e))),
+            Ok(()) => {
+                let _ = unload("unloading the module loaded with invalid parameters");
+                Err(format!("finit_module with {params:?} succeeded, expected EINVAL"))
+            }
+        });
+        let r = r.and_then(|()| {
+            ensure!(!loaded()?, "/sys/module/simnic exists after the refused load with {params:?}");
+            Ok(())
+        });
+        if r.is_err() {
+            result = r;
+            break;
+        }
+    }
+    match (result, restore_default_load()) {
+        (r, Ok(())) => r,
+        (Ok(()), Err(e)) => Err(e),
+        (Err(r), Err(e)) => Err(format!("{r} (and {e})")),
+    }
+}
+
+/// Valid parameters take effect and show in /sys/module/simnic/parameters
+/// and RING_STATE: rx_ring_size=64 tx_ring_size=128 tx_delay_us=20000 give
+/// rings of 64 and 128 (127 one-descriptor frames fill the TX ring), a
+/// 20 ms wire delay, and an RX ring that misses all but 63 frames of a
+/// burst of 100; the limits rx_ring_size=4096 tx_ring_size=64 budget=4096
+/// tx_delay_us=1000000 load too, and the TX ring of 64 holds exactly 63
+/// one-descriptor frames for the 1 s the delay keeps them.
+pub fn module_params_valid() -> TestResult {
+    with_params("rx_ring_size=64 tx_ring_size=128 tx_delay_us=20000", || {
+        expect_params(
+            &[("rx_ring_size", 64), ("tx_ring_size", 128), ("budget", 64), ("tx_delay_us", 20000)],
+            "loaded with rx_ring_size=64 tx_ring_size=128 tx_delay_us=20000",
+        )?;
+        let ep = open_dev()?;
+        let fd = ep.as_raw_fd();
+        let s = ring_state(&ep)?;
+        ensure!(
+            (s.rx_size, s.tx_size, s.budget, s.tx_delay_ns) == (64, 128, 64, 20_000_000),
+            "RING_STATE with rx_ring_size=64 tx_ring_size=128 tx_delay_us=20000: {s:?}"
+        );
+        let t0 = Instant::now();
+        send(fd, b"slow wire", "write with a 20 ms wire delay")?;
+        let mut buf = [0u8; 64];
+        let n = read(fd, &mut buf).map_err(|e| format!("blocking read: {}", errname(e)))?;
+        check_data(&buf[..n], b"slow wire", "the delayed echo")?;
+        ensure!(
+            t0.elapsed() >= Duration::from_millis(20),
+            "the echo took {} ms with tx_delay_us=20000",
+            t0.elapsed().as_millis()
+        );
+
+        // The TX ring of 128 takes 3 frames of 33 descriptors and 14 of 2
+        // (127 descriptors), with a delay that holds them. They leave nearly
+        // together for an RX ring of 64, which misses what it cannot hold:
+        // each is delivered or counted missed.
+        const DELAY: Duration = Duration::from_secs(1);
+        okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
+        let s0 = settle(&ep)?;
+        let n0 = nic_stats(&ep)?;
+        okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(1 s)")?;
+        let t1 = Instant::now();
+        let filled = fill_tx_exactly(&ep, 127);
+        let last = write(fd, b"");
+        check_fill_held(&ep, &s0, t1, DELAY, "filling the 128-descriptor TX ring")?;
+        let (nbig, nmid) = filled?;
+        okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
+        expect_errno(last, libc::ENOBUFS, "write of 0 bytes with the 128-descriptor TX ring full")?;
+        let n = u64::from(nbig + nmid);
+        settle(&ep)?;
+        let d = nic_delta(&n0, &nic_stats(&ep)?);
+        let queued = u64::from(ep_stats(&ep)?.queued);
+        ensure!(
+            d.tx_packets == n && d.tx_busy == 3 && d.rx_packets + d.rx_missed == n && queued == d.rx_packets,
+            "{n} frames through a TX ring of 128 into an RX ring of 64: {queued} queued; {}",
+            nic_summary(&d)
+        );
+        let mut buf = vec![0u8; 65536];
+        // A blocking endpoint: drain it without waiting.
+        while ep.recv_from(&mut buf, true).is_ok() {}
+
+        // The RX ring of 64: 63 of a burst of 100.
+        let _restore = NicRestore(&ep);
+        okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
+        burst_into_rx_ring(&ep, 0, 100, 16)
+    })?;
+
+    with_params("rx_ring_size=4096 tx_ring_size=64 budget=4096 tx_delay_us=1000000", || {
+        expect_params(
+            &[("rx_ring_size", 4096), ("tx_ring_size", 64), ("budget", 4096), ("tx_delay_us", 1_000_000)],
+            "loaded with the largest values",
+        )?;
+        let ep = open_dev_nonblocking()?;
+        let s = ring_state(&ep)?;
+        ensure!(
+            (s.rx_size, s.tx_size, s.budget, s.tx_delay_ns) == (4096, 64, 4096, 1_000_000_000),
+            "RING_STATE with rx_ring_size=4096 tx_ring_size=64 budget=4096 tx_delay_us=1000000: {s:?}"
+        );
+        let t0 = Instant::now();
+        let n = fill_tx(&ep, b"o", 63, "1-byte frames into the TX ring of 64");
+        let sendto = as_sys(ep.send_to(port_of(&ep)?, b"x"));
+        check_fill_held(&ep, &s, t0, Duration::from_secs(1), "filling the TX ring of 64")?;
+        let n = n?;
+        ensure!(n == 63, "the TX ring of 64 took {n} one-descriptor frames, expected 63");
+        expect_errno(sendto, libc::ENOBUFS, "SENDTO with the TX ring of 64 full")?;
+        wait_queued(&ep, 63, "the 63 frames, after the 1 s delay")?;
+        ensure!(
+            t0.elapsed() >= Duration::from_secs(1),
+            "the frames arrived {} ms after they were sent with tx_delay_us=1000000",
+            t0.elapsed().as_millis()
+        );
+        settle(&ep)?;
+        let d = nic_stats(&ep)?;
+        expect_nic(&d, &[("tx_packets", 63), ("tx_busy", 2), ("rx_packets", 63), ("rx_missed", 0)], "after the fill")?;
+        Ok(())
+    })
+}
+
+/// With budget=4 (RING_STATE and the parameter say so) a burst of 100
+/// frames is cleaned 4 descriptors per poll: 25 polls use up their budget
+/// and reschedule, a 26th finds the ring empty and completes; one
+/// interrupt for all of it.
+pub fn module_budget() -> TestResult {
+    with_params("budget=4", || {
+        expect_params(&[("budget", 4), ("rx_ring_size", 256), ("tx_ring_size", 256)], "loaded with budget=4")?;
+        let ep = open_dev_nonblocking()?;
+        let _restore = NicRestore(&ep);
+        let port = port_of(&ep)?;
+        let s = settle(&ep)?;
+        ensure!(s.budget == 4, "RING_STATE.budget is {} with budget=4", s.budget);
+        let n0 = nic_stats(&ep)?;
+        okay(ep.gen_start(&flow(0, port, 16, 1, 100, 100)), "GEN_START of a 100-frame burst")?;
+        wait_queued(&ep, 100, "the burst")?;
+        settle(&ep)?;
+        expect_nic(
+            &nic_delta(&n0, &nic_stats(&ep)?),
+            &[
+                ("gen_packets", 100),
+                ("rx_packets", 100),
+                ("rx_descs", 100),
+                ("irqs", 1),
+                ("polls", 26),
+                ("budget_exhausted", 25),
+                ("napi_complete", 1),
+            ],
+            "a burst of 100 frames with budget 4",
+        )?;
+        // And traffic through the TX ring is cleaned the same way.
+        let n1 = nic_stats(&ep)?;
+        let mut tx = Paced::new(&ep)?;
+        for i in 0..10 {
+            tx.send(&pattern(i, 10), "write")?;
+        }
+        settle(&ep)?;
+        let d = nic_delta(&n1, &nic_stats(&ep)?);
+        ensure!(
+            d.rx_descs == 10 && d.rx_packets == 10 && d.polls >= 3,
+            "10 frames with budget 4: {}",
+            nic_summary(&d)
+        );
+        Ok(())
+    })
+}
+
+/// The module unloads cleanly with traffic in flight: frames waiting on the
+/// TX ring for their launch time, generator flows running (to an endpoint
+/// and to nobody), datagrams queued on endpoints, and all files closed.
+/// It then loads again fresh: counters at zero, no delay, no flow running.
+pub fn module_unload_traffic() -> TestResult {
+    ensure!(loaded()?, "simnic is not loaded at the start of the test");
+    expect_refcnt(0, "before the test opens anything (a file left open by an earlier test?)")?;
+    let r = (|| -> TestResult {
+        {
+            let a = open_dev_nonblocking()?;
+            let b = open_dev_nonblocking()?;
+            let pb = port_of(&b)?;
+            okay(b.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
+            okay(a.set_tx_delay_ns(1_000_000_000), "SET_TX_DELAY(1 s)")?;
+            for i in 0..50 {
+                expect_count(as_sys(a.send_to(pb, &pattern(i, 1000))), 1000, "SENDTO held by the delay")?;
+            }
+            okay(a.gen_start(&flow(0, pb, 64, 5000, 8, 0)), "GEN_START to b")?;
+            okay(a.gen_start(&flow(1, 4444, 64, 1000, 1, 0)), "GEN_START to nobody")?;
+            okay(a.gen_start(&flow(2, pb, 65535, 200, 1, 0)), "GEN_START of 65535-byte frames to b")?;
+            wait_queued(&b, 20, "generated datagrams at b")?;
+            let s = ring_state(&a)?;
+            ensure!(s.tx_head != s.tx_tail, "the delayed frames left the TX ring early: {s:?}");
+        }
+        expect_refcnt(0, "with every file closed and the generator running")?;
+        unload("unloading with traffic in flight")?;
+        load("")?;
+        let ep = open_dev_nonblocking()?;
+        let s = settle(&ep)?;
+        ensure!(
+            s.tx_delay_ns == 0 && s.tx_head == 0 && s.tx_tail == 0 && s.rx_head == 0,
+            "the reloaded module's rings are not fresh: {s:?}"
+        );
+        sleep_ms(200);
+        let st = nic_stats(&ep)?;
+        expect_nic(
+            &st,
+            &[("gen_packets", 0), ("tx_packets", 0), ("rx_packets", 0), ("irqs", 0)],
+            "the reloaded module",
+        )?;
+        send(ep.as_raw_fd(), b"fresh", "write after reloading")?;
+        expect_datagram(ep.as_raw_fd(), b"fresh", "echo after reloading")
+    })();
+    if r.is_err() {
+        // Stop the flows before anything else, if the module is still there.
+        if let Ok(ep) = Endpoint::open_nonblocking() {
+            let _ = ep.gen_stop(GEN_STOP_ALL);
+            let _ = ep.set_tx_delay_ns(0);
+        }
+    }
+    match (r, restore_default_load()) {
+        (r, Ok(())) => r,
+        (Ok(()), Err(e)) => Err(e),
+        (Err(r), Err(e)) => Err(format!("{r} (and {e})")),
     }
 }
 
@@ -80,9 +414,9 @@ pub fn module_refcount_unload() -> TestResult {
     let Err(reason) = unload_and_reload(&mut unloaded) else {
         return Ok(());
     };
-    if unloaded && !exists(c"/sys/module/simnic").unwrap_or(true) {
+    if unloaded && !loaded().unwrap_or(true) {
         // Leave the guest as found, for whatever runs after the suite.
-        if let Err(e) = load_module() {
+        if let Err(e) = load("") {
             return Err(format!("{reason} (and reloading the module failed: {e})"));
         }
     }
@@ -92,7 +426,7 @@ pub fn module_refcount_unload() -> TestResult {
 /// The test proper; sets `unloaded` once its delete_module succeeded.
 fn unload_and_reload(unloaded: &mut bool) -> TestResult {
     ensure!(
-        exists(c"/sys/module/simnic")?,
+        loaded()?,
         "/sys/module/simnic does not exist: is simnic loaded as a module?"
     );
     expect_refcnt(
@@ -148,7 +482,7 @@ fn unload_and_reload(unloaded: &mut bool) -> TestResult {
         sleep_ms(20);
     }
     ensure!(
-        !exists(c"/sys/module/simnic")?,
+        !loaded()?,
         "/sys/module/simnic still exists after delete_module succeeded"
     );
     match Endpoint::open() {
@@ -161,19 +495,11 @@ fn unload_and_reload(unloaded: &mut bool) -> TestResult {
         Ok(_) => return Err("open /dev/simnic succeeded after unload".into()),
     }
 
-    load_module()?;
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let ep = loop {
-        match Endpoint::open_nonblocking() {
-            Ok(ep) => break ep,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && Instant::now() < deadline => {
-                sleep_ms(20)
-            }
-            Err(e) => return Err(format!("open /dev/simnic after reloading: {e}")),
-        }
-    };
+    load("")?;
+    let ep = open_dev_nonblocking()?;
     expect_refcnt(1, "after reloading, with one file open")?;
     echo(&ep, b"back again", "after reloading")?;
+    settle(&ep)?;
     expect_errno(
         read(ep.as_raw_fd(), &mut [0u8; 16]),
         libc::EAGAIN,

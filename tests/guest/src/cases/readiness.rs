@@ -1,9 +1,12 @@
 //! Readiness: poll, select and epoll (level- and edge-triggered), polled
 //! without waiting and blocked in a child woken by the parent's write.
+//! A write's datagram reaches the endpoint asynchronously, through the NIC:
+//! readiness is checked once it has arrived (or the NIC is idle).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use crate::net::*;
 use crate::sys::*;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -25,6 +28,7 @@ pub fn poll_readiness() -> TestResult {
         poll_names(rev)
     );
     send(fd, b"x", "write")?;
+    wait_arrival(fd, "x")?;
     expect_poll(fd, READABLE | WRITABLE, "one datagram queued")?;
     let (r, rev) = poll_one(fd, libc::POLLIN, 0)?;
     ensure!(
@@ -33,9 +37,11 @@ pub fn poll_readiness() -> TestResult {
         poll_names(rev)
     );
     send(fd, b"y", "second write")?;
+    wait_queued(&ep, 2, "x and y")?;
     expect_datagram(fd, b"x", "first datagram")?;
     expect_poll(fd, READABLE | WRITABLE, "one of two datagrams read")?;
     expect_datagram(fd, b"y", "second datagram")?;
+    settle(&ep)?;
     expect_poll(fd, WRITABLE, "drained endpoint")
 }
 
@@ -68,6 +74,7 @@ pub fn select_readiness() -> TestResult {
     let got = select()?;
     ensure!(got == (1, false, true), "select on an empty endpoint: (ret, readable, writable) = {got:?}, expected (1, false, true)");
     send(fd, b"sel", "write")?;
+    wait_arrival(fd, "the datagram")?;
     let got = select()?;
     ensure!(got == (2, true, true), "select with a datagram queued: (ret, readable, writable) = {got:?}, expected (2, true, true)");
     expect_datagram(fd, b"sel", "the datagram")?;
@@ -218,10 +225,12 @@ fn epoll_names(ev: u32) -> String {
 
 const TOKEN: u64 = 0x5151_0000_0000_0007;
 
-/// The epoll_wait with timeout 0 must report exactly an EPOLLIN event (or
-/// nothing when `want_in` is false).
+/// epoll_wait must report exactly an EPOLLIN event, waiting up to
+/// [`ARRIVAL`] for it (the datagram crosses the NIC), or, when `want_in`
+/// is false, nothing at once.
 fn expect_epoll_in(epfd: RawFd, want_in: bool, what: &str) -> TestResult {
-    match epoll_wait(epfd, 0) {
+    let timeout = if want_in { ARRIVAL.as_millis() as i32 } else { 0 };
+    match epoll_wait(epfd, timeout) {
         Ok(None) if !want_in => Ok(()),
         Ok(Some((ev, tok))) if want_in && tok == TOKEN && ev & libc::EPOLLIN as u32 != 0 => Ok(()),
         Ok(None) => Err(format!(

@@ -1,0 +1,258 @@
+//! sample-blocking: the blocking I/O model on /dev/simnic, its two phases timed
+//! apart.
+//!
+//! Stevens (UNIX Network Programming, vol. 1, section 6.2) splits every
+//! input operation into two phases:
+//!
+//! 1. **waiting for the data to be ready**: here, until the simulated NIC
+//!    has carried a datagram over the wire, raised its interrupt, and its
+//!    NAPI poll has queued the datagram on our endpoint and woken us;
+//! 2. **copying the data from the kernel to the process**: `read()` taking
+//!    the datagram off the queue and copying it to our buffer.
+//!
+//! A blocking `read()` on an empty queue does both in one call, so timing
+//! `read()` alone would fold the two together. This program separates them:
+//! `poll(POLLIN)` sleeps through phase 1 and returns when a datagram is
+//! queued; the `read()` that follows finds it there and does phase 2 only
+//! (the time it shows includes entering and leaving the kernel, which for a
+//! small datagram is most of it). The process sleeps in the kernel through
+//! phase 1, so waiting costs no CPU: compare the `nonblocking` sample.
+//!
+//! The traffic comes from a forked sender with its own endpoint, which sends
+//! to our port with `ioctl(SIMNIC_IOC_SENDTO)`; each payload carries its
+//! sequence number and send time, so the program also shows how long a
+//! datagram took from the sender's system call to our wake-up.
+//!
+//! Every system call is made directly through the `libc` crate, and the
+//! program prints each one it makes.
+
+#[path = "../../common/traffic.rs"]
+mod traffic;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use simnic::uapi::SIMNIC_IOC_BIND;
+
+use traffic::{errno, errno_text, fmt_ns, now_ns, Traffic, DEVICE};
+
+/// Receive datagrams with blocking calls and time the two phases of each
+/// input operation: waiting for the data, then copying it.
+#[derive(Debug, Parser)]
+#[command(name = "sample-blocking", version)]
+struct Cli {
+    #[command(flatten)]
+    traffic: Traffic,
+}
+
+fn main() -> ExitCode {
+    traffic::default_sigpipe();
+    let cli = Cli::parse();
+    match run(&cli.traffic) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("sample-blocking: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the device (blocking) and binds `port`; returns the descriptor.
+fn open_and_bind(port: u32) -> Result<i32, String> {
+    // SAFETY: DEVICE is a NUL-terminated path.
+    let fd = unsafe { libc::open(DEVICE.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!(
+            "open(\"/dev/simnic\", O_RDWR): {}",
+            errno_text(errno())
+        ));
+    }
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    println!("receiver (pid {pid}): open(\"/dev/simnic\", O_RDWR) = {fd}   (no O_NONBLOCK: calls may sleep)");
+    // SAFETY: the argument is a pointer to a live u32, as _IOW(.., u32) wants.
+    let rc = unsafe { libc::ioctl(fd, SIMNIC_IOC_BIND as libc::Ioctl, &port as *const u32) };
+    if rc < 0 {
+        let e = errno();
+        let hint = if e == libc::EADDRINUSE {
+            ": another endpoint has that port, pick one with --port"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "ioctl({fd}, SIMNIC_IOC_BIND, &{port}): {}{hint}",
+            errno_text(e)
+        ));
+    }
+    println!("receiver: ioctl({fd}, SIMNIC_IOC_BIND, &{port}) = 0");
+    Ok(fd)
+}
+
+/// The measurements of one datagram.
+struct Sample {
+    /// Phase 1: from calling poll() until it returned (a datagram queued).
+    wait_ns: u64,
+    /// Phase 2: the read() that copied it out.
+    copy_ns: u64,
+    /// From the sender's send to our poll() returning.
+    delivery_ns: u64,
+}
+
+fn run(t: &Traffic) -> Result<(), String> {
+    if let Some(warning) = traffic::clock_warning() {
+        println!("{warning}");
+    }
+    let fd = open_and_bind(t.port)?;
+    let timeout_ms = (t.patience_ns() / 1_000_000) as libc::c_int;
+    println!(
+        "receiver: for each datagram, phase 1: poll([{{fd={fd}, events=POLLIN}}], 1, {timeout_ms}) \
+         sleeps until one is queued;"
+    );
+    println!("receiver:                    phase 2: read({fd}, buf, 65536) copies it out.");
+    let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
+
+    println!();
+    println!(
+        "{:>4} {:>6}  {:>20}  {:>20}  {:>16}",
+        "seq", "bytes", "phase 1: wait (poll)", "phase 2: copy (read)", "send -> wake-up"
+    );
+    let mut buf = vec![0u8; simnic::MAX_DATAGRAM + 1];
+    let mut samples = Vec::new();
+    for expected in 0..t.count {
+        match receive_one(fd, &mut buf, timeout_ms) {
+            Ok((n, sample)) => {
+                let note = match traffic::decode(&buf[..n]) {
+                    Some((seq, _)) if seq == expected => String::new(),
+                    Some((seq, _)) => format!("  (seq {seq}: datagrams before it were lost)"),
+                    None => "  (not from our sender)".to_string(),
+                };
+                println!(
+                    "{expected:>4} {n:>6}  {:>20}  {:>20}  {:>16}{note}",
+                    fmt_ns(sample.wait_ns),
+                    fmt_ns(sample.copy_ns),
+                    fmt_ns(sample.delivery_ns)
+                );
+                samples.push(sample);
+            }
+            Err(msg) => {
+                traffic::kill_sender(sender);
+                return Err(msg);
+            }
+        }
+    }
+    traffic::wait_sender(sender)?;
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+
+    let waits: Vec<u64> = samples.iter().map(|s| s.wait_ns).collect();
+    let copies: Vec<u64> = samples.iter().map(|s| s.copy_ns).collect();
+    let deliveries: Vec<u64> = samples.iter().map(|s| s.delivery_ns).collect();
+    println!();
+    println!(
+        "{}",
+        traffic::summary_line("phase 1, waiting (poll)", &waits)
+    );
+    println!(
+        "{}",
+        traffic::summary_line("phase 2, copying (read)", &copies)
+    );
+    println!("{}", traffic::summary_line("send -> wake-up", &deliveries));
+    println!();
+    println!(
+        "Almost all of each input operation is phase 1, spent asleep in the kernel: \
+         the CPU was free meanwhile."
+    );
+    Ok(())
+}
+
+/// One datagram: poll() until it is queued, then read() it. Returns the
+/// bytes read and the timings.
+fn receive_one(
+    fd: i32,
+    buf: &mut [u8],
+    timeout_ms: libc::c_int,
+) -> Result<(usize, Sample), String> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let t0 = now_ns();
+    loop {
+        // SAFETY: `pfd` is one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if r > 0 {
+            break;
+        }
+        if r == 0 {
+            return Err(format!(
+                "poll: no datagram within {timeout_ms} ms: was it dropped? \
+                 (`simnicctl stats` counts rx_no_port, rx_queue_full, rx_missed)"
+            ));
+        }
+        if errno() != libc::EINTR {
+            return Err(format!("poll: {}", errno_text(errno())));
+        }
+    }
+    let t1 = now_ns();
+    // SAFETY: the pointer and length describe the live, writable `buf`.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    let t2 = now_ns();
+    if n < 0 {
+        return Err(format!("read({fd}): {}", errno_text(errno())));
+    }
+    let n = n as usize;
+    let sent = traffic::decode(&buf[..n]).map_or(t1, |(_, sent)| sent);
+    Ok((
+        n,
+        Sample {
+            wait_ns: t1 - t0,
+            copy_ns: t2 - t1,
+            delivery_ns: t1.saturating_sub(sent),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_and_defaults() {
+        let cli = Cli::try_parse_from(["sample-blocking"]).unwrap();
+        let t = cli.traffic;
+        assert_eq!(
+            (t.port, t.count, t.interval_ms, t.size),
+            (7000, 10, 100, 64)
+        );
+        let cli = Cli::try_parse_from([
+            "sample-blocking",
+            "-p",
+            "9000",
+            "-n",
+            "3",
+            "-i",
+            "5",
+            "-s",
+            "12",
+        ])
+        .unwrap();
+        let t = cli.traffic;
+        assert_eq!((t.port, t.count, t.interval_ms, t.size), (9000, 3, 5, 12));
+        for bad in [
+            &["--port", "0"][..],
+            &["--port", "65536"],
+            &["--size", "11"],
+            &["--count", "0"],
+        ] {
+            let args = std::iter::once("sample-blocking").chain(bad.iter().copied());
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
+    }
+}

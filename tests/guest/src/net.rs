@@ -1,0 +1,368 @@
+//! Helpers for tests of the simulated NIC: errnos of the `simnic` crate's
+//! calls, counter snapshots and their differences, waiting for the NIC to go
+//! idle, sending without overrunning the TX ring, generator flows, and
+//! putting back the NIC-wide settings a test changed.
+//!
+//! Delivery is asynchronous (TX ring, hardware thread, RX ring, interrupt,
+//! poll), so a test that wants to know "everything sent so far has been
+//! delivered or dropped" calls [`settle`] instead of sleeping.
+
+use std::fmt::Debug;
+use std::io;
+use std::time::{Duration, Instant};
+
+use simnic::{Endpoint, EpStats, GenFlow, NicStats, RingState, GEN_STOP_ALL};
+
+use crate::sys::*;
+
+/// The errno of a failed call of the `simnic` crate.
+pub fn raw(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+/// "EINVAL (22)" for an errno, the error's text otherwise.
+pub fn io_name(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errname(n),
+        None => e.to_string(),
+    }
+}
+
+/// The value of a call that must succeed, or "what: failed with ...".
+pub fn okay<T>(r: io::Result<T>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: failed with {}", io_name(&e)))
+}
+
+/// A call that must fail with exactly `want`.
+pub fn expect_io_errno<T: Debug>(r: io::Result<T>, want: i32, what: &str) -> TestResult {
+    match r {
+        Err(e) if raw(&e) == want => Ok(()),
+        Err(e) => Err(format!(
+            "{what}: expected {}, but it failed with {}",
+            errname(want),
+            io_name(&e)
+        )),
+        Ok(v) => Err(format!(
+            "{what}: expected {}, but it succeeded ({v:?})",
+            errname(want)
+        )),
+    }
+}
+
+/// A `SysResult` from a `simnic` crate call that returns a count.
+pub fn as_sys(r: io::Result<usize>) -> SysResult {
+    r.map_err(|e| raw(&e))
+}
+
+pub fn nic_stats(ep: &Endpoint) -> Result<NicStats, String> {
+    okay(ep.nic_stats(), "SIMNIC_IOC_NIC_STATS")
+}
+
+pub fn ep_stats(ep: &Endpoint) -> Result<EpStats, String> {
+    okay(ep.ep_stats(), "SIMNIC_IOC_EP_STATS")
+}
+
+pub fn ring_state(ep: &Endpoint) -> Result<RingState, String> {
+    okay(ep.ring_state(), "SIMNIC_IOC_RING_STATE")
+}
+
+pub fn port_of(ep: &Endpoint) -> Result<u32, String> {
+    okay(ep.port(), "SIMNIC_IOC_GET_PORT")
+}
+
+/// The NIC counters by name, in the order of the struct (and of debugfs).
+pub fn nic_fields(s: &NicStats) -> [(&'static str, u64); 18] {
+    [
+        ("irqs", s.irqs),
+        ("irqs_suppressed", s.irqs_suppressed),
+        ("polls", s.polls),
+        ("budget_exhausted", s.budget_exhausted),
+        ("napi_complete", s.napi_complete),
+        ("rx_descs", s.rx_descs),
+        ("rx_packets", s.rx_packets),
+        ("rx_bytes", s.rx_bytes),
+        ("rx_missed", s.rx_missed),
+        ("rx_no_port", s.rx_no_port),
+        ("rx_queue_full", s.rx_queue_full),
+        ("rx_errors", s.rx_errors),
+        ("tx_packets", s.tx_packets),
+        ("tx_bytes", s.tx_bytes),
+        ("tx_busy", s.tx_busy),
+        ("gen_packets", s.gen_packets),
+        ("wakeups", s.wakeups),
+        ("hw_runs", s.hw_runs),
+    ]
+}
+
+/// `b - a`, counter by counter.
+pub fn nic_delta(a: &NicStats, b: &NicStats) -> NicStats {
+    NicStats {
+        irqs: b.irqs.wrapping_sub(a.irqs),
+        irqs_suppressed: b.irqs_suppressed.wrapping_sub(a.irqs_suppressed),
+        polls: b.polls.wrapping_sub(a.polls),
+        budget_exhausted: b.budget_exhausted.wrapping_sub(a.budget_exhausted),
+        napi_complete: b.napi_complete.wrapping_sub(a.napi_complete),
+        rx_descs: b.rx_descs.wrapping_sub(a.rx_descs),
+        rx_packets: b.rx_packets.wrapping_sub(a.rx_packets),
+        rx_bytes: b.rx_bytes.wrapping_sub(a.rx_bytes),
+        rx_missed: b.rx_missed.wrapping_sub(a.rx_missed),
+        rx_no_port: b.rx_no_port.wrapping_sub(a.rx_no_port),
+        rx_queue_full: b.rx_queue_full.wrapping_sub(a.rx_queue_full),
+        rx_errors: b.rx_errors.wrapping_sub(a.rx_errors),
+        tx_packets: b.tx_packets.wrapping_sub(a.tx_packets),
+        tx_bytes: b.tx_bytes.wrapping_sub(a.tx_bytes),
+        tx_busy: b.tx_busy.wrapping_sub(a.tx_busy),
+        gen_packets: b.gen_packets.wrapping_sub(a.gen_packets),
+        wakeups: b.wakeups.wrapping_sub(a.wakeups),
+        hw_runs: b.hw_runs.wrapping_sub(a.hw_runs),
+    }
+}
+
+/// "irqs 1, polls 4, ..." with the nonzero counters only.
+pub fn nic_summary(s: &NicStats) -> String {
+    let parts: Vec<String> = nic_fields(s)
+        .iter()
+        .filter(|(_, v)| *v != 0)
+        .map(|(n, v)| format!("{n} {v}"))
+        .collect();
+    if parts.is_empty() {
+        "all zero".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Checks named counters of `s` (usually a delta) against exact values; the
+/// message lists every mismatch and all nonzero counters.
+pub fn expect_nic(s: &NicStats, want: &[(&str, u64)], what: &str) -> TestResult {
+    let fields = nic_fields(s);
+    let mut bad = Vec::new();
+    for (name, v) in want {
+        let got = fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, g)| *g)
+            .ok_or_else(|| format!("no NIC counter named {name}"))?;
+        if got != *v {
+            bad.push(format!("{name} {got} (expected {v})"));
+        }
+    }
+    ensure!(
+        bad.is_empty(),
+        "{what}: NIC counters {}; all changes: {}",
+        bad.join(", "),
+        nic_summary(s)
+    );
+    Ok(())
+}
+
+/// The endpoint's fields by name.
+pub fn ep_fields(s: &EpStats) -> [(&'static str, u64); 11] {
+    [
+        ("port", s.port.into()),
+        ("rcvbuf", s.rcvbuf.into()),
+        ("queued", s.queued.into()),
+        ("queued_bytes", s.queued_bytes.into()),
+        ("rx_packets", s.rx_packets),
+        ("rx_bytes", s.rx_bytes),
+        ("rx_drops", s.rx_drops),
+        ("rx_truncated", s.rx_truncated),
+        ("tx_packets", s.tx_packets),
+        ("tx_bytes", s.tx_bytes),
+        ("wakeups", s.wakeups),
+    ]
+}
+
+/// Checks named fields of an endpoint's stats against exact values.
+pub fn expect_ep(s: &EpStats, want: &[(&str, u64)], what: &str) -> TestResult {
+    let fields = ep_fields(s);
+    let mut bad = Vec::new();
+    for (name, v) in want {
+        let got = fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, g)| *g)
+            .ok_or_else(|| format!("no endpoint field named {name}"))?;
+        if got != *v {
+            bad.push(format!("{name} {got} (expected {v})"));
+        }
+    }
+    ensure!(
+        bad.is_empty(),
+        "{what}: endpoint stats {}; all: {s:?}",
+        bad.join(", ")
+    );
+    Ok(())
+}
+
+/// The rings have nothing in flight: the hardware transmitted all the
+/// driver put on the TX ring, the driver cleaned all the hardware wrote to
+/// the RX ring, and no poll is pending (interrupt unmasked).
+pub fn ring_idle(s: &RingState) -> bool {
+    s.tx_head == s.tx_tail && s.rx_head == s.rx_next_to_clean && s.irq_masked == 0
+}
+
+/// Waits until every frame sent before the call has been delivered to its
+/// endpoint or dropped and counted, and returns the idle ring state.
+///
+/// One snapshot is not enough: it reads the RX indices before the TX ones,
+/// so a frame moved from TX to RX in between would look delivered. Two
+/// idle snapshots in a row are: the first says the TX ring was empty (every
+/// earlier frame on the RX ring), the second, taken later, that the RX ring
+/// was then cleaned (the poll delivers under the lock the snapshot takes).
+/// A running generator flow keeps the NIC busy: stop it first.
+pub fn settle(ep: &Endpoint) -> Result<RingState, String> {
+    let deadline = Instant::now() + ARRIVAL;
+    let mut prev: Option<RingState> = None;
+    loop {
+        let s = ring_state(ep)?;
+        if ring_idle(&s) {
+            if prev == Some(s) {
+                return Ok(s);
+            }
+            prev = Some(s);
+        } else {
+            prev = None;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the NIC did not go idle within {} s; ring state {s:?}",
+            ARRIVAL.as_secs()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits, by polling the endpoint's counters (so without sleeping on its
+/// wait queue), until `queued` datagrams are waiting on it.
+pub fn wait_queued(ep: &Endpoint, queued: u32, what: &str) -> Result<EpStats, String> {
+    let deadline = Instant::now() + ARRIVAL;
+    loop {
+        let s = ep_stats(ep)?;
+        if s.queued >= queued {
+            return Ok(s);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{what}: {} of {queued} datagrams queued after {} s ({s:?})",
+            s.queued,
+            ARRIVAL.as_secs()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits until the NIC counters satisfy `done` (for at most `limit`).
+pub fn wait_nic(
+    ep: &Endpoint,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&NicStats) -> bool,
+) -> Result<NicStats, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let s = nic_stats(ep)?;
+        if done(&s) {
+            return Ok(s);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{what}: not reached within {} ms; NIC counters: {}",
+            limit.as_millis(),
+            nic_summary(&s)
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// TX (and RX) descriptors a frame of `len` payload bytes takes: the 8-byte
+/// header plus the payload, in 2048-byte buffers.
+pub fn descs(len: usize) -> u32 {
+    (simnic::FrameHeader::SIZE + len).div_ceil(2048).max(1) as u32
+}
+
+/// Sends through one endpoint without ever filling the TX ring (so a send
+/// never fails with ENOBUFS): after half a ring's worth of descriptors it
+/// waits for the NIC to deliver them ([`settle`]). Any send error fails.
+pub struct Paced<'a> {
+    ep: &'a Endpoint,
+    window: u32,
+    used: u32,
+}
+
+impl<'a> Paced<'a> {
+    pub fn new(ep: &'a Endpoint) -> Result<Self, String> {
+        let s = ring_state(ep)?;
+        Ok(Self {
+            ep,
+            window: (s.tx_size - 1) / 2,
+            used: 0,
+        })
+    }
+
+    fn make_room(&mut self, len: usize) -> TestResult {
+        let need = descs(len);
+        if self.used + need > self.window {
+            settle(self.ep)?;
+            self.used = 0;
+        }
+        self.used += need;
+        Ok(())
+    }
+
+    /// write(2) of one datagram to the default destination.
+    pub fn send(&mut self, data: &[u8], what: &str) -> TestResult {
+        use std::os::fd::AsRawFd;
+        self.make_room(data.len())?;
+        send(self.ep.as_raw_fd(), data, what)
+    }
+
+    /// SIMNIC_IOC_SENDTO of one datagram.
+    pub fn send_to(&mut self, port: u32, data: &[u8], what: &str) -> TestResult {
+        self.make_room(data.len())?;
+        expect_count(as_sys(self.ep.send_to(port, data)), data.len(), what)
+    }
+}
+
+/// A generator flow configuration.
+pub fn flow(flow: u32, dst_port: u32, payload_len: u32, rate_pps: u32, burst: u32, count: u64) -> GenFlow {
+    GenFlow {
+        flow,
+        dst_port,
+        payload_len,
+        rate_pps,
+        burst,
+        reserved: 0,
+        count,
+    }
+}
+
+/// The payload of datagram `seq` of generator flow `flow`: the flow (u32
+/// LE), the sequence number (u64 LE), zeros, cut at `len` bytes.
+pub fn gen_payload(flow: u32, seq: u64, len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len.max(12));
+    v.extend_from_slice(&flow.to_le_bytes());
+    v.extend_from_slice(&seq.to_le_bytes());
+    v.resize(len.max(12), 0);
+    v.truncate(len);
+    v
+}
+
+/// Puts back the NIC-wide settings a test may change (generator flows, wire
+/// delay) when dropped, also when the test fails or panics half-way.
+pub struct NicRestore<'a>(pub &'a Endpoint);
+
+impl Drop for NicRestore<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.gen_stop(GEN_STOP_ALL);
+        let _ = self.0.set_tx_delay_ns(0);
+    }
+}
+
+/// The same, for the test runner between tests: opens the device if it is
+/// there and stops what a killed test may have left running.
+pub fn restore_nic() {
+    if let Ok(ep) = Endpoint::open_nonblocking() {
+        drop(NicRestore(&ep));
+    }
+}

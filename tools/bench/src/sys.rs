@@ -1,0 +1,455 @@
+//! The system calls the benchmark makes besides those of `simnic::Endpoint`:
+//! the clock, UDP sockets on 127.0.0.1, eventfds, thread state, resource
+//! limits, and the files under /proc it reads. Every call is a plain libc
+//! call, so what is measured is visible.
+
+use std::collections::BTreeMap;
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// `ret`, or the errno as an `io::Error` when it is negative.
+fn check(ret: libc::c_long) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock every timing here uses. All
+/// threads and processes of the guest read the same clock, so a stamp taken
+/// by one and compared by another is a one-way latency.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The resolution of `CLOCK_MONOTONIC` in nanoseconds (`clock_getres`): 1
+/// with high-resolution timers on a usable clocksource, a whole tick (4 ms
+/// at HZ=250) when the kernel fell back to jiffies.
+pub fn clock_res_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live, writable timespec.
+    unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sleeps `secs` seconds (`nanosleep`, restarted after a signal).
+pub fn sleep_secs(secs: f64) {
+    std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+}
+
+/// `sched_yield()`.
+pub fn yield_cpu() {
+    // SAFETY: no arguments, no memory.
+    unsafe { libc::sched_yield() };
+}
+
+/// The calling thread's id (`gettid()`).
+pub fn gettid() -> libc::pid_t {
+    // SAFETY: no arguments, no memory.
+    unsafe { libc::gettid() }
+}
+
+/// The scheduler state letter of thread `tid` of this process, from
+/// `/proc/self/task/<tid>/stat` (`S`: sleeping interruptibly, that is,
+/// blocked in a system call like `read`; `R`: running or runnable).
+pub fn thread_state(tid: libc::pid_t) -> io::Result<u8> {
+    let stat = std::fs::read(format!("/proc/self/task/{tid}/stat"))?;
+    // "tid (comm) S ...": the comm may hold spaces and parentheses, so the
+    // state is the first field after the last ')'.
+    let close = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no ')' in stat"))?;
+    stat.get(close + 2)
+        .copied()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short stat"))
+}
+
+/// Where the two threads of a test run: the ping-pong's A and B, or the
+/// throughput tests' writer and reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pinning {
+    /// Wherever the scheduler puts them.
+    None,
+    /// Both on CPU 0, and simnic's hardware thread too: every wake-up is
+    /// local.
+    Same,
+    /// The first (A, writer) on CPU 0 with simnic's hardware thread, the
+    /// second (B, reader) on CPU 1: the wake-up of the receiver crosses CPUs,
+    /// once, for every transport. (UDP on loopback, too, runs its receive
+    /// softirq on the sender's CPU.)
+    Split,
+}
+
+impl Pinning {
+    /// The CPUs of the first and the second thread, if pinned.
+    pub fn cpus(self) -> Option<(usize, usize)> {
+        match self {
+            Pinning::None => None,
+            Pinning::Same => Some((0, 0)),
+            Pinning::Split => Some((0, 1)),
+        }
+    }
+}
+
+impl std::fmt::Display for Pinning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Pinning::None => "threads unpinned",
+            Pinning::Same => "both threads and simnic-hw on CPU 0",
+            Pinning::Split => "sender and simnic-hw on CPU 0, receiver on CPU 1",
+        })
+    }
+}
+
+/// A CPU set of the CPUs listed.
+fn cpu_set(cpus: impl IntoIterator<Item = usize>) -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for cpu in cpus {
+        // SAFETY: `set` is a live cpu_set_t; CPU_SET checks `cpu` against
+        // its size.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    set
+}
+
+/// Sets the CPUs task `tid` (0: the calling thread) may run on.
+pub fn set_affinity(tid: libc::pid_t, cpus: impl IntoIterator<Item = usize>) -> io::Result<()> {
+    let set = cpu_set(cpus);
+    // SAFETY: `set` is a live cpu_set_t of the size passed.
+    check(
+        unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) }
+            .into(),
+    )
+    .map(drop)
+}
+
+/// Binds the calling thread to CPU `cpu`.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    set_affinity(0, [cpu])
+}
+
+/// Lets the calling thread run on every online CPU again.
+pub fn unpin() -> io::Result<()> {
+    set_affinity(0, 0..online_cpus().max(1) as usize)
+}
+
+/// The pid of the kernel thread named `comm`, if there is one.
+pub fn find_kthread(comm: &str) -> Option<libc::pid_t> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: libc::pid_t = e.file_name().to_str()?.parse().ok()?;
+        let c = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (c.trim_end() == comm).then_some(pid)
+    })
+}
+
+/// simnic's hardware engine thread, bound to one CPU for as long as this
+/// lives, and let free again (every online CPU) when it is dropped.
+pub struct EnginePin(libc::pid_t);
+
+impl EnginePin {
+    /// Binds the `simnic-hw` kernel thread to `cpu`.
+    pub fn new(cpu: usize) -> io::Result<Self> {
+        let pid = find_kthread("simnic-hw")
+            .ok_or_else(|| io::Error::other("no simnic-hw kernel thread"))?;
+        set_affinity(pid, [cpu])
+            .map_err(|e| io::Error::new(e.kind(), format!("binding simnic-hw: {e}")))?;
+        Ok(Self(pid))
+    }
+}
+
+impl Drop for EnginePin {
+    fn drop(&mut self) {
+        if let Err(e) = set_affinity(self.0, 0..online_cpus().max(1) as usize) {
+            eprintln!("simnic-bench: unbinding simnic-hw: {e}");
+        }
+    }
+}
+
+/// Raises `RLIMIT_NOFILE` (soft and hard) to at least `n` descriptors.
+pub fn raise_nofile(n: u64) -> io::Result<()> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a live, writable rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }.into())?;
+    if r.rlim_cur >= n {
+        return Ok(());
+    }
+    r.rlim_cur = n;
+    r.rlim_max = r.rlim_max.max(n);
+    // SAFETY: `r` is a live rlimit the call only reads.
+    check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) }.into()).map(drop)
+}
+
+/// `write(fd, buf)`, returning the bytes written.
+pub fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe the live slice.
+    check(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as libc::c_long)
+}
+
+/// `read(fd, buf)`, returning the bytes read.
+pub fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe the live, writable slice.
+    check(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long)
+}
+
+/// A new eventfd (counter 0, blocking reads).
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: no pointers.
+    let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) }.into())?;
+    // SAFETY: the descriptor was just created and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `sockaddr_in` for 127.0.0.1:`port`.
+fn loopback_addr(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// A UDP socket bound to 127.0.0.1 on a port the kernel picks, and that port.
+pub fn udp_bound() -> io::Result<(OwnedFd, u16)> {
+    // SAFETY: no pointers.
+    let fd = check(
+        unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }.into(),
+    )?;
+    // SAFETY: the descriptor was just created and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let addr = loopback_addr(0);
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `addr` is a live sockaddr_in of `len` bytes.
+    check(
+        unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                len,
+            )
+        }
+        .into(),
+    )?;
+    let mut got = loopback_addr(0);
+    let mut got_len = len;
+    // SAFETY: `got` is a live, writable sockaddr_in of `got_len` bytes.
+    check(
+        unsafe {
+            libc::getsockname(
+                fd.as_raw_fd(),
+                (&mut got as *mut libc::sockaddr_in).cast(),
+                &mut got_len,
+            )
+        }
+        .into(),
+    )?;
+    Ok((fd, u16::from_be(got.sin_port)))
+}
+
+/// `connect()`s a UDP socket to 127.0.0.1:`port`: its default destination.
+pub fn udp_connect(fd: &OwnedFd, port: u16) -> io::Result<()> {
+    let addr = loopback_addr(port);
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `addr` is a live sockaddr_in of `len` bytes.
+    check(
+        unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                len,
+            )
+        }
+        .into(),
+    )
+    .map(drop)
+}
+
+/// `struct ifreq` with the flags member of its union: 16 bytes of name, then
+/// the union, which is 24 bytes on 64-bit Linux (a `struct ifmap`).
+#[repr(C)]
+struct IfreqFlags {
+    name: [u8; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+/// Brings the loopback interface up (the guest's /init does not), which also
+/// gives it 127.0.0.1. Returns whether it was down.
+pub fn loopback_up() -> io::Result<bool> {
+    // SAFETY: no pointers.
+    let s = check(
+        unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }.into(),
+    )?;
+    // SAFETY: the descriptor was just created and nothing else owns it.
+    let s = unsafe { OwnedFd::from_raw_fd(s as RawFd) };
+    let mut req = IfreqFlags {
+        name: [0; libc::IFNAMSIZ],
+        flags: 0,
+        _pad: [0; 22],
+    };
+    req.name[..2].copy_from_slice(b"lo");
+    // SAFETY: `req` is a live ifreq the call reads and writes.
+    check(
+        unsafe {
+            libc::ioctl(
+                s.as_raw_fd(),
+                libc::SIOCGIFFLAGS as _,
+                &mut req as *mut IfreqFlags,
+            )
+        }
+        .into(),
+    )?;
+    let up = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    if req.flags & libc::IFF_UP as libc::c_short != 0 {
+        return Ok(false);
+    }
+    req.flags |= up;
+    // SAFETY: as above.
+    check(
+        unsafe {
+            libc::ioctl(
+                s.as_raw_fd(),
+                libc::SIOCSIFFLAGS as _,
+                &mut req as *mut IfreqFlags,
+            )
+        }
+        .into(),
+    )?;
+    Ok(true)
+}
+
+/// `/proc/meminfo` as field name -> bytes.
+pub fn meminfo() -> io::Result<BTreeMap<String, u64>> {
+    let text = std::fs::read_to_string("/proc/meminfo")?;
+    let mut m = BTreeMap::new();
+    for line in text.lines() {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let mut it = rest.split_whitespace();
+        let Some(Ok(v)) = it.next().map(str::parse::<u64>) else {
+            continue;
+        };
+        let mult = if it.next() == Some("kB") { 1024 } else { 1 };
+        m.insert(name.to_string(), v * mult);
+    }
+    Ok(m)
+}
+
+/// `/proc/slabinfo` as cache name -> (active objects, object size), or `None`
+/// when the kernel has none (it needs `CONFIG_SLUB_DEBUG`, which
+/// `CONFIG_SLUB_TINY` turns off) or it cannot be read.
+pub fn slabinfo() -> Option<BTreeMap<String, (u64, u64)>> {
+    let text = std::fs::read_to_string("/proc/slabinfo").ok()?;
+    let mut m = BTreeMap::new();
+    for line in text.lines().skip(2) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 4 {
+            continue;
+        }
+        if let (Ok(active), Ok(size)) = (f[1].parse(), f[3].parse()) {
+            m.insert(f[0].to_string(), (active, size));
+        }
+    }
+    Some(m)
+}
+
+/// The `Udp:` counters of `/proc/net/snmp` (InDatagrams, RcvbufErrors, ...).
+pub fn udp_snmp() -> io::Result<BTreeMap<String, u64>> {
+    let text = std::fs::read_to_string("/proc/net/snmp")?;
+    let udp: Vec<&str> = text.lines().filter(|l| l.starts_with("Udp:")).collect();
+    let mut m = BTreeMap::new();
+    if let [names, values, ..] = udp[..] {
+        for (n, v) in names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .skip(1)
+        {
+            if let Ok(v) = v.parse() {
+                m.insert(n.to_string(), v);
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// `uname -r`.
+pub fn kernel_release() -> String {
+    // SAFETY: utsname is plain bytes; all-zero is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a live, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return "?".into();
+    }
+    // SAFETY: uname() NUL-terminates its fields.
+    unsafe { CStr::from_ptr(u.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Online CPUs.
+pub fn online_cpus() -> i64 {
+    // SAFETY: no pointers.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }
+}
+
+/// The clocksource `CLOCK_MONOTONIC` runs on.
+pub fn clocksource() -> String {
+    std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// How the guest's CPU is provided, from CPUID: the hypervisor bit and the
+/// hypervisor's signature (KVM says "KVMKVMKVM"; QEMU's TCG gives none).
+pub fn accelerator() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID exists on every x86_64 CPU; leaves 1 and 0x40000000
+        // are always safe to query (an unknown leaf returns data, not a fault).
+        let (leaf1, hv) = unsafe { (__cpuid(1), __cpuid(0x4000_0000)) };
+        if leaf1.ecx & (1 << 31) == 0 {
+            return "no hypervisor (bare metal?)".into();
+        }
+        let mut sig = Vec::new();
+        for r in [hv.ebx, hv.ecx, hv.edx] {
+            sig.extend_from_slice(&r.to_le_bytes());
+        }
+        let sig: String = sig
+            .iter()
+            .filter(|b| b.is_ascii_graphic())
+            .map(|&b| b as char)
+            .collect();
+        if sig.starts_with("KVMKVMKVM") {
+            "QEMU with KVM".into()
+        } else if sig.is_empty() || sig.starts_with("TCG") {
+            "QEMU TCG (emulated CPU)".into()
+        } else {
+            format!("hypervisor '{sig}'")
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "?".into()
+    }
+}

@@ -1,0 +1,381 @@
+//! Datagram throughput through the whole receive path, for a fixed time.
+//!
+//! Each test has a reader thread draining one receiver with blocking
+//! `read()`s in a loop, and a source: the NIC's built-in generator, a writer
+//! thread sending to the reader through the NIC (TX ring, hardware thread,
+//! RX ring, interrupt, poll), or a writer thread on a UDP socket. After a
+//! warm-up, the counters are snapshotted, the test runs for the window, and
+//! they are snapshotted again: the rates are the differences over the
+//! window's measured length. Drops come from the kernel's own counters (the
+//! NIC's, or `/proc/net/snmp` for UDP) over the same window.
+
+use crate::progress::Progress;
+use crate::stats::nic_delta;
+use crate::sys::{self, Pinning};
+use simnic::{Endpoint, GenFlow, NicStats, GEN_STOP_ALL};
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// What a throughput test measured over its window, or over the windows of
+/// all its blocks together.
+#[derive(Default)]
+pub struct ThroughputResult {
+    /// The window, seconds.
+    pub secs: f64,
+    /// Datagrams offered: sent by the writer, or made by the generator.
+    pub offered: u64,
+    /// Datagrams the reader's `read()` returned.
+    pub received: u64,
+    /// Datagrams the kernel counted as dropped.
+    pub dropped: u64,
+    /// Sends refused with `ENOBUFS`/`EAGAIN` (and retried).
+    pub busy: u64,
+    /// simnic: the NIC counters' change over the window.
+    pub nic: Option<NicStats>,
+    /// UDP: the `Udp:` counters' change over the window.
+    pub udp: Option<BTreeMap<String, u64>>,
+    /// Received per second in each block, in the order they ran.
+    pub block_rates: Vec<f64>,
+}
+
+impl ThroughputResult {
+    pub fn offered_per_sec(&self) -> f64 {
+        self.offered as f64 / self.secs
+    }
+    pub fn received_per_sec(&self) -> f64 {
+        self.received as f64 / self.secs
+    }
+    pub fn drop_pct(&self) -> f64 {
+        if self.offered == 0 {
+            0.0
+        } else {
+            100.0 * self.dropped as f64 / self.offered as f64
+        }
+    }
+    pub fn busy_per_sec(&self) -> f64 {
+        self.busy as f64 / self.secs
+    }
+
+    /// Adds one block's window to the totals.
+    pub fn absorb(&mut self, b: ThroughputResult) {
+        self.block_rates.push(b.received_per_sec());
+        self.secs += b.secs;
+        self.offered += b.offered;
+        self.received += b.received;
+        self.dropped += b.dropped;
+        self.busy += b.busy;
+        if let Some(n) = b.nic {
+            self.nic = Some(match self.nic {
+                Some(a) => crate::stats::nic_sum(&a, &n),
+                None => n,
+            });
+        }
+        if let Some(u) = b.udp {
+            let mut acc = self.udp.take().unwrap_or_default();
+            for (k, v) in u {
+                *acc.entry(k).or_insert(0) += v;
+            }
+            self.udp = Some(acc);
+        }
+    }
+}
+
+/// Counters the reader and writer threads publish.
+#[derive(Default)]
+struct Shared {
+    received: AtomicU64,
+    sent: AtomicU64,
+    busy: AtomicU64,
+    stop_writer: AtomicBool,
+    stop_reader: AtomicBool,
+    reader_done: AtomicBool,
+}
+
+fn die(what: &str, e: &io::Error) -> ! {
+    eprintln!("simnic-bench: {what}: {}", simnic::describe(e));
+    std::process::exit(1);
+}
+
+/// The reader: blocking receives until told to stop. The datagram that
+/// finds the stop flag set is not counted.
+fn spawn_reader(
+    cpu: Option<usize>,
+    sh: Arc<Shared>,
+    progress: Arc<Progress>,
+    size: usize,
+    mut recv: impl FnMut(&mut [u8]) -> io::Result<usize> + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("reader".into())
+        .spawn(move || {
+            if let Some(cpu) = cpu {
+                sys::pin_to_cpu(cpu).unwrap_or_else(|e| die("binding the reader", &e));
+            }
+            let mut buf = vec![0u8; size.max(64)];
+            let mut n = 0u64;
+            loop {
+                match recv(&mut buf) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => die("reader", &e),
+                }
+                if sh.stop_reader.load(Relaxed) {
+                    break;
+                }
+                n += 1;
+                sh.received.store(n, Relaxed);
+                if n.is_multiple_of(1024) {
+                    progress.bump();
+                }
+            }
+            sh.reader_done.store(true, Relaxed);
+        })
+}
+
+/// The writer: sends until told to stop; a refused send (`ENOBUFS`, or
+/// `EAGAIN`) yields the CPU and tries again.
+fn spawn_writer(
+    cpu: Option<usize>,
+    sh: Arc<Shared>,
+    mut send: impl FnMut() -> io::Result<usize> + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || {
+            if let Some(cpu) = cpu {
+                sys::pin_to_cpu(cpu).unwrap_or_else(|e| die("binding the writer", &e));
+            }
+            let (mut sent, mut busy) = (0u64, 0u64);
+            while !sh.stop_writer.load(Relaxed) {
+                match send() {
+                    Ok(_) => {
+                        sent += 1;
+                        sh.sent.store(sent, Relaxed);
+                    }
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::EAGAIN)) =>
+                    {
+                        busy += 1;
+                        sh.busy.store(busy, Relaxed);
+                        sys::yield_cpu();
+                    }
+                    Err(e) => die("writer", &e),
+                }
+            }
+        })
+}
+
+/// A counter snapshot at one instant.
+struct Snap {
+    t: u64,
+    received: u64,
+    sent: u64,
+    busy: u64,
+    nic: Option<NicStats>,
+    udp: Option<BTreeMap<String, u64>>,
+}
+
+fn snap(sh: &Shared, nic: Option<&Endpoint>, udp: bool) -> io::Result<Snap> {
+    Ok(Snap {
+        t: sys::now_ns(),
+        received: sh.received.load(Relaxed),
+        sent: sh.sent.load(Relaxed),
+        busy: sh.busy.load(Relaxed),
+        nic: nic.map(|e| e.nic_stats()).transpose()?,
+        udp: if udp { Some(sys::udp_snmp()?) } else { None },
+    })
+}
+
+/// Warm-up, then the window between two snapshots.
+fn window(
+    sh: &Shared,
+    nic: Option<&Endpoint>,
+    udp: bool,
+    warmup: f64,
+    secs: f64,
+) -> io::Result<(Snap, Snap)> {
+    sys::sleep_secs(warmup);
+    let a = snap(sh, nic, udp)?;
+    sys::sleep_secs(secs);
+    let b = snap(sh, nic, udp)?;
+    Ok((a, b))
+}
+
+/// Stops the reader: sets its flag, then sends `wake` datagrams (some may be
+/// dropped by a full queue) until it has seen one and returned.
+fn stop_reader(
+    sh: &Shared,
+    reader: JoinHandle<()>,
+    mut wake: impl FnMut() -> io::Result<()>,
+) -> io::Result<()> {
+    sh.stop_reader.store(true, Relaxed);
+    while !sh.reader_done.load(Relaxed) {
+        match wake() {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+            Err(e) => return Err(e),
+        }
+        sys::sleep_secs(0.02);
+    }
+    reader
+        .join()
+        .map_err(|_| io::Error::other("reader panicked"))
+}
+
+fn simnic_result(a: &Snap, b: &Snap, offered: u64) -> ThroughputResult {
+    let nic = nic_delta(a.nic.as_ref().expect("nic"), b.nic.as_ref().expect("nic"));
+    ThroughputResult {
+        secs: (b.t - a.t) as f64 / 1e9,
+        offered,
+        received: b.received - a.received,
+        dropped: nic.rx_missed + nic.rx_queue_full + nic.rx_no_port + nic.rx_errors,
+        busy: b.busy - a.busy,
+        nic: Some(nic),
+        udp: None,
+        block_rates: Vec::new(),
+    }
+}
+
+/// Generator parameters.
+pub struct GenParams {
+    pub rate_pps: u32,
+    pub burst: u32,
+    pub payload: u32,
+}
+
+/// (a) The NIC's built-in generator into one endpoint, drained by `read()`.
+pub fn generator(
+    g: &GenParams,
+    warmup: f64,
+    secs: f64,
+    pin: Pinning,
+    progress: &Arc<Progress>,
+) -> io::Result<ThroughputResult> {
+    let _engine = pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
+    let rx = Arc::new(Endpoint::open()?);
+    let port = rx.port()?;
+    let sh = Arc::new(Shared::default());
+    let r = Arc::clone(&rx);
+    let reader = spawn_reader(
+        pin.cpus().map(|c| c.1),
+        Arc::clone(&sh),
+        Arc::clone(progress),
+        g.payload as usize,
+        move |b| r.recv(b),
+    )?;
+    let flow = GenFlow {
+        flow: 0,
+        dst_port: port,
+        payload_len: g.payload,
+        rate_pps: g.rate_pps,
+        burst: g.burst,
+        reserved: 0,
+        count: 0,
+    };
+    rx.gen_start(&flow)?;
+    let w = window(&sh, Some(&rx), false, warmup, secs);
+    rx.gen_stop(GEN_STOP_ALL)?;
+    let (a, b) = w?;
+    let waker = Endpoint::open()?;
+    stop_reader(&sh, reader, || waker.send_to(port, b"stop").map(drop))?;
+    let offered = nic_delta(a.nic.as_ref().expect("nic"), b.nic.as_ref().expect("nic")).gen_packets;
+    Ok(simnic_result(&a, &b, offered))
+}
+
+/// (b) A writer thread sending `size`-byte datagrams to a reader endpoint
+/// through the NIC.
+pub fn simnic_loopback(
+    size: usize,
+    warmup: f64,
+    secs: f64,
+    pin: Pinning,
+    progress: &Arc<Progress>,
+) -> io::Result<ThroughputResult> {
+    let _engine = pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
+    let rx = Arc::new(Endpoint::open()?);
+    let port = rx.port()?;
+    let tx = Endpoint::open()?;
+    tx.connect(port)?;
+    let sh = Arc::new(Shared::default());
+    let r = Arc::clone(&rx);
+    let reader = spawn_reader(
+        pin.cpus().map(|c| c.1),
+        Arc::clone(&sh),
+        Arc::clone(progress),
+        size,
+        move |b| r.recv(b),
+    )?;
+    let payload = vec![0x5au8; size];
+    let writer = spawn_writer(pin.cpus().map(|c| c.0), Arc::clone(&sh), move || {
+        tx.send(&payload)
+    })?;
+    let w = window(&sh, Some(&rx), false, warmup, secs);
+    sh.stop_writer.store(true, Relaxed);
+    writer
+        .join()
+        .map_err(|_| io::Error::other("writer panicked"))?;
+    let (a, b) = w?;
+    let waker = Endpoint::open()?;
+    stop_reader(&sh, reader, || waker.send_to(port, b"stop").map(drop))?;
+    Ok(simnic_result(&a, &b, b.sent - a.sent))
+}
+
+/// (c) The same over UDP on 127.0.0.1.
+pub fn udp_loopback(
+    size: usize,
+    warmup: f64,
+    secs: f64,
+    pin: Pinning,
+    progress: &Arc<Progress>,
+) -> io::Result<ThroughputResult> {
+    let (rx, port) = sys::udp_bound()?;
+    let (tx, _) = sys::udp_bound()?;
+    sys::udp_connect(&tx, port)?;
+    let sh = Arc::new(Shared::default());
+    let rx: Arc<OwnedFd> = Arc::new(rx);
+    let r = Arc::clone(&rx);
+    let reader = spawn_reader(
+        pin.cpus().map(|c| c.1),
+        Arc::clone(&sh),
+        Arc::clone(progress),
+        size,
+        move |b| sys::read_fd(r.as_raw_fd(), b),
+    )?;
+    let payload = vec![0x5au8; size];
+    let writer = spawn_writer(pin.cpus().map(|c| c.0), Arc::clone(&sh), move || {
+        sys::write_fd(tx.as_raw_fd(), &payload)
+    })?;
+    let w = window(&sh, None, true, warmup, secs);
+    sh.stop_writer.store(true, Relaxed);
+    writer
+        .join()
+        .map_err(|_| io::Error::other("writer panicked"))?;
+    let (a, b) = w?;
+    let (waker, _) = sys::udp_bound()?;
+    sys::udp_connect(&waker, port)?;
+    stop_reader(&sh, reader, || {
+        sys::write_fd(waker.as_raw_fd(), b"stop").map(drop)
+    })?;
+
+    let (ua, ub) = (a.udp.as_ref().expect("udp"), b.udp.as_ref().expect("udp"));
+    let udp: BTreeMap<String, u64> = ub
+        .iter()
+        .map(|(k, v)| (k.clone(), v.wrapping_sub(ua.get(k).copied().unwrap_or(0))))
+        .collect();
+    Ok(ThroughputResult {
+        secs: (b.t - a.t) as f64 / 1e9,
+        offered: b.sent - a.sent,
+        received: b.received - a.received,
+        // InErrors counts every datagram UDP dropped on receive, RcvbufErrors
+        // (receive queue full) included.
+        dropped: udp.get("InErrors").copied().unwrap_or(0),
+        busy: b.busy - a.busy,
+        nic: None,
+        udp: Some(udp),
+        block_rates: Vec::new(),
+    })
+}
