@@ -22,14 +22,15 @@ pub const BURST_MAX: u32 = 4096;
 /// One flow's schedule.
 ///
 /// The interval `burst * 1e9 / rate` is rarely a whole number of
-/// nanoseconds: the schedule adds its integer part per burst and carries the
-/// remainder (`frac`, in units of `1 / rate` ns), adding a nanosecond
-/// whenever it reaches one, so the rate never drifts.
+/// nanoseconds. Burst `k` is due at exactly `ceil(k * interval)` after the
+/// start: `base_ns` accumulates the whole nanoseconds and `frac` the
+/// remainder (in units of `1 / rate` ns), so the rate never drifts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pacer {
     interval_ns: u64,
     rem: u64,
     frac: u64,
+    base_ns: u64,
     rate: u64,
     burst: u32,
     remaining: Option<u64>,
@@ -49,6 +50,7 @@ impl Pacer {
             interval_ns: period / rate as u64,
             rem: period % rate as u64,
             frac: 0,
+            base_ns: now_ns,
             rate: rate as u64,
             burst,
             remaining,
@@ -56,14 +58,16 @@ impl Pacer {
         })
     }
 
-    /// Moves the due time one exact interval on.
+    /// Moves the due time one exact interval on (rounded up to the next
+    /// whole nanosecond).
     fn advance(&mut self) {
-        self.next_due_ns += self.interval_ns;
+        self.base_ns += self.interval_ns;
         self.frac += self.rem;
         if self.frac >= self.rate {
             self.frac -= self.rate;
-            self.next_due_ns += 1;
+            self.base_ns += 1;
         }
+        self.next_due_ns = self.base_ns + (self.frac > 0) as u64;
     }
 
     /// Datagrams to send at `now_ns`, and advances the schedule.
@@ -78,7 +82,8 @@ impl Pacer {
         }
         if self.next_due_ns <= now_ns {
             // Still behind after the most we catch up: forget the rest.
-            self.next_due_ns = now_ns + self.interval_ns.max(1);
+            self.base_ns = now_ns + self.interval_ns.max(1);
+            self.next_due_ns = self.base_ns;
             self.frac = 0;
         }
         let mut n = bursts * self.burst as u64;

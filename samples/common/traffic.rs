@@ -1,8 +1,8 @@
 //! What both I/O-model samples share, included by each with
 //! `#[path = "../../common/traffic.rs"] mod traffic;`, so that every sample
 //! stays one package and one binary: the command-line options of the
-//! traffic, the sender process, the datagram payload, the clock and the
-//! summaries.
+//! traffic, opening and binding the receiver's endpoint, the sender process,
+//! the datagram payload, the clock and the summaries.
 //!
 //! The sender is a forked child with its own endpoint (its own open of
 //! /dev/simnic, so its own ephemeral port) that sends `count` datagrams to
@@ -14,7 +14,7 @@ use std::ffi::CStr;
 use std::io::{self, Write};
 use std::os::fd::RawFd;
 
-use simnic::uapi::{SendTo, SIMNIC_IOC_SENDTO};
+use simnic::uapi::{SendTo, SIMNIC_IOC_BIND, SIMNIC_IOC_SENDTO};
 
 /// Device node the samples open.
 pub const DEVICE: &CStr = c"/dev/simnic";
@@ -58,6 +58,46 @@ pub fn default_sigpipe() {
     // SAFETY: changes a signal disposition; called before any thread or
     // child exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// The receiver's endpoint: opens the device with `flags` and binds it to
+/// `port` with `ioctl(SIMNIC_IOC_BIND)`, printing each call; returns the
+/// descriptor. The flags are what tell the I/O models apart, so each sample
+/// passes its own, with `flags_text` to show them as C spells them and
+/// `note` to say what they mean.
+pub fn open_and_bind(
+    flags: libc::c_int,
+    flags_text: &str,
+    note: &str,
+    port: u32,
+) -> Result<RawFd, String> {
+    // SAFETY: DEVICE is a NUL-terminated path.
+    let fd = unsafe { libc::open(DEVICE.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(format!(
+            "open(\"/dev/simnic\", {flags_text}): {}",
+            errno_text(errno())
+        ));
+    }
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    println!("receiver (pid {pid}): open(\"/dev/simnic\", {flags_text}) = {fd}   {note}");
+    // SAFETY: the argument is a pointer to a live u32, as _IOW(.., u32) wants.
+    let rc = unsafe { libc::ioctl(fd, SIMNIC_IOC_BIND as libc::Ioctl, &port as *const u32) };
+    if rc < 0 {
+        let e = errno();
+        let hint = if e == libc::EADDRINUSE {
+            ": another endpoint has that port, pick one with --port"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "ioctl({fd}, SIMNIC_IOC_BIND, &{port}): {}{hint}",
+            errno_text(e)
+        ));
+    }
+    println!("receiver: ioctl({fd}, SIMNIC_IOC_BIND, &{port}) = 0");
+    Ok(fd)
 }
 
 /// The errno of the last failed call.

@@ -255,3 +255,16 @@ proptest! {
         }
     }
 }
+
+/// A case the property test found: with the remainder carried but due times
+/// rounded down, a burst fell due up to a nanosecond early and the pacer got
+/// ahead of `rate` by more than one burst.
+#[test]
+fn due_times_round_up() {
+    let (rate, burst) = (9_423_253, 3);
+    let mut p = Pacer::new(rate, burst, 0, 0).unwrap();
+    let interval = burst as u64 * SEC / rate as u64;
+    let period = interval * MAX_CATCH_UP * 428 / 1000;
+    let (sent, t) = run_regular(&mut p, 0, period, 3795);
+    assert!(within_one_burst(sent, rate, burst, t), "sent {sent} in {t} ns");
+}

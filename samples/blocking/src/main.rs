@@ -32,9 +32,8 @@ mod traffic;
 use std::process::ExitCode;
 
 use clap::Parser;
-use simnic::uapi::SIMNIC_IOC_BIND;
 
-use traffic::{errno, errno_text, fmt_ns, now_ns, Traffic, DEVICE};
+use traffic::{errno, errno_text, fmt_ns, now_ns, Traffic};
 
 /// Receive datagrams with blocking calls and time the two phases of each
 /// input operation: waiting for the data, then copying it.
@@ -57,37 +56,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Opens the device (blocking) and binds `port`; returns the descriptor.
-fn open_and_bind(port: u32) -> Result<i32, String> {
-    // SAFETY: DEVICE is a NUL-terminated path.
-    let fd = unsafe { libc::open(DEVICE.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(format!(
-            "open(\"/dev/simnic\", O_RDWR): {}",
-            errno_text(errno())
-        ));
-    }
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
-    println!("receiver (pid {pid}): open(\"/dev/simnic\", O_RDWR) = {fd}   (no O_NONBLOCK: calls may sleep)");
-    // SAFETY: the argument is a pointer to a live u32, as _IOW(.., u32) wants.
-    let rc = unsafe { libc::ioctl(fd, SIMNIC_IOC_BIND as libc::Ioctl, &port as *const u32) };
-    if rc < 0 {
-        let e = errno();
-        let hint = if e == libc::EADDRINUSE {
-            ": another endpoint has that port, pick one with --port"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "ioctl({fd}, SIMNIC_IOC_BIND, &{port}): {}{hint}",
-            errno_text(e)
-        ));
-    }
-    println!("receiver: ioctl({fd}, SIMNIC_IOC_BIND, &{port}) = 0");
-    Ok(fd)
-}
-
 /// The measurements of one datagram.
 struct Sample {
     /// Phase 1: from calling poll() until it returned (a datagram queued).
@@ -102,7 +70,13 @@ fn run(t: &Traffic) -> Result<(), String> {
     if let Some(warning) = traffic::clock_warning() {
         println!("{warning}");
     }
-    let fd = open_and_bind(t.port)?;
+    // No O_NONBLOCK: the read() and poll() below may sleep.
+    let fd = traffic::open_and_bind(
+        libc::O_RDWR | libc::O_CLOEXEC,
+        "O_RDWR",
+        "(no O_NONBLOCK: calls may sleep)",
+        t.port,
+    )?;
     let timeout_ms = (t.patience_ns() / 1_000_000) as libc::c_int;
     println!(
         "receiver: for each datagram, phase 1: poll([{{fd={fd}, events=POLLIN}}], 1, {timeout_ms}) \

@@ -27,9 +27,8 @@ mod traffic;
 use std::process::ExitCode;
 
 use clap::Parser;
-use simnic::uapi::SIMNIC_IOC_BIND;
 
-use traffic::{errno, errno_text, fmt_ns, now_ns, Traffic, DEVICE};
+use traffic::{errno, errno_text, fmt_ns, now_ns, Traffic};
 
 /// Receive datagrams by polling a nonblocking endpoint, and measure the CPU
 /// time the polling costs.
@@ -53,39 +52,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Opens the device with O_NONBLOCK and binds `port`; returns the
-/// descriptor.
-fn open_and_bind(port: u32) -> Result<i32, String> {
-    let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    // SAFETY: DEVICE is a NUL-terminated path.
-    let fd = unsafe { libc::open(DEVICE.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(format!(
-            "open(\"/dev/simnic\", O_RDWR|O_NONBLOCK): {}",
-            errno_text(errno())
-        ));
-    }
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
-    println!("receiver (pid {pid}): open(\"/dev/simnic\", O_RDWR|O_NONBLOCK) = {fd}   (calls never sleep)");
-    // SAFETY: the argument is a pointer to a live u32, as _IOW(.., u32) wants.
-    let rc = unsafe { libc::ioctl(fd, SIMNIC_IOC_BIND as libc::Ioctl, &port as *const u32) };
-    if rc < 0 {
-        let e = errno();
-        let hint = if e == libc::EADDRINUSE {
-            ": another endpoint has that port, pick one with --port"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "ioctl({fd}, SIMNIC_IOC_BIND, &{port}): {}{hint}",
-            errno_text(e)
-        ));
-    }
-    println!("receiver: ioctl({fd}, SIMNIC_IOC_BIND, &{port}) = 0");
-    Ok(fd)
 }
 
 /// This process's CPU time so far, user and system, in nanoseconds.
@@ -114,7 +80,14 @@ fn run(cli: &Cli) -> Result<(), String> {
         println!("{warning}");
     }
     let t = &cli.traffic;
-    let fd = open_and_bind(t.port)?;
+    // O_NONBLOCK: read() on an empty queue fails with EAGAIN instead of
+    // sleeping.
+    let fd = traffic::open_and_bind(
+        libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        "O_RDWR|O_NONBLOCK",
+        "(calls never sleep)",
+        t.port,
+    )?;
     let pause = if cli.sleep_us == 0 {
         "and at once again".to_string()
     } else {

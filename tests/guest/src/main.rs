@@ -129,14 +129,9 @@ fn run_one(test: &Test, timeout: u32) -> Result<(), String> {
     let pipe = sys::Pipe::new()?;
     use std::os::fd::AsRawFd;
     let (rfd, wfd) = (pipe.r.as_raw_fd(), pipe.w.as_raw_fd());
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     // SAFETY: the runner is single-threaded; the child runs the test and
     // _exits.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", errname(errno())));
-    }
+    let pid = unsafe { sys::fork_flushed() }?;
     if pid == 0 {
         // SAFETY: setpgid/alarm/_exit on ourselves.
         unsafe {

@@ -132,21 +132,32 @@ pub fn nic_summary(s: &NicStats) -> String {
     }
 }
 
-/// Checks named counters of `s` (usually a delta) against exact values; the
-/// message lists every mismatch and all nonzero counters.
-pub fn expect_nic(s: &NicStats, want: &[(&str, u64)], what: &str) -> TestResult {
-    let fields = nic_fields(s);
+/// Compares the named `fields` (a `*_fields` list) with the exact values
+/// of `want`: one "name got (expected v)" per mismatch. A name `fields`
+/// lacks fails, as "no `kind` named ...".
+fn mismatches(
+    fields: &[(&str, u64)],
+    want: &[(&str, u64)],
+    kind: &str,
+) -> Result<Vec<String>, String> {
     let mut bad = Vec::new();
     for (name, v) in want {
         let got = fields
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, g)| *g)
-            .ok_or_else(|| format!("no NIC counter named {name}"))?;
+            .ok_or_else(|| format!("no {kind} named {name}"))?;
         if got != *v {
             bad.push(format!("{name} {got} (expected {v})"));
         }
     }
+    Ok(bad)
+}
+
+/// Checks named counters of `s` (usually a delta) against exact values; the
+/// message lists every mismatch and all nonzero counters.
+pub fn expect_nic(s: &NicStats, want: &[(&str, u64)], what: &str) -> TestResult {
+    let bad = mismatches(&nic_fields(s), want, "NIC counter")?;
     ensure!(
         bad.is_empty(),
         "{what}: NIC counters {}; all changes: {}",
@@ -175,18 +186,7 @@ pub fn ep_fields(s: &EpStats) -> [(&'static str, u64); 11] {
 
 /// Checks named fields of an endpoint's stats against exact values.
 pub fn expect_ep(s: &EpStats, want: &[(&str, u64)], what: &str) -> TestResult {
-    let fields = ep_fields(s);
-    let mut bad = Vec::new();
-    for (name, v) in want {
-        let got = fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, g)| *g)
-            .ok_or_else(|| format!("no endpoint field named {name}"))?;
-        if got != *v {
-            bad.push(format!("{name} {got} (expected {v})"));
-        }
-    }
+    let bad = mismatches(&ep_fields(s), want, "endpoint field")?;
     ensure!(
         bad.is_empty(),
         "{what}: endpoint stats {}; all: {s:?}",
@@ -364,5 +364,56 @@ impl Drop for NicRestore<'_> {
 pub fn restore_nic() {
     if let Ok(ep) = Endpoint::open_nonblocking() {
         drop(NicRestore(&ep));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The expectations on counters, checked on the host without a device.
+    use super::*;
+
+    #[test]
+    fn counter_expectations_list_every_mismatch() {
+        let s = NicStats {
+            irqs: 1,
+            polls: 4,
+            ..Default::default()
+        };
+        assert_eq!(
+            expect_nic(&s, &[("irqs", 1), ("polls", 4), ("wakeups", 0)], "n"),
+            Ok(())
+        );
+        assert_eq!(
+            expect_nic(&s, &[("irqs", 2), ("polls", 4), ("wakeups", 1)], "n"),
+            Err(
+                "n: NIC counters irqs 1 (expected 2), wakeups 0 (expected 1); \
+                 all changes: irqs 1, polls 4"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            expect_nic(&s, &[("irqs", 2), ("irq", 1)], "n"),
+            Err("no NIC counter named irq".to_string())
+        );
+
+        let e = EpStats {
+            queued: 2,
+            rx_drops: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            expect_ep(&e, &[("queued", 2), ("rx_drops", 1)], "e"),
+            Ok(())
+        );
+        assert_eq!(
+            expect_ep(&e, &[("queued", 3), ("rx_drops", 1)], "e"),
+            Err(format!(
+                "e: endpoint stats queued 2 (expected 3); all: {e:?}"
+            ))
+        );
+        assert_eq!(
+            expect_ep(&e, &[("queue", 2)], "e"),
+            Err("no endpoint field named queue".to_string())
+        );
     }
 }

@@ -22,37 +22,18 @@ pub fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-/// `EAGAIN (11)`: the symbolic name of the errnos the tests meet.
+/// `EAGAIN (11)`: an errno's symbolic name, as `simnic::errno_name` gives
+/// it, and its value; `errno 1234` for a value without a name.
 pub fn errname(e: i32) -> String {
     let name = match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EBADF => "EBADF",
-        libc::ECHILD => "ECHILD",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENODEV => "ENODEV",
-        libc::EINVAL => "EINVAL",
-        libc::ENOSPC => "ENOSPC",
-        libc::ESPIPE => "ESPIPE",
-        libc::EPIPE => "EPIPE",
-        libc::ENOSYS => "ENOSYS",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::ETIMEDOUT => "ETIMEDOUT",
+        // Two the simnic crate does not name: neither should reach a program.
         libc::ERESTART => "ERESTART",
         // The kernel's ERESTARTSYS must never reach userspace; name it if it does.
         512 => "ERESTARTSYS (kernel-internal)",
-        _ => return format!("errno {e}"),
+        _ => match simnic::errno_name(e) {
+            Some(name) => name,
+            None => return format!("errno {e}"),
+        },
     };
     format!("{name} ({e})")
 }
@@ -501,19 +482,31 @@ pub fn take_panic_message() -> String {
         .replace('\n', " ")
 }
 
+/// fork(2), after flushing stdout and stderr so that nothing they hold is
+/// printed by both processes: the child's pid in the parent, 0 in the child.
+///
+/// # Safety
+/// The process must be single-threaded, so that the child may run ordinary
+/// code (no lock it needs is held by a thread that is not there).
+pub unsafe fn fork_flushed() -> Result<libc::pid_t, String> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: the caller's promise: the process is single-threaded.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", errname(errno())));
+    }
+    Ok(pid)
+}
+
 impl Child {
     /// Forks; the child runs `f` and `_exit`s with its return value (101
     /// when it panics, after printing the panic on stderr).
     pub fn spawn(f: impl FnOnce() -> i32) -> Result<Self, String> {
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let _ = std::io::stderr().flush();
         // SAFETY: fork in a single-threaded process; the child only runs `f`
         // and then _exits.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(format!("fork: {}", errname(errno())));
-        }
+        let pid = unsafe { fork_flushed() }?;
         if pid == 0 {
             let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
                 Ok(code) => code,
@@ -894,6 +887,15 @@ pub mod tests {
         child.signal(libc::SIGKILL).unwrap();
         let st = child.wait(Duration::from_secs(5)).unwrap().unwrap();
         assert_eq!(describe_status(st), "was killed by SIGKILL");
+    }
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errname(libc::EAGAIN), "EAGAIN (11)");
+        assert_eq!(errname(libc::ENOBUFS), "ENOBUFS (105)");
+        assert_eq!(errname(libc::ERESTART), "ERESTART (85)");
+        assert_eq!(errname(512), "ERESTARTSYS (kernel-internal) (512)");
+        assert_eq!(errname(4096), "errno 4096");
     }
 
     #[test]

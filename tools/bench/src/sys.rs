@@ -227,14 +227,19 @@ fn loopback_addr(port: u16) -> libc::sockaddr_in {
     }
 }
 
-/// A UDP socket bound to 127.0.0.1 on a port the kernel picks, and that port.
-pub fn udp_bound() -> io::Result<(OwnedFd, u16)> {
+/// A new, unbound UDP socket (`socket(AF_INET, SOCK_DGRAM)`).
+fn udp_socket() -> io::Result<OwnedFd> {
     // SAFETY: no pointers.
     let fd = check(
         unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }.into(),
     )?;
     // SAFETY: the descriptor was just created and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// A UDP socket bound to 127.0.0.1 on a port the kernel picks, and that port.
+pub fn udp_bound() -> io::Result<(OwnedFd, u16)> {
+    let fd = udp_socket()?;
     let addr = loopback_addr(0);
     let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
     // SAFETY: `addr` is a live sockaddr_in of `len` bytes.
@@ -294,12 +299,7 @@ struct IfreqFlags {
 /// Brings the loopback interface up (the guest's /init does not), which also
 /// gives it 127.0.0.1. Returns whether it was down.
 pub fn loopback_up() -> io::Result<bool> {
-    // SAFETY: no pointers.
-    let s = check(
-        unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }.into(),
-    )?;
-    // SAFETY: the descriptor was just created and nothing else owns it.
-    let s = unsafe { OwnedFd::from_raw_fd(s as RawFd) };
+    let s = udp_socket()?;
     let mut req = IfreqFlags {
         name: [0; libc::IFNAMSIZ],
         flags: 0,

@@ -100,15 +100,17 @@ fn die(what: &str, e: &io::Error) -> ! {
     std::process::exit(1);
 }
 
-/// The reader: blocking receives until told to stop. The datagram that
-/// finds the stop flag set is not counted.
+/// The reader, the second thread of `pin`: blocking receives until told to
+/// stop. The datagram that finds the stop flag set is not counted.
 fn spawn_reader(
-    cpu: Option<usize>,
-    sh: Arc<Shared>,
-    progress: Arc<Progress>,
+    pin: Pinning,
+    sh: &Arc<Shared>,
+    progress: &Arc<Progress>,
     size: usize,
     mut recv: impl FnMut(&mut [u8]) -> io::Result<usize> + Send + 'static,
 ) -> io::Result<JoinHandle<()>> {
+    let cpu = pin.cpus().map(|c| c.1);
+    let (sh, progress) = (Arc::clone(sh), Arc::clone(progress));
     std::thread::Builder::new()
         .name("reader".into())
         .spawn(move || {
@@ -136,13 +138,15 @@ fn spawn_reader(
         })
 }
 
-/// The writer: sends until told to stop; a refused send (`ENOBUFS`, or
-/// `EAGAIN`) yields the CPU and tries again.
+/// The writer, the first thread of `pin`: sends until told to stop; a
+/// refused send (`ENOBUFS`, or `EAGAIN`) yields the CPU and tries again.
 fn spawn_writer(
-    cpu: Option<usize>,
-    sh: Arc<Shared>,
+    pin: Pinning,
+    sh: &Arc<Shared>,
     mut send: impl FnMut() -> io::Result<usize> + Send + 'static,
 ) -> io::Result<JoinHandle<()>> {
+    let cpu = pin.cpus().map(|c| c.0);
+    let sh = Arc::clone(sh);
     std::thread::Builder::new()
         .name("writer".into())
         .spawn(move || {
@@ -205,6 +209,14 @@ fn window(
     Ok((a, b))
 }
 
+/// Stops the writer: sets its flag and waits for it to return.
+fn stop_writer(sh: &Shared, writer: JoinHandle<()>) -> io::Result<()> {
+    sh.stop_writer.store(true, Relaxed);
+    writer
+        .join()
+        .map_err(|_| io::Error::other("writer panicked"))
+}
+
 /// Stops the reader: sets its flag, then sends `wake` datagrams (some may be
 /// dropped by a full queue) until it has seen one and returned.
 fn stop_reader(
@@ -226,17 +238,37 @@ fn stop_reader(
         .map_err(|_| io::Error::other("reader panicked"))
 }
 
-fn simnic_result(a: &Snap, b: &Snap, offered: u64) -> ThroughputResult {
-    let nic = nic_delta(a.nic.as_ref().expect("nic"), b.nic.as_ref().expect("nic"));
+/// [`stop_reader`] for a reader on simnic port `port`, woken by datagrams
+/// from an endpoint of its own.
+fn stop_simnic_reader(sh: &Shared, reader: JoinHandle<()>, port: u32) -> io::Result<()> {
+    let waker = Endpoint::open()?;
+    stop_reader(sh, reader, || waker.send_to(port, b"stop").map(drop))
+}
+
+/// What the window from `a` to `b` measured, with the datagrams `offered`
+/// and `dropped` as the transport counts them.
+fn window_result(a: &Snap, b: &Snap, offered: u64, dropped: u64) -> ThroughputResult {
     ThroughputResult {
         secs: (b.t - a.t) as f64 / 1e9,
         offered,
         received: b.received - a.received,
-        dropped: nic.rx_missed + nic.rx_queue_full + nic.rx_no_port + nic.rx_errors,
+        dropped,
         busy: b.busy - a.busy,
+        ..ThroughputResult::default()
+    }
+}
+
+/// The NIC counters' change over the window of a simnic test.
+fn nic_change(a: &Snap, b: &Snap) -> NicStats {
+    nic_delta(a.nic.as_ref().expect("nic"), b.nic.as_ref().expect("nic"))
+}
+
+fn simnic_result(a: &Snap, b: &Snap, offered: u64) -> ThroughputResult {
+    let nic = nic_change(a, b);
+    let dropped = nic.rx_missed + nic.rx_queue_full + nic.rx_no_port + nic.rx_errors;
+    ThroughputResult {
         nic: Some(nic),
-        udp: None,
-        block_rates: Vec::new(),
+        ..window_result(a, b, offered, dropped)
     }
 }
 
@@ -260,13 +292,7 @@ pub fn generator(
     let port = rx.port()?;
     let sh = Arc::new(Shared::default());
     let r = Arc::clone(&rx);
-    let reader = spawn_reader(
-        pin.cpus().map(|c| c.1),
-        Arc::clone(&sh),
-        Arc::clone(progress),
-        g.payload as usize,
-        move |b| r.recv(b),
-    )?;
+    let reader = spawn_reader(pin, &sh, progress, g.payload as usize, move |b| r.recv(b))?;
     let flow = GenFlow {
         flow: 0,
         dst_port: port,
@@ -280,9 +306,8 @@ pub fn generator(
     let w = window(&sh, Some(&rx), false, warmup, secs);
     rx.gen_stop(GEN_STOP_ALL)?;
     let (a, b) = w?;
-    let waker = Endpoint::open()?;
-    stop_reader(&sh, reader, || waker.send_to(port, b"stop").map(drop))?;
-    let offered = nic_delta(a.nic.as_ref().expect("nic"), b.nic.as_ref().expect("nic")).gen_packets;
+    stop_simnic_reader(&sh, reader, port)?;
+    let offered = nic_change(&a, &b).gen_packets;
     Ok(simnic_result(&a, &b, offered))
 }
 
@@ -302,25 +327,13 @@ pub fn simnic_loopback(
     tx.connect(port)?;
     let sh = Arc::new(Shared::default());
     let r = Arc::clone(&rx);
-    let reader = spawn_reader(
-        pin.cpus().map(|c| c.1),
-        Arc::clone(&sh),
-        Arc::clone(progress),
-        size,
-        move |b| r.recv(b),
-    )?;
+    let reader = spawn_reader(pin, &sh, progress, size, move |b| r.recv(b))?;
     let payload = vec![0x5au8; size];
-    let writer = spawn_writer(pin.cpus().map(|c| c.0), Arc::clone(&sh), move || {
-        tx.send(&payload)
-    })?;
+    let writer = spawn_writer(pin, &sh, move || tx.send(&payload))?;
     let w = window(&sh, Some(&rx), false, warmup, secs);
-    sh.stop_writer.store(true, Relaxed);
-    writer
-        .join()
-        .map_err(|_| io::Error::other("writer panicked"))?;
+    stop_writer(&sh, writer)?;
     let (a, b) = w?;
-    let waker = Endpoint::open()?;
-    stop_reader(&sh, reader, || waker.send_to(port, b"stop").map(drop))?;
+    stop_simnic_reader(&sh, reader, port)?;
     Ok(simnic_result(&a, &b, b.sent - a.sent))
 }
 
@@ -338,22 +351,13 @@ pub fn udp_loopback(
     let sh = Arc::new(Shared::default());
     let rx: Arc<OwnedFd> = Arc::new(rx);
     let r = Arc::clone(&rx);
-    let reader = spawn_reader(
-        pin.cpus().map(|c| c.1),
-        Arc::clone(&sh),
-        Arc::clone(progress),
-        size,
-        move |b| sys::read_fd(r.as_raw_fd(), b),
-    )?;
-    let payload = vec![0x5au8; size];
-    let writer = spawn_writer(pin.cpus().map(|c| c.0), Arc::clone(&sh), move || {
-        sys::write_fd(tx.as_raw_fd(), &payload)
+    let reader = spawn_reader(pin, &sh, progress, size, move |b| {
+        sys::read_fd(r.as_raw_fd(), b)
     })?;
+    let payload = vec![0x5au8; size];
+    let writer = spawn_writer(pin, &sh, move || sys::write_fd(tx.as_raw_fd(), &payload))?;
     let w = window(&sh, None, true, warmup, secs);
-    sh.stop_writer.store(true, Relaxed);
-    writer
-        .join()
-        .map_err(|_| io::Error::other("writer panicked"))?;
+    stop_writer(&sh, writer)?;
     let (a, b) = w?;
     let (waker, _) = sys::udp_bound()?;
     sys::udp_connect(&waker, port)?;
@@ -366,16 +370,11 @@ pub fn udp_loopback(
         .iter()
         .map(|(k, v)| (k.clone(), v.wrapping_sub(ua.get(k).copied().unwrap_or(0))))
         .collect();
+    // InErrors counts every datagram UDP dropped on receive, RcvbufErrors
+    // (receive queue full) included.
+    let dropped = udp.get("InErrors").copied().unwrap_or(0);
     Ok(ThroughputResult {
-        secs: (b.t - a.t) as f64 / 1e9,
-        offered: b.sent - a.sent,
-        received: b.received - a.received,
-        // InErrors counts every datagram UDP dropped on receive, RcvbufErrors
-        // (receive queue full) included.
-        dropped: udp.get("InErrors").copied().unwrap_or(0),
-        busy: b.busy - a.busy,
-        nic: None,
         udp: Some(udp),
-        block_rates: Vec::new(),
+        ..window_result(&a, &b, b.sent - a.sent, dropped)
     })
 }

@@ -293,6 +293,20 @@ fn check_ring_invariants(s: &simnic::RingState, what: &str) -> TestResult {
     Ok(())
 }
 
+/// From `s0` to `s`, both at rest, the TX tail and the RX head advanced by
+/// exactly `used` descriptors (modulo the ring sizes: they wrap).
+fn check_indices_advanced(s0: &simnic::RingState, s: &simnic::RingState, used: u32, what: &str) -> TestResult {
+    ensure!(
+        s.tx_tail == (s0.tx_tail + used) % s0.tx_size && s.rx_head == (s0.rx_head + used) % s0.rx_size,
+        "{what}: tx tail {} -> {}, rx head {} -> {}",
+        s0.tx_tail,
+        s.tx_tail,
+        s0.rx_head,
+        s.rx_head
+    );
+    Ok(())
+}
+
 /// Once the NIC is quiet the rings are in their rest state: everything the
 /// hardware wrote was cleaned, every RX descriptor but one handed back,
 /// everything the driver queued for TX sent and reclaimed, the interrupt
@@ -322,14 +336,7 @@ pub fn ring_state_quiescent() -> TestResult {
     }
     let s1 = settle(&ep)?;
     check_ring_invariants(&s1, "after six frames")?;
-    ensure!(
-        s1.tx_tail == (s0.tx_tail + used) % s0.tx_size && s1.rx_head == (s0.rx_head + used) % s0.rx_size,
-        "after {used} descriptors' worth of frames: tx tail {} -> {}, rx head {} -> {}",
-        s0.tx_tail,
-        s1.tx_tail,
-        s0.rx_head,
-        s1.rx_head
-    );
+    check_indices_advanced(&s0, &s1, used, &format!("after {used} descriptors' worth of frames"))?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
         &[("tx_packets", 6), ("rx_packets", 6), ("rx_descs", used.into())],
@@ -354,15 +361,7 @@ pub fn ring_state_quiescent() -> TestResult {
     }
     let s2 = settle(&ep)?;
     check_ring_invariants(&s2, "after 400 more frames")?;
-    ensure!(
-        s2.tx_tail == (s0.tx_tail + total) % s0.tx_size && s2.rx_head == (s0.rx_head + total) % s0.rx_size,
-        "after {total} descriptors in all: tx tail {} -> {}, rx head {} -> {}",
-        s0.tx_tail,
-        s2.tx_tail,
-        s0.rx_head,
-        s2.rx_head
-    );
-    Ok(())
+    check_indices_advanced(&s0, &s2, total, &format!("after {total} descriptors in all"))
 }
 
 /// RESET_STATS zeroes the NIC counters. One frame sent to oneself on an
