@@ -11,8 +11,8 @@
 //! - `endpoint`, `port_table`, `data_ready`: the socket layer;
 //! - `fops`, `ioctl`, `debugfs`: what user space sees.
 //!
-//! The driver uses only safe abstractions; the unsafe code lives in the
-//! kernel-crate layer (`rust/kernel/`).
+//! The driver uses only safe abstractions; every block that needs a proof
+//! lives in the kernel-crate layer (`rust/kernel/`).
 
 use kernel::{
     c_str,
