@@ -80,7 +80,7 @@ fn deliver(nic: &NicCore, frame: KVec<u8>) {
         inc(&nic.stats.rx_no_port);
         return;
     };
-    if ep.queue_rcv(Received::new(frame, h.src_port)) {
+    if ep.queue_rcv(Received::new(frame)) {
         inc(&nic.stats.rx_packets);
         add(&nic.stats.rx_bytes, h.len as u64);
     } else {
