@@ -130,6 +130,11 @@ impl DmaBuf {
 pub trait FrameSource {
     /// Frame length in bytes.
     fn len(&self) -> usize;
+    /// Whether the frame is empty (a zero-length frame still takes one
+    /// descriptor).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Writes chunk `k` (bytes `k * BUF_SIZE..`) into `dst` from offset 0;
     /// returns its length.
     fn write_chunk(&self, k: usize, dst: &DmaBuf) -> usize;
