@@ -182,14 +182,14 @@ impl WaitQueueHead {
     /// the wait with `ERESTARTSYS`, which the syscall layer turns into `EINTR`
     /// or a restart according to `SA_RESTART`.
     pub fn wait_interruptible<T>(&self, cond: impl FnMut() -> Option<T>) -> Result<T> {
-        self.wait_event(0, cond)
+        Self::untimed(self.wait_event(0, None, cond))
     }
 
     /// `wait_event_interruptible_exclusive()`: as [`Self::wait_interruptible`],
     /// but a wake-up with `nr_exclusive == 1` wakes only one such waiter, so
     /// one datagram does not wake a herd of readers.
     pub fn wait_interruptible_exclusive<T>(&self, cond: impl FnMut() -> Option<T>) -> Result<T> {
-        self.wait_event(bindings::WQ_FLAG_EXCLUSIVE as c_int, cond)
+        Self::untimed(self.wait_event(bindings::WQ_FLAG_EXCLUSIVE as c_int, None, cond))
     }
 
     /// `wait_event_interruptible_hrtimeout()`: as [`Self::wait_interruptible`],
@@ -197,52 +197,33 @@ impl WaitQueueHead {
     pub fn wait_interruptible_timeout<T>(
         &self,
         timeout_ns: u64,
+        cond: impl FnMut() -> Option<T>,
+    ) -> Result<Option<T>> {
+        self.wait_event(0, Some(timeout_ns), cond)
+    }
+
+    /// Without a deadline the loop ends only with a value or a signal; a
+    /// `None` cannot happen, and would read as an interrupted wait.
+    fn untimed<T>(r: Result<Option<T>>) -> Result<T> {
+        r?.ok_or(ERESTARTSYS)
+    }
+
+    /// The `___wait_event()` loop; with `timeout_ns`, sleeping with a
+    /// high-resolution timeout (`schedule_hrtimeout_range`) and ending with
+    /// `Ok(None)` when it passes.
+    fn wait_event<T>(
+        &self,
+        flags: c_int,
+        timeout_ns: Option<u64>,
         mut cond: impl FnMut() -> Option<T>,
     ) -> Result<Option<T>> {
+        // Like the macro, test the condition before touching the queue.
         if let Some(v) = cond() {
             return Ok(Some(v));
         }
         // SAFETY: Reading the clock has no preconditions.
-        let deadline = unsafe { bindings::ktime_get() }.saturating_add(timeout_ns.min(i64::MAX as u64) as i64);
-        let entry = Opaque::<bindings::wait_queue_entry>::uninit();
-        // SAFETY: As in `wait_event`.
-        unsafe { bindings::init_wait_entry(entry.get(), 0) };
-        let result = loop {
-            // SAFETY: As in `wait_event`.
-            let interrupted = unsafe {
-                bindings::prepare_to_wait_event(self.as_raw(), entry.get(), TASK_INTERRUPTIBLE)
-            };
-            if let Some(v) = cond() {
-                break Ok(Some(v));
-            }
-            if interrupted != 0 {
-                break Err(ERESTARTSYS);
-            }
-            let mut expires = deadline;
-            // SAFETY: Process context; `expires` is valid for the call. It
-            // returns 0 when the (absolute) deadline passed, otherwise we were
-            // woken and re-check the condition.
-            let left = unsafe {
-                bindings::schedule_hrtimeout_range(&mut expires, 0, bindings::hrtimer_mode_HRTIMER_MODE_ABS)
-            };
-            if left == 0 {
-                break match cond() {
-                    Some(v) => Ok(Some(v)),
-                    None => Ok(None),
-                };
-            }
-        };
-        // SAFETY: As in `wait_event`.
-        unsafe { bindings::finish_wait(self.as_raw(), entry.get()) };
-        result
-    }
-
-    /// The `___wait_event()` loop.
-    fn wait_event<T>(&self, flags: c_int, mut cond: impl FnMut() -> Option<T>) -> Result<T> {
-        // Like the macro, test the condition before touching the queue.
-        if let Some(v) = cond() {
-            return Ok(v);
-        }
+        let deadline = timeout_ns
+            .map(|t| unsafe { bindings::ktime_get() }.saturating_add(t.min(i64::MAX as u64) as i64));
         let entry = Opaque::<bindings::wait_queue_entry>::uninit();
         // SAFETY: `entry` is valid for writes; it lives on this stack frame and
         // is never moved, and it is taken off the queue by `finish_wait` below
@@ -257,14 +238,26 @@ impl WaitQueueHead {
             // Checked even when interrupted: an exclusive waiter picked by a
             // wake-up must consume what it was woken for, as in C.
             if let Some(v) = cond() {
-                break Ok(v);
+                break Ok(Some(v));
             }
             if interrupted != 0 {
                 break Err(ERESTARTSYS);
             }
-            // SAFETY: Sleeping is allowed: the caller is in process context,
-            // which `prepare_to_wait_event` (a might-sleep path) requires too.
-            unsafe { bindings::schedule() };
+            match deadline {
+                // SAFETY: Sleeping is allowed: the caller is in process context,
+                // which `prepare_to_wait_event` (a might-sleep path) requires too.
+                None => unsafe { bindings::schedule() },
+                Some(mut expires) => {
+                    // SAFETY: As above; `expires` is valid for the call. It
+                    // returns 0 once the absolute deadline has passed.
+                    let left = unsafe {
+                        bindings::schedule_hrtimeout_range(&mut expires, 0, bindings::hrtimer_mode_HRTIMER_MODE_ABS)
+                    };
+                    if left == 0 {
+                        break Ok(cond());
+                    }
+                }
+            }
         };
         // SAFETY: `entry` was initialised above and is on this queue or detached.
         unsafe { bindings::finish_wait(self.as_raw(), entry.get()) };
