@@ -8,11 +8,16 @@
 //!   TX ring to the RX ring and runs the traffic generator;
 //! - `interrupt`: its interrupt handler (hard irq), `napi_poll`: the
 //!   budgeted poll (softirq) that delivers frames to endpoints;
-//! - `endpoint`, `port_table`, `data_ready`: the socket layer;
+//! - `endpoint`, `port_table` (`port_bitmap`): the socket layer, with the
+//!   socket callbacks `data_ready`, `write_space`, `error_report` and
+//!   `state_change`;
 //! - `fops`, `ioctl`, `debugfs`: what user space sees.
 //!
 //! The driver uses only safe abstractions; every block that needs a proof
 //! lives in the kernel-crate layer (`rust/kernel/`).
+
+// `pin_init!` of the NIC's many fields nests deeper than the default 128.
+#![recursion_limit = "256"]
 
 use kernel::{
     c_str,
@@ -40,6 +45,8 @@ mod dgram_queue;
 mod dma;
 #[path = "simnic/endpoint.rs"]
 mod endpoint;
+#[path = "simnic/error_report.rs"]
+mod error_report;
 #[path = "simnic/fops.rs"]
 mod fops;
 #[path = "simnic/hw_engine.rs"]
@@ -55,6 +62,9 @@ mod irq_line;
 mod napi_poll;
 #[path = "simnic/nic.rs"]
 mod nic;
+#[path = "simnic/port_bitmap.rs"]
+#[allow(unreachable_pub, dead_code)]
+mod port_bitmap;
 #[path = "simnic/pacer.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod pacer;
@@ -63,11 +73,15 @@ mod port_table;
 #[path = "simnic/ring.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod ring;
+#[path = "simnic/state_change.rs"]
+mod state_change;
 #[path = "simnic/stats.rs"]
 mod stats;
 #[path = "simnic/uapi.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod uapi;
+#[path = "simnic/write_space.rs"]
+mod write_space;
 
 module! {
     type: SimNic,
@@ -81,6 +95,18 @@ module_param_u32!(rx_ring_size, 256, 0o444, "RX descriptors (power of two, 64..4
 module_param_u32!(tx_ring_size, 256, 0o444, "TX descriptors (power of two, 64..4096)");
 module_param_u32!(budget, 64, 0o444, "NAPI poll budget: RX descriptors per poll (1..4096)");
 module_param_u32!(tx_delay_us, 0, 0o444, "Wire delay from TX to RX in microseconds (0..1000000)");
+module_param_u32!(
+    rmem_max,
+    uapi::RMEM_MAX_DEFAULT,
+    0o444,
+    "Largest receive buffer without CAP_NET_ADMIN, bytes (2048..16777216); SIMNIC_IOC_SET_LIMITS changes it"
+);
+module_param_u32!(
+    rx_mem_max,
+    uapi::RX_MEM_MAX_DEFAULT,
+    0o444,
+    "Receive memory of all endpoints together, bytes (at least 2048); SIMNIC_IOC_SET_LIMITS changes it"
+);
 
 /// Fields drop in order: the node goes first (no new opens), then the
 /// engine thread (which owns the interrupt, which owns the poll: each is
@@ -113,12 +139,17 @@ impl kernel::Module for SimNic {
             return Err(EINVAL);
         }
 
-        let nic = nic::NicCore::new(rx, tx, napi_budget, delay_us as u64 * 1000)?;
+        let limits = uapi::Limits { rmem_max: rmem_max.get(), rx_mem_max: rx_mem_max.get(), rx_mem: 0 };
+        if !(uapi::RCVBUF_MIN..=uapi::RCVBUF_MAX).contains(&limits.rmem_max) || limits.rx_mem_max < uapi::RCVBUF_MIN {
+            pr_err!("rmem_max={} rx_mem_max={}: out of range\n", limits.rmem_max, limits.rx_mem_max);
+            return Err(EINVAL);
+        }
+        let nic = nic::NicCore::new(rx, tx, napi_budget, delay_us as u64 * 1000, limits)?;
         let napi = KBox::pin_init(new_bh_work!(nic.clone(), "simnic_napi"), GFP_KERNEL)?;
         let irq_ctx = Arc::new(interrupt::IrqCtx { nic: nic.clone(), napi }, GFP_KERNEL)?;
         let irq = KBox::pin_init(IrqWork::new(irq_ctx), GFP_KERNEL)?;
         let hw_nic = nic.clone();
-        let hw = KThread::run(c_str!("simnic-hw"), move || hw_engine::run(hw_nic, irq))?;
+        let hw = KThread::run(c_str!("simnic-hw"), move |ctx| hw_engine::run(ctx, hw_nic, irq))?;
         let dbg = debugfs::create(&nic)?;
 
         // Mode 0666: a test device that unprivileged users may open.
@@ -137,5 +168,9 @@ impl kernel::Module for SimNic {
 impl Drop for SimNic {
     fn drop(&mut self) {
         pr_info!("unloading\n");
+        // No file is open (each pins the module), so nothing joins the list
+        // of endpoints waiting for TX room any more; the ones still on it
+        // hold the NIC, which must go with the module.
+        self._misc.data().drop_tx_waiters();
     }
 }

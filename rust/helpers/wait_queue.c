@@ -10,11 +10,18 @@ bool rust_helper_wq_has_sleeper(struct wait_queue_head *wq_head)
 }
 
 /*
- * waitqueue_active() read under the queue's lock: used before freeing a queue
- * head, so that a concurrent remove_wait_queue() has also released the lock
- * (which lives in the memory about to be freed) by the time we see it empty.
+ * Called before a queue head's memory is freed (kernel::sync::wait's drop).
+ * The emptiness test takes the queue's lock, so a remove_wait_queue() that
+ * raced with us has also released that lock (which lives in the memory about
+ * to be freed) by the time we see the queue empty.
+ *
+ * The layer's invariants make a non-empty queue here impossible (see
+ * Documentation/kernel-crate-layer.rst, "Why poll_wait is safe here"); if it
+ * happens anyway, say so loudly and detach what can be detached: epoll, aio
+ * and io_uring poll entries handle POLLFREE. Nothing more can be done in a
+ * context that may be atomic (no synchronize_rcu()).
  */
-bool rust_helper_waitqueue_active_locked(struct wait_queue_head *wq_head)
+void rust_helper_wait_queue_head_release(struct wait_queue_head *wq_head)
 {
 	unsigned long flags;
 	bool active;
@@ -22,5 +29,6 @@ bool rust_helper_waitqueue_active_locked(struct wait_queue_head *wq_head)
 	spin_lock_irqsave(&wq_head->lock, flags);
 	active = !list_empty(&wq_head->head);
 	spin_unlock_irqrestore(&wq_head->lock, flags);
-	return active;
+	if (WARN_ONCE(active, "rust: wait queue %px freed with entries on it\n", wq_head))
+		__wake_up_pollfree(wq_head);
 }

@@ -8,6 +8,15 @@
 //! directory recursively (`debugfs_remove`, which waits until no file
 //! operation is running on any file in it) and only then releases the data,
 //! so a `show` callback never sees freed memory and never runs after unload.
+//!
+//! `debugfs_remove` waits for file operations in progress, not for open
+//! files: a file opened before `rmmod` is closed after it, and the close
+//! runs `release` through the file's `file_operations`, which live in the
+//! module. So the table names its module as `owner` ([`Show::OWNER`]): each
+//! open file holds a module reference, and `rmmod` fails with `EAGAIN`
+//! until the last one is closed, as for the module's device node.
+//!
+//! C header: [`include/linux/debugfs.h`](srctree/include/linux/debugfs.h)
 
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
@@ -16,11 +25,16 @@ use crate::{
     str::CStr,
     sync::Arc,
     types::Opaque,
+    ThisModule,
 };
 use core::{any::Any, fmt};
 
 /// The content of a debugfs file, produced on each read.
 pub trait Show: Send + Sync + 'static {
+    /// The module whose code `show` is: the files' `file_operations.owner`.
+    /// Drivers write `const OWNER: &'static ThisModule = &THIS_MODULE;`.
+    const OWNER: &'static ThisModule;
+
     /// Writes the file's whole content to `m`.
     fn show(&self, m: &mut SeqFile) -> fmt::Result;
 }
@@ -134,6 +148,9 @@ impl<T: Show> ShowVTable<T> {
     }
 
     const VTABLE: bindings::file_operations = bindings::file_operations {
+        // debugfs' proxy takes a reference on it at open (`fops_get`) and
+        // drops it after `release` (`fops_put`).
+        owner: T::OWNER.as_ptr(),
         open: Some(Self::open),
         read: Some(bindings::seq_read),
         llseek: Some(bindings::seq_lseek),

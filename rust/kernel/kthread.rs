@@ -7,6 +7,15 @@
 //! drop asks the thread to stop and waits until the closure has returned, so
 //! nothing the closure captured can outlive the handle, nor the thread the
 //! module's code. Upstream Rust-for-Linux has no kthread abstraction.
+//!
+//! `kthread_should_stop()` is only valid on a kernel thread created by
+//! `kthread_create()`: anywhere else (a user task's syscall, an interrupt
+//! that came in over the idle task) it reads a NULL `struct kthread` and
+//! oopses. So it is not a free function here but a method of the
+//! [`KThreadContext`] the thread's closure receives, which no other code
+//! can get hold of.
+//!
+//! C header: [`include/linux/kthread.h`](srctree/include/linux/kthread.h)
 
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
@@ -30,8 +39,28 @@ struct Slot<F> {
 
 /// A running kernel thread.
 ///
-/// The closure should return soon after [`should_stop`] becomes true, and
-/// must not return before unless it is fine for the thread to end early.
+/// The closure should return soon after [`KThreadContext::should_stop`]
+/// becomes true, and must not return before unless it is fine for the thread
+/// to end early.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{c_str, kthread::KThread, prelude::*, sync::Arc};
+/// use core::sync::atomic::{AtomicBool, Ordering};
+///
+/// let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+/// let d = done.clone();
+/// let t = KThread::run(c_str!("doctest"), move |ctx| {
+///     while !ctx.should_stop() {
+///         ctx.cond_resched();
+///     }
+///     d.store(true, Ordering::Release);
+/// })?;
+/// drop(t); // kthread_stop(): waits for the closure to return
+/// assert!(done.load(Ordering::Acquire));
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
@@ -49,26 +78,41 @@ unsafe impl Send for KThread {}
 // SAFETY: No `&self` method exists that mutates.
 unsafe impl Sync for KThread {}
 
-/// `kthread_should_stop()`: whether the current kernel thread was asked to
-/// stop. Only meaningful on a thread started by [`KThread::run`].
-pub fn should_stop() -> bool {
-    // SAFETY: Reads the current task's kthread flags; false on other tasks
-    // is not possible to misuse (it only reads).
-    unsafe { bindings::kthread_should_stop() }
+/// What a [`KThread`]'s closure may ask about its own thread.
+///
+/// Only the closure gets one, by reference, on the thread [`KThread::run`]
+/// created: it is neither `Send` nor `Clone`, so no other task can use it.
+///
+/// # Invariants
+///
+/// The current task is a kernel thread created by `kthread_create_on_node`
+/// (it has a `struct kthread`) for as long as a reference to this exists.
+pub struct KThreadContext {
+    _not_send: core::marker::PhantomData<*mut ()>,
 }
 
-/// `cond_resched()`: lets other tasks run if this one has used its share.
-/// A kernel thread that can stay busy for long (on a kernel without
-/// preemption, it would otherwise never yield) calls it in its loop.
-pub fn cond_resched() {
-    // SAFETY: Called from process context (a kernel thread's loop), where
-    // rescheduling is allowed.
-    unsafe { bindings::cond_resched() };
+impl KThreadContext {
+    /// `kthread_should_stop()`: whether the handle was dropped
+    /// (`kthread_stop()`): the closure should return soon.
+    pub fn should_stop(&self) -> bool {
+        // SAFETY: The current task is a kthread made by `kthread_create`
+        // (type invariant), so its `struct kthread` exists.
+        unsafe { bindings::kthread_should_stop() }
+    }
+
+    /// `cond_resched()`: lets other tasks run if this one has used its share.
+    /// A kernel thread that can stay busy for long (on a kernel without
+    /// preemption it would otherwise never yield) calls it in its loop.
+    pub fn cond_resched(&self) {
+        // SAFETY: A kernel thread's own loop is process context, where
+        // rescheduling is allowed.
+        unsafe { bindings::cond_resched() };
+    }
 }
 
 impl KThread {
     /// Starts `f` on a new kernel thread called `name`.
-    pub fn run<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Self> {
+    pub fn run<F: FnOnce(&KThreadContext) + Send + 'static>(name: &CStr, f: F) -> Result<Self> {
         let slot = KBox::new(
             Slot { taken: AtomicBool::new(false), f: UnsafeCell::new(ManuallyDrop::new(f)) },
             GFP_KERNEL,
@@ -122,13 +166,15 @@ impl KThread {
     ///
     /// Thread function: `data` is the `Slot<F>` of `run`, alive until the
     /// handle's drop, which first waits for this function to return.
-    unsafe extern "C" fn shim<F: FnOnce() + Send + 'static>(data: *mut crate::ffi::c_void) -> i32 {
+    unsafe extern "C" fn shim<F: FnOnce(&KThreadContext) + Send + 'static>(data: *mut crate::ffi::c_void) -> i32 {
         // SAFETY: See above.
         let slot = unsafe { &*data.cast::<Slot<F>>() };
         if !slot.taken.swap(true, Ordering::AcqRel) {
             // SAFETY: We won the flag, so we own the closure and take it once.
             let f = unsafe { ManuallyDrop::take(&mut *slot.f.get()) };
-            f();
+            // INVARIANT: This is the thread `kthread_create_on_node` made,
+            // and the reference does not outlive this call.
+            f(&KThreadContext { _not_send: core::marker::PhantomData });
         }
         0
     }

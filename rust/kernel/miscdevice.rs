@@ -7,12 +7,26 @@
 //! ([`MiscDeviceRegistration`], [`MiscDevice`], [`MiscDeviceOptions`]), plus
 //! what upstream lacks: `poll`, `fasync`, `owner` (so an open file pins the
 //! module) and the open-time file mode bits (`stream_open`, `FMODE_NOWAIT`).
+//!
+//! What the shims guarantee whatever the driver does (safe code can neither
+//! corrupt the kernel nor fake its internal protocols through them):
+//! - registrations that point at the file (`fasync`) are made and undone by
+//!   the shims, on a queue recorded per file, so none survives the file;
+//! - kernel-internal return codes (`-EIOCBQUEUED`, which `new_sync_read`
+//!   `BUG()`s on and AIO/io_uring take as "completion comes later";
+//!   `-ERESTART_RESTARTBLOCK` without a restart block; ...) and byte counts
+//!   larger than the request become `-EIO` ([`rw_return`], [`ioctl_return`]);
+//! - `POLLFREE`, which tells epoll that a wait queue is being freed, is
+//!   stripped from what `poll` returns.
+//!
+//! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
 use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
     bindings, build_error,
-    error::{to_result, Error, Result, VTABLE_DEFAULT_ERROR},
-    ffi::{c_int, c_long, c_uint, c_ulong},
-    fs::{File, Kiocb},
+    error::{code::EINVAL, to_result, Error, Result, VTABLE_DEFAULT_ERROR},
+    ffi::{c_int, c_long, c_uint, c_ulong, c_void},
+    fs::{fasync::FasyncQueue, File, Kiocb},
     init::{pin_init_from_closure, PinInit},
     iov::{IovIterDest, IovIterSource},
     mm::virt::VmaNew,
@@ -22,7 +36,11 @@ use crate::{
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
-use core::{marker::PhantomData, pin::Pin};
+use core::{
+    marker::PhantomData,
+    pin::Pin,
+    sync::atomic::{AtomicPtr, Ordering},
+};
 
 /// What to register a misc device with.
 #[derive(Copy, Clone)]
@@ -178,19 +196,41 @@ pub trait MiscDevice: Sized {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `fasync`: `fcntl(F_SETFL, O_ASYNC)` turned on (`on`) or off, or the
-    /// file is being closed with it on.
-    fn fasync(
-        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
-        _fd: i32,
-        _file: &File,
-        _on: bool,
-    ) -> Result {
+    /// `fasync`: user space turned signal-driven I/O on for this file
+    /// (`fcntl(F_SETFL, O_ASYNC)`, `ioctl(FIOASYNC)`). Returns the queue the
+    /// file goes on; the driver signals it with [`FasyncQueue::kill`] when
+    /// the file becomes readable or writable. An error refuses `O_ASYNC`.
+    ///
+    /// The file operations add the file to the queue, and take it off when
+    /// `O_ASYNC` is turned off or the file is closed, without calling the
+    /// driver. A file stays with the queue returned the first time: a later
+    /// call returning another one fails `O_ASYNC` with `EINVAL`. The queue
+    /// lives as long as the private data (`'a`), hence beyond the file's
+    /// `release`, by which time the file has left it.
+    fn fasync<'a>(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'a>,
+        _file: &'a File,
+    ) -> Result<&'a FasyncQueue> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
     /// `unlocked_ioctl`.
     fn ioctl(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `compat_ioctl`: an ioctl from a 32-bit process on a 64-bit kernel.
+    ///
+    /// Without it, the file operations use `compat_ptr_ioctl` (the argument
+    /// converted to a 64-bit pointer, then [`Self::ioctl`]), which is right
+    /// for commands whose argument structs have the same layout for both:
+    /// fixed-size fields, pointers carried as `u64`.
+    fn compat_ioctl(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
         _cmd: u32,
@@ -209,13 +249,93 @@ pub trait MiscDevice: Sized {
     }
 }
 
-/// Converts a result into what `ssize_t`/`long`-returning file operations
-/// return.
-fn to_ssize(r: Result<usize>) -> isize {
+/// The errno a failed file operation returns, with the kernel-internal codes
+/// (512 and up) that only the kernel may produce turned into `-EIO`.
+///
+/// Kept: `ERESTARTSYS`, `ERESTARTNOINTR` and `ERESTARTNOHAND`, which a wait
+/// interrupted by a signal returns and the signal code turns into `EINTR` or
+/// a restart, and (for ioctls only) `ENOIOCTLCMD`, which the VFS turns into
+/// `ENOTTY`. Anything else there would be a lie to a kernel protocol:
+/// `EIOCBQUEUED` promises an asynchronous completion that never comes,
+/// `ERESTART_RESTARTBLOCK` makes the syscall restart through whatever
+/// `restart_block` the task last set up.
+fn errno_for_vfs(e: Error, ioctl: bool) -> c_int {
+    let errno = e.to_errno();
+    let internal = -errno >= bindings::ERESTARTSYS as c_int;
+    let allowed = matches!(
+        -errno as u32,
+        bindings::ERESTARTSYS | bindings::ERESTARTNOINTR | bindings::ERESTARTNOHAND
+    ) || (ioctl && -errno == bindings::ENOIOCTLCMD as c_int);
+    if internal && !allowed { -(bindings::EIO as c_int) } else { errno }
+}
+
+/// What a `read_iter` or `write_iter` shim returns to the VFS for the
+/// driver's result `r` on a request of `count` bytes: the byte count, or a
+/// negative errno. A count larger than the request (which callers such as
+/// `new_sync_read` and io_uring trust) and the kernel-internal errnos become
+/// `-EIO`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{error::code::*, miscdevice::rw_return, prelude::*};
+///
+/// assert_eq!(rw_return(Ok(3), 4), 3);
+/// assert_eq!(rw_return(Err(EAGAIN), 4), -11);
+/// // A driver cannot claim more than was asked...
+/// assert_eq!(rw_return(Ok(5), 4), -5);
+/// assert_eq!(rw_return(Ok(usize::MAX), 4), -5);
+/// // ...nor pretend to have queued an asynchronous completion.
+/// assert_eq!(rw_return(Err(Error::from_errno(-529)), 4), -5); // EIOCBQUEUED
+/// assert_eq!(rw_return(Err(Error::from_errno(-516)), 4), -5); // ERESTART_RESTARTBLOCK
+/// // A signal during a wait restarts or interrupts the call, as in C.
+/// assert_eq!(rw_return(Err(ERESTARTSYS), 4), -512);
+/// ```
+pub fn rw_return(r: Result<usize>, count: usize) -> isize {
     match r {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
+        Ok(n) if n <= count && n <= isize::MAX as usize => n as isize,
+        Ok(_) => -(bindings::EIO as isize),
+        Err(e) => errno_for_vfs(e, false) as isize,
     }
+}
+
+/// What an `unlocked_ioctl` or `compat_ioctl` shim returns for the driver's
+/// result: the value, or a negative errno. A negative `Ok` value (which
+/// user space would read as an errno) and the kernel-internal errnos other
+/// than `ENOIOCTLCMD` become `-EIO`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{error::code::*, miscdevice::ioctl_return, prelude::*};
+///
+/// assert_eq!(ioctl_return(Ok(7)), 7);
+/// assert_eq!(ioctl_return(Err(ENOTTY)), -25);
+/// assert_eq!(ioctl_return(Ok(-22)), -5);
+/// assert_eq!(ioctl_return(Err(Error::from_errno(-515))), -515); // ENOIOCTLCMD: the VFS says ENOTTY
+/// assert_eq!(ioctl_return(Err(Error::from_errno(-529))), -5); // EIOCBQUEUED
+/// ```
+pub fn ioctl_return(r: Result<isize>) -> c_long {
+    match r {
+        Ok(n) if n >= 0 => n as c_long,
+        Ok(_) => -(bindings::EIO as c_long),
+        Err(e) => errno_for_vfs(e, true) as c_long,
+    }
+}
+
+/// What the file operations keep for one open file, in `private_data`.
+///
+/// # Invariants
+///
+/// - `data` is what `T::Ptr::into_foreign` returned for the value `open`
+///   produced; it is converted back exactly once, in `release`.
+/// - `fasync` is null until `O_ASYNC` is first turned on, then the address
+///   of the [`FasyncQueue`] the file was put on, never changed again; that
+///   queue was borrowed for the private data's lifetime, so it stays valid
+///   (and in place) until `release`.
+struct MiscFile {
+    data: *const c_void,
+    fasync: AtomicPtr<FasyncQueue>,
 }
 
 /// The C entry points, one set per `T`.
@@ -246,25 +366,62 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             // `->open` runs, so this plain update of `f_mode` cannot race.
             unsafe { (*raw_file).f_mode |= bindings::FMODE_NOWAIT };
         }
+        // Allocated first: once `T::open` succeeded, failing would need a
+        // `release` the VFS will not call.
+        let rec = match KBox::new(
+            MiscFile { data: core::ptr::null(), fasync: AtomicPtr::new(core::ptr::null_mut()) },
+            GFP_KERNEL,
+        ) {
+            Ok(rec) => rec,
+            Err(e) => return Error::from(e).to_errno(),
+        };
         // SAFETY: The file is alive for the whole call.
         let file = unsafe { File::from_raw_file(raw_file) };
         match T::open(file, misc) {
             Ok(ptr) => {
-                // SAFETY: Still our file; `release` takes this back.
-                unsafe { (*raw_file).private_data = ptr.into_foreign().cast_mut() };
+                let mut rec = rec;
+                // INVARIANT: `release` converts it back, once.
+                rec.data = ptr.into_foreign();
+                // SAFETY: Still our file; `release` takes the record back.
+                unsafe { (*raw_file).private_data = KBox::into_raw(rec).cast() };
                 0
             }
-            Err(e) => e.to_errno(),
+            Err(e) => errno_for_vfs(e, false),
         }
+    }
+
+    /// The record `open` stored in a file's `private_data`.
+    ///
+    /// # Safety
+    ///
+    /// `raw_file` is a file of this device whose `open` succeeded and whose
+    /// `release` has not run; the reference must not outlive `release`.
+    unsafe fn record<'a>(raw_file: *mut bindings::file) -> &'a MiscFile {
+        // SAFETY: `open` stored a `KBox<MiscFile>` there, freed in `release`.
+        unsafe { &*(*raw_file).private_data.cast::<MiscFile>() }
+    }
+
+    /// The driver's private data of an open file, borrowed.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::record`]; `'a` must end before `release`.
+    unsafe fn device<'a>(raw_file: *mut bindings::file) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: The caller's promise; `data` came from `into_foreign` and
+        // is only taken back in `release`.
+        unsafe { T::Ptr::borrow(Self::record(raw_file).data) }
     }
 
     /// # Safety
     ///
     /// Called as `f_op->release` of a file whose `open` succeeded.
     unsafe extern "C" fn release(_inode: *mut bindings::inode, raw_file: *mut bindings::file) -> c_int {
-        // SAFETY: `open` stored `into_foreign`'s result; this is the last use
-        // of the file, so no borrow of it is outstanding.
-        let device = unsafe { T::Ptr::from_foreign((*raw_file).private_data) };
+        // SAFETY: `open` stored the record; this is the last use of the
+        // file, so no borrow of it is outstanding.
+        let rec = unsafe { KBox::from_raw((*raw_file).private_data.cast::<MiscFile>()) };
+        // SAFETY: `data` came from `into_foreign` (type invariant) and this
+        // is the one place it is converted back.
+        let device = unsafe { T::Ptr::from_foreign(rec.data) };
         // SAFETY: The file is alive for the call.
         T::release(device, unsafe { File::from_raw_file(raw_file) });
         0
@@ -274,12 +431,16 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     ///
     /// Called as `f_op->read_iter` with valid arguments for an open file.
     unsafe extern "C" fn read_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
-        // SAFETY: Valid for the call; private data set by `open` and not yet
-        // released, since the VFS holds a file reference during the call.
-        let kiocb = unsafe { Kiocb::<T::Ptr>::from_raw(kiocb) };
+        // SAFETY: The VFS holds a file reference during the call, so the
+        // record from `open` is there and `release` has not run.
+        let data = unsafe { Self::record((*kiocb).ki_filp).data };
+        // SAFETY: Valid for the call; `data` is the file's private data,
+        // alive for the call (above).
+        let kiocb = unsafe { Kiocb::<T::Ptr>::from_raw(kiocb, data) };
         // SAFETY: The VFS passes a destination iterator for reads.
         let iov = unsafe { IovIterDest::from_raw(iter) };
-        to_ssize(T::read_iter(kiocb, iov))
+        let count = iov.len();
+        rw_return(T::read_iter(kiocb, iov), count)
     }
 
     /// # Safety
@@ -287,10 +448,13 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// Called as `f_op->write_iter` with valid arguments for an open file.
     unsafe extern "C" fn write_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
         // SAFETY: As in `read_iter`.
-        let kiocb = unsafe { Kiocb::<T::Ptr>::from_raw(kiocb) };
+        let data = unsafe { Self::record((*kiocb).ki_filp).data };
+        // SAFETY: As in `read_iter`.
+        let kiocb = unsafe { Kiocb::<T::Ptr>::from_raw(kiocb, data) };
         // SAFETY: The VFS passes a source iterator for writes.
         let iov = unsafe { IovIterSource::from_raw(iter) };
-        to_ssize(T::write_iter(kiocb, iov))
+        let count = iov.len();
+        rw_return(T::write_iter(kiocb, iov), count)
     }
 
     /// # Safety
@@ -299,26 +463,66 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     unsafe extern "C" fn poll(raw_file: *mut bindings::file, table: *mut bindings::poll_table) -> c_uint {
         // SAFETY: The poller holds a file reference for the call.
         let file = unsafe { File::from_raw_file(raw_file) };
-        // SAFETY: Private data from `open`, alive until `release`.
-        let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
+        // SAFETY: Private data from `open`, alive until `release`, which
+        // cannot run while the poller holds the file (or, for epoll, before
+        // `eventpoll_release` removed its entries).
+        let device = unsafe { Self::device(raw_file) };
         // SAFETY: `table` is null or valid for this call; the lifetime of
         // `device` (the private data's) is the one the table gets.
         let mut table = unsafe { PollTable::from_raw(file, table) };
-        T::poll(device, file, &mut table).bits()
+        T::poll(device, file, &mut table).without_internal().bits()
     }
 
     /// # Safety
     ///
-    /// Called as `f_op->fasync` for an open file.
+    /// Called as `f_op->fasync` for an open file: by `fcntl(F_SETFL)` or
+    /// `ioctl(FIOASYNC)` when `FASYNC` changes, and by `__fput` (with
+    /// `on == 0`) before `release` if `FASYNC` is set.
     unsafe extern "C" fn fasync(fd: c_int, raw_file: *mut bindings::file, on: c_int) -> c_int {
         // SAFETY: The caller (`fcntl` or `__fput`) holds the file.
         let file = unsafe { File::from_raw_file(raw_file) };
-        // SAFETY: Private data from `open`; `__fput` calls this before `release`.
-        let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
-        match T::fasync(device, fd, file, on != 0) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
+        // SAFETY: Open, not released (above).
+        let rec = unsafe { Self::record(raw_file) };
+        if on == 0 {
+            // Off: only the layer is involved. `FASYNC` is set exactly while
+            // the file is on a list (`fasync_helper` updates both under
+            // `f_lock`), and it can only be on the recorded queue.
+            let q = rec.fasync.load(Ordering::Acquire);
+            if q.is_null() {
+                return 0;
+            }
+            // SAFETY: The recorded queue is valid until `release` (type
+            // invariant of `MiscFile`), which has not run; `file` is the
+            // file whose `->fasync` this is.
+            return unsafe { (*q).helper(fd, file, false) };
         }
+        // SAFETY: Private data from `open`, alive until `release`; the
+        // borrow does not outlive this call.
+        let device = unsafe { Self::device(raw_file) };
+        let queue = match T::fasync(device, file) {
+            Ok(q) => q,
+            Err(e) => return errno_for_vfs(e, false),
+        };
+        let want = queue.as_ptr().cast_mut();
+        // INVARIANT: Recorded once; a concurrent `on` racing with us records
+        // the same queue or fails below.
+        let recorded = match rec.fasync.compare_exchange(
+            core::ptr::null_mut(),
+            want,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => want,
+            Err(cur) => cur,
+        };
+        if recorded != want {
+            return EINVAL.to_errno();
+        }
+        // SAFETY: `queue` lives as long as the private data, beyond this
+        // file's `release` (its lifetime `'a`), and cannot move while
+        // borrowed; the file leaves it at the latest in `__fput`'s
+        // `->fasync(-1, file, 0)` above, before `release`.
+        unsafe { queue.helper(fd, file, true) }
     }
 
     /// # Safety
@@ -328,11 +532,20 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: The ioctl syscall holds the file.
         let file = unsafe { File::from_raw_file(raw_file) };
         // SAFETY: Private data from `open`, alive until `release`.
-        let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
-        match T::ioctl(device, file, cmd, arg as usize) {
-            Ok(n) => n as c_long,
-            Err(e) => e.to_errno() as c_long,
-        }
+        let device = unsafe { Self::device(raw_file) };
+        ioctl_return(T::ioctl(device, file, cmd, arg as usize))
+    }
+
+    /// # Safety
+    ///
+    /// Called as `f_op->compat_ioctl` for an open file.
+    #[cfg_attr(not(CONFIG_COMPAT), allow(dead_code))]
+    unsafe extern "C" fn compat_ioctl(raw_file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+        // SAFETY: The ioctl syscall holds the file.
+        let file = unsafe { File::from_raw_file(raw_file) };
+        // SAFETY: Private data from `open`, alive until `release`.
+        let device = unsafe { Self::device(raw_file) };
+        ioctl_return(T::compat_ioctl(device, file, cmd, arg as usize))
     }
 
     /// # Safety
@@ -342,12 +555,12 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: `mmap_region` holds the file.
         let file = unsafe { File::from_raw_file(raw_file) };
         // SAFETY: Private data from `open`, alive until `release`.
-        let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
+        let device = unsafe { Self::device(raw_file) };
         // SAFETY: The area of this `->mmap` call, used only during it.
         let area = unsafe { VmaNew::from_raw(vma) };
         match T::mmap(device, file, area) {
             Ok(()) => 0,
-            Err(e) => e.to_errno(),
+            Err(e) => errno_for_vfs(e, false),
         }
     }
 
@@ -360,6 +573,16 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         poll: if T::HAS_POLL { Some(Self::poll) } else { None },
         fasync: if T::HAS_FASYNC { Some(Self::fasync) } else { None },
         unlocked_ioctl: if T::HAS_IOCTL { Some(Self::ioctl) } else { None },
+        // Without CONFIG_COMPAT there are no 32-bit callers and C's
+        // `compat_ptr_ioctl` does not exist.
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: if T::HAS_COMPAT_IOCTL {
+            Some(Self::compat_ioctl)
+        } else if T::HAS_IOCTL {
+            Some(bindings::compat_ptr_ioctl)
+        } else {
+            None
+        },
         mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
         // SAFETY: All-zeroes is a valid `file_operations`: null function
         // pointers mean "not supported" to the VFS.

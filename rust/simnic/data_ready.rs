@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `sk_data_ready` callbacks: what the receive path calls after queueing a
-//! datagram on an endpoint.
+//! `sk_data_ready`: what the receive path calls after queueing a datagram on
+//! an endpoint.
 //!
 //! Each endpoint has a `data_ready` field, as each `struct sock` has
 //! `sk->sk_data_ready`; the NAPI poll calls it after queueing. The default,
 //! [`sock_def_readable`], mirrors `sock_def_readable()` in
 //! `net/core/sock.c`: if anyone sleeps on the endpoint's wait queue, wake it
-//! with the poll key `EPOLLIN | EPOLLRDNORM | EPOLLRDBAND` and the sync hint.
-//! The wake-up then runs each waiter's callback: `autoremove_wake_function`
-//! for a blocked reader (exclusive: one is woken), `pollwake` for select and
-//! poll, `ep_poll_callback` for epoll.
+//! with the poll key `EPOLLIN | EPOLLRDNORM | EPOLLRDBAND` and the sync hint;
+//! then signal the fasync list (`sk_wake_async(..., POLL_IN)`). The wake-up
+//! runs each waiter's callback: `autoremove_wake_function` for a blocked
+//! reader (exclusive: one is woken), `pollwake` for select and poll,
+//! `ep_poll_callback` for epoll, `aio_poll_wake` and `io_poll_wake` for AIO
+//! and io_uring polls.
 
 use crate::endpoint::Endpoint;
 use crate::stats::inc;
-use kernel::sync::poll::PollMask;
+use kernel::{
+    fs::fasync::{POLL_IN, SIGIO},
+    sync::poll::PollMask,
+};
 
 /// The signature of a `data_ready` callback.
 pub(crate) type DataReadyFn = fn(&Endpoint);
@@ -24,12 +29,8 @@ pub(crate) const READABLE: PollMask = PollMask::from_bits(
     PollMask::IN.bits() | PollMask::RDNORM.bits() | PollMask::RDBAND.bits(),
 );
 
-/// The events TX room wakes pollers with (`sock_def_write_space`).
-pub(crate) const WRITABLE: PollMask = PollMask::from_bits(
-    PollMask::OUT.bits() | PollMask::WRNORM.bits() | PollMask::WRBAND.bits(),
-);
-
-/// `sock_def_readable`: wake one reader and the pollers waiting for input.
+/// `sock_def_readable`: wake one reader and the pollers waiting for input,
+/// and send `SIGIO` (`POLL_IN`) to the owners of files with `O_ASYNC`.
 pub(crate) fn sock_def_readable(ep: &Endpoint) {
     // `skwq_has_sleeper()`: the barrier pairs with the waiter's
     // `prepare_to_wait`, so either it sees our datagram or we see it.
@@ -38,4 +39,6 @@ pub(crate) fn sock_def_readable(ep: &Endpoint) {
         inc(&ep.nic.stats.wakeups);
         ep.wq.wake_up_interruptible_sync_poll(READABLE);
     }
+    // `sk_wake_async(sk, SOCK_WAKE_WAITD, POLL_IN)`.
+    ep.fasync.kill(SIGIO, POLL_IN);
 }

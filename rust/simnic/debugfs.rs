@@ -12,6 +12,7 @@ use kernel::{
     debugfs::{Dir, SeqFile, Show},
     prelude::*,
     sync::Arc,
+    ThisModule,
 };
 
 struct StatsFile(Arc<NicCore>);
@@ -19,6 +20,7 @@ struct RingsFile(Arc<NicCore>);
 struct EndpointsFile(Arc<NicCore>);
 
 impl Show for StatsFile {
+    const OWNER: &'static ThisModule = &crate::THIS_MODULE;
     fn show(&self, m: &mut SeqFile) -> fmt::Result {
         let mut r = Ok(());
         self.0.stats.for_each(|name, v| r = r.and(writeln!(m, "{name:<18} {v}")));
@@ -27,6 +29,7 @@ impl Show for StatsFile {
 }
 
 impl Show for RingsFile {
+    const OWNER: &'static ThisModule = &crate::THIS_MODULE;
     fn show(&self, m: &mut SeqFile) -> fmt::Result {
         let s = self.0.ring_state();
         writeln!(m, "rx size {} head {} tail {} next_to_clean {}", s.rx_size, s.rx_head, s.rx_tail, s.rx_next_to_clean)?;
@@ -36,6 +39,7 @@ impl Show for RingsFile {
 }
 
 impl Show for EndpointsFile {
+    const OWNER: &'static ThisModule = &crate::THIS_MODULE;
     fn show(&self, m: &mut SeqFile) -> fmt::Result {
         let mut r = writeln!(m, "port   queued  bytes    rcvbuf   rx_packets rx_drops tx_packets wakeups");
         self.0.ports.lock().for_each(|port, ep| {

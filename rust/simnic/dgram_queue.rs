@@ -15,10 +15,11 @@
 //! successful copy ends with [`DgramQueue::complete`]. UDP's `udp_recvmsg`
 //! drops the datagram on a faulting copy instead; we keep it.
 
-/// What the queue needs to know about a datagram: its payload length.
+/// What the queue needs to know about a datagram: what it is charged.
 pub trait Datagram {
-    /// Payload bytes, charged against the byte limit.
-    fn payload_len(&self) -> usize;
+    /// Bytes charged against the byte limit: the memory the datagram takes
+    /// (a socket buffer's `truesize`), not just its payload.
+    fn truesize(&self) -> usize;
 }
 
 /// Why [`DgramQueue::push_back`] refused a datagram.
@@ -30,9 +31,9 @@ pub enum QueueFull {
     Bytes,
 }
 
-/// A FIFO of at most `N` datagrams and `limit_bytes` payload bytes.
+/// A FIFO of at most `N` datagrams and `limit_bytes` charged bytes.
 ///
-/// Invariants: `len + in_flight <= N`; `bytes` is the payload of the queued
+/// Invariants: `len + in_flight <= N`; `bytes` is the charge of the queued
 /// plus the in-flight datagrams; the queued ones are `slots[head..head+len]`
 /// (mod `N`), all `Some`, every other slot `None`.
 pub struct DgramQueue<T, const N: usize> {
@@ -45,7 +46,7 @@ pub struct DgramQueue<T, const N: usize> {
 }
 
 impl<T: Datagram, const N: usize> DgramQueue<T, N> {
-    /// An empty queue that holds at most `limit_bytes` of payload.
+    /// An empty queue that holds at most `limit_bytes` of charge.
     pub const fn new(limit_bytes: usize) -> Self {
         assert!(N > 0);
         Self { slots: [const { None }; N], head: 0, len: 0, in_flight: 0, bytes: 0, limit_bytes }
@@ -61,7 +62,7 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
         self.len == 0
     }
 
-    /// Payload bytes charged: queued plus in flight.
+    /// Bytes charged: queued plus in flight.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -104,7 +105,7 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
 
     /// Appends a datagram, or gives it back with the reason it did not fit.
     pub fn push_back(&mut self, d: T) -> Result<(), (T, QueueFull)> {
-        let len = d.payload_len();
+        let len = d.truesize();
         if let Err(why) = self.check_room(len) {
             return Err((d, why));
         }
@@ -128,12 +129,25 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
         d
     }
 
-    /// A reader is done with an in-flight datagram of `len` payload bytes:
-    /// it stops counting against the limits.
+    /// A reader is done with an in-flight datagram charged `len` bytes: it
+    /// stops counting against the limits.
     pub fn complete(&mut self, len: usize) {
         debug_assert!(self.in_flight > 0 && self.bytes >= len);
         self.in_flight -= 1;
         self.bytes -= len;
+    }
+
+    /// Drops every queued datagram (the endpoint is closing) and returns the
+    /// bytes they were charged. In-flight ones stay charged until their
+    /// readers complete or requeue them.
+    pub fn purge(&mut self) -> usize {
+        let mut freed = 0;
+        while let Some(d) = self.pop_front() {
+            let charge = d.truesize();
+            self.complete(charge);
+            freed += charge;
+        }
+        freed
     }
 
     /// Puts an in-flight datagram back at the head (its copy failed). Cannot

@@ -2,8 +2,11 @@
 
 //! An endpoint: what one `open()` of /dev/simnic is, the simnic analogue of a
 //! datagram `struct sock`: a bound port, a receive queue (`sk_receive_queue`
-//! with its `sk_rcvbuf` limit), the wait queue its readers and pollers sleep
-//! on (`sk_wq`), its `data_ready` callback and its counters.
+//! with its `sk_rcvbuf` limit), one wait queue that its readers, writers and
+//! pollers all sleep on (`sk_wq`), its fasync list for `SIGIO`, its
+//! shutdown state and pending error (`sk_shutdown`, `sk_err`), its
+//! callbacks (`sk_data_ready`, `sk_write_space`, `sk_error_report`,
+//! `sk_state_change`) and its counters.
 //!
 //! Sending puts a frame on the NIC's TX ring (`udp_sendmsg` down to
 //! `ndo_start_xmit`); receiving takes a datagram the NAPI poll queued.
@@ -11,19 +14,30 @@
 use crate::data_ready::{sock_def_readable, DataReadyFn};
 use crate::dgram_queue::{Datagram, DgramQueue};
 use crate::dma::HeaderAndPayload;
+use crate::error_report::sock_def_error_report;
+use crate::state_change::sock_def_wakeup;
 use crate::nic::NicCore;
 use crate::stats::{add, inc, EpCounters};
-use crate::uapi::{EpStats, FrameHeader, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS};
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use crate::uapi::{
+    EpStats, FrameHeader, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR,
+    SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
+};
+use crate::write_space::sock_def_write_space;
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering::*};
 use kernel::{
-    alloc::KVec,
+    alloc::{kmalloc_size_roundup, KVec},
     error::code_ext::{EMSGSIZE, ENOBUFS},
+    fs::fasync::FasyncQueue,
+    impl_has_list_links, impl_list_arc_safe, impl_list_item,
+    // `TryNewListArc`: 6.12's `impl_list_arc_safe!` names it unqualified.
+    list::{AtomicTracker, ListArc, ListLinks, TryNewListArc},
     new_spinlock_bh,
     prelude::*,
+    signal,
     sync::{
         poll::{PollMask, PollTable},
         wait::{new_wait_queue_head, WaitQueueHead},
-        Arc, SpinLockBh,
+        Arc, ArcBorrow, SpinLockBh,
     },
     time::Ktime,
 };
@@ -31,17 +45,24 @@ use kernel::{
 /// A received datagram: the whole frame (header, then payload) as the poll
 /// assembled it, so queueing it copies nothing. The source port is read
 /// back from the header rather than stored beside it: a receive queue slot
-/// is then just the vector (24 bytes), which keeps an idle endpoint, whose
-/// 256 slots are inline, in half the memory.
+/// is then just the vector and its charge.
 pub(crate) struct Received {
     frame: KVec<u8>,
+    truesize: usize,
 }
 
 impl Received {
     /// Wraps an assembled frame whose header was validated
-    /// (`FrameHeader::parse`), so it is at least a header long.
+    /// (`FrameHeader::parse`), so it is at least a header long. It is
+    /// charged what its buffer really takes: the allocator's rounded size
+    /// (`skb->truesize`), which `uapi::rx_truesize` predicts.
     pub(crate) fn new(frame: KVec<u8>) -> Self {
-        Self { frame }
+        let truesize = kmalloc_size_roundup(frame.capacity());
+        Self { frame, truesize }
+    }
+
+    fn payload_len(&self) -> usize {
+        self.frame.len() - FrameHeader::SIZE
     }
 
     fn payload(&self) -> &[u8] {
@@ -55,8 +76,8 @@ impl Received {
 }
 
 impl Datagram for Received {
-    fn payload_len(&self) -> usize {
-        self.frame.len() - FrameHeader::SIZE
+    fn truesize(&self) -> usize {
+        self.truesize
     }
 }
 
@@ -66,42 +87,112 @@ type RxQueue = DgramQueue<Received, RX_QUEUE_SLOTS>;
 pub(crate) struct RecvInfo {
     /// Bytes copied to the caller.
     pub(crate) copied: usize,
-    /// The datagram's payload length.
+    /// The datagram's payload length (0 at end of file).
     pub(crate) dgram_len: usize,
-    /// Its sender's port.
+    /// Its sender's port (0 at end of file).
     pub(crate) src_port: u16,
 }
+
+/// Why [`Endpoint::queue_rcv`] dropped a datagram.
+#[derive(Clone, Copy)]
+pub(crate) enum RcvDrop {
+    /// The receive buffer (bytes) or the queue's slots are full.
+    QueueFull,
+    /// The NIC-wide receive memory budget is used up.
+    NoMem,
+    /// Shut for reading, or being released.
+    Closed,
+}
+
+/// What a reader found: the `__skb_recv_datagram` outcomes.
+enum Rx {
+    Datagram(Received),
+    /// Shut for reading and nothing queued: `read()` returns 0.
+    Eof,
+    /// A pending error (`sock_error()`), reported once.
+    Error(Error),
+}
+
+/// `sk_shutdown & RCV_SHUTDOWN`.
+const RCV_SHUTDOWN: u32 = SIMNIC_SHUT_RD_BIT;
+/// `sk_shutdown & SEND_SHUTDOWN`.
+const SEND_SHUTDOWN: u32 = SIMNIC_SHUT_WR_BIT;
+/// `SOCKWQ_ASYNC_NOSPACE`: a send or poll found the TX ring too full; the
+/// next `write_space` signals `POLL_OUT`.
+const NOSPACE: u32 = 1 << 8;
+/// Released: the poll must not queue here any more.
+const DEAD: u32 = 1 << 9;
 
 /// One open file of /dev/simnic.
 #[pin_data]
 pub(crate) struct Endpoint {
     pub(crate) nic: Arc<NicCore>,
+    /// Unique per open, to own generator flows.
+    pub(crate) id: u64,
     /// `sk_receive_queue`, filled by the poll in softirq context: BH lock.
     #[pin]
-    pub(crate) rxq: SpinLockBh<RxQueue>,
-    /// `sk_wq`: blocked readers (exclusive) and pollers sleep here.
+    rxq: SpinLockBh<RxQueue>,
+    /// `sk_wq`: blocked readers (exclusive) and every poller sleep here, and
+    /// nowhere else, so `->poll` registers exactly one queue.
     #[pin]
     pub(crate) wq: WaitQueueHead,
+    /// `sk_wq->fasync_list`: files that asked for `SIGIO`.
+    pub(crate) fasync: FasyncQueue,
+    /// Shutdown bits, `NOSPACE`, `DEAD`.
+    state: AtomicU32,
+    /// `sk_err`: a pending error as a positive errno, 0 if none.
+    err: AtomicI32,
     /// Bound port (0 once released).
     port: AtomicU32,
-    /// Default destination of `write()`; 0 means the endpoint's own port.
+    /// Connected destination (`connect()`); 0 means not connected, and
+    /// `write()` then goes to the endpoint's own port.
     dest: AtomicU32,
     /// `sk_data_ready`.
     pub(crate) data_ready: DataReadyFn,
+    /// `sk_write_space`.
+    pub(crate) write_space: fn(&Endpoint),
+    /// `sk_error_report`.
+    pub(crate) error_report: fn(&Endpoint),
+    /// `sk_state_change`.
+    pub(crate) state_change: fn(&Endpoint),
     pub(crate) stats: EpCounters,
+    /// Links on the NIC's list of endpoints waiting for TX room.
+    #[pin]
+    tx_wait_links: ListLinks,
+    #[pin]
+    tx_wait_tracker: AtomicTracker,
+}
+
+impl_has_list_links! {
+    impl HasListLinks<0> for Endpoint { self.tx_wait_links }
+}
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for Endpoint { tracked_by tx_wait_tracker: AtomicTracker; }
+}
+impl_list_item! {
+    impl ListItem<0> for Endpoint { using ListLinks; }
 }
 
 impl Endpoint {
     /// A new, unbound endpoint on `nic`.
-    pub(crate) fn new(nic: Arc<NicCore>) -> impl PinInit<Self> {
+    pub(crate) fn new(nic: Arc<NicCore>, id: u64) -> impl PinInit<Self> {
         pin_init!(Self {
             nic,
+            id,
             rxq <- new_spinlock_bh!(RxQueue::new(RCVBUF_DEFAULT as usize), "simnic_rxq"),
             wq <- new_wait_queue_head!("simnic_wq"),
+            fasync: FasyncQueue::new(),
+            state: AtomicU32::new(0),
+            err: AtomicI32::new(0),
             port: AtomicU32::new(0),
             dest: AtomicU32::new(0),
             data_ready: sock_def_readable,
+            write_space: sock_def_write_space,
+            error_report: sock_def_error_report,
+            state_change: sock_def_wakeup,
             stats: EpCounters::default(),
+            tx_wait_links <- ListLinks::new(),
+            tx_wait_tracker <- AtomicTracker::new(),
         })
     }
 
@@ -115,87 +206,177 @@ impl Endpoint {
         self.port.store(port as u32, Relaxed);
     }
 
-    /// `connect()`: the default destination (0: own port).
+    /// `connect()`: the default destination; 0 disconnects.
     pub(crate) fn connect(&self, port: u16) {
         self.dest.store(port as u32, Relaxed);
     }
 
-    /// Where `write()` sends.
-    pub(crate) fn default_dest(&self) -> u16 {
+    /// The port the endpoint is connected to, if it is.
+    pub(crate) fn connected_to(&self) -> Option<u16> {
         match self.dest.load(Relaxed) as u16 {
-            0 => self.port(),
-            p => p,
+            0 => None,
+            p => Some(p),
         }
     }
 
-    /// `sk_rcvbuf`.
+    /// Where `write()` sends: the connected port, else the own port.
+    pub(crate) fn default_dest(&self) -> u16 {
+        self.connected_to().unwrap_or_else(|| self.port())
+    }
+
+    /// `sk_rcvbuf` (the caller applied `rmem_max`).
     pub(crate) fn set_rcvbuf(&self, bytes: u32) {
         self.rxq.lock().set_limit_bytes(bytes as usize);
     }
 
-    /// Sends `payload` to `port` through the NIC: builds the frame header,
-    /// puts the frame on the TX ring (with its launch time: now plus the wire
-    /// delay) and rings the doorbell. `ENOBUFS` if the TX ring is full.
-    pub(crate) fn send_to(&self, port: u16, payload: &[u8]) -> Result<usize> {
+    /// `sk_shutdown`.
+    fn shutdown_bits(&self) -> u32 {
+        self.state.load(Acquire) & (RCV_SHUTDOWN | SEND_SHUTDOWN)
+    }
+
+    /// Sends `payload` to `port` through the NIC (`udp_sendmsg`): builds
+    /// the frame header and puts the frame on the TX ring with its launch
+    /// time (now plus the wire delay). `ENOBUFS` if the TX ring is full,
+    /// and the endpoint then waits for `write_space`; `EPIPE` (and
+    /// `SIGPIPE` unless `nosignal`) once shut for writing.
+    pub(crate) fn send_to(this: ArcBorrow<'_, Self>, port: u16, payload: &[u8], nosignal: bool) -> Result<usize> {
+        if this.shutdown_bits() & SEND_SHUTDOWN != 0 {
+            if !nosignal {
+                signal::send_sigpipe();
+            }
+            return Err(EPIPE);
+        }
         if payload.len() > MAX_DATAGRAM {
             return Err(EMSGSIZE);
         }
         if port == 0 {
             return Err(EINVAL);
         }
-        let nic = &*self.nic;
-        let header = FrameHeader { dst_port: port, src_port: self.port(), len: payload.len() as u32 }.encode();
+        let nic = &*this.nic;
+        let header = FrameHeader { dst_port: port, src_port: this.port(), len: payload.len() as u32 }.encode();
         let frame = HeaderAndPayload { header: &header, payload };
         let launch = Ktime::ktime_get().to_ns() as u64 + nic.tx_delay_ns.load(Relaxed);
-        {
-            let mut p = nic.tx_lock.lock();
-            // Reclaim what the hardware already sent, as a driver's
-            // `ndo_start_xmit` may when the ring looks full.
-            nic.tx.clean(&mut p);
-            if nic.tx.xmit(&mut p, &frame, launch).is_err() {
-                inc(&nic.stats.tx_busy);
-                return Err(ENOBUFS);
-            }
+        if nic.start_xmit(&frame, launch).is_err() {
+            inc(&nic.stats.tx_busy);
+            // No room now: be told when there is (`sk_stream_wait_memory`
+            // would sleep here; a datagram socket returns at once).
+            Self::wait_for_tx_room(this);
+            return Err(ENOBUFS);
         }
         inc(&nic.stats.tx_packets);
         add(&nic.stats.tx_bytes, payload.len() as u64);
-        inc(&self.stats.tx_packets);
-        add(&self.stats.tx_bytes, payload.len() as u64);
+        inc(&this.stats.tx_packets);
+        add(&this.stats.tx_bytes, payload.len() as u64);
         nic.ring_doorbell();
         Ok(payload.len())
     }
 
-    /// Receive path, called by the poll: queue a datagram and call
-    /// `data_ready`, or count it dropped when the queue is full.
-    pub(crate) fn queue_rcv(&self, d: Received) -> bool {
-        let len = d.payload_len() as u64;
-        let queued = self.rxq.lock().push_back(d).is_ok();
-        if queued {
-            inc(&self.stats.rx_packets);
-            add(&self.stats.rx_bytes, len);
-            (self.data_ready)(self);
-        } else {
-            inc(&self.stats.rx_drops);
+    /// The TX ring is too full for a maximum-size datagram: set `NOSPACE`
+    /// (`SOCKWQ_ASYNC_NOSPACE`) and join the NIC's list of endpoints that
+    /// TX reclaim calls `write_space` on. Joining twice is a no-op.
+    fn wait_for_tx_room(this: ArcBorrow<'_, Self>) {
+        this.state.fetch_or(NOSPACE, AcqRel);
+        if let Some(entry) = ListArc::try_from_arc_borrow(this) {
+            this.nic.tx_waiters.lock().push_back(entry);
         }
-        queued
+    }
+
+    /// `write_space` found room: whether `NOSPACE` was set (and is now
+    /// cleared), i.e. whether a `SIGIO` with `POLL_OUT` is due.
+    pub(crate) fn test_and_clear_nospace(&self) -> bool {
+        self.state.fetch_and(!NOSPACE, AcqRel) & NOSPACE != 0
+    }
+
+    /// Receive path, called by the poll in softirq context: charge the NIC's
+    /// receive memory budget and the endpoint's receive buffer, queue the
+    /// datagram and call `data_ready` (`__udp_enqueue_schedule_skb`), or
+    /// drop it (the caller counts why on the NIC; here, on the endpoint).
+    pub(crate) fn queue_rcv(&self, d: Received) -> Result<(), RcvDrop> {
+        let nic = &*self.nic;
+        let charge = d.truesize();
+        let len = d.payload_len() as u64;
+        let r = if !nic.rx_mem_charge(charge) {
+            Err(RcvDrop::NoMem)
+        } else {
+            let mut q = self.rxq.lock();
+            // Checked under the queue's lock, which `close` takes too: after
+            // `close` has purged the queue nothing more is charged to it.
+            let r = if self.state.load(Acquire) & (RCV_SHUTDOWN | DEAD) != 0 {
+                Err(RcvDrop::Closed)
+            } else {
+                q.push_back(d).map_err(|_| RcvDrop::QueueFull)
+            };
+            drop(q);
+            if r.is_err() {
+                nic.rx_mem_uncharge(charge);
+            }
+            r
+        };
+        match r {
+            Ok(()) => {
+                inc(&self.stats.rx_packets);
+                add(&self.stats.rx_bytes, len);
+                (self.data_ready)(self);
+            }
+            Err(_) => inc(&self.stats.rx_drops),
+        }
+        r
+    }
+
+    /// `sock_error()`: takes the pending error, if any.
+    fn take_error(&self) -> Option<Error> {
+        match self.err.swap(0, AcqRel) {
+            0 => None,
+            e => Some(Error::from_errno(-e)),
+        }
+    }
+
+    /// Records `err` (a positive errno) as `sk_err` and reports it
+    /// (`sk_error_report`): pollers see `EPOLLERR`, one blocked reader wakes
+    /// and returns it, `SIGIO` owners get `POLL_ERR`.
+    pub(crate) fn set_error(&self, errno: i32) {
+        self.err.store(errno, Release);
+        (self.error_report)(self);
+    }
+
+    /// One step of a reader: the pending error first (as `__skb_recv_udp`
+    /// checks `sock_error` first), then a datagram, then end of file if shut
+    /// for reading.
+    fn try_recv(&self) -> Option<Rx> {
+        if let Some(e) = self.take_error() {
+            return Some(Rx::Error(e));
+        }
+        if let Some(d) = self.rxq.lock().pop_front() {
+            return Some(Rx::Datagram(d));
+        }
+        if self.shutdown_bits() & RCV_SHUTDOWN != 0 {
+            return Some(Rx::Eof);
+        }
+        None
     }
 
     /// Dequeues one datagram and hands at most `room` bytes of it to `copy`
     /// (which writes them to user memory, failing with `EFAULT`). The rest of
     /// the datagram is discarded, like UDP. With `nonblock`, `EAGAIN` instead
     /// of sleeping; a signal while sleeping gives `ERESTARTSYS`. A failed copy
-    /// puts the datagram back for the next reader.
+    /// puts the datagram back for the next reader. A pending error is
+    /// returned once; shut for reading with nothing queued reads 0 bytes.
     pub(crate) fn recv(
         &self,
         room: usize,
         nonblock: bool,
         copy: impl FnOnce(&[u8]) -> Result,
     ) -> Result<RecvInfo> {
-        let d = if nonblock {
-            self.rxq.lock().pop_front().ok_or(EAGAIN)?
+        let next = if nonblock {
+            self.try_recv().ok_or(EAGAIN)?
         } else {
             // Exclusive: one datagram, one reader woken (no thundering herd).
-            self.wq.wait_interruptible_exclusive(|| self.rxq.lock().pop_front())?
+            self.wq.wait_interruptible_exclusive(|| self.try_recv())?
+        };
+        let d = match next {
+            Rx::Datagram(d) => d,
+            Rx::Eof => return Ok(RecvInfo { copied: 0, dgram_len: 0, src_port: 0 }),
+            Rx::Error(e) => return Err(e),
         };
         let len = d.payload_len();
         let want = len.min(room);
@@ -209,7 +390,9 @@ impl Endpoint {
             inc(&self.stats.rx_truncated);
         }
         let src_port = d.src_port();
-        self.rxq.lock().complete(len);
+        let charge = d.truesize();
+        self.rxq.lock().complete(charge);
+        self.nic.rx_mem_uncharge(charge);
         drop(d);
         Ok(RecvInfo { copied: want, dgram_len: len, src_port })
     }
@@ -219,17 +402,63 @@ impl Endpoint {
         self.rxq.lock().front().map(|d| d.payload_len()).unwrap_or(0)
     }
 
-    /// `->poll`: register on the wait queue, then report readiness.
-    pub(crate) fn poll<'a>(&'a self, table: &mut PollTable<'a>) -> PollMask {
-        table.register_wait(&self.wq);
-        // TX room is the NIC's, not ours: its queue wakes us when it frees.
-        table.register_wait(&self.nic.tx_wq);
+    /// `shutdown()`: stop receiving, sending, or both. Blocked readers and
+    /// pollers are woken (`sk_state_change`).
+    pub(crate) fn shutdown(&self, how: u32) -> Result {
+        let bits = match how {
+            SHUT_RD => RCV_SHUTDOWN,
+            SHUT_WR => SEND_SHUTDOWN,
+            SHUT_RDWR => RCV_SHUTDOWN | SEND_SHUTDOWN,
+            _ => return Err(EINVAL),
+        };
+        self.state.fetch_or(bits, AcqRel);
+        (self.state_change)(self);
+        Ok(())
+    }
+
+    /// `release`: nothing more is queued here, and what is queued is freed
+    /// now and given back to the NIC's budget, not when the last reference
+    /// (perhaps held by the poll or the TX waiters list) goes.
+    pub(crate) fn close(&self) {
+        let freed = {
+            let mut q = self.rxq.lock();
+            self.state.fetch_or(DEAD, AcqRel);
+            q.purge()
+        };
+        self.nic.rx_mem_uncharge(freed);
+    }
+
+    /// `->poll` (`datagram_poll`): register on the endpoint's wait queue,
+    /// its only one, then report readiness. `EPOLLOUT` means a datagram of
+    /// the largest size fits on the TX ring now, so an event loop cannot
+    /// spin between `EPOLLOUT` and `ENOBUFS`; when it does not, the endpoint
+    /// asks to be woken by `write_space`.
+    pub(crate) fn poll<'a>(this: ArcBorrow<'a, Self>, table: &mut PollTable<'a>) -> PollMask {
+        let ep: &'a Endpoint = this.into_ref();
+        table.register_wait(&ep.wq);
         let mut mask = PollMask::NONE;
-        if !self.rxq.lock().is_empty() {
+        if ep.err.load(Acquire) != 0 {
+            mask |= PollMask::ERR;
+        }
+        let shut = ep.shutdown_bits();
+        if shut & RCV_SHUTDOWN != 0 {
+            mask |= PollMask::RDHUP | PollMask::IN | PollMask::RDNORM;
+        }
+        if shut == RCV_SHUTDOWN | SEND_SHUTDOWN {
+            mask |= PollMask::HUP;
+        }
+        if !ep.rxq.lock().is_empty() {
             mask |= PollMask::IN | PollMask::RDNORM;
         }
-        if self.nic.tx_unused() > 0 {
-            mask |= PollMask::OUT | PollMask::WRNORM;
+        if shut & SEND_SHUTDOWN == 0 {
+            if !ep.nic.tx_writable() {
+                Self::wait_for_tx_room(this);
+                // Joined before looking again: a reclaim that freed room in
+                // between either saw us on the list or is seen here.
+            }
+            if ep.nic.tx_writable() {
+                mask |= crate::write_space::WRITABLE;
+            }
         }
         mask
     }
@@ -246,6 +475,8 @@ impl Endpoint {
             rcvbuf,
             queued,
             queued_bytes,
+            shutdown: self.shutdown_bits(),
+            error: self.err.load(Relaxed) as u32,
             rx_packets: c.rx_packets.load(Relaxed),
             rx_bytes: c.rx_bytes.load(Relaxed),
             rx_drops: c.rx_drops.load(Relaxed),

@@ -6,8 +6,9 @@
 use crate::endpoint::Endpoint;
 use crate::ioctl;
 use crate::nic::NicCore;
+use core::sync::atomic::Ordering;
 use kernel::{
-    fs::{File, Kiocb},
+    fs::{fasync::FasyncQueue, File, Kiocb},
     iov::{IovIterDest, IovIterSource},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
@@ -36,15 +37,20 @@ impl MiscDevice for SimnicDev {
     /// Every open is an endpoint, bound to a free ephemeral port.
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Endpoint>> {
         let nic = misc.data().clone();
-        let ep = Arc::pin_init(Endpoint::new(nic.clone()), GFP_KERNEL)?;
-        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let id = nic.next_ep_id.fetch_add(1, Ordering::Relaxed);
+        let ep = Arc::pin_init(Endpoint::new(nic.clone(), id), GFP_KERNEL_ACCOUNT)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
         nic.ports.lock().bind(&ep, 0, node)?;
         Ok(ep)
     }
 
-    /// The last close: unbind, so the poll stops delivering here.
+    /// The last close (`udp_destroy_sock`): unbind, so the poll stops
+    /// delivering here; stop the generator flows this endpoint started;
+    /// free what is queued.
     fn release(ep: Arc<Endpoint>, _file: &File) {
         ep.nic.ports.lock().unbind(&ep);
+        ep.nic.gen_stop_owned_by(ep.id);
+        ep.close();
     }
 
     fn read_iter(kiocb: Kiocb<'_, Arc<Endpoint>>, iov: &mut IovIterDest<'_>) -> Result<usize> {
@@ -68,12 +74,18 @@ impl MiscDevice for SimnicDev {
         if payload.len() != len {
             return Err(EFAULT);
         }
-        ep.send_to(ep.default_dest(), &payload)
+        // `write()` on a socket shut for writing raises SIGPIPE too.
+        Endpoint::send_to(ep, ep.default_dest(), &payload, false)
     }
 
     fn poll<'a>(ep: ArcBorrow<'a, Endpoint>, _file: &'a File, table: &mut PollTable<'a>) -> PollMask {
+        Endpoint::poll(ep, table)
+    }
+
+    /// `O_ASYNC`: the file goes on the endpoint's fasync list (`sock_fasync`).
+    fn fasync<'a>(ep: ArcBorrow<'a, Endpoint>, _file: &'a File) -> Result<&'a FasyncQueue> {
         let ep: &'a Endpoint = ep.into_ref();
-        ep.poll(table)
+        Ok(&ep.fasync)
     }
 
     fn ioctl(ep: ArcBorrow<'_, Endpoint>, file: &File, cmd: u32, arg: usize) -> Result<isize> {

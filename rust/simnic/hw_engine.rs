@@ -8,10 +8,14 @@
 //! - transmits every TX frame whose launch time has come, in ring order, onto
 //!   the wire, which loops back into its own RX side: the frame is DMA'd into
 //!   RX descriptors (buffer first, then the DD bit with release ordering), or
-//!   counted as missed if the RX ring is full;
+//!   counted as missed if the RX ring is full. With loopback off the frame
+//!   leaves and is lost. Either way its TX descriptors get DD;
 //! - runs the traffic generator's flows at their rates;
-//! - raises its interrupt once per batch, unless the driver masked it, in
-//!   which case the cause is latched (interrupt mitigation).
+//! - raises its interrupt once per batch, for received frames (e1000's RXT0
+//!   cause) and for completed transmissions (TXDW: so that TX reclaim, and
+//!   the writers waiting for room, run even when nothing comes back), unless
+//!   the driver masked it, in which case the cause is latched (interrupt
+//!   mitigation).
 //!
 //! Why a kernel thread and not an hrtimer: the engine must sleep until an
 //! event the driver signals (the doorbell) or a deadline (wire delay,
@@ -26,7 +30,7 @@ use crate::nic::{GenRun, NicCore};
 use crate::stats::{add, inc};
 use crate::uapi::FrameHeader;
 use core::sync::atomic::Ordering;
-use kernel::{irq_work::IrqWork, kthread, prelude::*, sync::Arc, time::Ktime};
+use kernel::{irq_work::IrqWork, kthread::KThreadContext, prelude::*, sync::Arc, time::Ktime};
 
 /// A frame of generator flow `flow`: header, then the flow id (u32 LE) and
 /// sequence number (u64 LE), then zeros, cut at the payload length.
@@ -58,14 +62,14 @@ fn now_ns() -> u64 {
 
 /// The engine thread's body: runs until the module stops it. Owns the
 /// interrupt (and, through it, the poll): they stop when it returns.
-pub(crate) fn run(nic: Arc<NicCore>, irq: Pin<KBox<IrqWork<IrqCtx>>>) {
+pub(crate) fn run(ctx: &KThreadContext, nic: Arc<NicCore>, irq: Pin<KBox<IrqWork<IrqCtx>>>) {
     loop {
-        if kthread::should_stop() {
+        if ctx.should_stop() {
             break;
         }
         let now = now_ns();
-        let (delivered, next) = tick(&nic, now);
-        if delivered > 0 {
+        let (delivered, tx_done, next) = tick(&nic, now);
+        if delivered > 0 || tx_done > 0 {
             match nic.irq.hw_event() {
                 HwEvent::Raised => {
                     inc(&nic.stats.irqs);
@@ -76,8 +80,8 @@ pub(crate) fn run(nic: Arc<NicCore>, irq: Pin<KBox<IrqWork<IrqCtx>>>) {
         }
         // Under a flood (a generator faster than the emulated CPU) the next
         // deadline is always due and the wait below never sleeps: yield.
-        kthread::cond_resched();
-        let woken = || (nic.doorbell.swap(false, Ordering::AcqRel) || kthread::should_stop()).then_some(());
+        ctx.cond_resched();
+        let woken = || (nic.doorbell.swap(false, Ordering::AcqRel) || ctx.should_stop()).then_some(());
         // Sleep until the doorbell, the next deadline, or kthread_stop().
         // A kernel thread gets no signals, so the waits cannot fail.
         let _ = match next {
@@ -88,10 +92,12 @@ pub(crate) fn run(nic: Arc<NicCore>, irq: Pin<KBox<IrqWork<IrqCtx>>>) {
 }
 
 /// One pass of the engine at time `now`: returns the frames it put on the RX
-/// ring and when it next has something to do.
-fn tick(nic: &NicCore, now: u64) -> (u64, Option<u64>) {
+/// ring (RXT0), the frames it transmitted (TXDW), and when it next has
+/// something to do.
+fn tick(nic: &NicCore, now: u64) -> (u64, u64, Option<u64>) {
     inc(&nic.stats.hw_runs);
     let mut delivered = 0;
+    let mut tx_done = 0;
     let mut next: Option<u64> = None;
     let soonest = |next: &mut Option<u64>, t: u64| *next = Some(next.map_or(t, |n| n.min(t)));
 
@@ -101,13 +107,18 @@ fn tick(nic: &NicCore, now: u64) -> (u64, Option<u64>) {
             soonest(&mut next, f.launch_ns);
             break;
         }
-        let mut hdr = [0u8; 2];
-        nic.tx.peek(&f, &mut hdr);
-        match nic.rx.hw_receive(&nic.tx.frame_source(&f), u16::from_le_bytes(hdr)) {
-            Ok(_) => delivered += 1,
-            Err(RxMissed) => inc(&nic.stats.rx_missed),
+        if nic.loopback.load(Ordering::Relaxed) {
+            let mut hdr = [0u8; 2];
+            nic.tx.peek(&f, &mut hdr);
+            match nic.rx.hw_receive(&nic.tx.frame_source(&f), u16::from_le_bytes(hdr)) {
+                Ok(_) => delivered += 1,
+                Err(RxMissed) => inc(&nic.stats.rx_missed),
+            }
+        } else {
+            inc(&nic.stats.tx_lost);
         }
         nic.tx.hw_complete(&f);
+        tx_done += 1;
     }
 
     // Run the flows on a copy, so the copying below is not done under the
@@ -137,7 +148,7 @@ fn tick(nic: &NicCore, now: u64) -> (u64, Option<u64>) {
             *cur = *now;
         }
     }
-    (delivered, next)
+    (delivered, tx_done, next)
 }
 
 fn gen_frame(run: &GenRun) -> GenFrame {

@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `unlocked_ioctl` of /dev/simnic: binding, addressing, receive-with-source,
-//! limits, counters, ring state and the traffic generator. The numbers and
-//! argument layouts are in `uapi.rs`; arguments are copied as bytes
-//! (`UserSlice`), so bad pointers give `EFAULT` and bad values `EINVAL`.
+//! `unlocked_ioctl` of /dev/simnic: binding, addressing, send and receive
+//! with addresses, shutdown, limits, counters, ring state and the traffic
+//! generator. The numbers and argument layouts are in `uapi.rs`; arguments
+//! are copied as bytes (`UserSlice`), so bad pointers give `EFAULT` and bad
+//! values `EINVAL`.
+//!
+//! The node is mode 0666, so every caller may be an unprivileged, hostile
+//! user: what affects the whole NIC (the generator, the wire delay, the
+//! loopback switch, the limits, resetting counters) needs `CAP_NET_ADMIN`,
+//! as configuring a real network device does, and a receive buffer above
+//! `rmem_max` is clamped without it (`SO_RCVBUF`).
 
 use crate::endpoint::Endpoint;
 use crate::nic::{GenRun, NicCore};
@@ -12,7 +19,8 @@ use crate::uapi::*;
 use core::sync::atomic::Ordering;
 use kernel::{
     alloc::KVec,
-    error::code::ENOTTY,
+    capability::{capable, CAP_NET_ADMIN},
+    error::code::{ENOTTY, EPERM},
     prelude::*,
     rbtree::RBTreeNodeReservation,
     sync::{Arc, ArcBorrow},
@@ -39,6 +47,11 @@ fn port_arg(v: u32) -> Result<u16> {
     u16::try_from(v).map_err(|_| EINVAL)
 }
 
+/// NIC-wide settings: `CAP_NET_ADMIN` or `EPERM`.
+fn net_admin() -> Result {
+    if capable(CAP_NET_ADMIN) { Ok(()) } else { Err(EPERM) }
+}
+
 /// Handles one ioctl on the endpoint `this`.
 pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, arg: usize) -> Result<isize> {
     let ep: &Endpoint = this.into_ref();
@@ -63,12 +76,15 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
         SIMNIC_IOC_SENDTO => {
             let a = SendTo::from_bytes(&read_arg(arg)?);
             let port = port_arg(a.port)?;
+            if a.flags & !SIMNIC_MSG_NOSIGNAL != 0 || a.reserved != 0 {
+                return Err(EINVAL);
+            }
             if a.len as usize > MAX_DATAGRAM {
                 return Err(kernel::error::code_ext::EMSGSIZE);
             }
             let mut payload = KVec::new();
             UserSlice::new(a.buf as usize, a.len as usize).read_all(&mut payload, GFP_KERNEL)?;
-            ep.send_to(port, &payload).map(|n| n as isize)
+            Endpoint::send_to(this, port, &payload, a.flags & SIMNIC_MSG_NOSIGNAL != 0).map(|n| n as isize)
         }
         SIMNIC_IOC_RECVFROM => {
             let mut a = RecvFrom::from_bytes(&read_arg(arg)?);
@@ -91,7 +107,38 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
             if !(RCVBUF_MIN..=RCVBUF_MAX).contains(&v) {
                 return Err(EINVAL);
             }
-            ep.set_rcvbuf(v);
+            // `sock_setsockopt(SO_RCVBUF)`: clamped to `rmem_max` unless
+            // privileged (`SO_RCVBUFFORCE`).
+            let v = if capable(CAP_NET_ADMIN) { v } else { v.min(nic.rmem_max.load(Ordering::Relaxed)) };
+            ep.set_rcvbuf(v.max(RCVBUF_MIN));
+            Ok(0)
+        }
+        SIMNIC_IOC_SHUTDOWN => {
+            ep.shutdown(read_u32(arg)?)?;
+            Ok(0)
+        }
+        SIMNIC_IOC_GET_LIMITS => {
+            write_arg(arg, &nic.limits().to_bytes())?;
+            Ok(0)
+        }
+        SIMNIC_IOC_SET_LIMITS => {
+            net_admin()?;
+            let l = Limits::from_bytes(&read_arg(arg)?);
+            if !(RCVBUF_MIN..=RCVBUF_MAX).contains(&l.rmem_max) || l.rx_mem_max < RCVBUF_MIN {
+                return Err(EINVAL);
+            }
+            nic.rmem_max.store(l.rmem_max, Ordering::Relaxed);
+            nic.rx_mem_max.store(l.rx_mem_max, Ordering::Relaxed);
+            Ok(0)
+        }
+        SIMNIC_IOC_SET_LOOPBACK => {
+            net_admin()?;
+            let on = match read_u32(arg)? {
+                0 => false,
+                1 => true,
+                _ => return Err(EINVAL),
+            };
+            nic.loopback.store(on, Ordering::Relaxed);
             Ok(0)
         }
         SIMNIC_IOC_EP_STATS => {
@@ -107,15 +154,18 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
             Ok(0)
         }
         SIMNIC_IOC_RESET_STATS => {
+            net_admin()?;
             nic.stats.reset();
             Ok(0)
         }
         SIMNIC_IOC_GEN_START => {
+            net_admin()?;
             let cfg = GenFlow::from_bytes(&read_arg(arg)?);
-            gen_start(nic, cfg)?;
+            gen_start(nic, ep.id, cfg)?;
             Ok(0)
         }
         SIMNIC_IOC_GEN_STOP => {
+            net_admin()?;
             let flow = read_u32(arg)?;
             let mut hw = nic.hw.lock();
             if flow == u32::MAX {
@@ -126,6 +176,7 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
             Ok(0)
         }
         SIMNIC_IOC_SET_TX_DELAY => {
+            net_admin()?;
             let ns = u64::from_ne_bytes(read_arg::<8>(arg)?);
             if ns > TX_DELAY_MAX_NS {
                 return Err(EINVAL);
@@ -141,7 +192,7 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
     }
 }
 
-fn gen_start(nic: &NicCore, cfg: GenFlow) -> Result {
+fn gen_start(nic: &NicCore, owner: u64, cfg: GenFlow) -> Result {
     let ok = (cfg.flow as usize) < GEN_FLOWS
         && (1..=u16::MAX as u32).contains(&cfg.dst_port)
         && cfg.payload_len as usize <= MAX_DATAGRAM
@@ -151,7 +202,7 @@ fn gen_start(nic: &NicCore, cfg: GenFlow) -> Result {
     let mut hw = nic.hw.lock();
     let id = hw.next_id;
     hw.next_id += 1;
-    hw.flows[cfg.flow as usize] = Some(GenRun { id, cfg, pacer, seq: 0 });
+    hw.flows[cfg.flow as usize] = Some(GenRun { id, owner, cfg, pacer, seq: 0 });
     drop(hw);
     nic.ring_doorbell();
     Ok(())

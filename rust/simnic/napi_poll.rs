@@ -14,12 +14,13 @@
 //!    raises on unmask and poll again.
 
 use crate::dma::Assembled;
-use crate::endpoint::Received;
+use crate::endpoint::{RcvDrop, Received};
 use crate::nic::{FrameBuf, NapiState, NicCore};
 use crate::stats::{add, inc};
 use crate::uapi::FrameHeader;
 use kernel::{
     alloc::KVec,
+    error::code_ext::ECONNREFUSED,
     prelude::*,
     sync::ArcBorrow,
     workqueue::bh::{BhWorkCallback, BhWorkContext},
@@ -38,7 +39,7 @@ impl BhWorkCallback for NicCore {
             nic.rx.clean(next_to_clean, nic.budget, |buf, len, eop| {
                 let alloc = |hint: usize| {
                     let cap = hint.clamp(FrameHeader::SIZE, FrameHeader::MAX_FRAME);
-                    KVec::with_capacity(cap, GFP_ATOMIC).ok().map(FrameBuf)
+                    KVec::with_capacity(cap, GFP_ATOMIC | __GFP_NOWARN).ok().map(FrameBuf)
                 };
                 match asm.push(buf, len, eop, alloc) {
                     Assembled::More => {}
@@ -70,7 +71,8 @@ impl BhWorkCallback for NicCore {
 }
 
 /// Protocol demux of one frame: validate the header, find the endpoint bound
-/// to its destination port, queue it there (`__udp_queue_rcv_skb`).
+/// to its destination port, queue it there (`__udp4_lib_rcv` →
+/// `__udp_queue_rcv_skb`).
 fn deliver(nic: &NicCore, frame: KVec<u8>) {
     let Some(h) = FrameHeader::parse(&frame, frame.len()) else {
         inc(&nic.stats.rx_errors);
@@ -78,12 +80,31 @@ fn deliver(nic: &NicCore, frame: KVec<u8>) {
     };
     let Some(ep) = nic.ports.lock().lookup(h.dst_port) else {
         inc(&nic.stats.rx_no_port);
+        port_unreachable(nic, &h);
         return;
     };
-    if ep.queue_rcv(Received::new(frame)) {
-        inc(&nic.stats.rx_packets);
-        add(&nic.stats.rx_bytes, h.len as u64);
-    } else {
-        inc(&nic.stats.rx_queue_full);
+    match ep.queue_rcv(Received::new(frame)) {
+        Ok(()) => {
+            inc(&nic.stats.rx_packets);
+            add(&nic.stats.rx_bytes, h.len as u64);
+        }
+        Err(RcvDrop::QueueFull) => inc(&nic.stats.rx_queue_full),
+        Err(RcvDrop::NoMem) => inc(&nic.stats.rx_mem_drops),
+        Err(RcvDrop::Closed) => inc(&nic.stats.rx_closed),
+    }
+}
+
+/// No endpoint on the frame's port. UDP would answer with an ICMP port
+/// unreachable, and the sender's `__udp4_lib_err()` would give a socket
+/// connected to that port `ECONNREFUSED`; the wire here is the NIC's own
+/// loop, so the sender is found directly, by the frame's source port. An
+/// unconnected sender is not told, as with UDP.
+fn port_unreachable(nic: &NicCore, h: &FrameHeader) {
+    let Some(sender) = nic.ports.lock().lookup(h.src_port) else {
+        return;
+    };
+    if sender.connected_to() == Some(h.dst_port) {
+        inc(&nic.stats.port_unreach);
+        sender.set_error(ECONNREFUSED.to_errno().wrapping_neg());
     }
 }

@@ -11,15 +11,17 @@
 //! - the NAPI-style poll is a BH work item (`napi_poll`), in softirq context;
 //! - sockets (`endpoint`) send from process context.
 
-use crate::dma::{DmaBuf, FrameAssembler, RxDesc, RxRing, TxDesc, TxProducer, TxRing};
+use crate::dma::{descs_for, DmaBuf, FrameAssembler, FrameSource, RxDesc, RxRing, TxBusy, TxDesc, TxProducer, TxRing};
+use crate::endpoint::Endpoint;
 use crate::pacer::Pacer;
 use crate::port_table::PortTable;
 use crate::ring::Ring;
 use crate::stats::NicCounters;
-use crate::uapi::{GenFlow, RingState, GEN_FLOWS};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::uapi::{FrameHeader, GenFlow, Limits, RingState, GEN_FLOWS};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
     alloc::KVVec,
+    list::List,
     new_spinlock, new_spinlock_bh,
     prelude::*,
     sync::{
@@ -29,6 +31,10 @@ use kernel::{
     },
 };
 
+/// TX descriptors a datagram of the largest size takes: `EPOLLOUT` is
+/// reported while at least this many are free.
+pub(crate) const TX_DESCS_MAX_FRAME: u32 = descs_for(FrameHeader::MAX_FRAME);
+
 /// A frame being assembled by the poll: a `KVec` the assembler appends to.
 pub(crate) struct FrameBuf(pub(crate) KVec<u8>);
 
@@ -37,7 +43,7 @@ impl crate::dma::ByteSink for FrameBuf {
         // Softirq context: no sleeping allocation. A frame can never exceed
         // the largest one the wire carries; refuse garbage lengths.
         self.0.len() + bytes.len() <= crate::uapi::FrameHeader::MAX_FRAME
-            && self.0.extend_from_slice(bytes, GFP_ATOMIC).is_ok()
+            && self.0.extend_from_slice(bytes, GFP_ATOMIC | __GFP_NOWARN).is_ok()
     }
 }
 
@@ -54,6 +60,9 @@ pub(crate) struct GenRun {
     /// Distinguishes each `GEN_START`, so the engine knows whether a flow
     /// was restarted while it ran it unlocked.
     pub(crate) id: u64,
+    /// The endpoint that started it (its `id`): the flow stops when that
+    /// endpoint is released.
+    pub(crate) owner: u64,
     pub(crate) cfg: GenFlow,
     pub(crate) pacer: Pacer,
     pub(crate) seq: u64,
@@ -95,11 +104,21 @@ pub(crate) struct NicCore {
     /// Where the engine sleeps between doorbells and deadlines.
     #[pin]
     pub(crate) hw_wq: WaitQueueHead,
-    /// Pollers waiting for TX room (`POLLOUT`) sleep here too, like the
-    /// sockets a stopped TX queue wakes in `netif_wake_queue`.
+    /// Endpoints waiting for TX room (`write_space.rs`): each is on it at
+    /// most once, holding a reference, until TX reclaim wakes it.
     #[pin]
-    pub(crate) tx_wq: WaitQueueHead,
+    pub(crate) tx_waiters: SpinLockBh<List<Endpoint>>,
     pub(crate) tx_delay_ns: AtomicU64,
+    /// Whether transmitted frames come back on the RX ring.
+    pub(crate) loopback: AtomicBool,
+    /// `rmem_max`: the largest receive buffer without `CAP_NET_ADMIN`.
+    pub(crate) rmem_max: AtomicU32,
+    /// `udp_mem`: receive memory all endpoints together may hold.
+    pub(crate) rx_mem_max: AtomicU32,
+    /// Receive memory charged now, all endpoints together.
+    pub(crate) rx_mem: AtomicUsize,
+    /// The id the next endpoint gets.
+    pub(crate) next_ep_id: AtomicU64,
     pub(crate) budget: u32,
     pub(crate) stats: NicCounters,
 }
@@ -114,7 +133,7 @@ fn desc_vec<T: Default>(n: u32) -> Result<KVVec<T>> {
 
 impl NicCore {
     /// Allocates the rings and their buffer pools (preallocated, never grown).
-    pub(crate) fn new(rx: Ring, tx: Ring, budget: u32, tx_delay_ns: u64) -> Result<Arc<Self>> {
+    pub(crate) fn new(rx: Ring, tx: Ring, budget: u32, tx_delay_ns: u64, limits: Limits) -> Result<Arc<Self>> {
         let rx = RxRing::new(rx, desc_vec(rx.size())?, desc_vec(rx.size())?);
         let tx = TxRing::new(tx, desc_vec(tx.size())?, desc_vec(tx.size())?);
         Arc::pin_init(
@@ -131,8 +150,13 @@ impl NicCore {
                 hw <- new_spinlock!(HwState { flows: [None; GEN_FLOWS], next_id: 0 }, "simnic_hw"),
                 doorbell: AtomicBool::new(false),
                 hw_wq <- new_wait_queue_head!("simnic_hw_wq"),
-                tx_wq <- new_wait_queue_head!("simnic_tx_wq"),
+                tx_waiters <- new_spinlock_bh!(List::new(), "simnic_tx_waiters"),
                 tx_delay_ns: AtomicU64::new(tx_delay_ns),
+                loopback: AtomicBool::new(true),
+                rmem_max: AtomicU32::new(limits.rmem_max),
+                rx_mem_max: AtomicU32::new(limits.rx_mem_max),
+                rx_mem: AtomicUsize::new(0),
+                next_ep_id: AtomicU64::new(1),
                 budget,
                 stats: NicCounters::default(),
             }),
@@ -146,18 +170,80 @@ impl NicCore {
         self.hw_wq.wake_up_poll(PollMask::NONE);
     }
 
-    /// Reclaims sent TX descriptors (`e1000_clean_tx_irq`); if any were
-    /// freed, wakes whoever polls for TX room.
+    /// Reclaims sent TX descriptors (`e1000_clean_tx_irq`); if that made
+    /// room, `write_space` for the endpoints waiting for it.
     pub(crate) fn tx_clean(&self) {
         let freed = self.tx.clean(&mut self.tx_lock.lock());
-        if freed > 0 && self.tx_wq.has_sleeper() {
-            self.tx_wq.wake_up_interruptible_poll(crate::data_ready::WRITABLE);
+        if freed > 0 {
+            crate::write_space::tx_room_available(self);
         }
+    }
+
+    /// Puts a frame on the TX ring (`ndo_start_xmit`), first reclaiming
+    /// what the hardware already sent, as a driver may when the ring looks
+    /// full. The caller rings the doorbell.
+    pub(crate) fn start_xmit(&self, frame: &impl FrameSource, launch_ns: u64) -> Result<(), TxBusy> {
+        let (freed, r) = {
+            let mut p = self.tx_lock.lock();
+            let freed = self.tx.clean(&mut p);
+            (freed, self.tx.xmit(&mut p, frame, launch_ns).map(|_| ()))
+        };
+        if freed > 0 {
+            crate::write_space::tx_room_available(self);
+        }
+        r
     }
 
     /// Free TX descriptors, as the driver sees them.
     pub(crate) fn tx_unused(&self) -> u32 {
         self.tx.unused(&self.tx_lock.lock())
+    }
+
+    /// Whether a datagram of the largest size fits on the TX ring now.
+    pub(crate) fn tx_writable(&self) -> bool {
+        self.tx_unused() >= TX_DESCS_MAX_FRAME
+    }
+
+    /// Charges `bytes` of receive memory to the NIC-wide budget, or refuses
+    /// if that would exceed `rx_mem_max` (`__sk_mem_raise_allocated` against
+    /// `udp_mem`).
+    pub(crate) fn rx_mem_charge(&self, bytes: usize) -> bool {
+        let max = self.rx_mem_max.load(Ordering::Relaxed) as usize;
+        self.rx_mem
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| {
+                m.checked_add(bytes).filter(|&n| n <= max)
+            })
+            .is_ok()
+    }
+
+    /// Gives back what [`Self::rx_mem_charge`] took.
+    pub(crate) fn rx_mem_uncharge(&self, bytes: usize) {
+        self.rx_mem.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// `SIMNIC_IOC_GET_LIMITS`.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            rmem_max: self.rmem_max.load(Ordering::Relaxed),
+            rx_mem_max: self.rx_mem_max.load(Ordering::Relaxed),
+            rx_mem: self.rx_mem.load(Ordering::Relaxed) as u64,
+        }
+    }
+
+    /// Stops the generator flows `owner` started (at its release).
+    pub(crate) fn gen_stop_owned_by(&self, owner: u64) {
+        for f in self.hw.lock().flows.iter_mut() {
+            if f.is_some_and(|r| r.owner == owner) {
+                *f = None;
+            }
+        }
+    }
+
+    /// Forgets every endpoint waiting for TX room (module unload: the list
+    /// holds references to endpoints, which hold the NIC).
+    pub(crate) fn drop_tx_waiters(&self) {
+        let waiters = core::mem::take(&mut *self.tx_waiters.lock());
+        drop(waiters);
     }
 
     /// A snapshot of the rings for `SIMNIC_IOC_RING_STATE` and debugfs.

@@ -49,7 +49,7 @@ macro_rules! counters {
 counters!(NicCounters => NicStats {
     irqs, irqs_suppressed, polls, budget_exhausted, napi_complete, rx_descs, rx_packets, rx_bytes,
     rx_missed, rx_no_port, rx_queue_full, rx_errors, tx_packets, tx_bytes, tx_busy, gen_packets,
-    wakeups, hw_runs,
+    wakeups, hw_runs, tx_lost, rx_mem_drops, rx_closed, port_unreach, write_space,
 });
 
 /// Counters of one endpoint (the `u64` fields of `EpStats`).

@@ -58,6 +58,8 @@ macro_rules! uapi_struct {
         impl $name {
             /// Size in bytes, equal to `size_of::<Self>()` (checked below).
             pub const SIZE: usize = 0 $(+ core::mem::size_of::<$t>())*;
+            /// Number of fields.
+            pub const FIELDS: usize = 0 $(+ { let _ = stringify!($f); 1 })*;
 
             /// The struct as the bytes userspace has in memory.
             pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -69,6 +71,22 @@ macro_rules! uapi_struct {
                     _at += b.len();
                 )*
                 out
+            }
+
+            /// Every field by name, widened to `u64`, in declaration order
+            /// (for counter tables and text output).
+            pub fn fields(&self) -> [(&'static str, u64); Self::FIELDS] {
+                [$((stringify!($f), u64::from(self.$f)),)*]
+            }
+
+            /// Field by field `self - earlier`, wrapping (counter deltas).
+            pub fn wrapping_sub(&self, earlier: &Self) -> Self {
+                Self { $($f: self.$f.wrapping_sub(earlier.$f),)* }
+            }
+
+            /// Field by field `self + other`, wrapping (sums of deltas).
+            pub fn wrapping_add(&self, other: &Self) -> Self {
+                Self { $($f: self.$f.wrapping_add(other.$f),)* }
             }
 
             /// The struct from the bytes userspace has in memory.
@@ -100,8 +118,16 @@ uapi_struct! {
         pub len: u32,
         /// Destination port (1..=65535).
         pub port: u32,
+        /// [`SIMNIC_MSG_NOSIGNAL`] or 0; other bits give `EINVAL`.
+        pub flags: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
     }
 }
+
+/// [`SendTo::flags`]: no `SIGPIPE` when the endpoint is shut for writing
+/// (`EPIPE` still), like `MSG_NOSIGNAL` on a socket.
+pub const SIMNIC_MSG_NOSIGNAL: u32 = 0x4000;
 
 uapi_struct! {
     /// `SIMNIC_IOC_RECVFROM`: receive one datagram; the ioctl returns the
@@ -184,6 +210,20 @@ uapi_struct! {
         pub wakeups: u64,
         /// Times the hardware engine ran.
         pub hw_runs: u64,
+        /// Frames transmitted while loopback was off: they left the NIC and
+        /// never came back ([`SIMNIC_IOC_SET_LOOPBACK`]).
+        pub tx_lost: u64,
+        /// Frames dropped: the NIC-wide receive memory budget
+        /// ([`Limits::rx_mem_max`]) was used up (like `udp_mem`).
+        pub rx_mem_drops: u64,
+        /// Frames dropped: the endpoint was shut for reading or closing.
+        pub rx_closed: u64,
+        /// Frames to an unbound port whose sender is connected to that port:
+        /// the sender got `ECONNREFUSED`, as from an ICMP port unreachable.
+        pub port_unreach: u64,
+        /// Endpoints woken by `write_space` when TX descriptors were
+        /// reclaimed (they had found the TX ring too full).
+        pub write_space: u64,
     }
 }
 
@@ -196,8 +236,13 @@ uapi_struct! {
         pub rcvbuf: u32,
         /// Datagrams waiting in the receive queue.
         pub queued: u32,
-        /// Bytes charged to the receive queue.
+        /// Bytes charged to the receive queue: each datagram's memory as
+        /// allocated ([`rx_truesize`]), like a socket's `sk_rmem_alloc`.
         pub queued_bytes: u32,
+        /// [`SIMNIC_SHUT_RD_BIT`] and [`SIMNIC_SHUT_WR_BIT`] as shut down.
+        pub shutdown: u32,
+        /// The pending error (`sk_err`) as a positive errno, 0 if none.
+        pub error: u32,
         /// Datagrams queued for this endpoint.
         pub rx_packets: u64,
         /// Their payload bytes.
@@ -243,6 +288,63 @@ uapi_struct! {
     }
 }
 
+uapi_struct! {
+    /// `SIMNIC_IOC_GET_LIMITS` / `SIMNIC_IOC_SET_LIMITS`: the NIC-wide
+    /// memory limits (the `net.core.rmem_max` and `net.ipv4.udp_mem` of
+    /// simnic) and, read-only, what is charged now.
+    pub struct Limits {
+        /// Largest receive buffer an endpoint without `CAP_NET_ADMIN` may
+        /// set with `SIMNIC_IOC_SET_RCVBUF`; larger requests are clamped to
+        /// it, as `SO_RCVBUF` is to `rmem_max`.
+        pub rmem_max: u32,
+        /// Receive memory all endpoints together may hold, in bytes; a
+        /// datagram that would go over is dropped (`rx_mem_drops`).
+        pub rx_mem_max: u32,
+        /// Out: receive memory charged now, all endpoints together.
+        pub rx_mem: u64,
+    }
+}
+
+/// [`EpStats::shutdown`] bit: shut for reading.
+pub const SIMNIC_SHUT_RD_BIT: u32 = 1;
+/// [`EpStats::shutdown`] bit: shut for writing.
+pub const SIMNIC_SHUT_WR_BIT: u32 = 2;
+
+/// `SIMNIC_IOC_SHUTDOWN` argument: stop receiving (`SHUT_RD`).
+pub const SHUT_RD: u32 = 0;
+/// `SIMNIC_IOC_SHUTDOWN` argument: stop sending (`SHUT_WR`).
+pub const SHUT_WR: u32 = 1;
+/// `SIMNIC_IOC_SHUTDOWN` argument: both (`SHUT_RDWR`).
+pub const SHUT_RDWR: u32 = 2;
+
+/// Default [`Limits::rmem_max`], as `net.core.rmem_max`.
+pub const RMEM_MAX_DEFAULT: u32 = 212_992;
+/// Default [`Limits::rx_mem_max`]: 64 MiB.
+pub const RX_MEM_MAX_DEFAULT: u32 = 64 << 20;
+
+/// The memory a received datagram of `payload` bytes is charged for: the
+/// buffer the poll allocates for its frame (header and payload), rounded up
+/// as `kmalloc` rounds it (`kmalloc_size_roundup`: its slab caches up to
+/// 8 KiB, whole pages in powers of two above). The driver charges the real
+/// rounded size; this mirror lets user space predict it, and the in-guest
+/// tests check that the two agree.
+pub const fn rx_truesize(payload: usize) -> usize {
+    let n = FrameHeader::SIZE + payload;
+    let caches = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
+    let mut i = 0;
+    while i < caches.len() {
+        if n <= caches[i] {
+            return caches[i];
+        }
+        i += 1;
+    }
+    let mut pages = 4096;
+    while pages < n {
+        pages *= 2;
+    }
+    pages
+}
+
 /// `SIMNIC_IOC_BIND`: bind to the port in the `u32` argument (0 picks a free
 /// ephemeral port). `EADDRINUSE` if taken, `EINVAL` above 65535.
 pub const SIMNIC_IOC_BIND: u32 = ioc(IOC_WRITE, 1, 4);
@@ -255,7 +357,9 @@ pub const SIMNIC_IOC_SENDTO: u32 = ioc(IOC_WRITE, 4, SendTo::SIZE);
 /// `SIMNIC_IOC_RECVFROM`: [`RecvFrom`]; returns the bytes copied.
 pub const SIMNIC_IOC_RECVFROM: u32 = ioc(IOC_READ | IOC_WRITE, 5, RecvFrom::SIZE);
 /// `SIMNIC_IOC_SET_RCVBUF`: receive queue byte limit, a `u32` in
-/// `RCVBUF_MIN..=RCVBUF_MAX` (`EINVAL` otherwise).
+/// `RCVBUF_MIN..=RCVBUF_MAX` (`EINVAL` otherwise). Without `CAP_NET_ADMIN`
+/// it is clamped to [`Limits::rmem_max`] (as `SO_RCVBUF` is to
+/// `net.core.rmem_max`; with it, as `SO_RCVBUFFORCE`, it is not).
 pub const SIMNIC_IOC_SET_RCVBUF: u32 = ioc(IOC_WRITE, 6, 4);
 /// `SIMNIC_IOC_EP_STATS`: [`EpStats`] of this endpoint.
 pub const SIMNIC_IOC_EP_STATS: u32 = ioc(IOC_READ, 7, EpStats::SIZE);
@@ -263,7 +367,9 @@ pub const SIMNIC_IOC_EP_STATS: u32 = ioc(IOC_READ, 7, EpStats::SIZE);
 pub const SIMNIC_IOC_NIC_STATS: u32 = ioc(IOC_READ, 8, NicStats::SIZE);
 /// `SIMNIC_IOC_RING_STATE`: [`RingState`].
 pub const SIMNIC_IOC_RING_STATE: u32 = ioc(IOC_READ, 9, RingState::SIZE);
-/// `SIMNIC_IOC_GEN_START`: [`GenFlow`].
+/// `SIMNIC_IOC_GEN_START`: [`GenFlow`]. Needs `CAP_NET_ADMIN` (`EPERM`), as
+/// do the other NIC-wide settings below. A flow belongs to the endpoint that
+/// started it and stops when that endpoint is closed.
 pub const SIMNIC_IOC_GEN_START: u32 = ioc(IOC_WRITE, 10, GenFlow::SIZE);
 /// `SIMNIC_IOC_GEN_STOP`: stop the flow in the `u32` argument (`u32::MAX`: all).
 /// A pass of the hardware engine already under way may still deliver up to
@@ -274,6 +380,16 @@ pub const SIMNIC_IOC_GEN_STOP: u32 = ioc(IOC_WRITE, 11, 4);
 pub const SIMNIC_IOC_SET_TX_DELAY: u32 = ioc(IOC_WRITE, 12, 8);
 /// `SIMNIC_IOC_RESET_STATS`: zero the NIC counters (no argument).
 pub const SIMNIC_IOC_RESET_STATS: u32 = ioc(IOC_NONE, 13, 0);
+/// `SIMNIC_IOC_SHUTDOWN`: [`SHUT_RD`], [`SHUT_WR`] or [`SHUT_RDWR`] in a
+/// `u32`, as `shutdown(2)`.
+pub const SIMNIC_IOC_SHUTDOWN: u32 = ioc(IOC_WRITE, 14, 4);
+/// `SIMNIC_IOC_SET_LOOPBACK`: a `u32`, 1 (default) to loop transmitted
+/// frames back to the RX ring, 0 to let them leave and be lost.
+pub const SIMNIC_IOC_SET_LOOPBACK: u32 = ioc(IOC_WRITE, 15, 4);
+/// `SIMNIC_IOC_GET_LIMITS`: [`Limits`].
+pub const SIMNIC_IOC_GET_LIMITS: u32 = ioc(IOC_READ, 16, Limits::SIZE);
+/// `SIMNIC_IOC_SET_LIMITS`: [`Limits`] (`rx_mem` ignored).
+pub const SIMNIC_IOC_SET_LIMITS: u32 = ioc(IOC_WRITE, 17, Limits::SIZE);
 /// Largest wire delay `SIMNIC_IOC_SET_TX_DELAY` accepts.
 pub const TX_DELAY_MAX_NS: u64 = 1_000_000_000;
 

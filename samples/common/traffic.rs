@@ -269,6 +269,8 @@ fn sender(t: &Traffic) -> i32 {
                 buf: buf.as_ptr() as u64,
                 len: t.size,
                 port: t.port,
+                flags: 0,
+                reserved: 0,
             };
             // SAFETY: `arg` is a live SendTo describing the live `buf`.
             let n =

@@ -14,7 +14,7 @@ struct D {
 }
 
 impl Datagram for D {
-    fn payload_len(&self) -> usize {
+    fn truesize(&self) -> usize {
         self.len
     }
 }

@@ -17,6 +17,8 @@ pub mod dma;
 pub mod irq_line;
 #[path = "../../../rust/simnic/pacer.rs"]
 pub mod pacer;
+#[path = "../../../rust/simnic/port_bitmap.rs"]
+pub mod port_bitmap;
 #[path = "../../../rust/simnic/ring.rs"]
 pub mod ring;
 #[path = "../../../rust/simnic/uapi.rs"]
@@ -30,5 +32,7 @@ mod dma_tests;
 mod irq_line_tests;
 #[cfg(test)]
 mod pacer_tests;
+#[cfg(test)]
+mod port_bitmap_tests;
 #[cfg(test)]
 mod ring_tests;

@@ -68,8 +68,10 @@ use std::path::Path;
 
 pub use errno::{describe, errno_name};
 pub use uapi::{
-    EpStats, FrameHeader, GenFlow, NicStats, RingState, EPHEMERAL_PORT_FIRST, GEN_FLOWS,
-    MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RX_QUEUE_SLOTS, TX_DELAY_MAX_NS,
+    rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, EPHEMERAL_PORT_FIRST,
+    GEN_FLOWS, MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT,
+    RX_MEM_MAX_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL,
+    SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT, TX_DELAY_MAX_NS,
 };
 
 use uapi::{RecvFrom, SendTo};
@@ -247,12 +249,45 @@ impl Endpoint {
     /// number of bytes sent. As [`send`](Self::send), plus `EINVAL` for a
     /// port outside `1..=65535`.
     pub fn send_to(&self, port: u32, datagram: &[u8]) -> io::Result<usize> {
+        self.send_to_flags(port, datagram, 0)
+    }
+
+    /// As [`send_to`](Self::send_to), with [`SendTo::flags`]
+    /// ([`SIMNIC_MSG_NOSIGNAL`]: no `SIGPIPE` after a shutdown for writing).
+    pub fn send_to_flags(&self, port: u32, datagram: &[u8], flags: u32) -> io::Result<usize> {
         let arg = SendTo {
             buf: datagram.as_ptr() as u64,
             len: len_u32(datagram.len()),
             port,
+            flags,
+            reserved: 0,
         };
         self.ioctl_in(uapi::SIMNIC_IOC_SENDTO, &arg)
+    }
+
+    /// `shutdown()` (`SIMNIC_IOC_SHUTDOWN`): [`SHUT_RD`], [`SHUT_WR`] or
+    /// [`SHUT_RDWR`]; `EINVAL` otherwise.
+    pub fn shutdown(&self, how: u32) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_SHUTDOWN, &how).map(drop)
+    }
+
+    /// The NIC-wide memory limits and the receive memory charged now
+    /// (`SIMNIC_IOC_GET_LIMITS`).
+    pub fn limits(&self) -> io::Result<Limits> {
+        self.ioctl_out(uapi::SIMNIC_IOC_GET_LIMITS)
+    }
+
+    /// Sets the NIC-wide memory limits (`SIMNIC_IOC_SET_LIMITS`,
+    /// `CAP_NET_ADMIN`); `rx_mem` is ignored.
+    pub fn set_limits(&self, limits: &Limits) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_SET_LIMITS, limits).map(drop)
+    }
+
+    /// Loops transmitted frames back to the RX ring (`true`, the default)
+    /// or lets them leave and be lost (`SIMNIC_IOC_SET_LOOPBACK`,
+    /// `CAP_NET_ADMIN`).
+    pub fn set_loopback(&self, on: bool) -> io::Result<()> {
+        self.ioctl_in(uapi::SIMNIC_IOC_SET_LOOPBACK, &u32::from(on)).map(drop)
     }
 
     /// Receives one datagram with one `read()`: copies at most `buf.len()`
@@ -300,7 +335,8 @@ impl Endpoint {
     }
 
     /// Sets the receive queue's byte limit (`SIMNIC_IOC_SET_RCVBUF`), in
-    /// [`RCVBUF_MIN`]`..=`[`RCVBUF_MAX`] (`EINVAL` otherwise).
+    /// [`RCVBUF_MIN`]`..=`[`RCVBUF_MAX`] (`EINVAL` otherwise); without
+    /// `CAP_NET_ADMIN` it is clamped to [`Limits::rmem_max`].
     pub fn set_rcvbuf(&self, bytes: u32) -> io::Result<()> {
         self.ioctl_in(uapi::SIMNIC_IOC_SET_RCVBUF, &bytes).map(drop)
     }

@@ -29,22 +29,22 @@ fn ioctl_numbers_are_the_c_macros() {
     // _IOW('\xe5', nr, size) etc., computed by hand from
     // include/uapi/asm-generic/ioctl.h: dir << 30 | size << 16 | 0xe5 << 8 | nr
     // with dir 1 = write (userspace -> driver), 2 = read, 3 = both.
-    let want: [(u32, u32, &str); 14] = [
+    let want: [(u32, u32, &str); 18] = [
         (SIMNIC_IOC_BIND, 0x4004_e501, "_IOW(1, u32)"),
         (SIMNIC_IOC_CONNECT, 0x4004_e502, "_IOW(2, u32)"),
         (SIMNIC_IOC_GET_PORT, 0x8004_e503, "_IOR(3, u32)"),
-        (SIMNIC_IOC_SENDTO, 0x4010_e504, "_IOW(4, 16-byte SendTo)"),
+        (SIMNIC_IOC_SENDTO, 0x4018_e504, "_IOW(4, 24-byte SendTo)"),
         (
             SIMNIC_IOC_RECVFROM,
             0xc018_e505,
             "_IOWR(5, 24-byte RecvFrom)",
         ),
         (SIMNIC_IOC_SET_RCVBUF, 0x4004_e506, "_IOW(6, u32)"),
-        (SIMNIC_IOC_EP_STATS, 0x8048_e507, "_IOR(7, 72-byte EpStats)"),
+        (SIMNIC_IOC_EP_STATS, 0x8050_e507, "_IOR(7, 80-byte EpStats)"),
         (
             SIMNIC_IOC_NIC_STATS,
-            0x8090_e508,
-            "_IOR(8, 144-byte NicStats)",
+            0x80b8_e508,
+            "_IOR(8, 184-byte NicStats)",
         ),
         (
             SIMNIC_IOC_RING_STATE,
@@ -59,6 +59,10 @@ fn ioctl_numbers_are_the_c_macros() {
         (SIMNIC_IOC_GEN_STOP, 0x4004_e50b, "_IOW(11, u32)"),
         (SIMNIC_IOC_SET_TX_DELAY, 0x4008_e50c, "_IOW(12, u64)"),
         (SIMNIC_IOC_RESET_STATS, 0x0000_e50d, "_IO(13)"),
+        (SIMNIC_IOC_SHUTDOWN, 0x4004_e50e, "_IOW(14, u32)"),
+        (SIMNIC_IOC_SET_LOOPBACK, 0x4004_e50f, "_IOW(15, u32)"),
+        (SIMNIC_IOC_GET_LIMITS, 0x8010_e510, "_IOR(16, 16-byte Limits)"),
+        (SIMNIC_IOC_SET_LIMITS, 0x4010_e511, "_IOW(17, 16-byte Limits)"),
         (FIONREAD, 0x541b, "asm-generic FIONREAD"),
     ];
     for (got, want, what) in want {
@@ -70,11 +74,12 @@ fn ioctl_numbers_are_the_c_macros() {
 fn struct_sizes_are_the_c_layout() {
     // The sizes a C header with the same fields would give on x86_64, and
     // an alignment that lets the u64 fields sit where C puts them.
-    assert_eq!(size_of::<SendTo>(), 16);
+    assert_eq!(size_of::<SendTo>(), 24);
     assert_eq!(size_of::<RecvFrom>(), 24);
     assert_eq!(size_of::<GenFlow>(), 32);
-    assert_eq!(size_of::<NicStats>(), 18 * 8);
-    assert_eq!(size_of::<EpStats>(), 4 * 4 + 7 * 8);
+    assert_eq!(size_of::<NicStats>(), 23 * 8);
+    assert_eq!(size_of::<EpStats>(), 6 * 4 + 7 * 8);
+    assert_eq!(size_of::<Limits>(), 2 * 4 + 8);
     assert_eq!(size_of::<RingState>(), 10 * 4 + 8);
     for align in [
         align_of::<SendTo>(),
@@ -83,6 +88,7 @@ fn struct_sizes_are_the_c_layout() {
         align_of::<NicStats>(),
         align_of::<EpStats>(),
         align_of::<RingState>(),
+        align_of::<Limits>(),
     ] {
         assert_eq!(align, 8);
     }
@@ -134,6 +140,7 @@ fn to_bytes_is_the_in_memory_image() {
     check_byte_image!(NicStats);
     check_byte_image!(EpStats);
     check_byte_image!(RingState);
+    check_byte_image!(Limits);
 }
 
 #[test]
@@ -143,11 +150,15 @@ fn byte_image_of_known_values() {
         buf: 0x0102_0304_0506_0708,
         len: 0x1122_3344,
         port: 7000,
+        flags: SIMNIC_MSG_NOSIGNAL,
+        reserved: 0,
     };
     let mut want = Vec::new();
     want.extend_from_slice(&0x0102_0304_0506_0708u64.to_ne_bytes());
     want.extend_from_slice(&0x1122_3344u32.to_ne_bytes());
     want.extend_from_slice(&7000u32.to_ne_bytes());
+    want.extend_from_slice(&0x4000u32.to_ne_bytes());
+    want.extend_from_slice(&0u32.to_ne_bytes());
     assert_eq!(s.to_bytes().as_slice(), want.as_slice());
     assert_eq!(raw_bytes(&s), want.as_slice());
 

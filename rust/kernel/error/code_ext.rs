@@ -24,3 +24,4 @@ declare_err_ext!(EOPNOTSUPP, "Operation not supported on transport endpoint.");
 declare_err_ext!(ECANCELED, "Operation canceled.");
 declare_err_ext!(ENOTCONN, "Transport endpoint is not connected.");
 declare_err_ext!(EDESTADDRREQ, "Destination address required.");
+declare_err_ext!(ECONNREFUSED, "Connection refused.");

@@ -2,6 +2,8 @@
 
 //! Kernel I/O control blocks: `struct kiocb`, the context of `->read_iter` and
 //! `->write_iter`.
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 use crate::{bindings, fs::File, types::ForeignOwnable};
 use core::{marker::PhantomData, ptr::NonNull};
@@ -12,24 +14,28 @@ use core::{marker::PhantomData, ptr::NonNull};
 /// # Invariants
 ///
 /// `inner` points to a valid `kiocb` for `'a`, whose `ki_filp` is alive for
-/// `'a` and has private data produced by `T::into_foreign`.
+/// `'a`; `private` was produced by `T::into_foreign` and stays valid (not
+/// converted back) for `'a`.
 pub struct Kiocb<'a, T> {
     inner: NonNull<bindings::kiocb>,
+    private: *const crate::ffi::c_void,
     _phantom: PhantomData<&'a T>,
 }
 
 impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
-    /// Wraps a `kiocb`.
+    /// Wraps a `kiocb` on a file whose private data (as the file operation
+    /// shims keep it) is `private`.
     ///
     /// # Safety
     ///
-    /// `kiocb` must be valid for `'a` and its file's `private_data` must come
-    /// from `T::into_foreign` and stay valid (not `from_foreign`ed) for `'a`.
-    pub unsafe fn from_raw(kiocb: *mut bindings::kiocb) -> Self {
+    /// `kiocb` must be valid for `'a`, and `private` must come from
+    /// `T::into_foreign` and stay valid (not `from_foreign`ed) for `'a`.
+    pub unsafe fn from_raw(kiocb: *mut bindings::kiocb, private: *const crate::ffi::c_void) -> Self {
         // INVARIANT: As the caller guarantees.
         Self {
             // SAFETY: The caller guarantees a valid, hence non-null, pointer.
             inner: unsafe { NonNull::new_unchecked(kiocb) },
+            private,
             _phantom: PhantomData,
         }
     }
@@ -48,7 +54,7 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
     pub fn device(&self) -> <T as ForeignOwnable>::Borrowed<'a> {
         // SAFETY: The private data came from `T::into_foreign` and is not
         // released before `'a` ends (type invariant).
-        unsafe { T::borrow((*(*self.raw()).ki_filp).private_data) }
+        unsafe { T::borrow(self.private) }
     }
 
     /// `ki_flags`: `IOCB_NOWAIT`, `IOCB_HIPRI`, ...

@@ -7,6 +7,8 @@
 //! the table carries the lifetime of the file's private data, so the wait
 //! queue registered must live until `->release`, after every poller has let go
 //! (see the safety comment inside).
+//!
+//! C header: [`include/linux/poll.h`](srctree/include/linux/poll.h)
 
 use super::wait::WaitQueueHead;
 use crate::{bindings, fs::File};
@@ -47,6 +49,8 @@ impl PollMask {
     pub const WRNORM: Self = Self(bindings::EPOLLWRNORM);
     /// `EPOLLWRBAND`: priority data may be written.
     pub const WRBAND: Self = Self(bindings::EPOLLWRBAND);
+    /// `EPOLLRDHUP`: the peer (or a `shutdown(SHUT_RD)`) closed the read side.
+    pub const RDHUP: Self = Self(bindings::EPOLLRDHUP);
     /// No events.
     pub const NONE: Self = Self(0);
 
@@ -65,9 +69,17 @@ impl PollMask {
         self.0 & other.0 == other.0
     }
 
+    /// The mask without the bits only the kernel may produce: `POLLFREE`
+    /// ("this wait queue is being freed", on which epoll, aio and io_uring
+    /// detach their entries). Wake-up keys and `->poll` results go through
+    /// this, so safe code cannot fake it.
+    pub const fn without_internal(self) -> Self {
+        Self(self.0 & !bindings::POLLFREE)
+    }
+
     /// `poll_to_key()`: the mask as the `void *key` wake-ups pass.
     pub(crate) fn to_key(self) -> *mut crate::ffi::c_void {
-        self.0 as usize as *mut crate::ffi::c_void
+        self.without_internal().0 as usize as *mut crate::ffi::c_void
     }
 }
 
@@ -124,15 +136,19 @@ impl<'a> PollTable<'a> {
     /// `poll_wait()`: adds the caller (select, poll, epoll, aio or io_uring
     /// poll) to `wq`, so a later wake-up with a matching key re-polls.
     pub fn register_wait(&mut self, wq: &'a WaitQueueHead) {
-        // Why the queue outlives the entry the poller's callback adds:
-        // - select/poll, aio poll and io_uring poll hold a reference to `file`
-        //   until they remove their entry, and `wq` is valid for `'a`, which
-        //   lasts until `->release`, which cannot run while a reference exists;
+        // Why the queue outlives the entry the poller's callback adds: the
+        // entry is gone before the polled file's `->release`, and `wq` lives
+        // at least until then (`'a` is the private data's lifetime):
+        // - select/poll (`__pollwait`), aio poll and io_uring poll hold a
+        //   reference to `file` until they have removed their entry, and
+        //   `->release` only runs once the last reference is gone;
         // - epoll holds no file reference, but `__fput` calls
-        //   `eventpoll_release()` before `->release`, removing its entries;
-        // - should an entry still be there when `wq` drops (a queue shared
-        //   beyond this file), its drop wakes it with POLLFREE and waits an
-        //   RCU grace period, which `ep_poll_callback` handles.
+        //   `eventpoll_release()` before `->release`, which removes every
+        //   epoll entry on the file's queues, synchronously.
+        // So no entry is left when `wq` drops, and the drop only checks
+        // (`WaitQueueHead`'s `PinnedDrop`). `POLLFREE` would not save
+        // select/poll: `pollwake` ignores it and `poll_freewait` would
+        // unlink from freed memory.
         // SAFETY: `table` is null or valid for this call (type invariant; the
         // helper checks for null), and `wq` outlives the entry (above).
         unsafe { bindings::poll_wait(self.file.as_ptr(), wq.as_raw(), self.table) };

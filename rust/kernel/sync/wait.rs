@@ -11,9 +11,16 @@
 //! shape instead: a queue head woken with a poll *key*, and a wait loop around
 //! a condition that takes its own lock. That is this type.
 //!
-//! Lifetime rule (what makes [`PollTable::register_wait`] safe): dropping a
-//! [`WaitQueueHead`] that still has entries wakes them with `POLLFREE` and waits
-//! an RCU grace period, as `wake_up_pollfree()` requires.
+//! Lifetime rule: a queue head must not be freed with entries on it. Entries
+//! come from the wait loops below (on the waiter's stack, removed before the
+//! loop returns, while the loop borrows the queue) and from poll tables
+//! ([`PollTable::register_wait`]), whose entries are gone before the polled
+//! file's `->release`, which the queue outlives. The drop checks it, and a
+//! violation is a `WARN` (a bug in this layer), not something to recover
+//! from: it may run in softirq context, where no RCU grace period can be
+//! waited for.
+//!
+//! C header: [`include/linux/wait.h`](srctree/include/linux/wait.h)
 //!
 //! [`PollTable::register_wait`]: super::poll::PollTable::register_wait
 
@@ -167,6 +174,16 @@ impl WaitQueueHead {
         }
     }
 
+    /// `wake_up_interruptible_all()`: wakes every interruptible waiter,
+    /// exclusive or not, with no key (pollers re-poll whatever they wait
+    /// for): what a state change such as a shutdown calls.
+    pub fn wake_up_interruptible_all(&self) {
+        // SAFETY: `inner` is initialised; `nr_exclusive == 0` means all.
+        unsafe {
+            bindings::__wake_up(self.as_raw(), TASK_INTERRUPTIBLE as u32, 0, core::ptr::null_mut());
+        }
+    }
+
     /// `wq_has_sleeper()`: whether anyone waits, with the full barrier that
     /// pairs with the waiter's `prepare_to_wait`.
     pub fn has_sleeper(&self) -> bool {
@@ -268,20 +285,14 @@ impl WaitQueueHead {
 #[pinned_drop]
 impl PinnedDrop for WaitQueueHead {
     fn drop(self: Pin<&mut Self>) {
-        // An entry left here belongs to a poller (epoll, signalfd-like users)
-        // that outlived the queue. `wake_up_pollfree()` tells it to detach, and
-        // the entry's owner may still be dereferencing the head under RCU, so
-        // the memory must survive a grace period. Checking for entries under
-        // the queue's lock orders us after any remover's unlock.
+        // No entry can be left (module docs): the last reference to the
+        // object holding the queue may drop anywhere, in softirq context too,
+        // so this must not sleep. The helper checks under the queue's lock
+        // and WARNs if the invariant was broken.
         //
-        // SAFETY: `inner` is initialised (type invariant) and not yet freed.
-        if unsafe { bindings::waitqueue_active_locked(self.as_raw()) } {
-            // SAFETY: As above; `__wake_up_pollfree` may be called with the
-            // queue's lock not held, in process context.
-            unsafe { bindings::__wake_up_pollfree(self.as_raw()) };
-            // SAFETY: Process context: dropping a queue that pollers use
-            // happens on release paths, never in atomic context.
-            unsafe { bindings::synchronize_rcu() };
-        }
+        // SAFETY: `inner` is initialised (type invariant) and not yet freed;
+        // the helper only takes the queue's own lock (irqsave), which is
+        // allowed in any context.
+        unsafe { bindings::wait_queue_head_release(self.as_raw()) };
     }
 }

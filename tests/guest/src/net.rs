@@ -71,51 +71,13 @@ pub fn port_of(ep: &Endpoint) -> Result<u32, String> {
 }
 
 /// The NIC counters by name, in the order of the struct (and of debugfs).
-pub fn nic_fields(s: &NicStats) -> [(&'static str, u64); 18] {
-    [
-        ("irqs", s.irqs),
-        ("irqs_suppressed", s.irqs_suppressed),
-        ("polls", s.polls),
-        ("budget_exhausted", s.budget_exhausted),
-        ("napi_complete", s.napi_complete),
-        ("rx_descs", s.rx_descs),
-        ("rx_packets", s.rx_packets),
-        ("rx_bytes", s.rx_bytes),
-        ("rx_missed", s.rx_missed),
-        ("rx_no_port", s.rx_no_port),
-        ("rx_queue_full", s.rx_queue_full),
-        ("rx_errors", s.rx_errors),
-        ("tx_packets", s.tx_packets),
-        ("tx_bytes", s.tx_bytes),
-        ("tx_busy", s.tx_busy),
-        ("gen_packets", s.gen_packets),
-        ("wakeups", s.wakeups),
-        ("hw_runs", s.hw_runs),
-    ]
+pub fn nic_fields(s: &NicStats) -> [(&'static str, u64); NicStats::FIELDS] {
+    s.fields()
 }
 
 /// `b - a`, counter by counter.
 pub fn nic_delta(a: &NicStats, b: &NicStats) -> NicStats {
-    NicStats {
-        irqs: b.irqs.wrapping_sub(a.irqs),
-        irqs_suppressed: b.irqs_suppressed.wrapping_sub(a.irqs_suppressed),
-        polls: b.polls.wrapping_sub(a.polls),
-        budget_exhausted: b.budget_exhausted.wrapping_sub(a.budget_exhausted),
-        napi_complete: b.napi_complete.wrapping_sub(a.napi_complete),
-        rx_descs: b.rx_descs.wrapping_sub(a.rx_descs),
-        rx_packets: b.rx_packets.wrapping_sub(a.rx_packets),
-        rx_bytes: b.rx_bytes.wrapping_sub(a.rx_bytes),
-        rx_missed: b.rx_missed.wrapping_sub(a.rx_missed),
-        rx_no_port: b.rx_no_port.wrapping_sub(a.rx_no_port),
-        rx_queue_full: b.rx_queue_full.wrapping_sub(a.rx_queue_full),
-        rx_errors: b.rx_errors.wrapping_sub(a.rx_errors),
-        tx_packets: b.tx_packets.wrapping_sub(a.tx_packets),
-        tx_bytes: b.tx_bytes.wrapping_sub(a.tx_bytes),
-        tx_busy: b.tx_busy.wrapping_sub(a.tx_busy),
-        gen_packets: b.gen_packets.wrapping_sub(a.gen_packets),
-        wakeups: b.wakeups.wrapping_sub(a.wakeups),
-        hw_runs: b.hw_runs.wrapping_sub(a.hw_runs),
-    }
+    b.wrapping_sub(a)
 }
 
 /// "irqs 1, polls 4, ..." with the nonzero counters only.
@@ -168,20 +130,8 @@ pub fn expect_nic(s: &NicStats, want: &[(&str, u64)], what: &str) -> TestResult 
 }
 
 /// The endpoint's fields by name.
-pub fn ep_fields(s: &EpStats) -> [(&'static str, u64); 11] {
-    [
-        ("port", s.port.into()),
-        ("rcvbuf", s.rcvbuf.into()),
-        ("queued", s.queued.into()),
-        ("queued_bytes", s.queued_bytes.into()),
-        ("rx_packets", s.rx_packets),
-        ("rx_bytes", s.rx_bytes),
-        ("rx_drops", s.rx_drops),
-        ("rx_truncated", s.rx_truncated),
-        ("tx_packets", s.tx_packets),
-        ("tx_bytes", s.tx_bytes),
-        ("wakeups", s.wakeups),
-    ]
+pub fn ep_fields(s: &EpStats) -> [(&'static str, u64); EpStats::FIELDS] {
+    s.fields()
 }
 
 /// Checks named fields of an endpoint's stats against exact values.

@@ -43,48 +43,20 @@ impl Summary {
     }
 }
 
-/// Calls `$mac!(args..., field, field, ...)` with every field of
-/// [`NicStats`]: the one list of them that the helpers below share.
-macro_rules! nic_fields {
-    ($mac:ident, $($args:tt)*) => {
-        $mac!($($args)* irqs, irqs_suppressed, polls, budget_exhausted, napi_complete, rx_descs,
-              rx_packets, rx_bytes, rx_missed, rx_no_port, rx_queue_full, rx_errors, tx_packets,
-              tx_bytes, tx_busy, gen_packets, wakeups, hw_runs)
-    };
-}
-
-macro_rules! delta {
-    ($a:ident, $b:ident, $($f:ident),*) => {
-        NicStats { $($f: $b.$f.wrapping_sub($a.$f),)* }
-    };
-}
-
-macro_rules! sum {
-    ($a:ident, $b:ident, $($f:ident),*) => {
-        NicStats { $($f: $a.$f.wrapping_add($b.$f),)* }
-    };
-}
-
-macro_rules! pairs {
-    ($s:ident, $($f:ident),*) => {
-        vec![$((stringify!($f), $s.$f),)*]
-    };
-}
-
 /// `after - before`, counter by counter.
 pub fn nic_delta(before: &NicStats, after: &NicStats) -> NicStats {
-    nic_fields!(delta, before, after,)
+    after.wrapping_sub(before)
 }
 
 /// `a + b`, counter by counter (deltas of several blocks).
 pub fn nic_sum(a: &NicStats, b: &NicStats) -> NicStats {
-    nic_fields!(sum, a, b,)
+    a.wrapping_add(b)
 }
 
 /// The counters as `name=value` pairs, for the raw section.
 pub fn nic_raw(s: &NicStats) -> String {
-    let v: Vec<(&str, u64)> = nic_fields!(pairs, s,);
-    v.iter()
+    s.fields()
+        .iter()
         .map(|(n, v)| format!("{n}={v}"))
         .collect::<Vec<_>>()
         .join(" ")

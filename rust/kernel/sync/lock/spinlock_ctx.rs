@@ -7,8 +7,10 @@
 //! takes the lock while a thread holds it. A driver whose receive queue is
 //! filled by a softirq (NAPI poll) and drained by `read()` needs
 //! `spin_lock_bh()`; data shared with a hard-irq handler (hrtimer callback,
-//! irq_work) needs `spin_lock_irqsave()`. Both are lock backends here, so the
-//! guards, `lock()` and lockdep classes work as for `SpinLock`.
+//! irq_work) needs interrupts off while held. Both are lock backends here,
+//! so the guards, `lock()` and lockdep classes work as for `SpinLock`.
+//!
+//! C header: [`include/linux/spinlock.h`](srctree/include/linux/spinlock.h)
 
 use super::spinlock::SpinLockBackend;
 use crate::bindings;
@@ -46,8 +48,69 @@ pub type SpinLockIrq<T> = super::Lock<T, SpinLockIrqBackend>;
 /// The backend of [`SpinLockBh`].
 pub struct SpinLockBhBackend;
 
-/// The backend of [`SpinLockIrq`]: the guard keeps the saved interrupt flags.
+/// The backend of [`SpinLockIrq`].
+///
+/// Why not `spin_lock_irqsave()` with the flags in the guard, as C writes
+/// it: C code releases locks in the reverse order it took them, but Rust
+/// guards may drop in any order. Lock `a`, then `b`, drop `a`: `a`'s saved
+/// flags (interrupts on) would be restored while `b` is still held, and
+/// dropping `b` would then restore "off" for good. So interrupts are
+/// disabled through a per-CPU nesting count instead
+/// ([`local_interrupt_disable`]): the first guard saves the flags, the last
+/// one restores them, whatever the order in between.
 pub struct SpinLockIrqBackend;
+
+/// `local_interrupt_disable()`: disables hard interrupts on this CPU, counting
+/// nested calls; the outermost call saves the previous interrupt state.
+///
+/// The same design as upstream's (later) `local_interrupt_disable` /
+/// `local_interrupt_enable` pair; here it is private to the
+/// [`SpinLockIrq`] backend, which keeps the calls paired.
+fn local_interrupt_disable() {
+    // SAFETY: Disabling interrupts is always allowed; the count and saved
+    // flags are per-CPU and only touched with interrupts off.
+    unsafe { bindings::local_interrupt_disable() }
+}
+
+/// `local_interrupt_enable()`: undoes one [`local_interrupt_disable`]; the
+/// last one restores the interrupt state the first one saved.
+///
+/// # Safety
+///
+/// Must pair with an earlier [`local_interrupt_disable`] on this CPU.
+unsafe fn local_interrupt_enable() {
+    // SAFETY: The caller pairs this with a disable, so the count is non-zero
+    // and interrupts are off (we are still on the same CPU).
+    unsafe { bindings::local_interrupt_enable() }
+}
+
+/// `irqs_disabled()`: whether hard interrupts are disabled on this CPU.
+///
+/// # Examples
+///
+/// Guards of [`SpinLockIrq`] may be dropped in any order; interrupts come
+/// back on only when the last one goes:
+///
+/// ```
+/// use kernel::prelude::*;
+/// use kernel::sync::{lock::spinlock_ctx::irqs_disabled, new_spinlock_irq, SpinLockIrq};
+///
+/// let a = KBox::pin_init(new_spinlock_irq!(1u32, "doctest_a"), GFP_KERNEL)?;
+/// let b = KBox::pin_init(new_spinlock_irq!(2u32, "doctest_b"), GFP_KERNEL)?;
+/// assert!(!irqs_disabled());
+/// let ga = a.lock();
+/// let gb = b.lock();
+/// drop(ga); // out of order: `b` is still held
+/// assert!(irqs_disabled());
+/// assert_eq!(*gb, 2);
+/// drop(gb);
+/// assert!(!irqs_disabled());
+/// # Ok::<(), Error>(())
+/// ```
+pub fn irqs_disabled() -> bool {
+    // SAFETY: Reads this CPU's interrupt flag; no preconditions.
+    unsafe { bindings::irqs_disabled() }
+}
 
 // SAFETY: `spin_lock_bh`/`spin_unlock_bh` provide mutual exclusion, and the
 // lock is initialised by `__spin_lock_init` before use.
@@ -75,11 +138,12 @@ unsafe impl super::Backend for SpinLockBhBackend {
     }
 }
 
-// SAFETY: `spin_lock_irqsave`/`spin_unlock_irqrestore` provide mutual
-// exclusion; the flags saved by `lock` are what `unlock` restores.
+// SAFETY: `spin_lock`/`spin_unlock` provide mutual exclusion; interrupts are
+// off on this CPU from before the lock is taken until after it is released,
+// because every guard holds one count of `local_interrupt_disable`.
 unsafe impl super::Backend for SpinLockIrqBackend {
     type State = bindings::spinlock_t;
-    type GuardState = crate::ffi::c_ulong;
+    type GuardState = ();
 
     unsafe fn init(
         ptr: *mut Self::State,
@@ -91,13 +155,16 @@ unsafe impl super::Backend for SpinLockIrqBackend {
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        local_interrupt_disable();
         // SAFETY: `ptr` is valid and initialised (the `Backend` contract).
-        unsafe { bindings::spin_lock_irqsave(ptr) }
+        unsafe { bindings::spin_lock(ptr) }
     }
 
-    unsafe fn unlock(ptr: *mut Self::State, guard_state: &Self::GuardState) {
-        // SAFETY: The caller owns the lock, and `guard_state` is what `lock`
-        // saved on this CPU (guards are not `Send`).
-        unsafe { bindings::spin_unlock_irqrestore(ptr, *guard_state) }
+    unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
+        // SAFETY: The caller owns the lock (the `Backend` contract).
+        unsafe { bindings::spin_unlock(ptr) };
+        // SAFETY: Pairs with the disable in `lock`, on this CPU: guards are
+        // not `Send`, and with interrupts off the task cannot migrate.
+        unsafe { local_interrupt_enable() };
     }
 }

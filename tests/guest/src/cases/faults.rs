@@ -138,6 +138,8 @@ pub fn efault_write_queues_nothing() -> TestResult {
             buf: addr as u64,
             len: 64,
             port,
+            flags: 0,
+            reserved: 0,
         };
         expect_errno(
             raw_ioctl(fd, uapi::SIMNIC_IOC_SENDTO, &arg as *const _ as usize),
