@@ -27,6 +27,7 @@ macro_rules! ensure {
 mod cases;
 mod net;
 mod sys;
+mod udp;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

@@ -299,13 +299,15 @@ pub fn gen_payload(flow: u32, seq: u64, len: usize) -> Vec<u8> {
 }
 
 /// Puts back the NIC-wide settings a test may change (generator flows, wire
-/// delay) when dropped, also when the test fails or panics half-way.
+/// delay, loopback) when dropped, also when the test fails or panics
+/// half-way.
 pub struct NicRestore<'a>(pub &'a Endpoint);
 
 impl Drop for NicRestore<'_> {
     fn drop(&mut self) {
         let _ = self.0.gen_stop(GEN_STOP_ALL);
         let _ = self.0.set_tx_delay_ns(0);
+        let _ = self.0.set_loopback(true);
     }
 }
 

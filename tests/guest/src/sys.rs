@@ -215,7 +215,7 @@ pub fn poll_one(
 
 /// All the poll bits a datagram device can report.
 pub const POLL_ALL: libc::c_short =
-    libc::POLLIN | libc::POLLRDNORM | libc::POLLOUT | libc::POLLWRNORM | libc::POLLPRI;
+    libc::POLLIN | libc::POLLRDNORM | libc::POLLOUT | libc::POLLWRNORM | libc::POLLPRI | libc::POLLRDHUP;
 
 pub fn poll_names(ev: libc::c_short) -> String {
     let bits = [
@@ -229,6 +229,7 @@ pub fn poll_names(ev: libc::c_short) -> String {
         (libc::POLLRDBAND, "POLLRDBAND"),
         (libc::POLLWRNORM, "POLLWRNORM"),
         (libc::POLLWRBAND, "POLLWRBAND"),
+        (libc::POLLRDHUP, "POLLRDHUP"),
     ];
     let names: Vec<&str> = bits
         .iter()

@@ -109,6 +109,10 @@ struct GenStart {
     /// Datagrams to send before the flow stops; 0 for no limit.
     #[arg(long, value_name = "C", default_value_t = 0)]
     count: u64,
+    /// Stop the flow after this many seconds (default: when --count
+    /// datagrams were generated, or never with --count 0).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -245,14 +249,22 @@ fn run(cli: &Cli) -> Result<()> {
                 reserved: 0,
                 count: g.count,
             };
-            open(cli)?.gen_start(&flow).map_err(|e| {
-                ioctl_failure("SIMNIC_IOC_GEN_START", e).hint_if(
-                    libc::EINVAL,
-                    "the driver takes --flow 0..=7, --port 1..=65535, --size 0..=65535, \
-                     --rate 1..=10000000 and --burst of at least 1",
-                )
+            let ep = open(cli)?;
+            let before = ep.nic_stats().map_err(|e| ioctl_failure("SIMNIC_IOC_NIC_STATS", e))?;
+            ep.gen_start(&flow).map_err(|e| {
+                ioctl_failure("SIMNIC_IOC_GEN_START", e)
+                    .hint_if(
+                        libc::EINVAL,
+                        "the driver takes --flow 0..=7, --port 1..=65535, --size 0..=65535, \
+                         --rate 1..=10000000 and --burst of at least 1",
+                    )
+                    .hint_if(libc::EPERM, "the generator needs CAP_NET_ADMIN (run as root)")
             })?;
             println!("{}", describe_flow(&flow));
+            // A flow belongs to the endpoint that started it and stops when
+            // that endpoint is closed: this command's, when it exits.
+            println!("the flow runs while this command runs (Ctrl-C stops it)");
+            hold_flow(&ep, &before, g.count, g.duration)?;
         }
         Command::Gen(GenCommand::Stop(s)) => {
             let flow = s.flow.unwrap_or(GEN_STOP_ALL);
@@ -286,6 +298,26 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Watch { interval_ms, count } => watch(cli, *interval_ms, *count)?,
     }
     Ok(())
+}
+
+/// Keeps the endpoint that owns a flow open until the flow has generated
+/// `count` datagrams (as far as the NIC's `gen_packets` shows; other flows
+/// count too) or `duration` seconds passed; forever with neither.
+fn hold_flow(ep: &Endpoint, before: &simnic::NicStats, count: u64, duration: Option<f64>) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if duration.is_some_and(|d| start.elapsed().as_secs_f64() >= d) {
+            println!("duration reached: stopping the flow");
+            return Ok(());
+        }
+        let now = ep.nic_stats().map_err(|e| ioctl_failure("SIMNIC_IOC_NIC_STATS", e))?;
+        let made = now.gen_packets.wrapping_sub(before.gen_packets);
+        if count > 0 && made >= count {
+            println!("{made} datagrams generated");
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// What `gen start` reports after the driver accepted `f`.
@@ -356,8 +388,8 @@ mod tests {
             panic!("{cli:?}")
         };
         assert_eq!(
-            (g.flow, g.port, g.size, g.rate, g.burst, g.count),
-            (3, 7000, 128, 5000, 8, 100)
+            (g.flow, g.port, g.size, g.rate, g.burst, g.count, g.duration),
+            (3, 7000, 128, 5000, 8, 100, None)
         );
     }
 

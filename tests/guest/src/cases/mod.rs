@@ -4,14 +4,18 @@
 
 mod blocking;
 mod data;
+mod errors;
 mod faults;
 mod generator;
 mod limits;
 mod module;
-mod nic;
+pub mod nic;
 mod ports;
 mod readiness;
+mod shutdown;
+pub mod sigio;
 mod stress;
+mod write_space;
 
 use crate::Test;
 
@@ -55,6 +59,29 @@ pub const TESTS: &[Test] = tests![
     readiness::poll_blocked_wakeup,
     readiness::epoll_level_triggered,
     readiness::epoll_edge_triggered,
+    readiness::epoll_oneshot_rearm,
+    readiness::epoll_exclusive_wakes_one,
+    readiness::epoll_nested,
+    readiness::aio_iocb_cmd_poll,
+    write_space::pollout_means_max_datagram_fits,
+    write_space::write_space_tx_done_without_rx,
+    write_space::write_space_spares_idle_endpoints,
+    write_space::write_space_wakes_blocked_poller,
+    sigio::sigio_o_async_flag,
+    sigio::sigio_setsig_siginfo_like_udp,
+    sigio::sigio_plain_sigio_like_udp,
+    sigio::sigio_thread_owner,
+    sigio::sigio_process_group,
+    sigio::sigio_pollout_write_space,
+    sigio::sigio_pollerr_like_udp,
+    sigio::sigio_off_and_close,
+    shutdown::shutdown_rd_wakes_reader,
+    shutdown::shutdown_rd_keeps_queued,
+    shutdown::shutdown_wr_epipe_sigpipe,
+    shutdown::shutdown_rdwr_hup_wakes_epoll,
+    errors::econnrefused_once_like_udp,
+    errors::econnrefused_wakes_blocked_reader,
+    errors::econnrefused_only_connected_port,
     nic::nic_counters_single_frame,
     nic::ring_state_quiescent,
     nic::wire_delay,
@@ -73,5 +100,6 @@ pub const TESTS: &[Test] = tests![
     module::module_params_valid,
     module::module_budget,
     module::module_unload_traffic,
+    module::module_debugfs_open_pins,
     module::module_refcount_unload,
 ];

@@ -405,6 +405,30 @@ fn echo(ep: &Endpoint, msg: &[u8], what: &str) -> TestResult {
     expect_datagram(ep.as_raw_fd(), msg, &format!("{what}: echo"))
 }
 
+/// A debugfs file of the module held open pins the module as a device file
+/// does: the close after an unload would otherwise run `release` through
+/// `file_operations` in freed module memory. refcnt 1 and delete_module
+/// refused while it is open, 0 after.
+pub fn module_debugfs_open_pins() -> TestResult {
+    expect_refcnt(0, "before the test opens anything")?;
+    let f = std::fs::File::open("/sys/kernel/debug/simnic/stats")
+        .map_err(|e| format!("open /sys/kernel/debug/simnic/stats: {e}"))?;
+    expect_refcnt(1, "with a debugfs file open")?;
+    match delete_module() {
+        Err(e) if e == libc::EAGAIN || e == libc::EWOULDBLOCK => {}
+        Err(e) => return Err(format!("delete_module with a debugfs file open: {}", errname(e))),
+        Ok(()) => {
+            std::mem::forget(f);
+            return Err("delete_module succeeded with a debugfs file open".into());
+        }
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut &f, &mut text).map_err(|e| format!("read: {e}"))?;
+    ensure!(text.contains("irqs"), "the stats file reads {text:?}");
+    drop(f);
+    expect_refcnt(0, "after closing the debugfs file")
+}
+
 /// With two files open: refcnt 2, delete_module fails with EAGAIN
 /// (EWOULDBLOCK) and the device keeps working. With none: refcnt 0,
 /// delete_module succeeds and /dev/simnic and /sys/module/simnic go away.

@@ -366,3 +366,196 @@ pub fn epoll_edge_triggered() -> TestResult {
     expect_epoll_in(epfd, false, "after the child consumed the edge")?;
     expect_datagram(fd, b"et woken", "the datagram after the EPOLLET wakeup")
 }
+
+/// `EPOLLONESHOT`: one event, then none however much arrives, until
+/// `EPOLL_CTL_MOD` re-arms the item; then the queued data is reported at
+/// once (the re-arm polls the endpoint).
+pub fn epoll_oneshot_rearm() -> TestResult {
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    let epfd = epoll_create()?;
+    let epfd = epfd.as_raw_fd();
+    let oneshot = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+    epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, oneshot, TOKEN)?;
+    send(fd, b"o1", "first write")?;
+    expect_epoll_in(epfd, true, "first datagram")?;
+    expect_epoll_in(epfd, false, "disarmed after one event (still queued)")?;
+    send(fd, b"o2", "second write")?;
+    wait_queued(&ep, 2, "two datagrams")?;
+    expect_epoll_in(epfd, false, "disarmed: a new datagram brings no event")?;
+    epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, oneshot, TOKEN)?;
+    expect_epoll_in(epfd, true, "re-armed with data queued")?;
+    expect_epoll_in(epfd, false, "disarmed again")?;
+    expect_datagram(fd, b"o1", "first datagram")?;
+    expect_datagram(fd, b"o2", "second datagram")
+}
+
+/// `EPOLLEXCLUSIVE`: four processes, each blocked in `epoll_wait` on its
+/// own epoll instance holding the endpoint with `EPOLLEXCLUSIVE`; one
+/// datagram wakes exactly one of them (the endpoint's wake-up is
+/// `nr_exclusive = 1`), the others stay asleep until a later datagram.
+pub fn epoll_exclusive_wakes_one() -> TestResult {
+    const N: u32 = 4;
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    let pipe = Pipe::new()?;
+    let report = pipe.w.as_raw_fd();
+    let mut children = Vec::new();
+    for id in 0..N {
+        let epfd = epoll_create()?;
+        epoll_ctl(
+            epfd.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd,
+            (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
+            TOKEN,
+        )?;
+        children.push(Child::spawn(move || {
+            let e = epfd.as_raw_fd();
+            let start = Instant::now();
+            if !Report::ready(id).send(report) {
+                return 2;
+            }
+            let r = match epoll_wait(e, 20_000) {
+                Ok(Some(_)) => Ok(1),
+                Ok(None) => Ok(0),
+                Err(e) => Err(e),
+            };
+            i32::from(!Report::done(id, r, start, &[]).send(report))
+        })?);
+    }
+    drop(pipe.w);
+    let mut reports = Reports::new(pipe.r);
+    for _ in 0..N {
+        reports.expect(Kind::Ready, 5 * SEC, "child start")?;
+    }
+    for c in children.iter_mut() {
+        c.wait_sleeping(5 * SEC, "epoll_wait(EPOLLEXCLUSIVE)")?;
+    }
+    let mut woken = Vec::new();
+    for round in 0..N {
+        send(fd, &[round as u8], "write")?;
+        let done = reports.expect(Kind::Done, 5 * SEC, &format!("datagram #{round}: one epoll_wait"))?;
+        ensure!(done.ret == 1, "datagram #{round}: epoll_wait {}", done.outcome());
+        ensure!(!woken.contains(&done.id), "child {} woke twice", done.id);
+        woken.push(done.id);
+        reports.expect_none(DELAY, &format!("datagram #{round} woke more than one exclusive waiter"))?;
+    }
+    for c in children.iter_mut() {
+        c.expect_exit0(5 * SEC, "exclusive waiter")?;
+    }
+    Ok(())
+}
+
+/// Nested epoll: an epoll instance holding the endpoint, inside another
+/// one. The outer instance reports the inner one readable when a datagram
+/// arrives, and a wait blocked on the outer one wakes.
+pub fn epoll_nested() -> TestResult {
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    let inner = epoll_create()?;
+    let outer = epoll_create()?;
+    epoll_ctl(inner.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, TOKEN)?;
+    epoll_ctl(outer.as_raw_fd(), libc::EPOLL_CTL_ADD, inner.as_raw_fd(), libc::EPOLLIN as u32, TOKEN)?;
+    expect_epoll_in(outer.as_raw_fd(), false, "outer, idle endpoint")?;
+    let o = outer.as_raw_fd();
+    let done = blocked_waiter_woken("epoll_wait on the outer instance", fd, b"nest", 1, move || {
+        blocked_epoll_wait(o)
+    })?;
+    check_woken_epoll(&done)?;
+    expect_epoll_in(inner.as_raw_fd(), true, "inner, datagram queued")?;
+    expect_datagram(fd, b"nest", "the datagram")?;
+    expect_epoll_in(outer.as_raw_fd(), false, "outer, drained endpoint")
+}
+
+/// Linux AIO's `IOCB_CMD_POLL` (`aio_poll`): it allows one wait queue per
+/// file, which the endpoint now has. Nothing completes while the endpoint
+/// is empty; a datagram completes it with the ready events.
+pub fn aio_iocb_cmd_poll() -> TestResult {
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    let ctx = AioContext::new(4)?;
+    let mut cb = Iocb {
+        aio_data: 0xA10,
+        aio_lio_opcode: IOCB_CMD_POLL,
+        aio_fildes: fd as u32,
+        aio_buf: libc::POLLIN as u64,
+        ..Default::default()
+    };
+    let mut list = [&mut cb as *mut Iocb];
+    // SAFETY: one valid iocb pointer in the list, alive until completion
+    // is reaped below (or the context is destroyed).
+    let r = unsafe { libc::syscall(libc::SYS_io_submit, ctx.0, 1, list.as_mut_ptr()) };
+    ensure!(r == 1, "io_submit(IOCB_CMD_POLL): returned {r}, {}", errname(errno()));
+    ensure!(ctx.events(0, 0)?.is_empty(), "IOCB_CMD_POLL completed on an empty endpoint");
+    send(fd, b"aio", "write")?;
+    let ev = ctx.events(1, 5_000)?;
+    ensure!(ev.len() == 1, "no IOCB_CMD_POLL completion within 5 s after a datagram");
+    let (data, res) = ev[0];
+    ensure!(data == 0xA10, "completion for aio_data {data:#x}");
+    ensure!(res & libc::POLLIN as i64 != 0, "IOCB_CMD_POLL completed with {res:#x}, without POLLIN");
+    expect_datagram(fd, b"aio", "the datagram")
+}
+
+const IOCB_CMD_POLL: u16 = 5;
+
+/// `struct iocb` (include/uapi/linux/aio_abi.h, little-endian).
+#[repr(C)]
+#[derive(Default)]
+struct Iocb {
+    aio_data: u64,
+    aio_key: u32,
+    aio_rw_flags: i32,
+    aio_lio_opcode: u16,
+    aio_reqprio: i16,
+    aio_fildes: u32,
+    aio_buf: u64,
+    aio_nbytes: u64,
+    aio_offset: i64,
+    aio_reserved2: u64,
+    aio_flags: u32,
+    aio_resfd: u32,
+}
+
+/// `struct io_event`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct IoEvent {
+    data: u64,
+    obj: u64,
+    res: i64,
+    res2: i64,
+}
+
+/// An `io_setup` context, destroyed on drop.
+struct AioContext(libc::c_ulong);
+
+impl AioContext {
+    fn new(nr: u32) -> Result<Self, String> {
+        let mut ctx: libc::c_ulong = 0;
+        // SAFETY: `ctx` is a valid out-pointer, zero as io_setup requires.
+        let r = unsafe { libc::syscall(libc::SYS_io_setup, nr, &mut ctx) };
+        ensure!(r == 0, "io_setup: {}", errname(errno()));
+        Ok(Self(ctx))
+    }
+
+    /// io_getevents for at least `min` events, waiting up to `timeout_ms`.
+    fn events(&self, min: i64, timeout_ms: u64) -> Result<Vec<(u64, i64)>, String> {
+        let mut ev = [IoEvent::default(); 4];
+        let ts = libc::timespec {
+            tv_sec: (timeout_ms / 1000) as libc::time_t,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
+        };
+        // SAFETY: room for 4 events; a valid timespec.
+        let n = unsafe { libc::syscall(libc::SYS_io_getevents, self.0, min, 4, ev.as_mut_ptr(), &ts) };
+        ensure!(n >= 0, "io_getevents: {}", errname(errno()));
+        Ok(ev[..n as usize].iter().map(|e| (e.data, e.res)).collect())
+    }
+}
+
+impl Drop for AioContext {
+    fn drop(&mut self) {
+        // SAFETY: our context; pending requests are cancelled by the kernel.
+        unsafe { libc::syscall(libc::SYS_io_destroy, self.0) };
+    }
+}
