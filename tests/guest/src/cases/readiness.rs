@@ -439,7 +439,10 @@ pub fn epoll_exclusive_wakes_one() -> TestResult {
         ensure!(done.ret == 1, "datagram #{round}: epoll_wait {}", done.outcome());
         ensure!(!woken.contains(&done.id), "child {} woke twice", done.id);
         woken.push(done.id);
-        reports.expect_none(DELAY, &format!("datagram #{round} woke more than one exclusive waiter"))?;
+        if round + 1 < N {
+            // (After the last one every child has exited: nothing to wait for.)
+            reports.expect_none(DELAY, &format!("datagram #{round} woke more than one exclusive waiter"))?;
+        }
     }
     for c in children.iter_mut() {
         c.expect_exit0(5 * SEC, "exclusive waiter")?;

@@ -167,7 +167,9 @@ pub fn shutdown_rdwr_hup_wakes_epoll() -> TestResult {
         // SAFETY: room for 2 events.
         let n = unsafe { libc::epoll_wait(e, out.as_mut_ptr(), 2, 10_000) };
         let r = if n < 0 { Err(errno()) } else { Ok(n as usize) };
-        i32::from(!Report::done(0, r, start, &out[0].events.to_le_bytes()).send(report))
+        let mut done = Report::done(0, r, start, &[]);
+        done.data = out[0].events.to_le_bytes().to_vec(); // the events, not a count of bytes
+        i32::from(!done.send(report))
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
@@ -177,6 +179,7 @@ pub fn shutdown_rdwr_hup_wakes_epoll() -> TestResult {
     okay(ep.shutdown(SHUT_RDWR), "SHUTDOWN(SHUT_RDWR)")?;
     let done = reports.expect(Kind::Done, 5 * SEC, "epoll_wait after SHUT_RDWR")?;
     ensure!(done.ret == 1, "epoll_wait after SHUT_RDWR {}, expected 1 event", done.outcome());
+    ensure!(done.data.len() == 4, "the epoll child reported {} bytes of events", done.data.len());
     let got = u32::from_le_bytes(done.data[..4].try_into().unwrap());
     let want = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP) as u32;
     ensure!(got & want == want, "epoll_wait after SHUT_RDWR reported {got:#x}, expected EPOLLIN|EPOLLRDHUP|EPOLLHUP ({want:#x})");
