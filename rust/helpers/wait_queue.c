@@ -32,3 +32,19 @@ void rust_helper_wait_queue_head_release(struct wait_queue_head *wq_head)
 	if (WARN_ONCE(active, "rust: wait queue %px freed with entries on it\n", wq_head))
 		__wake_up_pollfree(wq_head);
 }
+
+/*
+ * A keyed wake-up of a queue whose lock may be held already by an outer
+ * wake-up of the same lock class (nested epoll-like instances), as
+ * ep_poll_safewake() does: the subclass tells lockdep the nesting depth.
+ */
+void rust_helper_wake_up_poll_nested(struct wait_queue_head *wq_head, __poll_t key,
+				     unsigned int subclass)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave_nested(&wq_head->lock, flags,
+				 min_t(unsigned int, subclass, MAX_LOCKDEP_SUBCLASSES - 1));
+	wake_up_locked_poll(wq_head, key);
+	spin_unlock_irqrestore(&wq_head->lock, flags);
+}

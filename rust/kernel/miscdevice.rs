@@ -123,6 +123,15 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         &self.data
     }
 
+    /// The file operations this registration installed in its files.
+    pub fn file_ops(&self) -> MiscFileOps<T> {
+        // SAFETY: Registered (type invariant): `fops` was written before
+        // `misc_register` and never changes.
+        let ops = unsafe { (*self.inner.get()).fops };
+        // INVARIANT: The table `misc_open` installs for this device.
+        MiscFileOps { ops, _t: PhantomData }
+    }
+
     /// The minor number the kernel picked.
     pub fn minor(&self) -> i32 {
         // SAFETY: Registered (type invariant); `minor` is written once by
@@ -320,6 +329,55 @@ pub fn ioctl_return(r: Result<isize>) -> c_long {
         Ok(n) if n >= 0 => n as c_long,
         Ok(_) => -(bindings::EIO as c_long),
         Err(e) => errno_for_vfs(e, true) as c_long,
+    }
+}
+
+/// The file operations a [`MiscDeviceRegistration<T>`] installed: tells
+/// the driver's own files apart from others that user space hands it by
+/// descriptor (to refuse loops, say), and borrows their private data.
+///
+/// Only a registration of `T` gives one out, so a file whose `f_op` is this
+/// table was opened through `T`'s `open`.
+///
+/// # Invariants
+///
+/// `ops` is the `fops` of a `miscdevice` registered with
+/// `MiscdeviceVTable::<T>` operations: `misc_open` installs it in the files
+/// it opens.
+pub struct MiscFileOps<T: MiscDevice> {
+    ops: *const bindings::file_operations,
+    _t: PhantomData<T>,
+}
+
+impl<T: MiscDevice> Clone for MiscFileOps<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: MiscDevice> Copy for MiscFileOps<T> {}
+
+// SAFETY: A pointer to a `'static` table, only compared.
+unsafe impl<T: MiscDevice> Send for MiscFileOps<T> {}
+// SAFETY: As above.
+unsafe impl<T: MiscDevice> Sync for MiscFileOps<T> {}
+
+impl<T: MiscDevice> MiscFileOps<T> {
+    /// The driver's private data of `file`, if it is an open file of this
+    /// device.
+    pub fn private_data_of<'a>(&self, file: &'a File) -> Option<<T::Ptr as ForeignOwnable>::Borrowed<'a>> {
+        // SAFETY: The file is alive (`File` invariant); `f_op` is set before
+        // the file is visible to anyone but its opener and not changed after.
+        let ops = unsafe { (*file.as_ptr()).f_op };
+        if !core::ptr::eq(ops, self.ops) {
+            return None;
+        }
+        // SAFETY: With these operations the file went through `T`'s `open`
+        // (type invariant), which succeeded (a file whose open failed is
+        // never installed where others can reach it), so its `private_data`
+        // is a `MiscFile` record; `release` has not run, since `file` is
+        // alive, and cannot while the borrow lasts.
+        Some(unsafe { MiscdeviceVTable::<T>::device(file.as_ptr()) })
     }
 }
 

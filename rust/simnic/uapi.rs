@@ -75,8 +75,9 @@ macro_rules! uapi_struct {
 
             /// Every field by name, widened to `u64`, in declaration order
             /// (for counter tables and text output).
+            #[allow(clippy::unnecessary_cast)]
             pub fn fields(&self) -> [(&'static str, u64); Self::FIELDS] {
-                [$((stringify!($f), u64::from(self.$f)),)*]
+                [$((stringify!($f), self.$f as u64),)*]
             }
 
             /// Field by field `self - earlier`, wrapping (counter deltas).
@@ -392,6 +393,151 @@ pub const SIMNIC_IOC_GET_LIMITS: u32 = ioc(IOC_READ, 16, Limits::SIZE);
 pub const SIMNIC_IOC_SET_LIMITS: u32 = ioc(IOC_WRITE, 17, Limits::SIZE);
 /// Largest wire delay `SIMNIC_IOC_SET_TX_DELAY` accepts.
 pub const TX_DELAY_MAX_NS: u64 = 1_000_000_000;
+
+// ---------------------------------------------------------------------------
+// /dev/simnic-epoll: the module's own multiplexers (mini-poll, mini-epoll).
+// Each open of the node is a mini-epoll instance.
+
+/// Path of the multiplexer node.
+pub const MUX_DEVICE_PATH: &str = "/dev/simnic-epoll";
+
+uapi_struct! {
+    /// One watched descriptor of `SIMNIC_MUX_IOC_POLL`, as `struct pollfd`
+    /// (with room to spare): `events` in, `revents` out.
+    pub struct MiniPollFd {
+        /// Descriptor; negative ones are skipped (`revents` 0), as poll does.
+        pub fd: i32,
+        /// Events asked for (`POLLIN`, `POLLOUT`, ...); `POLLERR`/`POLLHUP`
+        /// are always reported.
+        pub events: u32,
+        /// Out: events ready, or `POLLNVAL` for a descriptor that is not open.
+        pub revents: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
+    }
+}
+
+uapi_struct! {
+    /// `SIMNIC_MUX_IOC_POLL`: `poll(2)` done by the module's `do_poll`, and
+    /// what it did.
+    pub struct MiniPoll {
+        /// User address of an array of `nfds` [`MiniPollFd`].
+        pub fds: u64,
+        /// Entries in the array, at most [`MINI_POLL_MAX_FDS`].
+        pub nfds: u32,
+        /// Milliseconds to wait; negative: forever; 0: do not wait.
+        pub timeout_ms: i32,
+        /// Out: how many times every descriptor was polled (`->poll`).
+        pub rescans: u32,
+        /// Out: wait-queue entries hooked (one per `poll_wait` of the first
+        /// scan, like `__pollwait`'s table entries).
+        pub entries: u32,
+        /// Out: times an entry's wake function woke us (`pollwake`).
+        pub wakeups: u32,
+        /// Out: rescans after a wake-up that found nothing ready.
+        pub spurious: u32,
+    }
+}
+
+/// Largest `nfds` of `SIMNIC_MUX_IOC_POLL`.
+pub const MINI_POLL_MAX_FDS: u32 = 65536;
+
+/// `SIMNIC_MUX_IOC_CTL` operations, as `EPOLL_CTL_ADD/DEL/MOD`.
+pub const MINI_EPOLL_CTL_ADD: u32 = 1;
+/// Remove a descriptor.
+pub const MINI_EPOLL_CTL_DEL: u32 = 2;
+/// Change a descriptor's events and data (re-arms `EPOLLONESHOT`).
+pub const MINI_EPOLL_CTL_MOD: u32 = 3;
+
+uapi_struct! {
+    /// `SIMNIC_MUX_IOC_CTL`: add, change or remove a watched descriptor, as
+    /// `epoll_ctl(2)`; `events` takes the `EPOLL*` bits, `EPOLLET`,
+    /// `EPOLLONESHOT` and `EPOLLEXCLUSIVE` included.
+    pub struct MiniEpollCtl {
+        /// [`MINI_EPOLL_CTL_ADD`], [`MINI_EPOLL_CTL_DEL`] or
+        /// [`MINI_EPOLL_CTL_MOD`].
+        pub op: u32,
+        /// The descriptor.
+        pub fd: i32,
+        /// Events and flags (ignored for DEL).
+        pub events: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
+        /// Returned with each event (`epoll_data`).
+        pub data: u64,
+    }
+}
+
+uapi_struct! {
+    /// One event `SIMNIC_MUX_IOC_WAIT` returns (16 bytes, unlike the packed
+    /// 12-byte `struct epoll_event` of x86_64).
+    pub struct MiniEpollEvent {
+        /// Events ready.
+        pub events: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
+        /// The item's data.
+        pub data: u64,
+    }
+}
+
+uapi_struct! {
+    /// `SIMNIC_MUX_IOC_WAIT`: `epoll_wait(2)`; returns how many events were
+    /// written.
+    pub struct MiniEpollWait {
+        /// User address of an array of `maxevents` [`MiniEpollEvent`].
+        pub events: u64,
+        /// Room in the array, 1 to [`MINI_EPOLL_MAX_EVENTS`].
+        pub maxevents: u32,
+        /// Milliseconds to wait; negative: forever; 0: do not wait.
+        pub timeout_ms: i32,
+    }
+}
+
+/// Largest `maxevents` of `SIMNIC_MUX_IOC_WAIT`.
+pub const MINI_EPOLL_MAX_EVENTS: u32 = 1024;
+/// Most items one instance holds (as `max_user_watches` bounds epoll).
+pub const MINI_EPOLL_MAX_ITEMS: u32 = 65536;
+/// Deepest nesting of instances (`EP_MAX_NESTS`).
+pub const MINI_EPOLL_MAX_NESTS: u32 = 4;
+
+uapi_struct! {
+    /// `SIMNIC_MUX_IOC_INFO`: the instance's counters, what a learner
+    /// watches the ready list with.
+    pub struct MiniEpollInfo {
+        /// Items in the interest set.
+        pub items: u32,
+        /// Items on the ready list now.
+        pub ready: u32,
+        /// Wake function calls (`ep_poll_callback`), on any item.
+        pub callbacks: u64,
+        /// Items the wake function put on the ready list.
+        pub ready_adds: u64,
+        /// Wake-ups the wake function ignored (events not asked for, or a
+        /// disarmed `EPOLLONESHOT` item).
+        pub filtered: u64,
+        /// Items taken off the ready list by waits.
+        pub harvested: u64,
+        /// Events reported to user space.
+        pub reported: u64,
+        /// Level-triggered items put back on the ready list after a report.
+        pub lt_requeued: u64,
+        /// Items harvested with nothing ready any more.
+        pub spurious: u64,
+        /// Wait-queue entries hooked, in all.
+        pub entries: u64,
+    }
+}
+
+/// `SIMNIC_MUX_IOC_POLL`: [`MiniPoll`]; returns the number of descriptors
+/// ready, as `poll`.
+pub const SIMNIC_MUX_IOC_POLL: u32 = ioc(IOC_READ | IOC_WRITE, 32, MiniPoll::SIZE);
+/// `SIMNIC_MUX_IOC_CTL`: [`MiniEpollCtl`].
+pub const SIMNIC_MUX_IOC_CTL: u32 = ioc(IOC_WRITE, 33, MiniEpollCtl::SIZE);
+/// `SIMNIC_MUX_IOC_WAIT`: [`MiniEpollWait`].
+pub const SIMNIC_MUX_IOC_WAIT: u32 = ioc(IOC_WRITE, 34, MiniEpollWait::SIZE);
+/// `SIMNIC_MUX_IOC_INFO`: [`MiniEpollInfo`].
+pub const SIMNIC_MUX_IOC_INFO: u32 = ioc(IOC_READ, 35, MiniEpollInfo::SIZE);
 
 /// `FIONREAD` (as on a UDP socket): the payload length of the next datagram,
 /// 0 if none, into an `int`.

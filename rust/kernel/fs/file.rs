@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Files: `struct file`.
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
-use crate::{bindings, cred::Credential, types::Opaque};
+use crate::{
+    bindings,
+    cred::Credential,
+    error::{code::EBADF, Result},
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::ptr::NonNull;
 
 /// Flags of a file, as `open(2)` and `fcntl(F_SETFL)` set them (`f_flags`).
 pub mod flags {
@@ -24,8 +32,9 @@ pub mod flags {
 
 /// An open file: `struct file`.
 ///
-/// Only ever handled by reference, borrowed from a file operation's
-/// arguments; the VFS keeps the file alive for the duration of the call.
+/// Borrowed from a file operation's arguments (the VFS keeps the file alive
+/// for the duration of the call), or owned as an [`ARef<File>`] (a
+/// reference from [`File::fget`] or `get_file`, dropped with `fput`).
 ///
 /// # Invariants
 ///
@@ -42,7 +51,34 @@ unsafe impl Sync for File {}
 // SAFETY: A `struct file` is not tied to the thread that opened it.
 unsafe impl Send for File {}
 
+// SAFETY: `get_file` and `fput` are the file's reference counting; a
+// `&File` means the count is non-zero (type invariant), and `fput` of the
+// last reference frees the file only after `->release` (deferred to task
+// work or a workqueue when called from interrupt context).
+unsafe impl AlwaysRefCounted for File {
+    fn inc_ref(&self) {
+        // SAFETY: The count is non-zero (type invariant).
+        unsafe { bindings::get_file(self.as_ptr()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owns.
+        unsafe { bindings::fput(obj.cast::<bindings::file>().as_ptr()) }
+    }
+}
+
 impl File {
+    /// `fget(fd)`: the file open on the calling process's descriptor `fd`,
+    /// referenced; `EBADF` if there is none (or it is an `O_PATH` one).
+    pub fn fget(fd: u32) -> Result<ARef<File>> {
+        // SAFETY: `fget` takes a reference on the descriptor's file, or
+        // returns null; any process context may call it.
+        let ptr = NonNull::new(unsafe { bindings::fget(fd) }).ok_or(EBADF)?;
+        // SAFETY: We own the reference `fget` took; `File` is
+        // `repr(transparent)` over the `struct file`.
+        Ok(unsafe { ARef::from_raw(ptr.cast()) })
+    }
+
     /// Borrows a `struct file`.
     ///
     /// # Safety

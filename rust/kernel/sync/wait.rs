@@ -174,6 +174,17 @@ impl WaitQueueHead {
         }
     }
 
+    /// `ep_poll_safewake()`: a keyed wake-up (`wake_up_locked_poll` under the
+    /// queue's lock) for a queue that may be woken from inside a wake-up of
+    /// another queue of the same lock class, as nested epoll instances wake
+    /// each other; `subclass` is the nesting depth lockdep is told (0 to 7,
+    /// clamped), so it sees no recursion.
+    pub fn wake_up_poll_nested(&self, key: PollMask, subclass: u32) {
+        // SAFETY: `inner` is initialised; the helper takes the queue's lock
+        // (irqsave, any context) with the lockdep subclass, clamped there.
+        unsafe { bindings::wake_up_poll_nested(self.as_raw(), key.without_internal().bits(), subclass) };
+    }
+
     /// `wake_up_interruptible_all()`: wakes every interruptible waiter,
     /// exclusive or not, with no key (pollers re-poll whatever they wait
     /// for): what a state change such as a shutdown calls.
