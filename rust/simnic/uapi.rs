@@ -75,8 +75,9 @@ macro_rules! uapi_struct {
 
             /// Every field by name, widened to `u64`, in declaration order
             /// (for counter tables and text output).
+            #[allow(clippy::unnecessary_cast)]
             pub fn fields(&self) -> [(&'static str, u64); Self::FIELDS] {
-                [$((stringify!($f), u64::from(self.$f)),)*]
+                [$((stringify!($f), self.$f as u64),)*]
             }
 
             /// Field by field `self - earlier`, wrapping (counter deltas).
