@@ -58,6 +58,12 @@ mod ioctl;
 #[path = "simnic/irq_line.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod irq_line;
+#[path = "simnic/mini_epoll.rs"]
+mod mini_epoll;
+#[path = "simnic/mini_poll.rs"]
+mod mini_poll;
+#[path = "simnic/mux_fops.rs"]
+mod mux_fops;
 #[path = "simnic/napi_poll.rs"]
 mod napi_poll;
 #[path = "simnic/nic.rs"]
@@ -112,6 +118,7 @@ module_param_u32!(
 /// engine thread (which owns the interrupt, which owns the poll: each is
 /// stopped and waited for), then debugfs.
 struct SimNic {
+    _mux: Pin<KBox<MiscDeviceRegistration<mux_fops::MuxDev>>>,
     _misc: Pin<KBox<MiscDeviceRegistration<fops::SimnicDev>>>,
     _hw: KThread,
     _debugfs: kernel::debugfs::Dir,
@@ -155,13 +162,17 @@ impl kernel::Module for SimNic {
         // Mode 0666: a test device that unprivileged users may open.
         let opts = MiscDeviceOptions { name: c_str!("simnic"), mode: 0o666 };
         let misc = KBox::pin_init(MiscDeviceRegistration::register(opts, nic), GFP_KERNEL)?;
+        // The module's own multiplexers (mini-poll, mini-epoll).
+        let shared = Arc::pin_init(mini_epoll::MuxShared::new(), GFP_KERNEL)?;
+        let mux_opts = MiscDeviceOptions { name: c_str!("simnic-epoll"), mode: 0o666 };
+        let mux = KBox::pin_init(MiscDeviceRegistration::register(mux_opts, shared), GFP_KERNEL)?;
         pr_info!(
             "loaded: /dev/simnic (minor {}), rings rx {} tx {}, budget {napi_budget}, tx delay {delay_us} us\n",
             misc.minor(),
             rx.size(),
             tx.size()
         );
-        Ok(SimNic { _misc: misc, _hw: hw, _debugfs: dbg })
+        Ok(SimNic { _mux: mux, _misc: misc, _hw: hw, _debugfs: dbg })
     }
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Credentials: `struct cred` (`include/linux/cred.h`).
+//!
+//! C header: [`include/linux/cred.h`](srctree/include/linux/cred.h)
 
 use crate::{bindings, types::Opaque};
 

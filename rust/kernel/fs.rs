@@ -5,6 +5,8 @@
 //!
 //! Shape follows upstream Rust-for-Linux (`kernel::fs::File`,
 //! `kernel::fs::Kiocb`), so a later kernel lets these files go.
+//!
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 pub mod fasync;
 pub mod file;

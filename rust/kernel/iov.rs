@@ -7,9 +7,11 @@
 //! (data flows *to* it, as in `->read_iter`). Copies into user memory may
 //! fault and come up short; the methods return how much was copied and leave
 //! the errno choice (usually `EFAULT`) to the caller.
+//!
+//! C headers: [`include/linux/uio.h`](srctree/include/linux/uio.h)
 
 use crate::{
-    alloc::{Flags, KVec},
+    alloc::{Allocator, Flags, Vec},
     bindings,
     error::Result,
     types::Opaque,
@@ -97,20 +99,19 @@ impl<'data> IovIterSource<'data> {
         unsafe { bindings::_copy_from_iter(out.as_mut_ptr().cast(), out.len(), self.iov.get()) }
     }
 
-    /// Copies everything left into a new vector of exactly that size.
-    ///
-    /// Returns the vector, possibly shorter than requested if a user page
-    /// faulted; compare its length with [`Self::len`] taken before.
-    pub fn copy_from_iter_vec(&mut self, flags: Flags) -> Result<KVec<u8>> {
+    /// Appends everything left to `out` (upstream's signature): reserves
+    /// room for it, copies, and returns the bytes copied, fewer than
+    /// [`Self::len`] was if a user page faulted.
+    pub fn copy_from_iter_vec<A: Allocator>(&mut self, out: &mut Vec<u8, A>, flags: Flags) -> Result<usize> {
         let len = self.len();
-        let mut v = KVec::<u8>::with_capacity(len, flags)?;
-        // SAFETY: The spare capacity is valid for writes of `len` bytes.
-        let n = unsafe {
-            bindings::_copy_from_iter(v.as_mut_ptr().cast(), len, self.iov.get())
-        };
-        // SAFETY: `_copy_from_iter` initialised the first `n <= len` bytes.
-        unsafe { v.set_len(n) };
-        Ok(v)
+        out.reserve(len, flags)?;
+        let old = out.len();
+        // SAFETY: The spare capacity after `old` is valid for writes of
+        // `len` bytes (reserved above).
+        let n = unsafe { bindings::_copy_from_iter(out.as_mut_ptr().add(old).cast(), len, self.iov.get()) };
+        // SAFETY: `_copy_from_iter` initialised `n <= len` bytes after `old`.
+        unsafe { out.set_len(old + n) };
+        Ok(n)
     }
 }
 

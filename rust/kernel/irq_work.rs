@@ -10,6 +10,8 @@
 //! [`IrqWork`] owns an `Arc` of its data and, on drop, waits for a pending or
 //! running callback (`irq_work_sync`) before releasing it. Upstream
 //! Rust-for-Linux has no irq_work abstraction.
+//!
+//! C header: [`include/linux/irq_work.h`](srctree/include/linux/irq_work.h)
 
 use crate::{
     bindings,

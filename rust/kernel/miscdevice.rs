@@ -19,7 +19,7 @@
 //! - `POLLFREE`, which tells epoll that a wait queue is being freed, is
 //!   stripped from what `poll` returns.
 //!
-//! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
+//! C headers: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
@@ -71,18 +71,20 @@ impl MiscDeviceOptions {
 /// `'static` table whose `owner` holds the module, and their private data is
 /// theirs.
 ///
-/// It also holds the driver's per-device data (`T::RegistrationData`), which
-/// `open` can reach through [`Self::data`] (upstream added the same later).
+/// It also holds the driver's per-device data (`T::Data`), which `open` can
+/// reach through [`Self::data`] (the shape of the "additional data" series
+/// proposed for upstream: `type Data`, `register(opts, data)`, `data()`).
 ///
 /// # Invariants
 ///
 /// `inner` is a registered `miscdevice` for as long as `self` lives; `data`
-/// is initialised before registration.
+/// is initialised (and pinned) before registration.
 #[pin_data(PinnedDrop)]
 pub struct MiscDeviceRegistration<T: MiscDevice> {
     #[pin]
     inner: Opaque<bindings::miscdevice>,
-    data: T::RegistrationData,
+    #[pin]
+    data: T::Data,
     _t: PhantomData<T>,
 }
 
@@ -94,11 +96,12 @@ unsafe impl<T: MiscDevice> Sync for MiscDeviceRegistration<T> {}
 
 impl<T: MiscDevice> MiscDeviceRegistration<T> {
     /// Registers the device (`misc_register()`) with the driver's data.
-    pub fn register(opts: MiscDeviceOptions, data: T::RegistrationData) -> impl PinInit<Self, Error> {
+    pub fn register(opts: MiscDeviceOptions, data: impl PinInit<T::Data, Error>) -> impl PinInit<Self, Error> {
         let init = move |slot: *mut Self| {
-            // SAFETY: `slot` is valid for writes (closure contract); the data
-            // goes in before the device becomes visible to `open`.
-            unsafe { core::ptr::addr_of_mut!((*slot).data).write(data) };
+            // SAFETY: `slot` is valid for writes and pinned (closure
+            // contract); the data goes in before the device becomes visible
+            // to `open`. On failure nothing was initialised.
+            unsafe { data.__pinned_init(core::ptr::addr_of_mut!((*slot).data))? };
             // SAFETY: `slot` is valid for writes (closure contract); no
             // reference to the uninitialised memory is created.
             let raw = Opaque::raw_get(unsafe { core::ptr::addr_of!((*slot).inner) });
@@ -119,7 +122,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
     }
 
     /// The driver's data given to [`Self::register`].
-    pub fn data(&self) -> &T::RegistrationData {
+    pub fn data(&self) -> &T::Data {
         &self.data
     }
 
@@ -158,8 +161,9 @@ pub trait MiscDevice: Sized {
     /// What `open` returns and `release` gets back: `Arc<Self>`, `KBox<Self>`...
     type Ptr: ForeignOwnable + Send + Sync;
 
-    /// Data of the device as a whole, kept in the registration (`()` if none).
-    type RegistrationData: Send + Sync;
+    /// Data of the device as a whole, kept (pinned) in the registration
+    /// (`()` if none).
+    type Data: Send + Sync;
 
     /// The module whose code these operations are: `file_operations.owner`.
     /// An open file holds a reference on it, so `rmmod` cannot unload the code

@@ -12,6 +12,8 @@
 //! so reading them needs no lock: the loader's writes happen before `init`.
 //! Only loadable modules are supported (a built-in would need the
 //! `modname.` prefix).
+//!
+//! C header: [`include/linux/moduleparam.h`](srctree/include/linux/moduleparam.h)
 
 use crate::{bindings, str::CStr};
 use core::sync::atomic::{AtomicU32, Ordering};

@@ -26,7 +26,7 @@ pub(crate) struct SimnicDev;
 #[vtable]
 impl MiscDevice for SimnicDev {
     type Ptr = Arc<Endpoint>;
-    type RegistrationData = Arc<NicCore>;
+    type Data = Arc<NicCore>;
 
     const OWNER: &'static ThisModule = &crate::THIS_MODULE;
     // A datagram device has no file position: lseek/pread give ESPIPE.
@@ -54,7 +54,7 @@ impl MiscDevice for SimnicDev {
     }
 
     fn read_iter(kiocb: Kiocb<'_, Arc<Endpoint>>, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let ep = kiocb.device();
+        let ep = kiocb.file();
         let room = iov.len();
         let info = ep.recv(room, kiocb.is_nonblocking(), |bytes| {
             if iov.copy_to_iter(bytes) == bytes.len() { Ok(()) } else { Err(EFAULT) }
@@ -63,14 +63,15 @@ impl MiscDevice for SimnicDev {
     }
 
     fn write_iter(kiocb: Kiocb<'_, Arc<Endpoint>>, iov: &mut IovIterSource<'_>) -> Result<usize> {
-        let ep = kiocb.device();
+        let ep = kiocb.file();
         let len = iov.len();
         if len > crate::uapi::MAX_DATAGRAM {
             return Err(kernel::error::code_ext::EMSGSIZE);
         }
         // IOCB_NOWAIT forbids sleeping, including in the allocator.
         let gfp = if kiocb.is_nowait() { GFP_NOWAIT } else { GFP_KERNEL };
-        let payload = iov.copy_from_iter_vec(gfp)?;
+        let mut payload = KVec::new();
+        iov.copy_from_iter_vec(&mut payload, gfp)?;
         if payload.len() != len {
             return Err(EFAULT);
         }

@@ -29,7 +29,7 @@ use kernel::{
 };
 
 /// Reads a `T` the size of `N` bytes from user address `arg`.
-fn read_arg<const N: usize>(arg: usize) -> Result<[u8; N]> {
+pub(crate) fn read_arg<const N: usize>(arg: usize) -> Result<[u8; N]> {
     let mut b = [0u8; N];
     UserSlice::new(arg, N).reader().read_slice(&mut b)?;
     Ok(b)
@@ -39,7 +39,7 @@ fn read_u32(arg: usize) -> Result<u32> {
     Ok(u32::from_ne_bytes(read_arg::<4>(arg)?))
 }
 
-fn write_arg(arg: usize, bytes: &[u8]) -> Result {
+pub(crate) fn write_arg(arg: usize, bytes: &[u8]) -> Result {
     UserSlice::new(arg, bytes.len()).writer().write_slice(bytes)
 }
 

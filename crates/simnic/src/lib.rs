@@ -71,7 +71,8 @@ pub use uapi::{
     rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, EPHEMERAL_PORT_FIRST,
     GEN_FLOWS, MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT,
     RX_MEM_MAX_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL,
-    SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT, TX_DELAY_MAX_NS,
+    SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT, TX_DELAY_MAX_NS, MiniPollFd, MiniEpollInfo, MiniPoll,
+    MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD, MUX_DEVICE_PATH,
 };
 
 use uapi::{RecvFrom, SendTo};
@@ -431,3 +432,96 @@ impl FromRawFd for Endpoint {
 
 #[cfg(test)]
 mod tests;
+
+/// The module's own multiplexers, on [`MUX_DEVICE_PATH`]: an open is a
+/// mini-epoll instance ([`MiniEpoll::ctl`], [`MiniEpoll::wait`]), and
+/// [`MiniEpoll::mini_poll`] is `poll(2)` done by the module's `do_poll`.
+/// Each method is one `ioctl`.
+#[derive(Debug)]
+pub struct MiniEpoll {
+    fd: RawFd,
+}
+
+impl MiniEpoll {
+    /// Opens the node: a new, empty instance (`epoll_create`).
+    pub fn open() -> io::Result<Self> {
+        let path = CString::new(uapi::MUX_DEVICE_PATH).expect("no NUL in the path");
+        // SAFETY: a valid NUL-terminated path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        check(fd.into())?;
+        Ok(Self { fd })
+    }
+
+    fn ioctl<T>(&self, request: u32, arg: *mut T) -> io::Result<usize> {
+        // SAFETY: every request of this node takes a pointer to its struct,
+        // which the callers pass live and of the right type.
+        let ret = unsafe { libc::ioctl(self.fd, request as libc::Ioctl, arg) };
+        check(ret.into())
+    }
+
+    /// `epoll_ctl(op, fd, events, data)` (`SIMNIC_MUX_IOC_CTL`); `op` is one
+    /// of [`MINI_EPOLL_CTL_ADD`], [`MINI_EPOLL_CTL_DEL`],
+    /// [`MINI_EPOLL_CTL_MOD`].
+    pub fn ctl(&self, op: u32, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        let mut c = uapi::MiniEpollCtl { op, fd, events, reserved: 0, data };
+        self.ioctl(uapi::SIMNIC_MUX_IOC_CTL, &mut c).map(drop)
+    }
+
+    /// `epoll_wait` (`SIMNIC_MUX_IOC_WAIT`): up to `max` events as
+    /// `(events, data)`, waiting up to `timeout_ms` (negative: forever).
+    pub fn wait(&self, max: usize, timeout_ms: i32) -> io::Result<Vec<(u32, u64)>> {
+        let mut ev = vec![uapi::MiniEpollEvent::default(); max.max(1)];
+        let mut w = uapi::MiniEpollWait {
+            events: ev.as_mut_ptr() as u64,
+            maxevents: len_u32(max),
+            timeout_ms,
+        };
+        let n = self.ioctl(uapi::SIMNIC_MUX_IOC_WAIT, &mut w)?;
+        Ok(ev[..n].iter().map(|e| (e.events, e.data)).collect())
+    }
+
+    /// The instance's counters (`SIMNIC_MUX_IOC_INFO`).
+    pub fn info(&self) -> io::Result<uapi::MiniEpollInfo> {
+        let mut i = uapi::MiniEpollInfo::default();
+        self.ioctl(uapi::SIMNIC_MUX_IOC_INFO, &mut i)?;
+        Ok(i)
+    }
+
+    /// `poll(fds, timeout_ms)` done by the module (`SIMNIC_MUX_IOC_POLL`):
+    /// fills each `revents` and returns how many are ready, and what the
+    /// call did (rescans, entries, wake-ups).
+    pub fn mini_poll(&self, fds: &mut [uapi::MiniPollFd], timeout_ms: i32) -> io::Result<(usize, uapi::MiniPoll)> {
+        let mut p = uapi::MiniPoll {
+            fds: fds.as_mut_ptr() as u64,
+            nfds: len_u32(fds.len()),
+            timeout_ms,
+            ..Default::default()
+        };
+        let n = self.ioctl(uapi::SIMNIC_MUX_IOC_POLL, &mut p)?;
+        Ok((n, p))
+    }
+}
+
+impl Drop for MiniEpoll {
+    fn drop(&mut self) {
+        // SAFETY: our descriptor, closed once.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+impl AsRawFd for MiniEpoll {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+impl FromRawFd for MiniEpoll {
+    /// Takes ownership of `fd`, an open instance, which [`Drop`] will close.
+    ///
+    /// # Safety
+    /// `fd` must be an open descriptor of the multiplexer node that nothing
+    /// else owns.
+    unsafe fn from_raw_fd(fd: RawFd) -> Self {
+        Self { fd }
+    }
+}

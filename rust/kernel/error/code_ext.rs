@@ -5,6 +5,8 @@
 //! Later kernels add these to `code` itself; then this file goes away and
 //! users switch their `use` line. Lives as a child of `kernel::error` so it can
 //! use the private `Error::try_from_errno` in a `const`, like `code` does.
+//!
+//! C header: [`include/uapi/asm-generic/errno.h`](srctree/include/uapi/asm-generic/errno.h)
 
 macro_rules! declare_err_ext {
     ($err:tt, $doc:expr) => {
@@ -25,3 +27,4 @@ declare_err_ext!(ECANCELED, "Operation canceled.");
 declare_err_ext!(ENOTCONN, "Transport endpoint is not connected.");
 declare_err_ext!(EDESTADDRREQ, "Destination address required.");
 declare_err_ext!(ECONNREFUSED, "Connection refused.");
+declare_err_ext!(ELOOP, "Too many symbolic links encountered (a loop of epoll instances).");

@@ -2,7 +2,7 @@
 
 //! Files: `struct file`.
 //!
-//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 use crate::{
     bindings,
@@ -12,14 +12,45 @@ use crate::{
 };
 use core::ptr::NonNull;
 
-/// Flags of a file, as `open(2)` and `fcntl(F_SETFL)` set them (`f_flags`).
+/// Flags of a file, as `open(2)` and `fcntl(F_SETFL)` set them (`f_flags`),
+/// with upstream's names.
 pub mod flags {
-    /// File is opened in non-blocking mode.
-    pub const O_NONBLOCK: u32 = crate::bindings::O_NONBLOCK;
     /// File is opened in append mode.
     pub const O_APPEND: u32 = crate::bindings::O_APPEND;
-    /// Signal-driven I/O is enabled (`fcntl(F_SETFL, O_ASYNC)`).
-    pub const FASYNC: u32 = crate::bindings::FASYNC;
+    /// Signal-driven I/O is enabled (`FASYNC` in C).
+    pub const O_ASYNC: u32 = crate::bindings::FASYNC;
+    /// Close-on-exec.
+    pub const O_CLOEXEC: u32 = crate::bindings::O_CLOEXEC;
+    /// Create the file if it does not exist.
+    pub const O_CREAT: u32 = crate::bindings::O_CREAT;
+    /// Direct I/O.
+    pub const O_DIRECT: u32 = crate::bindings::O_DIRECT;
+    /// Must be a directory.
+    pub const O_DIRECTORY: u32 = crate::bindings::O_DIRECTORY;
+    /// Synchronous data integrity writes.
+    pub const O_DSYNC: u32 = crate::bindings::O_DSYNC;
+    /// With `O_CREAT`: fail if the file exists.
+    pub const O_EXCL: u32 = crate::bindings::O_EXCL;
+    /// Large file.
+    pub const O_LARGEFILE: u32 = crate::bindings::O_LARGEFILE;
+    /// Do not update the access time.
+    pub const O_NOATIME: u32 = crate::bindings::O_NOATIME;
+    /// Do not make it the controlling terminal.
+    pub const O_NOCTTY: u32 = crate::bindings::O_NOCTTY;
+    /// Do not follow a final symbolic link.
+    pub const O_NOFOLLOW: u32 = crate::bindings::O_NOFOLLOW;
+    /// File is opened in non-blocking mode.
+    pub const O_NONBLOCK: u32 = crate::bindings::O_NONBLOCK;
+    /// Same as `O_NONBLOCK`.
+    pub const O_NDELAY: u32 = crate::bindings::O_NDELAY;
+    /// A path, not an open file.
+    pub const O_PATH: u32 = crate::bindings::O_PATH;
+    /// Synchronous writes.
+    pub const O_SYNC: u32 = crate::bindings::O_SYNC;
+    /// An unnamed temporary file.
+    pub const O_TMPFILE: u32 = crate::bindings::O_TMPFILE;
+    /// Truncate on open.
+    pub const O_TRUNC: u32 = crate::bindings::O_TRUNC;
     /// Mask for the access mode.
     pub const O_ACCMODE: u32 = crate::bindings::O_ACCMODE;
     /// Read-only access.
@@ -95,7 +126,7 @@ impl File {
         self.inner.get()
     }
 
-    /// `f_flags`: `O_NONBLOCK`, `O_APPEND`, `FASYNC`, the access mode...
+    /// `f_flags`: `O_NONBLOCK`, `O_APPEND`, `O_ASYNC`, the access mode...
     ///
     /// `fcntl(F_SETFL)` may change them at any time, so this is a snapshot.
     pub fn flags(&self) -> u32 {
@@ -107,6 +138,14 @@ impl File {
     /// Whether the file was opened (or set) with `O_NONBLOCK`.
     pub fn is_nonblocking(&self) -> bool {
         self.flags() & flags::O_NONBLOCK != 0
+    }
+
+    /// `file_can_poll()`: whether the file has a `->poll` (epoll refuses
+    /// files without one with `EPERM`).
+    pub fn can_poll(&self) -> bool {
+        // SAFETY: The file is alive (type invariant); `f_op` does not change
+        // once the file is open.
+        unsafe { (*(*self.as_ptr()).f_op).poll.is_some() }
     }
 
     /// The credentials of whoever opened the file (`f_cred`).

@@ -3,7 +3,7 @@
 //! Kernel I/O control blocks: `struct kiocb`, the context of `->read_iter` and
 //! `->write_iter`.
 //!
-//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 use crate::{bindings, fs::File, types::ForeignOwnable};
 use core::{marker::PhantomData, ptr::NonNull};
@@ -40,18 +40,24 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
         }
     }
 
+    /// The raw `struct kiocb`.
+    pub fn as_raw(&self) -> *mut bindings::kiocb {
+        self.inner.as_ptr()
+    }
+
     fn raw(&self) -> *mut bindings::kiocb {
         self.inner.as_ptr()
     }
 
-    /// The file the I/O is on.
-    pub fn file(&self) -> &'a File {
+    /// The file the I/O is on (`ki_filp`).
+    pub fn ki_filp(&self) -> &'a File {
         // SAFETY: `ki_filp` is alive for `'a` (type invariant).
         unsafe { File::from_raw_file((*self.raw()).ki_filp) }
     }
 
-    /// The file's private data, borrowed.
-    pub fn device(&self) -> <T as ForeignOwnable>::Borrowed<'a> {
+    /// The file's private data, borrowed (upstream's name: the driver's
+    /// view of "the file").
+    pub fn file(&self) -> <T as ForeignOwnable>::Borrowed<'a> {
         // SAFETY: The private data came from `T::into_foreign` and is not
         // released before `'a` ends (type invariant).
         unsafe { T::borrow(self.private) }
@@ -73,7 +79,7 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
     /// Whether waiting for data is forbidden: `O_NONBLOCK` on the file or
     /// `IOCB_NOWAIT` on this request (the test `pipe_read` makes).
     pub fn is_nonblocking(&self) -> bool {
-        self.is_nowait() || self.file().is_nonblocking()
+        self.is_nowait() || self.ki_filp().is_nonblocking()
     }
 
     /// `is_sync_kiocb()`: whether the submitter waits for the result (a plain

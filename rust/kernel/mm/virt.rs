@@ -5,6 +5,8 @@
 //! Upstream Rust-for-Linux calls the area an `->mmap` handler gets `VmaNew`;
 //! this is the same idea, reduced to what a driver reads before deciding. The
 //! page-inserting operations arrive with the mmap receive path.
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
 
 use crate::{bindings, types::Opaque};
 

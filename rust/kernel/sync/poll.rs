@@ -51,6 +51,8 @@ impl PollMask {
     pub const WRBAND: Self = Self(bindings::EPOLLWRBAND);
     /// `EPOLLRDHUP`: the peer (or a `shutdown(SHUT_RD)`) closed the read side.
     pub const RDHUP: Self = Self(bindings::EPOLLRDHUP);
+    /// `EPOLLNVAL` (`POLLNVAL`): the descriptor is not open (poll's answer).
+    pub const NVAL: Self = Self(bindings::EPOLLNVAL);
     /// No events.
     pub const NONE: Self = Self(0);
 

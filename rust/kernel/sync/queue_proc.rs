@@ -119,14 +119,14 @@ impl<Q: QueueProc> Table<Q> {
 }
 
 impl File {
-    /// `vfs_poll()` with a table made by `init_poll_funcptr(proc)`: the
+    /// `vfs_poll()` with a table made by `init_poll_funcptr(qproc)`: the
     /// file's current events, asking for `events`, and its `poll_wait()`
-    /// calls reach `proc`. A file without `->poll` is always readable and
+    /// calls reach `qproc`. A file without `->poll` is always readable and
     /// writable (`DEFAULT_POLLMASK`) and registers nothing.
-    pub fn poll_with<Q: QueueProc>(&self, events: PollMask, proc: &mut Q) -> PollMask {
+    pub fn poll_with<Q: QueueProc>(&self, events: PollMask, qproc: &mut Q) -> PollMask {
         let mut table = Table::<Q> {
             pt: bindings::poll_table { _qproc: Some(Table::<Q>::qproc), _key: events.bits() },
-            q: proc,
+            q: qproc,
         };
         // SAFETY: The file is alive (type invariant); `table` lives across
         // the call and its queue procedure only runs during it.

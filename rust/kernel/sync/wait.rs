@@ -230,6 +230,17 @@ impl WaitQueueHead {
         self.wait_event(0, Some(timeout_ns), cond)
     }
 
+    /// `wait_event_interruptible_hrtimeout()` for an exclusive waiter: as
+    /// [`Self::wait_interruptible_timeout`], woken one at a time like
+    /// [`Self::wait_interruptible_exclusive`] (how `epoll_wait` sleeps).
+    pub fn wait_interruptible_exclusive_timeout<T>(
+        &self,
+        timeout_ns: u64,
+        cond: impl FnMut() -> Option<T>,
+    ) -> Result<Option<T>> {
+        self.wait_event(bindings::WQ_FLAG_EXCLUSIVE as c_int, Some(timeout_ns), cond)
+    }
+
     /// Without a deadline the loop ends only with a value or a signal; a
     /// `None` cannot happen, and would read as an interrupted wait.
     fn untimed<T>(r: Result<Option<T>>) -> Result<T> {

@@ -12,6 +12,8 @@
 //! The callback runs in hard-irq context (`HRTIMER_MODE_REL`, not `_SOFT`):
 //! it must not sleep, and data it shares with threads needs an irq-safe lock
 //! such as [`SpinLockIrq`](crate::sync::SpinLockIrq).
+//!
+//! C header: [`include/linux/hrtimer.h`](srctree/include/linux/hrtimer.h)
 
 use crate::{
     bindings,

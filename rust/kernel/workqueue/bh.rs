@@ -11,6 +11,8 @@
 //! owns an `Arc` of its data, queueing does not move it, and drop cancels and
 //! waits (`cancel_work_sync`) before releasing it, so a queued item never
 //! outlives its data or the module.
+//!
+//! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
 
 use crate::{
     bindings,

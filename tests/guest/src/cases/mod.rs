@@ -9,6 +9,7 @@ mod faults;
 mod generator;
 mod limits;
 mod module;
+mod mux;
 pub mod nic;
 mod ports;
 mod readiness;
@@ -82,6 +83,14 @@ pub const TESTS: &[Test] = tests![
     errors::econnrefused_once_like_udp,
     errors::econnrefused_wakes_blocked_reader,
     errors::econnrefused_only_connected_port,
+    mux::mux_conformance_sources,
+    mux::mux_conformance_nested,
+    mux::mux_blocked_wait_wakes,
+    mux::mux_exclusive_wakes_one,
+    mux::mux_item_holds_file,
+    mux::mux_loops_refused,
+    mux::mux_pollfree_signalfd,
+    mux::mini_poll_like_poll,
     nic::nic_counters_single_frame,
     nic::ring_state_quiescent,
     nic::wire_delay,

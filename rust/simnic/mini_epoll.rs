@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! mini-epoll: an epoll instance done again, the way `fs/eventpoll.c` does
+//! it, with each step visible (`SIMNIC_MUX_IOC_INFO`).
+//!
+//! - **Interest set** (`ep->rbr`): items keyed by (file, descriptor) in a
+//!   red-black tree, under the instance's mutex (`ep->mtx`).
+//! - **Registration** (`ep_insert` → `ep_item_poll` →
+//!   `ep_ptable_queue_proc`): adding a descriptor calls its file's `->poll`
+//!   with our queue procedure, which hooks one wait-queue entry per queue
+//!   the file registers, with a wake function in `ep_poll_callback`'s role.
+//! - **The wake function** ([`ItemWake::wake`]): runs in the waker's
+//!   context (softirq for an endpoint's datagram, hard irq for some files),
+//!   under the target queue's lock. It drops wake-ups for events the item
+//!   did not ask for, puts the item on the ready list (`ep->rdllist`, under
+//!   an irq-safe lock), wakes a waiter of the instance and, for nesting, the
+//!   pollers of the instance itself (`ep_poll_safewake`).
+//! - **Waiting** (`ep_poll` → `ep_send_events`): take the ready list, poll
+//!   each item again for its current events (so what is reported is true
+//!   now), report it; a level-triggered item goes back on the list, an
+//!   edge-triggered one does not, a one-shot one is disarmed until
+//!   `MINI_EPOLL_CTL_MOD`.
+//!
+//! Where it differs from epoll, and why:
+//! - An item holds a reference to its file until it is deleted or the
+//!   instance is closed (select and poll do the same for the duration of a
+//!   call). epoll holds none and is told by `eventpoll_release()` when a
+//!   file is finally closed; a module cannot hook that. So closing a
+//!   descriptor does not remove it from a mini-epoll set (and keeps the file
+//!   open: an endpoint keeps its port) until `MINI_EPOLL_CTL_DEL`.
+//! - Events arriving while a wait processes the ready list are not parked
+//!   on an overflow list (`ep->ovflist`): the wake function marks the item
+//!   (`missed`), and the wait puts it back when it is done.
+//! - Polling an instance (`->poll`, for nesting) re-polls the items on its
+//!   ready list without the instance's mutex, which epoll takes with a
+//!   lockdep nesting level (`mutex_lock_nested`).
+
+use crate::stats::{add, inc};
+use crate::uapi::*;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::{
+    alloc::{KBox, KVVec},
+    error::code::{EBADF, EEXIST, EINTR, ENOENT, EPERM},
+    error::code_ext::ELOOP,
+    fs::File,
+    impl_has_list_links, impl_list_arc_safe, impl_list_item,
+    // `TryNewListArc`: 6.12's `impl_list_arc_safe!` names it unqualified.
+    list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
+    miscdevice::MiscFileOps,
+    new_mutex, new_spinlock_irq,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{
+        poll::{PollMask, PollTable},
+        queue_proc::{QueueProc, QueueRequest},
+        wait::{new_wait_queue_head, WaitQueueHead},
+        wait_entry::{WaitEntry, WakeCallback},
+        Arc, ArcBorrow, Mutex, SpinLockIrq,
+    },
+    time::Ktime,
+    types::ARef,
+};
+
+/// `EPOLLEXCLUSIVE`, `EPOLLWAKEUP`, `EPOLLONESHOT`, `EPOLLET`: flags, not
+/// events (`EP_PRIVATE_BITS`).
+const EPOLLEXCLUSIVE: u32 = 1 << 28;
+const EPOLLWAKEUP: u32 = 1 << 29;
+const EPOLLONESHOT: u32 = 1 << 30;
+const EPOLLET: u32 = 1 << 31;
+const PRIVATE_BITS: u32 = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
+/// What `EPOLLEXCLUSIVE` may be combined with (`EPOLLEXCLUSIVE_OK_BITS`).
+const EXCLUSIVE_OK_BITS: u32 = 0x1 | 0x4 | 0x8 | 0x10 | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE;
+
+/// What every instance shares: the loop check's lock (`epnested_mutex`).
+#[pin_data]
+pub(crate) struct MuxShared {
+    #[pin]
+    pub(crate) loop_mtx: Mutex<()>,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) poll_totals: crate::mini_poll::MiniPollTotals,
+}
+
+impl MuxShared {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            loop_mtx <- new_mutex!((), "simnic_mux_loop"),
+            next_id: AtomicU64::new(1),
+            poll_totals: Default::default(),
+        })
+    }
+}
+
+/// The instance's counters (`SIMNIC_MUX_IOC_INFO`).
+#[derive(Default)]
+pub(crate) struct EpCounters {
+    callbacks: AtomicU64,
+    ready_adds: AtomicU64,
+    filtered: AtomicU64,
+    harvested: AtomicU64,
+    reported: AtomicU64,
+    lt_requeued: AtomicU64,
+    spurious: AtomicU64,
+    entries: AtomicU64,
+}
+
+/// The interest set, under the instance's mutex.
+pub(crate) struct Interest {
+    items: RBTree<(usize, i32), Arc<EpItem>>,
+    count: u32,
+}
+
+/// One open of /dev/simnic-epoll: `struct eventpoll`.
+#[pin_data]
+pub(crate) struct MiniEpoll {
+    pub(crate) id: u64,
+    shared: Arc<MuxShared>,
+    /// How the driver recognises instances among watched files.
+    ops: MiscFileOps<crate::mux_fops::MuxDev>,
+    /// `ep->mtx`: the interest set; held by control calls and by waits
+    /// while they report.
+    #[pin]
+    interest: Mutex<Interest>,
+    /// `ep->rdllist` under `ep->lock`: the wake function runs in any
+    /// context, interrupts included, so interrupts are off while held.
+    #[pin]
+    ready: SpinLockIrq<List<EpItem>>,
+    /// `ep->wq`: tasks in `SIMNIC_MUX_IOC_WAIT`.
+    #[pin]
+    wq: WaitQueueHead,
+    /// `ep->poll_wait`: pollers of the instance itself (nesting).
+    #[pin]
+    poll_wq: WaitQueueHead,
+    /// `ep->nests`: nesting depth during a wake-up of `poll_wq`, for lockdep.
+    nests: AtomicU32,
+    stats: EpCounters,
+}
+
+/// One watched descriptor: `struct epitem`.
+#[pin_data]
+pub(crate) struct EpItem {
+    ep: Arc<MiniEpoll>,
+    file: ARef<File>,
+    fd: i32,
+    /// The watched file is an instance too: its nesting depth matters.
+    target_ep: Option<Arc<MiniEpoll>>,
+    /// `epi->event.events`: events and flags; a fired one-shot item keeps
+    /// only the flags until re-armed.
+    events: AtomicU32,
+    data: AtomicU64,
+    /// A wake-up found the item off the ready list because a wait held it.
+    missed: AtomicBool,
+    /// Deleted: in no interest set any more.
+    dead: AtomicBool,
+    /// `epi->pwqlist`: the entries hooked on the file's queues; dropping
+    /// them unhooks them.
+    #[pin]
+    entries: Mutex<KVVec<Pin<KBox<WaitEntry<ItemWake>>>>>,
+    #[pin]
+    links: ListLinks,
+    #[pin]
+    tracker: AtomicTracker,
+}
+
+impl_has_list_links! {
+    impl HasListLinks<0> for EpItem { self.links }
+}
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for EpItem { tracked_by tracker: AtomicTracker; }
+}
+impl_list_item! {
+    impl ListItem<0> for EpItem { using ListLinks; }
+}
+
+/// The data of each hooked entry: its item (`ep_pwq_from_wait(wait)->base`).
+pub(crate) struct ItemWake {
+    item: Arc<EpItem>,
+}
+
+impl WakeCallback for ItemWake {
+    /// `ep_poll_callback`.
+    fn wake(entry: &WaitEntry<Self>, key: PollMask) -> bool {
+        let item = &entry.data().item;
+        let ep = &*item.ep;
+        inc(&ep.stats.callbacks);
+        let events = item.events.load(Ordering::Acquire);
+        let exclusive = events & EPOLLEXCLUSIVE != 0;
+        // Disarmed (a fired one-shot), deleted, or not what it asked for:
+        // nothing to do, except that the queue goes away (`POLLFREE`, which
+        // comes with `EPOLLHUP`).
+        let asked = events & !PRIVATE_BITS;
+        let relevant = key == PollMask::NONE || key.bits() & asked != 0 || entry.is_freed();
+        if asked == 0 || item.dead.load(Ordering::Acquire) || !relevant {
+            inc(&ep.stats.filtered);
+            return !exclusive;
+        }
+        ep.queue_ready(item);
+        let mut woke = !exclusive;
+        if ep.wq.has_sleeper() {
+            // An exclusive item counts as a wake-up only if it woke a waiter
+            // of this instance for the kind of event it asked for.
+            if exclusive && (key == PollMask::NONE || key.bits() & asked & (0x1 | 0x4) != 0) {
+                woke = true;
+            }
+            ep.wq.wake_up_poll(PollMask::NONE);
+        }
+        if ep.poll_wq.has_sleeper() {
+            ep.safewake(item.target_ep.as_deref());
+        }
+        woke
+    }
+}
+
+/// The queue procedure of registration (`ep_ptable_queue_proc`).
+struct ItemProc<'a> {
+    item: &'a Arc<EpItem>,
+    exclusive: bool,
+    entries: KVVec<Pin<KBox<WaitEntry<ItemWake>>>>,
+    nomem: bool,
+}
+
+impl QueueProc for ItemProc<'_> {
+    fn queue(&mut self, req: &QueueRequest<'_>) {
+        let wake = ItemWake { item: self.item.clone() };
+        let Ok(entry) = KBox::pin_init(WaitEntry::new(wake), GFP_KERNEL_ACCOUNT) else {
+            self.nomem = true;
+            return;
+        };
+        if self.entries.push(entry, GFP_KERNEL_ACCOUNT).is_err() {
+            self.nomem = true;
+            return;
+        }
+        if let Some(e) = self.entries.last() {
+            if self.exclusive {
+                req.hook_exclusive(e.as_ref());
+            } else {
+                req.hook(e.as_ref());
+            }
+        }
+    }
+}
+
+impl MiniEpoll {
+    /// A new, empty instance.
+    pub(crate) fn new(shared: Arc<MuxShared>, ops: MiscFileOps<crate::mux_fops::MuxDev>) -> impl PinInit<Self> {
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        pin_init!(Self {
+            id,
+            shared,
+            ops,
+            interest <- new_mutex!(Interest { items: RBTree::new(), count: 0 }, "simnic_ep_mtx"),
+            ready <- new_spinlock_irq!(List::new(), "simnic_ep_ready"),
+            wq <- new_wait_queue_head!("simnic_ep_wq"),
+            poll_wq <- new_wait_queue_head!("simnic_ep_poll_wq"),
+            nests: AtomicU32::new(0),
+            stats: EpCounters::default(),
+        })
+    }
+
+    /// Puts `item` on the ready list, unless it is there already; if a wait
+    /// holds it off the list right now, marks it so the wait puts it back.
+    fn queue_ready(&self, item: &Arc<EpItem>) {
+        let mut rd = self.ready.lock();
+        match ListArc::try_from_arc(item.clone()) {
+            Ok(entry) => {
+                rd.push_back(entry);
+                inc(&self.stats.ready_adds);
+            }
+            // Dropping this clone cannot free the item: the caller holds it.
+            Err(_) => item.missed.store(true, Ordering::Release),
+        }
+    }
+
+    /// `ep_poll_safewake`: wake the pollers of this instance, telling
+    /// lockdep how deep in nested instances this wake-up is.
+    fn safewake(&self, source: Option<&MiniEpoll>) {
+        let nests = source.map_or(1, |s| s.nests.load(Ordering::Relaxed));
+        self.nests.store(nests + 1, Ordering::Relaxed);
+        self.poll_wq.wake_up_poll_nested(PollMask::IN, nests);
+        self.nests.store(0, Ordering::Relaxed);
+    }
+
+    /// The instances reachable from this one's items, one level down.
+    fn sub_instances(&self) -> Result<KVVec<Arc<MiniEpoll>>> {
+        let interest = self.interest.lock();
+        let mut v = KVVec::new();
+        for (_, item) in interest.items.iter() {
+            if let Some(t) = &item.target_ep {
+                v.push(t.clone(), GFP_KERNEL)?;
+            }
+        }
+        Ok(v)
+    }
+
+    /// `ep_loop_check`: whether adding instance `target` under `self` would
+    /// close a loop or nest deeper than [`MINI_EPOLL_MAX_NESTS`]. Called
+    /// with the shared loop lock held, so no other edge appears meanwhile.
+    fn loop_check(&self, target: &MiniEpoll, depth: u32) -> Result {
+        if target.id == self.id {
+            return Err(ELOOP);
+        }
+        if depth >= MINI_EPOLL_MAX_NESTS {
+            return Err(ELOOP);
+        }
+        for sub in target.sub_instances()?.iter() {
+            self.loop_check(sub, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// `MINI_EPOLL_CTL_*` (`do_epoll_ctl`).
+    pub(crate) fn ctl(this: ArcBorrow<'_, Self>, self_file: &File, c: MiniEpollCtl) -> Result {
+        if c.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let file = match File::fget(c.fd as u32) {
+            Ok(f) => f,
+            // A descriptor closed since it was added: its item still holds
+            // the file (see the module docs), and DEL by number still finds it.
+            Err(_) if c.op == MINI_EPOLL_CTL_DEL && c.fd >= 0 => return this.del_closed(c.fd),
+            Err(_) => return Err(EBADF),
+        };
+        if core::ptr::eq(file.as_ptr(), self_file.as_ptr()) {
+            return Err(EINVAL);
+        }
+        if !file.can_poll() {
+            return Err(EPERM);
+        }
+        let target_ep: Option<Arc<MiniEpoll>> = this.ops.private_data_of(&file).map(Arc::from);
+        let key = (file.as_ptr() as usize, c.fd);
+        match c.op {
+            MINI_EPOLL_CTL_ADD => {
+                let ev = c.events;
+                if ev & EPOLLEXCLUSIVE != 0 && (ev & !EXCLUSIVE_OK_BITS != 0 || target_ep.is_some()) {
+                    return Err(EINVAL);
+                }
+                // Nesting: check and insert under the loop lock.
+                let _loop_guard = target_ep.as_ref().map(|_| this.shared.loop_mtx.lock());
+                if let Some(t) = &target_ep {
+                    this.loop_check(t, 1)?;
+                }
+                Self::insert(this, file, c.fd, key, target_ep, ev, c.data)
+            }
+            MINI_EPOLL_CTL_DEL => {
+                let item = this.interest.lock().remove(key);
+                match item {
+                    Some(item) => {
+                        item.kill();
+                        Ok(())
+                    }
+                    // The number now names another file: the item added
+                    // under it holds the old one (see the module docs).
+                    None => this.del_closed(c.fd).map_err(|_| ENOENT),
+                }
+            }
+            MINI_EPOLL_CTL_MOD => {
+                let ev = c.events;
+                if ev & EPOLLEXCLUSIVE != 0 {
+                    return Err(EINVAL);
+                }
+                let interest = this.interest.lock();
+                let item = interest.items.get(&key).ok_or(ENOENT)?;
+                if item.events.load(Ordering::Relaxed) & EPOLLEXCLUSIVE != 0 {
+                    return Err(EINVAL);
+                }
+                item.data.store(c.data, Ordering::Relaxed);
+                item.events.store(ev, Ordering::Release);
+                // `ep_modify`: ready now? Then on the ready list at once.
+                let asked = PollMask::from_bits(ev & !PRIVATE_BITS);
+                if (item.file.poll_events(asked) & asked) != PollMask::NONE {
+                    this.queue_ready(item);
+                    if this.wq.has_sleeper() {
+                        this.wq.wake_up_poll(PollMask::NONE);
+                    }
+                    if this.poll_wq.has_sleeper() {
+                        this.safewake(None);
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// DEL of a descriptor number no longer open: remove the items added
+    /// under that number whose file is not what the number refers to now.
+    fn del_closed(&self, fd: i32) -> Result {
+        let mut interest = self.interest.lock();
+        let mut keys = KVVec::new();
+        for (key, _) in interest.items.iter() {
+            if key.1 == fd {
+                keys.push(*key, GFP_KERNEL)?;
+            }
+        }
+        if keys.is_empty() {
+            return Err(EBADF);
+        }
+        for key in keys.iter() {
+            if let Some(item) = interest.remove(*key) {
+                item.kill();
+            }
+        }
+        Ok(())
+    }
+
+    /// `ep_insert`.
+    fn insert(
+        this: ArcBorrow<'_, Self>,
+        file: ARef<File>,
+        fd: i32,
+        key: (usize, i32),
+        target_ep: Option<Arc<MiniEpoll>>,
+        events: u32,
+        data: u64,
+    ) -> Result {
+        let mut interest = this.interest.lock();
+        if interest.items.get(&key).is_some() {
+            return Err(EEXIST);
+        }
+        if interest.count >= MINI_EPOLL_MAX_ITEMS {
+            return Err(kernel::error::code::ENOSPC);
+        }
+        let item = Arc::pin_init(
+            pin_init!(EpItem {
+                ep: Arc::from(this),
+                file,
+                fd,
+                target_ep,
+                events: AtomicU32::new(events),
+                data: AtomicU64::new(data),
+                missed: AtomicBool::new(false),
+                dead: AtomicBool::new(false),
+                entries <- new_mutex!(KVVec::new(), "simnic_ep_entries"),
+                links <- ListLinks::new(),
+                tracker <- AtomicTracker::new(),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        interest.items.try_create_and_insert(key, item.clone(), GFP_KERNEL_ACCOUNT)?;
+        interest.count += 1;
+        // `ep_item_poll` with `ep_ptable_queue_proc`: hook our entries and
+        // learn what is ready already.
+        let asked = PollMask::from_bits(events & !PRIVATE_BITS) | PollMask::ERR | PollMask::HUP;
+        let mut qp = ItemProc { item: &item, exclusive: events & EPOLLEXCLUSIVE != 0, entries: KVVec::new(), nomem: false };
+        let revents = item.file.poll_with(asked, &mut qp);
+        add(&this.stats.entries, qp.entries.len() as u64);
+        let (entries, nomem) = (core::mem::replace(&mut qp.entries, KVVec::new()), qp.nomem);
+        *item.entries.lock() = entries;
+        if nomem {
+            // As `ep_insert`: undo, and report the failed allocation.
+            if let Some(it) = interest.remove(key) {
+                it.kill();
+            }
+            return Err(ENOMEM);
+        }
+        if (revents & asked) != PollMask::NONE {
+            this.queue_ready(&item);
+            if this.wq.has_sleeper() {
+                this.wq.wake_up_poll(PollMask::NONE);
+            }
+            if this.poll_wq.has_sleeper() {
+                this.safewake(None);
+            }
+        }
+        Ok(())
+    }
+
+    /// `ep_send_events`: report up to `max` events, each polled again now.
+    fn send_events(&self, max: usize, out: &mut KVVec<MiniEpollEvent>) -> Result {
+        let _interest = self.interest.lock();
+        let mut txlist = core::mem::take(&mut *self.ready.lock());
+        let mut requeue: List<EpItem> = List::new();
+        let mut done: List<EpItem> = List::new();
+        while let Some(entry) = txlist.pop_front() {
+            if out.len() >= max {
+                requeue.push_back(entry);
+                continue;
+            }
+            inc(&self.stats.harvested);
+            let item: &EpItem = &entry;
+            let events = item.events.load(Ordering::Acquire);
+            let asked = events & !PRIVATE_BITS;
+            if item.dead.load(Ordering::Acquire) || asked == 0 {
+                done.push_back(entry);
+                continue;
+            }
+            let mask = PollMask::from_bits(asked) | PollMask::ERR | PollMask::HUP;
+            let revents = item.file.poll_events(mask) & mask;
+            if revents == PollMask::NONE {
+                inc(&self.stats.spurious);
+                done.push_back(entry);
+                continue;
+            }
+            out.push(
+                MiniEpollEvent { events: revents.bits(), reserved: 0, data: item.data.load(Ordering::Relaxed) },
+                GFP_KERNEL,
+            )?;
+            inc(&self.stats.reported);
+            if events & EPOLLONESHOT != 0 {
+                // Disarmed until MOD re-arms it.
+                item.events.store(events & PRIVATE_BITS, Ordering::Release);
+                done.push_back(entry);
+            } else if events & EPOLLET == 0 {
+                // Level-triggered: stays ready until a poll finds nothing.
+                inc(&self.stats.lt_requeued);
+                requeue.push_back(entry);
+            } else {
+                done.push_back(entry);
+            }
+        }
+        let mut drop_now: List<EpItem> = List::new();
+        {
+            let mut rd = self.ready.lock();
+            // Items woken while we held them go back; the others leave.
+            while let Some(entry) = done.pop_front() {
+                if entry.missed.swap(false, Ordering::AcqRel) && !entry.dead.load(Ordering::Acquire) {
+                    rd.push_back(entry);
+                } else {
+                    drop_now.push_back(entry);
+                }
+            }
+            for item in requeue.iter() {
+                item.missed.store(false, Ordering::Release);
+            }
+            rd.push_all_back(&mut requeue);
+        }
+        // Outside the irq lock: dropping an item may free it (a deleted one).
+        drop(drop_now);
+        Ok(())
+    }
+
+    /// `SIMNIC_MUX_IOC_WAIT` (`ep_poll`): events into `out`, waiting up to
+    /// `timeout_ms` (negative: forever) for the first.
+    pub(crate) fn wait(&self, max: usize, timeout_ms: i32, out: &mut KVVec<MiniEpollEvent>) -> Result {
+        let deadline = (timeout_ms > 0).then(|| Ktime::ktime_get().to_ns().saturating_add(timeout_ms as i64 * 1_000_000));
+        loop {
+            self.send_events(max, out)?;
+            if !out.is_empty() || timeout_ms == 0 {
+                return Ok(());
+            }
+            let available = || (!self.ready.lock().is_empty()).then_some(());
+            let r = match deadline {
+                None => self.wq.wait_interruptible_exclusive(available).map(Some),
+                Some(d) => {
+                    let left = d.saturating_sub(Ktime::ktime_get().to_ns());
+                    if left <= 0 {
+                        return Ok(());
+                    }
+                    self.wq.wait_interruptible_exclusive_timeout(left as u64, available)
+                }
+            };
+            match r {
+                Ok(Some(())) => continue,
+                // Timed out: one last look, then return what there is.
+                Ok(None) => return self.send_events(max, out),
+                Err(_) => return Err(EINTR),
+            }
+        }
+    }
+
+    /// `->poll` of the instance (`ep_eventpoll_poll`): readable if an item
+    /// on the ready list has events now.
+    pub(crate) fn poll<'a>(this: ArcBorrow<'a, Self>, table: &mut PollTable<'a>) -> PollMask {
+        let ep: &'a MiniEpoll = this.into_ref();
+        table.register_wait(&ep.poll_wq);
+        let mut snapshot: KVVec<Arc<EpItem>> = KVVec::new();
+        let n = ep.ready.lock().iter().count();
+        if n == 0 || snapshot.reserve(n, GFP_KERNEL).is_err() {
+            // Nothing ready, or no memory to look closer: say what the list says.
+            return if n == 0 { PollMask::NONE } else { PollMask::IN | PollMask::RDNORM };
+        }
+        {
+            let rd = ep.ready.lock();
+            for item in rd.iter().take(n) {
+                // Within the reserved capacity: never allocates.
+                let _ = snapshot.push(Arc::from(item), GFP_NOWAIT);
+            }
+        }
+        for item in snapshot.iter() {
+            let asked = item.events.load(Ordering::Acquire) & !PRIVATE_BITS;
+            if item.dead.load(Ordering::Acquire) || asked == 0 {
+                continue;
+            }
+            let mask = PollMask::from_bits(asked) | PollMask::ERR | PollMask::HUP;
+            if item.file.poll_events(mask) & mask != PollMask::NONE {
+                return PollMask::IN | PollMask::RDNORM;
+            }
+        }
+        PollMask::NONE
+    }
+
+    /// What every instance shares.
+    pub(crate) fn shared(&self) -> &MuxShared {
+        &self.shared
+    }
+
+    /// `SIMNIC_MUX_IOC_INFO`.
+    pub(crate) fn info(&self) -> MiniEpollInfo {
+        let items = self.interest.lock().count;
+        let ready = self.ready.lock().iter().count() as u32;
+        let s = &self.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MiniEpollInfo {
+            items,
+            ready,
+            callbacks: get(&s.callbacks),
+            ready_adds: get(&s.ready_adds),
+            filtered: get(&s.filtered),
+            harvested: get(&s.harvested),
+            reported: get(&s.reported),
+            lt_requeued: get(&s.lt_requeued),
+            spurious: get(&s.spurious),
+            entries: get(&s.entries),
+        }
+    }
+
+    /// `ep_clear_and_put` at the instance's release: every item leaves
+    /// (its entries unhooked, its file reference dropped), and the ready
+    /// list is emptied.
+    pub(crate) fn clear(&self) {
+        let items = {
+            let mut interest = self.interest.lock();
+            interest.count = 0;
+            core::mem::replace(&mut interest.items, RBTree::new())
+        };
+        for (_, item) in items.iter() {
+            item.kill();
+        }
+        drop(items);
+        let ready = core::mem::take(&mut *self.ready.lock());
+        drop(ready);
+    }
+}
+
+impl Interest {
+    fn remove(&mut self, key: (usize, i32)) -> Option<Arc<EpItem>> {
+        let item = self.items.remove(&key)?;
+        self.count -= 1;
+        Some(item)
+    }
+}
+
+impl EpItem {
+    /// Deleted (`ep_remove`): no more events, and the entries leave their
+    /// queues now (each waits for a wake function running on it). The
+    /// item itself goes when the last reference does (the ready list may
+    /// still hold one).
+    fn kill(&self) {
+        self.dead.store(true, Ordering::Release);
+        let entries = core::mem::replace(&mut *self.entries.lock(), KVVec::new());
+        drop(entries);
+    }
+}
