@@ -60,6 +60,11 @@ macro_rules! uapi_struct {
             pub const SIZE: usize = 0 $(+ core::mem::size_of::<$t>())*;
             /// Number of fields.
             pub const FIELDS: usize = 0 $(+ { let _ = stringify!($f); 1 })*;
+            /// Every field as (name, Rust type, byte offset), in declaration
+            /// order: what `crates/simnic` writes out as a C header, with
+            /// the offsets the compiler really gave the fields.
+            pub const LAYOUT: [(&'static str, &'static str, usize); Self::FIELDS] =
+                [$((stringify!($f), stringify!($t), core::mem::offset_of!($name, $f)),)*];
 
             /// The struct as the bytes userspace has in memory.
             pub fn to_bytes(&self) -> [u8; Self::SIZE] {

@@ -58,6 +58,7 @@
 #[path = "../../../rust/simnic/uapi.rs"]
 pub mod uapi;
 
+mod c_header;
 mod errno;
 
 use std::ffi::{CStr, CString};
@@ -66,6 +67,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+pub use c_header::c_header;
 pub use errno::{describe, errno_name};
 pub use uapi::{
     rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, EPHEMERAL_PORT_FIRST,

@@ -3,6 +3,7 @@
 //! `module_refcount_unload` is the last of all.
 
 mod blocking;
+mod compat;
 mod data;
 mod errors;
 mod faults;
@@ -105,6 +106,7 @@ pub const TESTS: &[Test] = tests![
     generator::generator_stop,
     stress::stress_threads,
     stress::stress_threads_drops,
+    compat::compat_ioctl_32bit,
     module::module_params_invalid,
     module::module_params_valid,
     module::module_budget,
