@@ -49,6 +49,7 @@ fn c_type(rust: &str) -> &'static str {
         "u16" => "uint16_t",
         "u32" => "uint32_t",
         "u64" => "simnic_u64",
+        "i32" => "int32_t",
         other => panic!("uapi field type {other} has no C spelling here; add one"),
     }
 }
@@ -83,6 +84,10 @@ pub fn c_header() -> String {
         SIMNIC_IOC_SET_LOOPBACK,
         SIMNIC_IOC_GET_LIMITS,
         SIMNIC_IOC_SET_LIMITS,
+        SIMNIC_MUX_IOC_POLL,
+        SIMNIC_MUX_IOC_CTL,
+        SIMNIC_MUX_IOC_WAIT,
+        SIMNIC_MUX_IOC_INFO,
         FIONREAD,
     ];
     let values = consts![
@@ -105,9 +110,29 @@ pub fn c_header() -> String {
         RMEM_MAX_DEFAULT,
         RX_MEM_MAX_DEFAULT,
         TX_DELAY_MAX_NS,
+        MINI_POLL_MAX_FDS,
+        MINI_EPOLL_CTL_ADD,
+        MINI_EPOLL_CTL_DEL,
+        MINI_EPOLL_CTL_MOD,
+        MINI_EPOLL_MAX_EVENTS,
+        MINI_EPOLL_MAX_ITEMS,
+        MINI_EPOLL_MAX_NESTS,
     ];
-    let structs: [(&str, Layout, usize, usize); 7] =
-        structs![SendTo, RecvFrom, GenFlow, NicStats, EpStats, RingState, Limits];
+    let structs: [(&str, Layout, usize, usize); 13] = structs![
+        SendTo,
+        RecvFrom,
+        GenFlow,
+        NicStats,
+        EpStats,
+        RingState,
+        Limits,
+        MiniPollFd,
+        MiniPoll,
+        MiniEpollCtl,
+        MiniEpollEvent,
+        MiniEpollWait,
+        MiniEpollInfo
+    ];
 
     let mut h = String::new();
     // `write!` to a String cannot fail; the results are ignored below.
@@ -224,7 +249,7 @@ mod tests {
         for line in src.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
-                ["pub", "const", name, ..] if name.starts_with("SIMNIC_IOC_") => {
+                ["pub", "const", name, ..] if name.starts_with("SIMNIC_IOC_") || name.starts_with("SIMNIC_MUX_IOC_") => {
                     let name = name.trim_end_matches(':');
                     assert!(h.contains(&format!("#define {name} ")), "{name} missing");
                     seen.0 += 1;
@@ -239,8 +264,8 @@ mod tests {
                 _ => {}
             }
         }
-        // MAGIC + 17 requests; 7 structs (the scan itself must have worked).
-        assert_eq!(seen, (18, 7));
+        // MAGIC + 17 + 4 requests; 13 structs (the scan itself must have worked).
+        assert_eq!(seen, (22, 13));
         assert!(h.contains(&format!("#define SIMNIC_FIONREAD 0x{FIONREAD:08x}u")));
     }
 
