@@ -7,8 +7,8 @@
 //! `sk->sk_data_ready`; the NAPI poll calls it after queueing. The default,
 //! [`sock_def_readable`], mirrors `sock_def_readable()` in
 //! `net/core/sock.c`: if anyone sleeps on the endpoint's wait queue, wake it
-//! with the poll key `EPOLLIN | EPOLLRDNORM | EPOLLRDBAND` and the sync hint;
-//! then signal the fasync list (`sk_wake_async(..., POLL_IN)`). The wake-up
+//! with the poll key `EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND` and
+//! the sync hint; then signal the fasync list (`sk_wake_async(..., POLL_IN)`). The wake-up
 //! runs each waiter's callback: `autoremove_wake_function` for a blocked
 //! reader (exclusive: one is woken), `pollwake` for select and poll,
 //! `ep_poll_callback` for epoll, `aio_poll_wake` and `io_poll_wake` for AIO
@@ -24,9 +24,11 @@ use kernel::{
 /// The signature of a `data_ready` callback.
 pub(crate) type DataReadyFn = fn(&Endpoint);
 
-/// The events a readable endpoint wakes pollers with.
+/// The events a readable endpoint wakes pollers with: `sock_def_readable`'s
+/// key, `EPOLLPRI` included (select's exception set matches it, and re-polls
+/// to find none).
 pub(crate) const READABLE: PollMask = PollMask::from_bits(
-    PollMask::IN.bits() | PollMask::RDNORM.bits() | PollMask::RDBAND.bits(),
+    PollMask::IN.bits() | PollMask::PRI.bits() | PollMask::RDNORM.bits() | PollMask::RDBAND.bits(),
 );
 
 /// `sock_def_readable`: wake one reader and the pollers waiting for input,

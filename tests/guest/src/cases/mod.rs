@@ -59,6 +59,7 @@ pub const TESTS: &[Test] = tests![
     readiness::poll_readiness,
     readiness::select_readiness,
     readiness::poll_blocked_wakeup,
+    readiness::select_blocked_wakeup,
     readiness::epoll_level_triggered,
     readiness::epoll_edge_triggered,
     readiness::epoll_oneshot_rearm,

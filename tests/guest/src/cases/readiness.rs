@@ -562,3 +562,27 @@ impl Drop for AioContext {
         unsafe { libc::syscall(libc::SYS_io_destroy, self.0) };
     }
 }
+
+/// A select(2) blocked in a child (readfds only, no timeout) wakes when the
+/// parent writes: `__pollwait` hooked a `pollwake` entry on the endpoint's
+/// queue, and `data_ready`'s wake-up reached it.
+pub fn select_blocked_wakeup() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let done = blocked_waiter_woken("select(readfds, no timeout)", fd, b"sel", 1, move || {
+        // SAFETY: fd_sets are plain data; fd is below FD_SETSIZE in a test.
+        unsafe {
+            let mut rd: libc::fd_set = std::mem::zeroed();
+            libc::FD_ZERO(&mut rd);
+            libc::FD_SET(fd, &mut rd);
+            let r = libc::select(fd + 1, &mut rd, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+            if r < 0 {
+                (Err(errno()), Vec::new())
+            } else {
+                (Ok(r as usize), vec![u8::from(libc::FD_ISSET(fd, &rd))])
+            }
+        }
+    })?;
+    ensure!(done.data == [1], "the woken select did not mark the endpoint readable");
+    expect_datagram(fd, b"sel", "the datagram after the select")
+}
