@@ -159,13 +159,17 @@ impl kernel::Module for SimNic {
         let hw = KThread::run(c_str!("simnic-hw"), move |ctx| hw_engine::run(ctx, hw_nic, irq))?;
         let dbg = debugfs::create(&nic)?;
 
-        // Mode 0666: a test device that unprivileged users may open.
-        let opts = MiscDeviceOptions { name: c_str!("simnic"), mode: 0o666 };
-        let misc = KBox::pin_init(MiscDeviceRegistration::register(opts, nic), GFP_KERNEL)?;
         // The module's own multiplexers (mini-poll, mini-epoll).
         let shared = Arc::pin_init(mini_epoll::MuxShared::new(), GFP_KERNEL)?;
         let mux_opts = MiscDeviceOptions { name: c_str!("simnic-epoll"), mode: 0o666 };
         let mux = KBox::pin_init(MiscDeviceRegistration::register(mux_opts, shared), GFP_KERNEL)?;
+        // Registrations last, and nothing that can fail after them but the
+        // next one: a node opened while `init` still runs holds the module,
+        // and a failing `init` frees the module regardless (as for any C
+        // module that registers a device and then fails).
+        // Mode 0666: a test device that unprivileged users may open.
+        let opts = MiscDeviceOptions { name: c_str!("simnic"), mode: 0o666 };
+        let misc = KBox::pin_init(MiscDeviceRegistration::register(opts, nic), GFP_KERNEL)?;
         pr_info!(
             "loaded: /dev/simnic (minor {}), rings rx {} tx {}, budget {napi_budget}, tx delay {delay_us} us\n",
             misc.minor(),

@@ -34,10 +34,14 @@ void rust_helper_local_interrupt_disable(void)
 
 void rust_helper_local_interrupt_enable(void)
 {
+	unsigned long flags;
+
 	if (WARN_ON_ONCE(!__this_cpu_read(rust_irq_disable_count)))
 		return;
+	/* Read before the count drops: nothing may overwrite it after. */
+	flags = __this_cpu_read(rust_irq_saved_flags);
 	if (__this_cpu_dec_return(rust_irq_disable_count) == 0)
-		local_irq_restore(__this_cpu_read(rust_irq_saved_flags));
+		local_irq_restore(flags);
 }
 
 bool rust_helper_irqs_disabled(void)

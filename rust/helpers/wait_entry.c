@@ -3,6 +3,7 @@
 
 #include <linux/fs.h>
 #include <linux/list.h>
+#include <linux/module.h>
 #include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/rcupdate.h>
@@ -47,4 +48,21 @@ void rust_helper_set_current_state_interruptible(void)
 void rust_helper_set_current_state_running(void)
 {
 	__set_current_state(TASK_RUNNING);
+}
+
+/*
+ * A reference on the module whose text holds @addr, or NULL for built-in
+ * code (the kernel crate's own). The code at @addr is running or about to be
+ * called by our caller, so the module is live; __module_get is enough.
+ */
+struct module *rust_helper_module_get_by_text(unsigned long addr)
+{
+	struct module *mod;
+
+	preempt_disable();
+	mod = __module_text_address(addr);
+	if (mod)
+		__module_get(mod);
+	preempt_enable();
+	return mod;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Wait queue helpers for kernel::sync::wait. */
 
+#include <linux/percpu.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 
@@ -39,12 +40,59 @@ void rust_helper_wait_queue_head_release(struct wait_queue_head *wq_head)
  * ep_poll_safewake() does: the subclass tells lockdep the nesting depth.
  */
 void rust_helper_wake_up_poll_nested(struct wait_queue_head *wq_head, __poll_t key,
-				     unsigned int subclass)
+				     unsigned int subclass, unsigned int *nests)
 {
 	unsigned long flags;
 
 	spin_lock_irqsave_nested(&wq_head->lock, flags,
 				 min_t(unsigned int, subclass, MAX_LOCKDEP_SUBCLASSES - 1));
+	/* Under the lock, as ep_poll_safewake sets ep->nests. */
+	WRITE_ONCE(*nests, subclass + 1);
 	wake_up_locked_poll(wq_head, key);
+	WRITE_ONCE(*nests, 0);
 	spin_unlock_irqrestore(&wq_head->lock, flags);
+}
+
+/*
+ * kernel::sync::wake_chain: the instances a wake-up is passing through on
+ * this CPU. Interrupts are off while an entry is held (through the counted
+ * local_interrupt_disable of spinlock_ctx.c), so no other context on the
+ * CPU can interleave.
+ */
+#define RUST_WAKE_CHAIN_MAX 8
+struct rust_wake_chain {
+	unsigned int depth;
+	unsigned long ids[RUST_WAKE_CHAIN_MAX];
+};
+static DEFINE_PER_CPU(struct rust_wake_chain, rust_wake_chain);
+
+void rust_helper_local_interrupt_disable(void);
+void rust_helper_local_interrupt_enable(void);
+
+bool rust_helper_wake_chain_enter(unsigned long id, unsigned int max)
+{
+	struct rust_wake_chain *c;
+	unsigned int i;
+
+	rust_helper_local_interrupt_disable();
+	c = this_cpu_ptr(&rust_wake_chain);
+	if (c->depth >= min_t(unsigned int, max, RUST_WAKE_CHAIN_MAX))
+		goto refuse;
+	for (i = 0; i < c->depth; i++)
+		if (c->ids[i] == id)
+			goto refuse;
+	c->ids[c->depth++] = id;
+	return true;
+refuse:
+	rust_helper_local_interrupt_enable();
+	return false;
+}
+
+void rust_helper_wake_chain_exit(void)
+{
+	struct rust_wake_chain *c = this_cpu_ptr(&rust_wake_chain);
+
+	if (!WARN_ON_ONCE(!c->depth))
+		c->depth--;
+	rust_helper_local_interrupt_enable();
 }

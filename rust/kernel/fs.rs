@@ -12,5 +12,5 @@ pub mod fasync;
 pub mod file;
 pub mod kiocb;
 
-pub use self::file::File;
+pub use self::file::{File, FileRef};
 pub use self::kiocb::Kiocb;

@@ -314,8 +314,9 @@ pub fn rw_return(r: Result<usize>, count: usize) -> isize {
 
 /// What an `unlocked_ioctl` or `compat_ioctl` shim returns for the driver's
 /// result: the value, or a negative errno. A negative `Ok` value (which
-/// user space would read as an errno) and the kernel-internal errnos other
-/// than `ENOIOCTLCMD` become `-EIO`.
+/// user space would read as an errno), for a 32-bit caller one above
+/// `i32::MAX` (which it would read the same way), and the kernel-internal
+/// errnos other than `ENOIOCTLCMD` become `-EIO`.
 ///
 /// # Examples
 ///
@@ -329,8 +330,13 @@ pub fn rw_return(r: Result<usize>, count: usize) -> isize {
 /// assert_eq!(ioctl_return(Err(Error::from_errno(-529))), -5); // EIOCBQUEUED
 /// ```
 pub fn ioctl_return(r: Result<isize>) -> c_long {
+    // SAFETY: Reads the current task's syscall flags; no preconditions.
+    let compat = unsafe { bindings::in_compat_syscall() };
     match r {
-        Ok(n) if n >= 0 => n as c_long,
+        // A 32-bit caller's return value is sign-extended from 32 bits by
+        // the signal code (`syscall_get_error`): above `i32::MAX` it would
+        // read as a kernel-internal errno such as `-ERESTART_RESTARTBLOCK`.
+        Ok(n) if n >= 0 && (!compat || n <= i32::MAX as isize) => n as c_long,
         Ok(_) => -(bindings::EIO as c_long),
         Err(e) => errno_for_vfs(e, true) as c_long,
     }
@@ -377,15 +383,17 @@ impl<T: MiscDevice> MiscFileOps<T> {
             return None;
         }
         // SAFETY: With these operations the file went through `T`'s `open`
-        // (type invariant), which succeeded (a file whose open failed is
-        // never installed where others can reach it), so its `private_data`
-        // is a `MiscFile` record; `release` has not run, since `file` is
-        // alive, and cannot while the borrow lasts.
-        Some(unsafe { MiscdeviceVTable::<T>::device(file.as_ptr()) })
+        // (type invariant): its `private_data` is a `MiscFile` record, or
+        // null while `T::open` runs, after it failed, and from `release` on
+        // (`device` gives `None` then). `file` is alive, so `release` cannot
+        // run while the borrow lasts.
+        unsafe { MiscdeviceVTable::<T>::device(file.as_ptr()) }
     }
 }
 
-/// What the file operations keep for one open file, in `private_data`.
+/// What the file operations keep for one open file, in `private_data`
+/// (which is null instead while `T::open` runs, after it failed, and from
+/// `release` on).
 ///
 /// # Invariants
 ///
@@ -428,6 +436,11 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             // `->open` runs, so this plain update of `f_mode` cannot race.
             unsafe { (*raw_file).f_mode |= bindings::FMODE_NOWAIT };
         }
+        // From here `f_op` is ours but there is no record yet: null says so
+        // to every shim (`record`), should the driver poll its own file from
+        // `open`, or the open fail and leave `f_op` behind.
+        // SAFETY: The file is private to this open.
+        unsafe { (*raw_file).private_data = core::ptr::null_mut() };
         // Allocated first: once `T::open` succeeded, failing would need a
         // `release` the VFS will not call.
         let rec = match KBox::new(
@@ -452,26 +465,29 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         }
     }
 
-    /// The record `open` stored in a file's `private_data`.
+    /// The record `open` stored in a file's `private_data`: `None` while
+    /// `T::open` runs, after it failed, and from `release` on.
     ///
     /// # Safety
     ///
-    /// `raw_file` is a file of this device whose `open` succeeded and whose
-    /// `release` has not run; the reference must not outlive `release`.
-    unsafe fn record<'a>(raw_file: *mut bindings::file) -> &'a MiscFile {
-        // SAFETY: `open` stored a `KBox<MiscFile>` there, freed in `release`.
-        unsafe { &*(*raw_file).private_data.cast::<MiscFile>() }
+    /// `raw_file` is a live file with this device's operations; the
+    /// reference must not outlive the file's `release`.
+    unsafe fn record<'a>(raw_file: *mut bindings::file) -> Option<&'a MiscFile> {
+        // SAFETY: `open` stores a `KBox<MiscFile>` there (or null), and
+        // `release` clears it before freeing the record.
+        unsafe { (*raw_file).private_data.cast::<MiscFile>().as_ref() }
     }
 
-    /// The driver's private data of an open file, borrowed.
+    /// The driver's private data of a file, borrowed; `None` as for
+    /// [`Self::record`].
     ///
     /// # Safety
     ///
     /// As for [`Self::record`]; `'a` must end before `release`.
-    unsafe fn device<'a>(raw_file: *mut bindings::file) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
+    unsafe fn device<'a>(raw_file: *mut bindings::file) -> Option<<T::Ptr as ForeignOwnable>::Borrowed<'a>> {
         // SAFETY: The caller's promise; `data` came from `into_foreign` and
-        // is only taken back in `release`.
-        unsafe { T::Ptr::borrow(Self::record(raw_file).data) }
+        // is only taken back in `release`, after the record is unlinked.
+        unsafe { Self::record(raw_file).map(|r| T::Ptr::borrow(r.data)) }
     }
 
     /// # Safety
@@ -479,12 +495,20 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// Called as `f_op->release` of a file whose `open` succeeded.
     unsafe extern "C" fn release(_inode: *mut bindings::inode, raw_file: *mut bindings::file) -> c_int {
         // SAFETY: `open` stored the record; this is the last use of the
-        // file, so no borrow of it is outstanding.
-        let rec = unsafe { KBox::from_raw((*raw_file).private_data.cast::<MiscFile>()) };
+        // file, so no borrow of it is outstanding. Unlinked first, so that
+        // nothing `T::release` does reaches the record or the data through
+        // the file (every shim and `private_data_of` see null).
+        let rec = unsafe { core::mem::replace(&mut (*raw_file).private_data, core::ptr::null_mut()) };
+        if rec.is_null() {
+            return 0;
+        }
+        // SAFETY: A `KBox<MiscFile>` from `open`, unlinked above.
+        let rec = unsafe { KBox::from_raw(rec.cast::<MiscFile>()) };
         // SAFETY: `data` came from `into_foreign` (type invariant) and this
         // is the one place it is converted back.
         let device = unsafe { T::Ptr::from_foreign(rec.data) };
-        // SAFETY: The file is alive for the call.
+        // SAFETY: The file is alive for the call (its count is zero, which
+        // is why `File` has no way to take a reference from a `&File`).
         T::release(device, unsafe { File::from_raw_file(raw_file) });
         0
     }
@@ -493,9 +517,12 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     ///
     /// Called as `f_op->read_iter` with valid arguments for an open file.
     unsafe extern "C" fn read_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
-        // SAFETY: The VFS holds a file reference during the call, so the
-        // record from `open` is there and `release` has not run.
-        let data = unsafe { Self::record((*kiocb).ki_filp).data };
+        // SAFETY: The VFS holds a file reference during the call, so
+        // `release` has not run.
+        let Some(rec) = (unsafe { Self::record((*kiocb).ki_filp) }) else {
+            return -(bindings::EBADF as isize);
+        };
+        let data = rec.data;
         // SAFETY: Valid for the call; `data` is the file's private data,
         // alive for the call (above).
         let kiocb = unsafe { Kiocb::<T::Ptr>::from_raw(kiocb, data) };
@@ -510,7 +537,10 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
     /// Called as `f_op->write_iter` with valid arguments for an open file.
     unsafe extern "C" fn write_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
         // SAFETY: As in `read_iter`.
-        let data = unsafe { Self::record((*kiocb).ki_filp).data };
+        let Some(rec) = (unsafe { Self::record((*kiocb).ki_filp) }) else {
+            return -(bindings::EBADF as isize);
+        };
+        let data = rec.data;
         // SAFETY: As in `read_iter`.
         let kiocb = unsafe { Kiocb::<T::Ptr>::from_raw(kiocb, data) };
         // SAFETY: The VFS passes a source iterator for writes.
@@ -528,7 +558,10 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: Private data from `open`, alive until `release`, which
         // cannot run while the poller holds the file (or, for epoll, before
         // `eventpoll_release` removed its entries).
-        let device = unsafe { Self::device(raw_file) };
+        let Some(device) = (unsafe { Self::device(raw_file) }) else {
+            // Not opened (yet, or any more): nothing to wait for.
+            return bindings::EPOLLERR;
+        };
         // SAFETY: `table` is null or valid for this call; the lifetime of
         // `device` (the private data's) is the one the table gets.
         let mut table = unsafe { PollTable::from_raw(file, table) };
@@ -544,7 +577,9 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: The caller (`fcntl` or `__fput`) holds the file.
         let file = unsafe { File::from_raw_file(raw_file) };
         // SAFETY: Open, not released (above).
-        let rec = unsafe { Self::record(raw_file) };
+        let Some(rec) = (unsafe { Self::record(raw_file) }) else {
+            return if on == 0 { 0 } else { -(bindings::EBADF as c_int) };
+        };
         if on == 0 {
             // Off: only the layer is involved. `FASYNC` is set exactly while
             // the file is on a list (`fasync_helper` updates both under
@@ -560,7 +595,9 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         }
         // SAFETY: Private data from `open`, alive until `release`; the
         // borrow does not outlive this call.
-        let device = unsafe { Self::device(raw_file) };
+        let Some(device) = (unsafe { Self::device(raw_file) }) else {
+            return -(bindings::EBADF as c_int);
+        };
         let queue = match T::fasync(device, file) {
             Ok(q) => q,
             Err(e) => return errno_for_vfs(e, false),
@@ -594,7 +631,9 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: The ioctl syscall holds the file.
         let file = unsafe { File::from_raw_file(raw_file) };
         // SAFETY: Private data from `open`, alive until `release`.
-        let device = unsafe { Self::device(raw_file) };
+        let Some(device) = (unsafe { Self::device(raw_file) }) else {
+            return -(bindings::EBADF as c_long);
+        };
         ioctl_return(T::ioctl(device, file, cmd, arg as usize))
     }
 
@@ -606,7 +645,9 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: The ioctl syscall holds the file.
         let file = unsafe { File::from_raw_file(raw_file) };
         // SAFETY: Private data from `open`, alive until `release`.
-        let device = unsafe { Self::device(raw_file) };
+        let Some(device) = (unsafe { Self::device(raw_file) }) else {
+            return -(bindings::EBADF as c_long);
+        };
         ioctl_return(T::compat_ioctl(device, file, cmd, arg as usize))
     }
 
@@ -617,7 +658,9 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // SAFETY: `mmap_region` holds the file.
         let file = unsafe { File::from_raw_file(raw_file) };
         // SAFETY: Private data from `open`, alive until `release`.
-        let device = unsafe { Self::device(raw_file) };
+        let Some(device) = (unsafe { Self::device(raw_file) }) else {
+            return -(bindings::EBADF as c_int);
+        };
         // SAFETY: The area of this `->mmap` call, used only during it.
         let area = unsafe { VmaNew::from_raw(vma) };
         match T::mmap(device, file, area) {

@@ -44,11 +44,10 @@ use kernel::{
 
 /// A received datagram: the whole frame (header, then payload) as the poll
 /// assembled it, so queueing it copies nothing. The source port is read
-/// back from the header rather than stored beside it: a receive queue slot
-/// is then just the vector and its charge.
+/// back from the header rather than stored beside it, and its charge
+/// computed from the capacity: a receive queue slot is just the vector.
 pub(crate) struct Received {
     frame: KVec<u8>,
-    truesize: usize,
 }
 
 impl Received {
@@ -57,8 +56,7 @@ impl Received {
     /// charged what its buffer really takes: the allocator's rounded size
     /// (`skb->truesize`), which `uapi::rx_truesize` predicts.
     pub(crate) fn new(frame: KVec<u8>) -> Self {
-        let truesize = kmalloc_size_roundup(frame.capacity());
-        Self { frame, truesize }
+        Self { frame }
     }
 
     fn payload_len(&self) -> usize {
@@ -76,8 +74,11 @@ impl Received {
 }
 
 impl Datagram for Received {
+    /// Computed from the capacity each time rather than stored: the slot
+    /// stays the vector alone (24 bytes, 256 of them inline per endpoint),
+    /// and the capacity never changes once queued.
     fn truesize(&self) -> usize {
-        self.truesize
+        kmalloc_size_roundup(self.frame.capacity())
     }
 }
 
@@ -259,8 +260,13 @@ impl Endpoint {
         if nic.start_xmit(&frame, launch).is_err() {
             inc(&nic.stats.tx_busy);
             // No room now: be told when there is (`sk_stream_wait_memory`
-            // would sleep here; a datagram socket returns at once).
+            // would sleep here; a datagram socket returns at once). Joined
+            // before looking again: a reclaim that freed room after the
+            // failed attempt either finds us on the list or is seen here.
             Self::wait_for_tx_room(this);
+            if nic.tx_writable() {
+                crate::write_space::tx_room_available(nic);
+            }
             return Err(ENOBUFS);
         }
         inc(&nic.stats.tx_packets);

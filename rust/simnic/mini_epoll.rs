@@ -42,7 +42,7 @@ use kernel::{
     alloc::{KBox, KVVec},
     error::code::{EBADF, EEXIST, EINTR, ENOENT, EPERM},
     error::code_ext::ELOOP,
-    fs::File,
+    fs::{File, FileRef},
     impl_has_list_links, impl_list_arc_safe, impl_list_item,
     // `TryNewListArc`: 6.12's `impl_list_arc_safe!` names it unqualified.
     list::{AtomicTracker, List, ListArc, ListLinks, TryNewListArc},
@@ -55,10 +55,10 @@ use kernel::{
         queue_proc::{QueueProc, QueueRequest},
         wait::{new_wait_queue_head, WaitQueueHead},
         wait_entry::{WaitEntry, WakeCallback},
+        wake_chain::WakeChain,
         Arc, ArcBorrow, Mutex, SpinLockIrq,
     },
     time::Ktime,
-    types::ARef,
 };
 
 /// `EPOLLEXCLUSIVE`, `EPOLLWAKEUP`, `EPOLLONESHOT`, `EPOLLET`: flags, not
@@ -101,6 +101,9 @@ pub(crate) struct EpCounters {
     lt_requeued: AtomicU64,
     spurious: AtomicU64,
     entries: AtomicU64,
+    /// Wake-ups not passed on because they came back round a loop of
+    /// instances or went too deep (`WakeChain`).
+    wake_loops: AtomicU64,
 }
 
 /// The interest set, under the instance's mutex.
@@ -132,6 +135,10 @@ pub(crate) struct MiniEpoll {
     poll_wq: WaitQueueHead,
     /// `ep->nests`: nesting depth during a wake-up of `poll_wq`, for lockdep.
     nests: AtomicU32,
+    /// The instances whose items watch this one (`file->f_ep` of epoll):
+    /// how deep this one sits. Changed under the shared loop lock.
+    #[pin]
+    parents: Mutex<RBTree<u64, (u32, Arc<MiniEpoll>)>>,
     stats: EpCounters,
 }
 
@@ -139,15 +146,22 @@ pub(crate) struct MiniEpoll {
 #[pin_data]
 pub(crate) struct EpItem {
     ep: Arc<MiniEpoll>,
-    file: ARef<File>,
+    file: FileRef,
     fd: i32,
     /// The watched file is an instance too: its nesting depth matters.
     target_ep: Option<Arc<MiniEpoll>>,
+    /// The watched file polls other files in its `->poll` (an instance, or
+    /// a real epoll): the instance's own `->poll` does not re-poll it, so
+    /// polls cannot recurse through a loop of multiplexers.
+    target_mux: bool,
     /// `epi->event.events`: events and flags; a fired one-shot item keeps
     /// only the flags until re-armed.
     events: AtomicU32,
     data: AtomicU64,
-    /// A wake-up found the item off the ready list because a wait held it.
+    /// A wait has taken the item off the ready list and not yet decided
+    /// where it goes (`ep->ovflist` is active for it); under `ready`'s lock.
+    held: AtomicBool,
+    /// A wake-up came while `held`: the wait puts the item back.
     missed: AtomicBool,
     /// Deleted: in no interest set any more.
     dead: AtomicBool,
@@ -252,6 +266,7 @@ impl MiniEpoll {
             wq <- new_wait_queue_head!("simnic_ep_wq"),
             poll_wq <- new_wait_queue_head!("simnic_ep_poll_wq"),
             nests: AtomicU32::new(0),
+            parents <- new_mutex!(RBTree::new(), "simnic_ep_parents"),
             stats: EpCounters::default(),
         })
     }
@@ -265,18 +280,32 @@ impl MiniEpoll {
                 rd.push_back(entry);
                 inc(&self.stats.ready_adds);
             }
-            // Dropping this clone cannot free the item: the caller holds it.
-            Err(_) => item.missed.store(true, Ordering::Release),
+            // Already on the list: nothing to do. Held by a wait: it puts
+            // the item back when done. (Dropping this clone cannot free the
+            // item: the caller holds it.)
+            Err(_) => {
+                if item.held.load(Ordering::Relaxed) {
+                    item.missed.store(true, Ordering::Relaxed);
+                }
+            }
         }
     }
 
     /// `ep_poll_safewake`: wake the pollers of this instance, telling
     /// lockdep how deep in nested instances this wake-up is.
+    ///
+    /// A wake-up that comes back to this instance (a loop through
+    /// instances that cannot see into each other, such as a real epoll
+    /// watching this one while this one watches it) or goes deeper than
+    /// [`MINI_EPOLL_MAX_NESTS`] stops here (`WakeChain`, the role of old
+    /// epoll's `ep_call_nested`), instead of taking `poll_wq`'s lock twice.
     fn safewake(&self, source: Option<&MiniEpoll>) {
+        let Some(_chain) = WakeChain::enter(self as *const Self as usize, MINI_EPOLL_MAX_NESTS) else {
+            inc(&self.stats.wake_loops);
+            return;
+        };
         let nests = source.map_or(1, |s| s.nests.load(Ordering::Relaxed));
-        self.nests.store(nests + 1, Ordering::Relaxed);
-        self.poll_wq.wake_up_poll_nested(PollMask::IN, nests);
-        self.nests.store(0, Ordering::Relaxed);
+        self.poll_wq.wake_up_poll_nested(PollMask::IN, nests, &self.nests);
     }
 
     /// The instances reachable from this one's items, one level down.
@@ -291,18 +320,48 @@ impl MiniEpoll {
         Ok(v)
     }
 
-    /// `ep_loop_check`: whether adding instance `target` under `self` would
-    /// close a loop or nest deeper than [`MINI_EPOLL_MAX_NESTS`]. Called
-    /// with the shared loop lock held, so no other edge appears meanwhile.
-    fn loop_check(&self, target: &MiniEpoll, depth: u32) -> Result {
+    /// How many instances sit above this one, at most
+    /// (`ep_get_upwards_depth_proc`). Under the shared loop lock.
+    fn depth_above(&self) -> Result<u32> {
+        let parents = {
+            let p = self.parents.lock();
+            let mut v = KVVec::new();
+            for (_, (_, a)) in p.iter() {
+                v.push(a.clone(), GFP_KERNEL)?;
+            }
+            v
+        };
+        let mut d = 0;
+        for p in parents.iter() {
+            d = d.max(1 + p.depth_above()?);
+        }
+        Ok(d)
+    }
+
+    /// How many instances sit below `target` (inclusive), at most, and
+    /// whether `self` is among them (`ep_loop_check_proc`). Under the
+    /// shared loop lock, so no edge appears meanwhile.
+    fn depth_below(&self, target: &MiniEpoll) -> Result<u32> {
         if target.id == self.id {
             return Err(ELOOP);
         }
-        if depth >= MINI_EPOLL_MAX_NESTS {
-            return Err(ELOOP);
-        }
+        let mut d = 1;
         for sub in target.sub_instances()?.iter() {
-            self.loop_check(sub, depth + 1)?;
+            d = d.max(1 + self.depth_below(sub)?);
+            if d > MINI_EPOLL_MAX_NESTS {
+                return Err(ELOOP);
+            }
+        }
+        Ok(d)
+    }
+
+    /// `ep_loop_check`: adding instance `target` under `self` must close no
+    /// loop, and no chain of instances through the new edge may be longer
+    /// than [`MINI_EPOLL_MAX_NESTS`].
+    fn loop_check(&self, target: &MiniEpoll) -> Result {
+        let below = self.depth_below(target)?;
+        if self.depth_above()? + 1 + below > MINI_EPOLL_MAX_NESTS {
+            return Err(ELOOP);
         }
         Ok(())
     }
@@ -325,6 +384,13 @@ impl MiniEpoll {
         if !file.can_poll() {
             return Err(EPERM);
         }
+        // An item holds its file. A file that can hold files in turn (a
+        // unix socket with descriptors in flight, an io_uring's registered
+        // files) could then close a reference cycle through this instance
+        // that their garbage collection cannot see: refused.
+        if c.op == MINI_EPOLL_CTL_ADD && file.can_hold_files() {
+            return Err(EINVAL);
+        }
         let target_ep: Option<Arc<MiniEpoll>> = this.ops.private_data_of(&file).map(Arc::from);
         let key = (file.as_ptr() as usize, c.fd);
         match c.op {
@@ -336,9 +402,15 @@ impl MiniEpoll {
                 // Nesting: check and insert under the loop lock.
                 let _loop_guard = target_ep.as_ref().map(|_| this.shared.loop_mtx.lock());
                 if let Some(t) = &target_ep {
-                    this.loop_check(t, 1)?;
+                    this.loop_check(t)?;
+                    // Recorded before the item exists; undone if insert fails.
+                    t.add_parent(this)?;
                 }
-                Self::insert(this, file, c.fd, key, target_ep, ev, c.data)
+                let r = Self::insert(this, file, c.fd, key, target_ep.clone(), ev, c.data);
+                if let (Err(_), Some(t)) = (&r, &target_ep) {
+                    t.remove_parent(this.id);
+                }
+                r
             }
             MINI_EPOLL_CTL_DEL => {
                 let item = this.interest.lock().remove(key);
@@ -364,6 +436,10 @@ impl MiniEpoll {
                 }
                 item.data.store(c.data, Ordering::Relaxed);
                 item.events.store(ev, Ordering::Release);
+                // `ep_modify`'s `smp_mb()`: the new events are visible before
+                // we poll, so either the poll sees what arrives now or the
+                // wake function sees the new events.
+                core::sync::atomic::fence(Ordering::SeqCst);
                 // `ep_modify`: ready now? Then on the ready list at once.
                 let asked = PollMask::from_bits(ev & !PRIVATE_BITS);
                 if (item.file.poll_events(asked) & asked) != PollMask::NONE {
@@ -405,7 +481,7 @@ impl MiniEpoll {
     /// `ep_insert`.
     fn insert(
         this: ArcBorrow<'_, Self>,
-        file: ARef<File>,
+        file: FileRef,
         fd: i32,
         key: (usize, i32),
         target_ep: Option<Arc<MiniEpoll>>,
@@ -419,14 +495,17 @@ impl MiniEpoll {
         if interest.count >= MINI_EPOLL_MAX_ITEMS {
             return Err(kernel::error::code::ENOSPC);
         }
+        let target_mux = target_ep.is_some() || file.is_epoll();
         let item = Arc::pin_init(
             pin_init!(EpItem {
                 ep: Arc::from(this),
                 file,
                 fd,
                 target_ep,
+                target_mux,
                 events: AtomicU32::new(events),
                 data: AtomicU64::new(data),
+                held: AtomicBool::new(false),
                 missed: AtomicBool::new(false),
                 dead: AtomicBool::new(false),
                 entries <- new_mutex!(KVVec::new(), "simnic_ep_entries"),
@@ -466,8 +545,17 @@ impl MiniEpoll {
 
     /// `ep_send_events`: report up to `max` events, each polled again now.
     fn send_events(&self, max: usize, out: &mut KVVec<MiniEpollEvent>) -> Result {
+        // Room first: an allocation failure after taking the list would
+        // lose what was on it.
+        out.reserve(max, GFP_KERNEL)?;
         let _interest = self.interest.lock();
-        let mut txlist = core::mem::take(&mut *self.ready.lock());
+        let mut txlist = {
+            let mut rd = self.ready.lock();
+            for item in rd.iter() {
+                item.held.store(true, Ordering::Relaxed);
+            }
+            core::mem::take(&mut *rd)
+        };
         let mut requeue: List<EpItem> = List::new();
         let mut done: List<EpItem> = List::new();
         while let Some(entry) = txlist.pop_front() {
@@ -490,10 +578,11 @@ impl MiniEpoll {
                 done.push_back(entry);
                 continue;
             }
-            out.push(
+            // Within the reserved room: cannot fail.
+            let _ = out.push(
                 MiniEpollEvent { events: revents.bits(), reserved: 0, data: item.data.load(Ordering::Relaxed) },
-                GFP_KERNEL,
-            )?;
+                GFP_NOWAIT,
+            );
             inc(&self.stats.reported);
             if events & EPOLLONESHOT != 0 {
                 // Disarmed until MOD re-arms it.
@@ -507,24 +596,34 @@ impl MiniEpoll {
                 done.push_back(entry);
             }
         }
-        let mut drop_now: List<EpItem> = List::new();
+        let mut leaving: KVVec<Arc<EpItem>> = KVVec::new();
+        // Room to drop the leaving items after the lock; without it they
+        // stay listed (a spurious re-poll next time, never a loss).
+        let room = leaving.reserve(done.iter().count(), GFP_KERNEL).is_ok();
         {
             let mut rd = self.ready.lock();
-            // Items woken while we held them go back; the others leave.
+            // Under the lock, each item leaves the wait's hands: woken
+            // meanwhile (`missed`), it goes back; otherwise its `ListArc` is
+            // given up now, so that the next wake-up can queue it again.
             while let Some(entry) = done.pop_front() {
-                if entry.missed.swap(false, Ordering::AcqRel) && !entry.dead.load(Ordering::Acquire) {
+                entry.held.store(false, Ordering::Relaxed);
+                let back = entry.missed.swap(false, Ordering::Relaxed) && !entry.dead.load(Ordering::Acquire);
+                if back || !room || leaving.len() >= leaving.capacity() {
                     rd.push_back(entry);
                 } else {
-                    drop_now.push_back(entry);
+                    // Within the reserved capacity: does not allocate, so it
+                    // cannot fail and drop the item under the lock.
+                    let _ = leaving.push(ListArc::into_arc(entry), GFP_NOWAIT);
                 }
             }
             for item in requeue.iter() {
-                item.missed.store(false, Ordering::Release);
+                item.held.store(false, Ordering::Relaxed);
+                item.missed.store(false, Ordering::Relaxed);
             }
             rd.push_all_back(&mut requeue);
         }
         // Outside the irq lock: dropping an item may free it (a deleted one).
-        drop(drop_now);
+        drop(leaving);
         Ok(())
     }
 
@@ -580,6 +679,11 @@ impl MiniEpoll {
             if item.dead.load(Ordering::Acquire) || asked == 0 {
                 continue;
             }
+            if item.target_mux {
+                // Re-polling a multiplexer would poll its items, and through
+                // a loop of them, this instance again: on the list, it counts.
+                return PollMask::IN | PollMask::RDNORM;
+            }
             let mask = PollMask::from_bits(asked) | PollMask::ERR | PollMask::HUP;
             if item.file.poll_events(mask) & mask != PollMask::NONE {
                 return PollMask::IN | PollMask::RDNORM;
@@ -610,6 +714,7 @@ impl MiniEpoll {
             lt_requeued: get(&s.lt_requeued),
             spurious: get(&s.spurious),
             entries: get(&s.entries),
+            wake_loops: get(&s.wake_loops),
         }
     }
 
@@ -629,6 +734,55 @@ impl MiniEpoll {
         let ready = core::mem::take(&mut *self.ready.lock());
         drop(ready);
     }
+
+    /// One more item of `parent` watches this instance.
+    fn add_parent(&self, parent: ArcBorrow<'_, MiniEpoll>) -> Result {
+        let mut p = self.parents.lock();
+        if let Some((n, _)) = p.get_mut(&parent.id) {
+            *n += 1;
+            return Ok(());
+        }
+        p.try_create_and_insert(parent.id, (1, Arc::from(parent)), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// One item of `parent` no longer watches this instance.
+    fn remove_parent(&self, parent: u64) {
+        let removed = {
+            let mut p = self.parents.lock();
+            match p.get_mut(&parent) {
+                Some((n, _)) if *n > 1 => {
+                    *n -= 1;
+                    None
+                }
+                Some(_) => p.remove(&parent),
+                None => None,
+            }
+        };
+        // Dropped outside the lock (it may be the last reference).
+        drop(removed);
+    }
+
+    /// Takes `item` off the ready list, if it is on it (`ep_remove`'s
+    /// `list_del_init(&epi->rdllink)`), so that a deleted item does not
+    /// keep its file until the next wait.
+    fn unlist(&self, item: &EpItem) {
+        let taken = {
+            let mut rd = self.ready.lock();
+            let mut cursor = rd.cursor_front();
+            let mut found = None;
+            while let Some(c) = cursor {
+                if core::ptr::eq(&*c.current(), item) {
+                    found = Some(ListArc::into_arc(c.remove()));
+                    break;
+                }
+                cursor = c.next();
+            }
+            found
+        };
+        // Dropped outside the irq lock.
+        drop(taken);
+    }
 }
 
 impl Interest {
@@ -641,12 +795,16 @@ impl Interest {
 
 impl EpItem {
     /// Deleted (`ep_remove`): no more events, and the entries leave their
-    /// queues now (each waits for a wake function running on it). The
-    /// item itself goes when the last reference does (the ready list may
-    /// still hold one).
+    /// queues now (each waits for a wake function running on it); then the
+    /// item leaves the ready list and its instance's place above a nested
+    /// instance. The item itself goes with the last reference.
     fn kill(&self) {
         self.dead.store(true, Ordering::Release);
         let entries = core::mem::replace(&mut *self.entries.lock(), KVVec::new());
         drop(entries);
+        self.ep.unlist(self);
+        if let Some(t) = &self.target_ep {
+            t.remove_parent(self.ep.id);
+        }
     }
 }

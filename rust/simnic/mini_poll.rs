@@ -23,7 +23,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
     alloc::{KBox, KVVec},
     error::code::EINTR,
-    fs::File,
+    fs::{File, FileRef},
     prelude::*,
     sync::{
         poll::PollMask,
@@ -126,7 +126,7 @@ pub(crate) fn mini_poll(arg: usize, totals: &MiniPollTotals) -> Result<isize> {
     let mut raw = KVVec::from_elem(0u8, n * MiniPollFd::SIZE, GFP_KERNEL_ACCOUNT)?;
     UserSlice::new(args.fds as usize, raw.len()).reader().read_slice(&mut raw)?;
     let mut fds = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
-    let mut files: KVVec<Option<ARef<File>>> = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+    let mut files: KVVec<Option<FileRef>> = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
     for chunk in raw.chunks_exact(MiniPollFd::SIZE) {
         let mut pfd = MiniPollFd::from_bytes(chunk.try_into().map_err(|_| EINVAL)?);
         pfd.revents = 0;

@@ -531,6 +531,10 @@ uapi_struct! {
         pub spurious: u64,
         /// Wait-queue entries hooked, in all.
         pub entries: u64,
+        /// Wake-ups of this instance's pollers not passed on: they came back
+        /// round a loop of multiplexers, or went deeper than
+        /// [`MINI_EPOLL_MAX_NESTS`].
+        pub wake_loops: u64,
     }
 }
 

@@ -54,7 +54,10 @@ pub(crate) fn tx_room_available(nic: &NicCore) {
         }
         core::mem::take(&mut *list)
     };
-    while let Some(ep) = waiters.pop_front() {
+    while let Some(entry) = waiters.pop_front() {
+        // Off the list before the call: if the room is gone again by the
+        // time the woken poller looks, it can join the list anew.
+        let ep = kernel::list::ListArc::into_arc(entry);
         (ep.write_space)(&ep);
     }
 }

@@ -8,7 +8,7 @@ use crate::{
     bindings,
     cred::Credential,
     error::{code::EBADF, Result},
-    types::{ARef, AlwaysRefCounted, Opaque},
+    types::Opaque,
 };
 use core::ptr::NonNull;
 
@@ -64,13 +64,14 @@ pub mod flags {
 /// An open file: `struct file`.
 ///
 /// Borrowed from a file operation's arguments (the VFS keeps the file alive
-/// for the duration of the call), or owned as an [`ARef<File>`] (a
-/// reference from [`File::fget`] or `get_file`, dropped with `fput`).
+/// for the duration of the call), or through a [`FileRef`] (a reference
+/// from [`File::fget`], dropped with `fput`).
 ///
 /// # Invariants
 ///
-/// A `&File` points to a `struct file` whose reference count is non-zero for
-/// the lifetime of the reference.
+/// A `&File` points to a `struct file` that stays alive for the lifetime of
+/// the reference: its count is non-zero, except for the `&File` a
+/// `->release` gets, whose file is freed only after the call.
 #[repr(transparent)]
 pub struct File {
     inner: Opaque<bindings::file>,
@@ -82,32 +83,67 @@ unsafe impl Sync for File {}
 // SAFETY: A `struct file` is not tied to the thread that opened it.
 unsafe impl Send for File {}
 
-// SAFETY: `get_file` and `fput` are the file's reference counting; a
-// `&File` means the count is non-zero (type invariant), and `fput` of the
-// last reference frees the file only after `->release` (deferred to task
-// work or a workqueue when called from interrupt context).
-unsafe impl AlwaysRefCounted for File {
-    fn inc_ref(&self) {
-        // SAFETY: The count is non-zero (type invariant).
-        unsafe { bindings::get_file(self.as_ptr()) };
-    }
+/// An owned reference to a `struct file`: what `fget` returns and `fput`
+/// drops.
+///
+/// Upstream has `ARef<File>` (`File: AlwaysRefCounted`), which lets any
+/// `&File` be turned into an owned reference. That is unsound for the
+/// `&File` a `->release` gets: its count is already zero, and a reference
+/// taken then would `__fput` the file a second time. So a `&File` cannot be
+/// upgraded here; owned references come from [`File::fget`] (and cloning
+/// one).
+///
+/// # Invariants
+///
+/// `ptr` is a file on which this value owns one reference.
+pub struct FileRef {
+    ptr: NonNull<bindings::file>,
+}
 
-    unsafe fn dec_ref(obj: NonNull<Self>) {
-        // SAFETY: The caller gives up a reference it owns.
-        unsafe { bindings::fput(obj.cast::<bindings::file>().as_ptr()) }
+// SAFETY: A file reference may be dropped (`fput`) on any thread and in any
+// context (the final put is deferred from interrupts).
+unsafe impl Send for FileRef {}
+// SAFETY: Shared access only reads through `&File`, which is `Sync`.
+unsafe impl Sync for FileRef {}
+
+impl core::ops::Deref for FileRef {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        // SAFETY: We own a reference (type invariant), so the file is alive
+        // for as long as `self`.
+        unsafe { File::from_raw_file(self.ptr.as_ptr()) }
+    }
+}
+
+impl Clone for FileRef {
+    fn clone(&self) -> Self {
+        // SAFETY: Our reference keeps the count above zero.
+        unsafe { bindings::get_file(self.ptr.as_ptr()) };
+        // INVARIANT: The reference just taken.
+        Self { ptr: self.ptr }
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: Gives up the reference we own; `fput` may be called in any
+        // context.
+        unsafe { bindings::fput(self.ptr.as_ptr()) };
     }
 }
 
 impl File {
     /// `fget(fd)`: the file open on the calling process's descriptor `fd`,
-    /// referenced; `EBADF` if there is none (or it is an `O_PATH` one).
-    pub fn fget(fd: u32) -> Result<ARef<File>> {
-        // SAFETY: `fget` takes a reference on the descriptor's file, or
-        // returns null; any process context may call it.
-        let ptr = NonNull::new(unsafe { bindings::fget(fd) }).ok_or(EBADF)?;
-        // SAFETY: We own the reference `fget` took; `File` is
-        // `repr(transparent)` over the `struct file`.
-        Ok(unsafe { ARef::from_raw(ptr.cast()) })
+    /// referenced; `EBADF` if there is none (or it is an `O_PATH` one, or
+    /// the caller has no descriptor table: an interrupt, or a task exiting).
+    pub fn fget(fd: u32) -> Result<FileRef> {
+        // SAFETY: The helper checks that the current task has a descriptor
+        // table, then takes a reference on the descriptor's file, or
+        // returns null.
+        let ptr = NonNull::new(unsafe { bindings::fget_checked(fd) }).ok_or(EBADF)?;
+        // INVARIANT: We own the reference `fget` took.
+        Ok(FileRef { ptr })
     }
 
     /// Borrows a `struct file`.
@@ -146,6 +182,23 @@ impl File {
         // SAFETY: The file is alive (type invariant); `f_op` does not change
         // once the file is open.
         unsafe { (*(*self.as_ptr()).f_op).poll.is_some() }
+    }
+
+    /// Whether the file is an epoll instance, whose `->poll` polls other
+    /// files in turn (`is_file_epoll`).
+    pub fn is_epoll(&self) -> bool {
+        // SAFETY: The file is alive (type invariant); its dentry and name
+        // are stable while it is.
+        unsafe { bindings::file_is_epoll(self.as_ptr()) }
+    }
+
+    /// Whether the file can hold references to other files: an io_uring
+    /// (registered files) or an `AF_UNIX` socket (descriptors in flight).
+    /// Something that holds a reference to it can then be part of a
+    /// reference cycle the kernel's garbage collection of those cannot see.
+    pub fn can_hold_files(&self) -> bool {
+        // SAFETY: The file is alive (type invariant).
+        unsafe { bindings::file_holds_files(self.as_ptr()) }
     }
 
     /// The credentials of whoever opened the file (`f_cred`).

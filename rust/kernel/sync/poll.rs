@@ -73,10 +73,12 @@ impl PollMask {
 
     /// The mask without the bits only the kernel may produce: `POLLFREE`
     /// ("this wait queue is being freed", on which epoll, aio and io_uring
-    /// detach their entries). Wake-up keys and `->poll` results go through
-    /// this, so safe code cannot fake it.
+    /// detach their entries) and `EPOLL_URING_WAKE` (io_uring's "this
+    /// wake-up comes from io_uring", on which its multishot polls stop).
+    /// Wake-up keys and `->poll` results go through this, so safe code
+    /// cannot fake them.
     pub const fn without_internal(self) -> Self {
-        Self(self.0 & !bindings::POLLFREE)
+        Self(self.0 & !(bindings::POLLFREE | bindings::EPOLL_URING_WAKE))
     }
 
     /// `poll_to_key()`: the mask as the `void *key` wake-ups pass.

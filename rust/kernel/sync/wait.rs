@@ -178,11 +178,17 @@ impl WaitQueueHead {
     /// queue's lock) for a queue that may be woken from inside a wake-up of
     /// another queue of the same lock class, as nested epoll instances wake
     /// each other; `subclass` is the nesting depth lockdep is told (0 to 7,
-    /// clamped), so it sees no recursion.
-    pub fn wake_up_poll_nested(&self, key: PollMask, subclass: u32) {
+    /// clamped), so it sees no recursion. `nests` (`ep->nests`) reads
+    /// `subclass + 1` while the queue's lock is held, for the wake functions
+    /// that run under it to pass on.
+    pub fn wake_up_poll_nested(&self, key: PollMask, subclass: u32, nests: &core::sync::atomic::AtomicU32) {
         // SAFETY: `inner` is initialised; the helper takes the queue's lock
-        // (irqsave, any context) with the lockdep subclass, clamped there.
-        unsafe { bindings::wake_up_poll_nested(self.as_raw(), key.without_internal().bits(), subclass) };
+        // (irqsave, any context) with the lockdep subclass, clamped there,
+        // and writes `nests` (an `AtomicU32`, a `u32` in memory, accessed
+        // with `WRITE_ONCE`) under it.
+        unsafe {
+            bindings::wake_up_poll_nested(self.as_raw(), key.without_internal().bits(), subclass, nests.as_ptr())
+        };
     }
 
     /// `wake_up_interruptible_all()`: wakes every interruptible waiter,

@@ -23,6 +23,10 @@
 //!   finishes first). Pinned memory is dropped before it is reused, and a
 //!   leaked entry keeps the file, hence the queue, alive.
 //! - **One queue per entry.** An entry is hooked at most once in its life.
+//! - **The code outlives the entry.** While hooked, the entry holds a
+//!   reference on the module whose code its wake function is, so a leaked
+//!   entry keeps the module loaded rather than leaving a wake function in
+//!   freed text.
 //!
 //! C header: [`include/linux/wait.h`](srctree/include/linux/wait.h)
 //!
@@ -73,6 +77,8 @@ pub trait WakeCallback: Send + Sync {
 ///   owner has not yet finished `wake_up_pollfree` (and then waits for RCU).
 /// - `file` is null or holds a reference (`get_file`) taken when hooking.
 /// - `hooked` is set when the entry is (about to be) added, and never cleared.
+/// - `module` is null or holds a reference on the module whose text holds
+///   `Self::wake_fn`, taken when hooking.
 #[pin_data(PinnedDrop)]
 pub struct WaitEntry<T: WakeCallback> {
     #[pin]
@@ -81,6 +87,8 @@ pub struct WaitEntry<T: WakeCallback> {
     file: AtomicPtr<bindings::file>,
     hooked: AtomicBool,
     freed: AtomicBool,
+    /// The module of the wake function, referenced while hooked.
+    module: AtomicPtr<bindings::module>,
     data: T,
     #[pin]
     _pin: PhantomPinned,
@@ -106,6 +114,7 @@ impl<T: WakeCallback> WaitEntry<T> {
             file: AtomicPtr::new(core::ptr::null_mut()),
             hooked: AtomicBool::new(false),
             freed: AtomicBool::new(false),
+            module: AtomicPtr::new(core::ptr::null_mut()),
             data,
             _pin: PhantomPinned,
         })
@@ -141,6 +150,14 @@ impl<T: WakeCallback> WaitEntry<T> {
         if self.hooked.swap(true, Ordering::AcqRel) {
             return false;
         }
+        // The wake function is the code of the module that instantiated
+        // `T`: while hooked (even if the entry is leaked), that module must
+        // stay. Released in `drop`, after the entry has left the queue.
+        let wake: unsafe extern "C" fn(_, _, _, _) -> _ = Self::wake_fn;
+        // SAFETY: Takes a reference on the module whose text contains the
+        // address, if any (built-in code needs none); any context.
+        let module = unsafe { bindings::module_get_by_text(wake as usize) };
+        self.module.store(module, Ordering::Relaxed);
         // SAFETY: `file` is alive (caller); the reference taken is released
         // in `drop`, after the entry has left the queue.
         unsafe { bindings::get_file(file.as_ptr()) };
@@ -176,18 +193,25 @@ impl<T: WakeCallback> WaitEntry<T> {
         // SAFETY: `wait` is the `wait` field of a live `Self` (above).
         let this = unsafe { &*crate::container_of!(wait.cast::<Opaque<bindings::wait_queue_entry>>(), Self, wait) };
         let key = PollMask::from_bits(key as usize as u32);
-        if key.contains(PollMask::from_bits(bindings::POLLFREE)) {
-            // The queue is being freed: leave it now, under its lock, and
-            // forget it, as `ep_poll_callback` does. `drop` then finds a null
-            // head and does not touch the queue.
+        let pollfree = key.contains(PollMask::from_bits(bindings::POLLFREE));
+        if pollfree {
+            this.freed.store(true, Ordering::Release);
+        }
+        // While `head` is set, `drop` must take the queue's lock, which we
+        // hold: `this` stays alive during the callback.
+        let woke = T::wake(this, key);
+        if pollfree {
+            // The queue is being freed: leave it, under its lock, and forget
+            // it, as `ep_poll_callback` does, in this order and as the very
+            // last access to `this`: once `head` reads null, `drop` no longer
+            // waits for the queue's lock, and the entry may be freed.
             // SAFETY: We hold the queue's lock; the entry is on it.
             unsafe { bindings::list_del_init_careful(&mut (*wait).entry) };
-            this.freed.store(true, Ordering::Release);
             // INVARIANT: The entry is off the queue; the queue may be freed
             // after an RCU grace period, which `drop`'s read section holds up.
             this.head.store(core::ptr::null_mut(), Ordering::Release);
         }
-        T::wake(this, key) as crate::ffi::c_int
+        woke as crate::ffi::c_int
     }
 }
 
@@ -215,5 +239,9 @@ impl<T: WakeCallback> PinnedDrop for WaitEntry<T> {
             // any context.
             unsafe { bindings::fput(file) };
         }
+        let module = self.module.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: The reference `hook` took (or null); the wake function can
+        // no longer run (the entry is off every queue).
+        unsafe { bindings::module_put(module) };
     }
 }

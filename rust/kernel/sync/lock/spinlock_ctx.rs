@@ -58,6 +58,13 @@ pub struct SpinLockBhBackend;
 /// disabled through a per-CPU nesting count instead
 /// ([`local_interrupt_disable`]): the first guard saves the flags, the last
 /// one restores them, whatever the order in between.
+///
+/// Limits, as for C's `spin_lock_irqsave`: a guard must not be held across
+/// a sleep (the task could wake on another CPU, leaving this CPU's count
+/// raised: that is "scheduling while atomic", which debug kernels report),
+/// nor taken in NMI context; and a [`SpinLockBh`] guard released while this
+/// one is held runs pending softirqs with interrupts on, a lock-order bug
+/// in C too. `PREEMPT_RT`, where spinlocks sleep, is not supported.
 pub struct SpinLockIrqBackend;
 
 /// `local_interrupt_disable()`: disables hard interrupts on this CPU, counting

@@ -91,6 +91,7 @@ pub const TESTS: &[Test] = tests![
     mux::mux_exclusive_wakes_one,
     mux::mux_item_holds_file,
     mux::mux_loops_refused,
+    mux::mux_loops_through_epoll,
     mux::mux_pollfree_signalfd,
     mux::mini_poll_like_poll,
     nic::nic_counters_single_frame,

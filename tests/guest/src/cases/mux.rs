@@ -252,6 +252,12 @@ fn workload(p: &dyn Poller, s: &dyn Source) -> Result<Vec<String>, String> {
     step(&mut t, "ET fed again", p.wait(5000));
     s.drain()?;
     step(&mut t, "ET drained", p.wait(0));
+    // Two arrivals before a wait: one event, then nothing.
+    s.feed()?;
+    s.feed()?;
+    step(&mut t, "ET fed twice", p.wait(5000));
+    step(&mut t, "ET after two arrivals and one event", p.wait(0));
+    s.drain()?;
     // One-shot.
     p.ctl(MINI_EPOLL_CTL_MOD, fd, IN | ONESHOT, 3).map_err(|e| format!("MOD ONESHOT: {}", errname(e)))?;
     s.feed()?;
@@ -408,13 +414,18 @@ pub fn mux_item_holds_file() -> TestResult {
         p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 1).map_err(|e| format!("ADD: {}", errname(e)))?;
         // Opened first, so that it does not get the closed one's number.
         let other = open_dev_nonblocking()?;
+        // A datagram queued and an event pending: the item is on the ready
+        // list when it is deleted, and must let go of the file at once.
+        send(fd, b"q", "write")?;
+        wait_queued(&ep, 1, "the datagram")?;
         drop(ep);
         let bind = other.bind(port).map_err(|e| raw(&e));
         let del = p.ctl(MINI_EPOLL_CTL_DEL, fd, 0, 0);
         if mini {
             ensure!(bind == Err(libc::EADDRINUSE), "mini-epoll: binding the closed endpoint's port gave {bind:?}, expected EADDRINUSE (the item holds the file)");
             ensure!(del.is_ok(), "mini-epoll: DEL of the closed descriptor gave {del:?}");
-            okay(other.bind(port), "BIND after the DEL")?;
+            // No wait in between: DEL itself released the file.
+            okay(other.bind(port), "BIND right after the DEL")?;
         } else {
             ensure!(bind.is_ok(), "epoll: binding the closed endpoint's port gave {bind:?}");
             ensure!(del == Err(libc::EBADF), "epoll: DEL of a closed descriptor gave {del:?}, expected EBADF");
@@ -456,6 +467,65 @@ pub fn mux_loops_refused() -> TestResult {
     send(ep.as_raw_fd(), b"l", "write")?;
     let got = a.wait(5000).map_err(errname)?;
     ensure!(got.len() == 1 && got[0].1 == 0, "A after a datagram in B: {got:?}");
+    Ok(())
+}
+
+/// Loops through real epoll, which neither side's check can see: mini
+/// instance A in epoll instance E, and E in A. A datagram to an endpoint in
+/// A goes round A > E > A; the wake-up stops where it came back
+/// (`wake_loops`) instead of locking up, and waits and polls on both return.
+/// Deep chains built top-down are refused, and so are files that can hold
+/// files (a unix socket), which could close a reference cycle.
+pub fn mux_loops_through_epoll() -> TestResult {
+    let a = Mini::new()?;
+    let e = Real::new()?;
+    let ep = open_dev_nonblocking()?;
+    e.ctl(MINI_EPOLL_CTL_ADD, a.fd(), IN, 1).map_err(|e| format!("A in E: {}", errname(e)))?;
+    a.ctl(MINI_EPOLL_CTL_ADD, e.fd(), IN, 2).map_err(|e| format!("E in A: {}", errname(e)))?;
+    a.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, 3).map_err(|e| format!("endpoint in A: {}", errname(e)))?;
+    // Someone must be polling A for its wake-up to go to E: a blocked wait
+    // on E in a child.
+    let efd = e.fd();
+    let mut child = Child::spawn(move || {
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        // SAFETY: room for 4 events.
+        let n = unsafe { libc::epoll_wait(efd, out.as_mut_ptr(), 4, 10_000) };
+        i32::from(n != 1)
+    })?;
+    child.wait_sleeping(5 * SEC, "epoll_wait on E")?;
+    let info0 = okay(a.0.info(), "INFO")?;
+    send(ep.as_raw_fd(), b"loop", "write")?;
+    child.expect_exit0(10 * SEC, "the wait on E, woken through A")?;
+    let got = a.wait(5000).map_err(errname)?;
+    ensure!(got.iter().any(|&(_, d)| d == 3), "A after the datagram: {got:?}");
+    let info = okay(a.0.info(), "INFO")?;
+    ensure!(info.wake_loops > info0.wake_loops, "the wake-up went round without being stopped? {info:?}");
+    // Polls through the loop return too (A polls E, which polls A).
+    let (r, _) = poll_one(a.fd(), libc::POLLIN, 0)?;
+    ensure!(r == 1, "poll on A with a datagram queued below: {r}");
+
+    // A chain built from the top down is refused past four levels.
+    let chain: Vec<Mini> = (0..6).map(|_| Mini::new()).collect::<Result<_, _>>()?;
+    let mut refused = None;
+    for i in 0..5 {
+        if let Err(err) = chain[i].ctl(MINI_EPOLL_CTL_ADD, chain[i + 1].fd(), IN, 0) {
+            refused = Some((i, err));
+            break;
+        }
+    }
+    ensure!(matches!(refused, Some((3, libc::ELOOP))), "top-down chain: refused at {refused:?}, expected the 4th ADD (5 levels) with ELOOP");
+
+    // A unix socket could carry the instance's own descriptor: refused.
+    let mut sv = [0; 2];
+    // SAFETY: room for two descriptors.
+    ensure!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, sv.as_mut_ptr()) } == 0, "socketpair");
+    let r = a.ctl(MINI_EPOLL_CTL_ADD, sv[0], IN, 9);
+    // SAFETY: our descriptors.
+    unsafe {
+        libc::close(sv[0]);
+        libc::close(sv[1]);
+    }
+    ensure!(r == Err(libc::EINVAL), "a unix socket in a mini instance: {r:?}, expected EINVAL");
     Ok(())
 }
 
