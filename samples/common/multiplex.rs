@@ -322,7 +322,8 @@ impl Tally {
     /// Records the datagram `payload` read on `port`, whose phase 1 was
     /// `wait_ns` and ended at `woke_ns`, and whose phase 2 was `copy_ns`.
     /// Returns what to print about it: its sequence number and its
-    /// delivery time, or why it does not fit the schedule.
+    /// delivery time, or why it does not fit the schedule. A datagram sent
+    /// after `woke_ns` counts for phase 2 only.
     pub fn record(
         &mut self,
         payload: &[u8],
@@ -347,9 +348,18 @@ impl Tally {
             self.strays += 1;
             return format!("seq {seq}: received twice!");
         }
-        let delivery = woke_ns.saturating_sub(sent);
-        self.waits.push(wait_ns);
         self.copies.push(copy_ns);
+        if sent > woke_ns {
+            // It arrived while the program was reading what woke it: no
+            // wait of its own, so it stays out of the phase 1 and delivery
+            // figures.
+            return format!(
+                "seq {seq}, sent {} after the wake-up: found by the same drain",
+                fmt_ns(sent - woke_ns)
+            );
+        }
+        let delivery = woke_ns - sent;
+        self.waits.push(wait_ns);
         self.deliveries.push(delivery);
         format!("seq {seq}, sent {} before the wake-up", fmt_ns(delivery))
     }
@@ -369,6 +379,10 @@ impl Tally {
             "{}",
             traffic::summary_line("send -> wake-up", &self.deliveries)
         );
+        let late = self.copies.len() - self.waits.len();
+        if late > 0 {
+            println!("({late} datagrams arrived during a drain, after the wake-up: phase 2 only)");
+        }
         let missing = self.expected() - self.received();
         if missing > 0 || self.strays > 0 {
             println!(
@@ -469,5 +483,11 @@ mod tests {
         assert_eq!((t.received(), t.strays), (1, 4));
         assert!(!t.complete());
         assert_eq!((t.waits.len(), t.copies[0], t.deliveries[0]), (1, 6, 50));
+        // Sent after the wake-up: copied, but no phase 1 of its own.
+        traffic::encode(&mut p, 0, 200);
+        assert!(t
+            .record(&p, 7000, 5, 7, 150)
+            .contains("sent 50 ns after the wake-up"));
+        assert_eq!((t.received(), t.waits.len(), t.copies.len()), (2, 1, 2));
     }
 }
