@@ -1,4 +1,4 @@
-//! What both I/O-model samples share, included by each with
+//! What the I/O-model samples share, included by each with
 //! `#[path = "../../common/traffic.rs"] mod traffic;`, so that every sample
 //! stays one package and one binary: the command-line options of the
 //! traffic, opening and binding the receiver's endpoint, the sender process,
@@ -7,8 +7,10 @@
 //! The sender is a forked child with its own endpoint (its own open of
 //! /dev/simnic, so its own ephemeral port) that sends `count` datagrams to
 //! the receiver's port with `ioctl(SIMNIC_IOC_SENDTO)`, one every
-//! `interval_ms`. Each payload carries its sequence number and the
-//! CLOCK_MONOTONIC time it was sent, a clock the receiver can read too.
+//! `interval_ms`; samples with several endpoints give it a schedule instead,
+//! rounds of datagrams to several ports ([`spawn_sender_rounds`]). Each
+//! payload carries its sequence number and the CLOCK_MONOTONIC time it was
+//! sent, a clock the receiver can read too.
 
 use std::ffi::CStr;
 use std::io::{self, Write};
@@ -22,7 +24,7 @@ pub const DEVICE: &CStr = c"/dev/simnic";
 /// Bytes of the payload header: seq (u32 LE), then the send time (u64 LE).
 pub const PAYLOAD_HEADER: usize = 12;
 
-/// The traffic both samples receive.
+/// The traffic the samples receive.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Traffic {
     /// Port to bind the receiving endpoint to.
@@ -71,6 +73,21 @@ pub fn open_and_bind(
     note: &str,
     port: u32,
 ) -> Result<RawFd, String> {
+    let fd = open_and_bind_quietly(flags, flags_text, port)?;
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    println!("receiver (pid {pid}): open(\"/dev/simnic\", {flags_text}) = {fd}   {note}");
+    println!("receiver: ioctl({fd}, SIMNIC_IOC_BIND, &{port}) = 0");
+    Ok(fd)
+}
+
+/// [`open_and_bind`] without printing, for samples that open many
+/// endpoints and print them as one line.
+pub fn open_and_bind_quietly(
+    flags: libc::c_int,
+    flags_text: &str,
+    port: u32,
+) -> Result<RawFd, String> {
     // SAFETY: DEVICE is a NUL-terminated path.
     let fd = unsafe { libc::open(DEVICE.as_ptr(), flags) };
     if fd < 0 {
@@ -79,9 +96,6 @@ pub fn open_and_bind(
             errno_text(errno())
         ));
     }
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
-    println!("receiver (pid {pid}): open(\"/dev/simnic\", {flags_text}) = {fd}   {note}");
     // SAFETY: the argument is a pointer to a live u32, as _IOW(.., u32) wants.
     let rc = unsafe { libc::ioctl(fd, SIMNIC_IOC_BIND as libc::Ioctl, &port as *const u32) };
     if rc < 0 {
@@ -96,7 +110,6 @@ pub fn open_and_bind(
             errno_text(e)
         ));
     }
-    println!("receiver: ioctl({fd}, SIMNIC_IOC_BIND, &{port}) = 0");
     Ok(fd)
 }
 
@@ -223,6 +236,21 @@ pub fn summary_line(name: &str, values: &[u64]) -> String {
 /// `inherited` is the receiver's descriptor, which the child closes first:
 /// a forked descriptor would share the receiver's endpoint.
 pub fn spawn_sender(traffic: &Traffic, inherited: RawFd) -> io::Result<libc::pid_t> {
+    let rounds = vec![vec![traffic.port]; traffic.count as usize];
+    spawn_sender_rounds(traffic, &rounds, &[inherited])
+}
+
+/// Forks a sender that follows a schedule instead of sending `count`
+/// datagrams to `port`: before each round it waits `interval_ms`, then
+/// sends one datagram to each port of the round, back to back. Sequence
+/// numbers count every datagram of the schedule, from 0, in order. The
+/// child closes the receiver's descriptors `inherited` first (see
+/// [`spawn_sender`]).
+pub fn spawn_sender_rounds(
+    traffic: &Traffic,
+    rounds: &[Vec<u32>],
+    inherited: &[RawFd],
+) -> io::Result<libc::pid_t> {
     // Anything buffered would otherwise be printed twice.
     io::stdout().flush()?;
     // SAFETY: the process is single-threaded here, so the child may run
@@ -232,9 +260,11 @@ pub fn spawn_sender(traffic: &Traffic, inherited: RawFd) -> io::Result<libc::pid
         return Err(io::Error::last_os_error());
     }
     if pid == 0 {
-        // SAFETY: `inherited` is the child's copy; nothing else uses it.
-        unsafe { libc::close(inherited) };
-        let status = sender(traffic);
+        for &fd in inherited {
+            // SAFETY: `fd` is the child's copy; nothing else uses it.
+            unsafe { libc::close(fd) };
+        }
+        let status = sender(traffic, rounds);
         let _ = io::stdout().flush();
         // SAFETY: ends the child without running the parent's exit handlers.
         unsafe { libc::_exit(status) };
@@ -242,8 +272,49 @@ pub fn spawn_sender(traffic: &Traffic, inherited: RawFd) -> io::Result<libc::pid
     Ok(pid)
 }
 
+/// What the sender says it will do, after its open(): "every 100 ms
+/// ioctl(...)" for the plain schedule, a count of rounds otherwise.
+fn schedule_text(t: &Traffic, fd: RawFd, rounds: &[Vec<u32>]) -> String {
+    let call = |port: &str| {
+        format!(
+            "ioctl({fd}, SIMNIC_IOC_SENDTO, {{port={port}, len={}}})",
+            t.size
+        )
+    };
+    if rounds.iter().all(|r| r.len() == 1 && r[0] == t.port) {
+        return format!(
+            "then every {} ms {}",
+            t.interval_ms,
+            call(&t.port.to_string())
+        );
+    }
+    let mut ports: Vec<u32> = rounds.iter().flatten().copied().collect();
+    let datagrams = ports.len();
+    ports.sort_unstable();
+    ports.dedup();
+    if let ([port], Some(first)) = (ports.as_slice(), rounds.first()) {
+        if rounds.iter().all(|r| r.len() == first.len()) {
+            return format!(
+                "then every {} ms {} x {}, back to back ({} rounds)",
+                t.interval_ms,
+                call(&port.to_string()),
+                first.len(),
+                rounds.len()
+            );
+        }
+    }
+    format!(
+        "then every {} ms a round of {} calls, back to back: {} rounds, {datagrams} datagrams \
+         to {} ports",
+        t.interval_ms,
+        call("P"),
+        rounds.len(),
+        ports.len()
+    )
+}
+
 /// The child's work; its exit status.
-fn sender(t: &Traffic) -> i32 {
+fn sender(t: &Traffic, rounds: &[Vec<u32>]) -> i32 {
     // SAFETY: DEVICE is a NUL-terminated path.
     let fd = unsafe { libc::open(DEVICE.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     if fd < 0 {
@@ -251,41 +322,43 @@ fn sender(t: &Traffic) -> i32 {
         return 1;
     }
     println!(
-        "sender  (pid {}): open(\"/dev/simnic\", O_RDWR) = {fd}, then every {} ms \
-         ioctl({fd}, SIMNIC_IOC_SENDTO, {{port={}, len={}}})",
+        "sender  (pid {}): open(\"/dev/simnic\", O_RDWR) = {fd}, {}",
         // SAFETY: getpid has no preconditions.
         unsafe { libc::getpid() },
-        t.interval_ms,
-        t.port,
-        t.size
+        schedule_text(t, fd, rounds)
     );
     let mut buf = vec![0u8; t.size as usize];
     let mut busy = 0u64;
-    for seq in 0..t.count {
+    let mut seq = 0u32;
+    for round in rounds {
         sleep_ns(t.interval_ms * 1_000_000);
-        loop {
-            encode(&mut buf, seq, now_ns());
-            let arg = SendTo {
-                buf: buf.as_ptr() as u64,
-                len: t.size,
-                port: t.port,
-                flags: 0,
-                reserved: 0,
-            };
-            // SAFETY: `arg` is a live SendTo describing the live `buf`.
-            let n =
-                unsafe { libc::ioctl(fd, SIMNIC_IOC_SENDTO as libc::Ioctl, &arg as *const SendTo) };
-            if n >= 0 {
-                break;
+        for &port in round {
+            loop {
+                encode(&mut buf, seq, now_ns());
+                let arg = SendTo {
+                    buf: buf.as_ptr() as u64,
+                    len: t.size,
+                    port,
+                    flags: 0,
+                    reserved: 0,
+                };
+                // SAFETY: `arg` is a live SendTo describing the live `buf`.
+                let n = unsafe {
+                    libc::ioctl(fd, SIMNIC_IOC_SENDTO as libc::Ioctl, &arg as *const SendTo)
+                };
+                if n >= 0 {
+                    break;
+                }
+                let e = errno();
+                if e != libc::ENOBUFS {
+                    eprintln!("sender: ioctl(SIMNIC_IOC_SENDTO) #{seq}: {}", errno_text(e));
+                    return 1;
+                }
+                // TX ring full: the NIC has not caught up; try again shortly.
+                busy += 1;
+                sleep_ns(100_000);
             }
-            let e = errno();
-            if e != libc::ENOBUFS {
-                eprintln!("sender: ioctl(SIMNIC_IOC_SENDTO) #{seq}: {}", errno_text(e));
-                return 1;
-            }
-            // TX ring full: the NIC has not caught up; try again shortly.
-            busy += 1;
-            sleep_ns(100_000);
+            seq += 1;
         }
     }
     if busy > 0 {
@@ -352,6 +425,30 @@ mod tests {
         assert!(line.contains("median     1.0 us"), "{line}");
         assert!(line.contains("max     2.0 ms"), "{line}");
         assert!(summary_line("x", &[]).ends_with("(no datagrams)"));
+    }
+
+    #[test]
+    fn schedule_texts() {
+        let t = Traffic {
+            port: 7000,
+            count: 2,
+            interval_ms: 10,
+            size: 64,
+        };
+        assert_eq!(
+            schedule_text(&t, 3, &[vec![7000], vec![7000]]),
+            "then every 10 ms ioctl(3, SIMNIC_IOC_SENDTO, {port=7000, len=64})"
+        );
+        let burst = schedule_text(&t, 3, &[vec![7001, 7001], vec![7001, 7001]]);
+        assert!(
+            burst.ends_with("{port=7001, len=64}) x 2, back to back (2 rounds)"),
+            "{burst}"
+        );
+        let spread = schedule_text(&t, 3, &[vec![7000, 7001], vec![7002]]);
+        assert!(
+            spread.ends_with("2 rounds, 3 datagrams to 3 ports"),
+            "{spread}"
+        );
     }
 
     #[test]
