@@ -1,9 +1,10 @@
 //! simnic-selftest: the in-guest test suite of /dev/simnic.
 //!
 //! Each test is a named function run in its own forked process, in its own
-//! process group, with an alarm(2) timeout: a hang, a crash or a panic fails
-//! that test only, and whatever it left running is killed before the next
-//! one starts. Output, one line per test, then the totals:
+//! process group, with an alarm(2) timeout (longer for the few tests that
+//! ask for it): a hang, a crash or a panic fails that test only, and
+//! whatever it left running is killed before the next one starts. Output,
+//! one line per test, then the totals:
 //!
 //! ```text
 //! ok - echo_roundtrip
@@ -12,8 +13,11 @@
 //! ```
 //!
 //! Usage: `simnic-selftest [--list] [--timeout SECS] [FILTER...]`; a test runs
-//! when its name contains any FILTER (all run without one). Exit status 0 when
-//! every test passed, 1 when one failed, 2 on a usage error.
+//! when its full name, `module::name` (`limits::rx_queue_full_bytes`),
+//! contains any FILTER (all run without one), so a FILTER can pick a test or
+//! a whole file of them. `--timeout` sets each test's alarm (default 20 s);
+//! a test registered with a longer one (`cases/mod.rs`) keeps its own. Exit
+//! status 0 when every test passed, 1 when one failed, 2 on a usage error.
 
 /// Fails the test with a formatted reason unless `cond` holds.
 macro_rules! ensure {
@@ -37,15 +41,19 @@ use sys::{describe_status, errname, errno, signame};
 /// How long one test may run before SIGALRM ends it.
 const DEFAULT_TIMEOUT_SECS: u32 = 20;
 
-/// One test: a name to select and print, and the function the child runs.
+/// One test: a name to select and print, the file (module of `cases`) it is
+/// in, also matched by the filters, the function the child runs, and the
+/// seconds it needs at least (0: the default suffices).
 pub struct Test {
+    pub module: &'static str,
     pub name: &'static str,
+    pub min_timeout: u32,
     pub run: fn() -> sys::TestResult,
 }
 
 fn usage() -> ! {
     eprintln!("usage: simnic-selftest [--list] [--timeout SECS] [FILTER...]");
-    eprintln!("  runs the tests whose names contain any FILTER (all without one)");
+    eprintln!("  runs the tests whose module::name contains any FILTER (all without one)");
     std::process::exit(2);
 }
 
@@ -71,7 +79,10 @@ fn main() {
 
     let selected: Vec<&Test> = cases::TESTS
         .iter()
-        .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
+        .filter(|t| {
+            let full = format!("{}::{}", t.module, t.name);
+            filters.is_empty() || filters.iter().any(|f| full.contains(f.as_str()))
+        })
         .collect();
     if list {
         for t in &selected {
@@ -98,15 +109,20 @@ fn main() {
 
     let plural = if selected.len() == 1 { "" } else { "s" };
     println!(
-        "# simnic-selftest: {} test{plural}, {timeout} s timeout each",
-        selected.len()
+        "# simnic-selftest: {} test{plural}, {timeout} s timeout each{}",
+        selected.len(),
+        selected
+            .iter()
+            .filter(|t| t.min_timeout > timeout)
+            .map(|t| format!(", {} s for {}", t.min_timeout, t.name))
+            .collect::<String>()
     );
     let (mut passed, mut failed) = (0, 0);
     for test in selected {
-        let verdict = run_one(test, timeout);
+        let verdict = run_one(test, timeout.max(test.min_timeout));
         // A test killed half-way cannot undo its NIC-wide settings (a
-        // generator flow, a wire delay); do it for it, so that one failure
-        // does not spread to the tests after it.
+        // generator flow, a wire delay, the limits, loopback off); do it
+        // for it, so that one failure does not spread to the tests after it.
         net::restore_nic();
         match verdict {
             Ok(()) => {
@@ -282,7 +298,7 @@ mod tests {
     }
 
     fn run(run: fn() -> sys::TestResult, timeout: u32) -> Result<(), String> {
-        run_one(&Test { name: "t", run }, timeout)
+        run_one(&Test { module: "m", name: "t", min_timeout: 0, run }, timeout)
     }
 
     #[test]

@@ -11,7 +11,10 @@ use std::fmt::Debug;
 use std::io;
 use std::time::{Duration, Instant};
 
-use simnic::{Endpoint, EpStats, GenFlow, NicStats, RingState, GEN_STOP_ALL};
+use simnic::{
+    Endpoint, EpStats, GenFlow, Limits, NicStats, RingState, GEN_STOP_ALL, RMEM_MAX_DEFAULT,
+    RX_MEM_MAX_DEFAULT,
+};
 
 use crate::sys::*;
 
@@ -64,6 +67,11 @@ pub fn ep_stats(ep: &Endpoint) -> Result<EpStats, String> {
 
 pub fn ring_state(ep: &Endpoint) -> Result<RingState, String> {
     okay(ep.ring_state(), "SIMNIC_IOC_RING_STATE")
+}
+
+/// The NIC-wide limits and the receive memory charged now.
+pub fn limits(ep: &Endpoint) -> Result<Limits, String> {
+    okay(ep.limits(), "SIMNIC_IOC_GET_LIMITS")
 }
 
 pub fn port_of(ep: &Endpoint) -> Result<u32, String> {
@@ -298,21 +306,30 @@ pub fn gen_payload(flow: u32, seq: u64, len: usize) -> Vec<u8> {
     v
 }
 
+/// The NIC-wide limits simnic.ko starts with (`SIMNIC_IOC_SET_LIMITS`;
+/// `rx_mem` is ignored there).
+pub const DEFAULT_LIMITS: Limits = Limits {
+    rmem_max: RMEM_MAX_DEFAULT,
+    rx_mem_max: RX_MEM_MAX_DEFAULT,
+    rx_mem: 0,
+};
+
 /// Puts back the NIC-wide settings a test may change (generator flows, wire
-/// delay, loopback) when dropped, also when the test fails or panics
-/// half-way.
+/// delay, the memory limits, the loopback switch) when dropped, also when
+/// the test fails or panics half-way.
 pub struct NicRestore<'a>(pub &'a Endpoint);
 
 impl Drop for NicRestore<'_> {
     fn drop(&mut self) {
         let _ = self.0.gen_stop(GEN_STOP_ALL);
         let _ = self.0.set_tx_delay_ns(0);
+        let _ = self.0.set_limits(&DEFAULT_LIMITS);
         let _ = self.0.set_loopback(true);
     }
 }
 
 /// The same, for the test runner between tests: opens the device if it is
-/// there and stops what a killed test may have left running.
+/// there and puts back what a killed test may have left running or set.
 pub fn restore_nic() {
     if let Ok(ep) = Endpoint::open_nonblocking() {
         drop(NicRestore(&ep));

@@ -3,6 +3,7 @@
 //! `module_refcount_unload` is the last of all.
 
 mod blocking;
+mod c10k;
 mod compat;
 mod data;
 mod errors;
@@ -13,6 +14,7 @@ mod module;
 mod mux;
 pub mod nic;
 mod ports;
+mod privilege;
 mod readiness;
 mod shutdown;
 pub mod sigio;
@@ -21,9 +23,16 @@ mod write_space;
 
 use crate::Test;
 
+/// `module::name` per test; `module::name @ SECS` for one that needs more
+/// than the default timeout.
 macro_rules! tests {
-    ($($module:ident::$name:ident),* $(,)?) => {
-        &[$(Test { name: stringify!($name), run: $module::$name }),*]
+    ($($module:ident::$name:ident $(@ $secs:literal)?),* $(,)?) => {
+        &[$(Test {
+            module: stringify!($module),
+            name: stringify!($name),
+            min_timeout: 0 $(+ $secs)?,
+            run: $module::$name,
+        }),*]
     };
 }
 
@@ -46,6 +55,7 @@ pub const TESTS: &[Test] = tests![
     limits::rx_queue_full_slots,
     limits::rx_queue_full_bytes,
     limits::set_rcvbuf_bounds_and_effect,
+    limits::rx_truesize_charged,
     blocking::blocking_read_wakeup,
     blocking::exclusive_wakeup,
     blocking::wakeups_counted,
@@ -106,9 +116,15 @@ pub const TESTS: &[Test] = tests![
     generator::generator_count_and_payload,
     generator::generator_rate,
     generator::generator_stop,
+    privilege::unprivileged_rcvbuf_clamped,
+    privilege::unprivileged_admin_ioctls_eperm,
+    privilege::unprivileged_rx_mem_budget,
+    privilege::gen_flows_stop_with_owner,
     stress::stress_threads,
     stress::stress_threads_drops,
     compat::compat_ioctl_32bit,
+    // About 20 s on the emulated debug kernel (KASAN, kmemleak, lockdep).
+    c10k::c10k_open_10000 @ 90,
     module::module_params_invalid,
     module::module_params_valid,
     module::module_budget,

@@ -584,7 +584,8 @@ fn fields_of(line: &str) -> BTreeMap<String, u64> {
 
 /// /sys/kernel/debug/simnic/ has stats (every NIC counter, as NIC_STATS
 /// reports them), rings (the ring state, as RING_STATE) and endpoints (a
-/// line per bound endpoint with its queue and counters, gone once closed).
+/// line per bound endpoint with its queue, its `bytes` the memory charged
+/// as EP_STATS queued_bytes, and counters, gone once closed).
 pub fn debugfs_files() -> TestResult {
     const DIR: &str = "/sys/kernel/debug/simnic";
     let a = open_dev_nonblocking()?;
@@ -658,9 +659,14 @@ pub fn debugfs_files() -> TestResult {
             .collect()
     };
     let eps = endpoints()?;
+    // `bytes` is the memory charged: three datagrams of 10 bytes, each
+    // charged the allocation of its header and payload.
+    let bytes = 3 * simnic::rx_truesize(10) as u64;
+    let queued_bytes = u64::from(ep_stats(&a)?.queued_bytes);
+    ensure!(queued_bytes == bytes, "a: EP_STATS queued_bytes {queued_bytes}, expected {bytes}");
     ensure!(
-        eps.get(&5555) == Some(&vec![3, 30, 4096, 3, 0, 3, 0]),
-        "{DIR}/endpoints: port 5555 has {:?}, expected queued 3, bytes 30, rcvbuf 4096, rx_packets 3, \
+        eps.get(&5555) == Some(&vec![3, bytes, 4096, 3, 0, 3, 0]),
+        "{DIR}/endpoints: port 5555 has {:?}, expected queued 3, bytes {bytes}, rcvbuf 4096, rx_packets 3, \
          rx_drops 0, tx_packets 3, wakeups 0",
         eps.get(&5555)
     );
