@@ -581,9 +581,11 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             return if on == 0 { 0 } else { -(bindings::EBADF as c_int) };
         };
         if on == 0 {
-            // Off: only the layer is involved. `FASYNC` is set exactly while
-            // the file is on a list (`fasync_helper` updates both under
-            // `f_lock`), and it can only be on the recorded queue.
+            // Off: only the layer is involved. A file is on a list only
+            // through `fasync_helper` (which updates `FASYNC` with it, under
+            // `f_lock`), only on the recorded queue, and `__fput` calls us
+            // whenever `FASYNC` is set. (`open(O_ASYNC)` sets `FASYNC`
+            // without a list: then nothing is recorded and nothing to do.)
             let q = rec.fasync.load(Ordering::Acquire);
             if q.is_null() {
                 return 0;

@@ -6,8 +6,9 @@
 //! pointer types; this is a smaller design in the same spirit: an [`HrTimer`]
 //! owns an `Arc` of the data its callback sees, is pinned, and cancels itself
 //! (waiting for a running callback) before that `Arc` is dropped. So the
-//! callback can never run on freed data or after the module's code is gone,
-//! whatever the driver does.
+//! callback can never run on freed data, nor after the module's code is gone
+//! as long as the timer is dropped (a leaked one, as in C, is not covered;
+//! see Documentation/kernel-crate-layer.rst).
 //!
 //! The callback runs in hard-irq context (`HRTIMER_MODE_REL`, not `_SOFT`):
 //! it must not sleep, and data it shares with threads needs an irq-safe lock
