@@ -30,64 +30,24 @@ use kernel::{
 };
 
 // A crate root looks for its modules beside itself; ours live in simnic/,
-// next to the kernel-crate layer in kernel/ (the kernel tree's rust/ shape).
+// next to the kernel-crate layer in kernel/ (the kernel tree's rust/ shape),
+// one folder per layer of the path a datagram takes: the hardware, its
+// driver, the socket layer, the file operations; and the multiplexers.
 // Kernel-free files are shared with crates/simnic-core (host tests) and
-// crates/simnic (uapi), which use all of their `pub` API; the driver part.
-#[path = "simnic/data_ready.rs"]
-mod data_ready;
-#[path = "simnic/debugfs.rs"]
-mod debugfs;
-#[path = "simnic/dgram_queue.rs"]
-#[allow(unreachable_pub, dead_code)]
-mod dgram_queue;
-#[path = "simnic/dma.rs"]
-#[allow(unreachable_pub, dead_code)]
-mod dma;
-#[path = "simnic/endpoint.rs"]
-mod endpoint;
-#[path = "simnic/error_report.rs"]
-mod error_report;
+// crates/simnic (uapi), which use all of their `pub` API.
+#[path = "simnic/driver.rs"]
+mod driver;
 #[path = "simnic/fops.rs"]
 mod fops;
-#[path = "simnic/hw_engine.rs"]
-mod hw_engine;
-#[path = "simnic/interrupt.rs"]
-mod interrupt;
-#[path = "simnic/ioctl.rs"]
-mod ioctl;
-#[path = "simnic/irq_line.rs"]
-#[allow(unreachable_pub, dead_code)]
-mod irq_line;
-#[path = "simnic/mini_epoll.rs"]
-mod mini_epoll;
-#[path = "simnic/mini_poll.rs"]
-mod mini_poll;
-#[path = "simnic/mux_fops.rs"]
-mod mux_fops;
-#[path = "simnic/napi_poll.rs"]
-mod napi_poll;
-#[path = "simnic/nic.rs"]
-mod nic;
-#[path = "simnic/port_bitmap.rs"]
-#[allow(unreachable_pub, dead_code)]
-mod port_bitmap;
-#[path = "simnic/pacer.rs"]
-#[allow(unreachable_pub, dead_code)]
-mod pacer;
-#[path = "simnic/port_table.rs"]
-mod port_table;
-#[path = "simnic/ring.rs"]
-#[allow(unreachable_pub, dead_code)]
-mod ring;
-#[path = "simnic/state_change.rs"]
-mod state_change;
-#[path = "simnic/stats.rs"]
-mod stats;
+#[path = "simnic/hw.rs"]
+mod hw;
+#[path = "simnic/mux.rs"]
+mod mux;
+#[path = "simnic/sock.rs"]
+mod sock;
 #[path = "simnic/uapi.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod uapi;
-#[path = "simnic/write_space.rs"]
-mod write_space;
 
 module! {
     type: SimNic,
@@ -118,15 +78,15 @@ module_param_u32!(
 /// engine thread (which owns the interrupt, which owns the poll: each is
 /// stopped and waited for), then debugfs.
 struct SimNic {
-    _mux: Pin<KBox<MiscDeviceRegistration<mux_fops::MuxDev>>>,
-    _misc: Pin<KBox<MiscDeviceRegistration<fops::SimnicDev>>>,
+    _mux: Pin<KBox<MiscDeviceRegistration<fops::mux::MuxDev>>>,
+    _misc: Pin<KBox<MiscDeviceRegistration<fops::simnic::SimnicDev>>>,
     _hw: KThread,
     _debugfs: kernel::debugfs::Dir,
 }
 
-fn param_ring(name: &str, v: u32) -> Result<ring::Ring> {
-    ring::Ring::new(v).ok_or_else(|| {
-        pr_err!("{name}={v}: must be a power of two in {}..={}\n", ring::RING_SIZE_MIN, ring::RING_SIZE_MAX);
+fn param_ring(name: &str, v: u32) -> Result<hw::ring::Ring> {
+    hw::ring::Ring::new(v).ok_or_else(|| {
+        pr_err!("{name}={v}: must be a power of two in {}..={}\n", hw::ring::RING_SIZE_MIN, hw::ring::RING_SIZE_MAX);
         EINVAL
     })
 }
@@ -151,16 +111,16 @@ impl kernel::Module for SimNic {
             pr_err!("rmem_max={} rx_mem_max={}: out of range\n", limits.rmem_max, limits.rx_mem_max);
             return Err(EINVAL);
         }
-        let nic = nic::NicCore::new(rx, tx, napi_budget, delay_us as u64 * 1000, limits)?;
+        let nic = driver::nic::NicCore::new(rx, tx, napi_budget, delay_us as u64 * 1000, limits)?;
         let napi = KBox::pin_init(new_bh_work!(nic.clone(), "simnic_napi"), GFP_KERNEL)?;
-        let irq_ctx = Arc::new(interrupt::IrqCtx { nic: nic.clone(), napi }, GFP_KERNEL)?;
+        let irq_ctx = Arc::new(driver::intr::IrqCtx { nic: nic.clone(), napi }, GFP_KERNEL)?;
         let irq = KBox::pin_init(IrqWork::new(irq_ctx), GFP_KERNEL)?;
         let hw_nic = nic.clone();
-        let hw = KThread::run(c_str!("simnic-hw"), move |ctx| hw_engine::run(ctx, hw_nic, irq))?;
-        let dbg = debugfs::create(&nic)?;
+        let hw = KThread::run(c_str!("simnic-hw"), move |ctx| hw::engine::run(ctx, hw_nic, irq))?;
+        let dbg = driver::debugfs::create(&nic)?;
 
         // The module's own multiplexers (mini-poll, mini-epoll).
-        let shared = Arc::pin_init(mini_epoll::MuxShared::new(), GFP_KERNEL)?;
+        let shared = Arc::pin_init(mux::mini_epoll::MuxShared::new(), GFP_KERNEL)?;
         let mux_opts = MiscDeviceOptions { name: c_str!("simnic-epoll"), mode: 0o666 };
         let mux = KBox::pin_init(MiscDeviceRegistration::register(mux_opts, shared), GFP_KERNEL)?;
         // Registrations last, and nothing that can fail after them but the

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The NIC's interrupt handler, in hard-irq context (an irq_work, raised by
+//! The NIC's interrupt handler (step 4 of Documentation/nic.rst), in
+//! hard-irq context (an irq_work, raised by
 //! the hardware engine as a device raises its interrupt line).
 //!
 //! It does what `e1000_intr` does: mask the device's interrupt and schedule
@@ -8,7 +9,7 @@
 //! the poll on the BH workqueue). Everything else happens in the poll, with
 //! interrupts from the device off until the ring is drained.
 
-use crate::nic::NicCore;
+use crate::driver::nic::NicCore;
 use kernel::{
     irq_work::IrqWorkCallback,
     prelude::*,
@@ -24,9 +25,17 @@ pub(crate) struct IrqCtx {
 
 impl IrqWorkCallback for IrqCtx {
     fn run(this: ArcBorrow<'_, Self>) {
+        this.simnic_intr();
+    }
+}
+
+impl IrqCtx {
+    /// The interrupt handler (`e1000_intr`).
+    #[doc(alias = "e1000_intr")]
+    fn simnic_intr(&self) {
         // IMC: no more interrupts until the poll is done.
-        this.nic.irq.mask();
+        self.nic.irq.mask();
         // napi_schedule(): runs the poll in softirq context on this CPU.
-        this.napi.schedule();
+        self.napi.schedule();
     }
 }

@@ -11,12 +11,15 @@
 //! - the NAPI-style poll is a BH work item (`napi_poll`), in softirq context;
 //! - sockets (`endpoint`) send from process context.
 
-use crate::dma::{descs_for, DmaBuf, FrameAssembler, FrameSource, RxDesc, RxRing, TxBusy, TxDesc, TxProducer, TxRing};
-use crate::endpoint::Endpoint;
-use crate::pacer::Pacer;
-use crate::port_table::PortTable;
-use crate::ring::Ring;
-use crate::stats::NicCounters;
+use crate::driver::rx_assemble::FrameAssembler;
+use crate::hw::dma_buf::{descs_for, DmaBuf, FrameSource};
+use crate::hw::rx_ring::{RxDesc, RxRing};
+use crate::hw::tx_ring::{TxBusy, TxDesc, TxProducer, TxRing};
+use crate::sock::endpoint::Endpoint;
+use crate::hw::pacer::Pacer;
+use crate::sock::port_table::PortTable;
+use crate::hw::ring::Ring;
+use crate::driver::stats::NicCounters;
 use crate::uapi::{FrameHeader, GenFlow, Limits, RingState, GEN_FLOWS};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
@@ -38,7 +41,7 @@ pub(crate) const TX_DESCS_MAX_FRAME: u32 = descs_for(FrameHeader::MAX_FRAME);
 /// A frame being assembled by the poll: a `KVec` the assembler appends to.
 pub(crate) struct FrameBuf(pub(crate) KVec<u8>);
 
-impl crate::dma::ByteSink for FrameBuf {
+impl crate::hw::dma_buf::ByteSink for FrameBuf {
     fn extend(&mut self, bytes: &[u8]) -> bool {
         // Softirq context: no sleeping allocation. A frame can never exceed
         // the largest one the wire carries; refuse garbage lengths.
@@ -92,7 +95,7 @@ pub(crate) struct NicCore {
     #[pin]
     pub(crate) napi: SpinLockBh<NapiState>,
     /// Interrupt mask and cause.
-    pub(crate) irq: crate::irq_line::IrqLine,
+    pub(crate) irq: crate::hw::irq_line::IrqLine,
     #[pin]
     pub(crate) ports: SpinLockBh<PortTable>,
     /// Generator flows; the engine thread and ioctls (both process context).
@@ -145,7 +148,7 @@ impl NicCore {
                     NapiState { next_to_clean: 0, asm: FrameAssembler::default() },
                     "simnic_napi"
                 ),
-                irq: crate::irq_line::IrqLine::new(),
+                irq: crate::hw::irq_line::IrqLine::new(),
                 ports <- new_spinlock_bh!(PortTable::new(), "simnic_ports"),
                 hw <- new_spinlock!(HwState { flows: [None; GEN_FLOWS], next_id: 0 }, "simnic_hw"),
                 doorbell: AtomicBool::new(false),
@@ -168,40 +171,6 @@ impl NicCore {
     pub(crate) fn ring_doorbell(&self) {
         self.doorbell.store(true, Ordering::Release);
         self.hw_wq.wake_up_poll(PollMask::NONE);
-    }
-
-    /// Reclaims sent TX descriptors (`e1000_clean_tx_irq`); if that made
-    /// room, `write_space` for the endpoints waiting for it.
-    pub(crate) fn tx_clean(&self) {
-        let freed = self.tx.clean(&mut self.tx_lock.lock());
-        if freed > 0 {
-            crate::write_space::tx_room_available(self);
-        }
-    }
-
-    /// Puts a frame on the TX ring (`ndo_start_xmit`), first reclaiming
-    /// what the hardware already sent, as a driver may when the ring looks
-    /// full. The caller rings the doorbell.
-    pub(crate) fn start_xmit(&self, frame: &impl FrameSource, launch_ns: u64) -> Result<(), TxBusy> {
-        let (freed, r) = {
-            let mut p = self.tx_lock.lock();
-            let freed = self.tx.clean(&mut p);
-            (freed, self.tx.xmit(&mut p, frame, launch_ns).map(|_| ()))
-        };
-        if freed > 0 {
-            crate::write_space::tx_room_available(self);
-        }
-        r
-    }
-
-    /// Free TX descriptors, as the driver sees them.
-    pub(crate) fn tx_unused(&self) -> u32 {
-        self.tx.unused(&self.tx_lock.lock())
-    }
-
-    /// Whether a datagram of the largest size fits on the TX ring now.
-    pub(crate) fn tx_writable(&self) -> bool {
-        self.tx_unused() >= TX_DESCS_MAX_FRAME
     }
 
     /// Charges `bytes` of receive memory to the NIC-wide budget, or refuses

@@ -11,18 +11,18 @@
 //! Sending puts a frame on the NIC's TX ring (`udp_sendmsg` down to
 //! `ndo_start_xmit`); receiving takes a datagram the NAPI poll queued.
 
-use crate::data_ready::{sock_def_readable, DataReadyFn};
-use crate::dgram_queue::{Datagram, DgramQueue};
-use crate::dma::HeaderAndPayload;
-use crate::error_report::sock_def_error_report;
-use crate::state_change::sock_def_wakeup;
-use crate::nic::NicCore;
-use crate::stats::{add, inc, EpCounters};
+use crate::sock::data_ready::{sock_def_readable, DataReadyFn};
+use crate::sock::dgram_queue::{Datagram, DgramQueue};
+use crate::hw::dma_buf::HeaderAndPayload;
+use crate::sock::error_report::sock_def_error_report;
+use crate::sock::state_change::sock_def_wakeup;
+use crate::driver::nic::NicCore;
+use crate::driver::stats::{add, inc, EpCounters};
 use crate::uapi::{
     EpStats, FrameHeader, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR,
     SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
 };
-use crate::write_space::sock_def_write_space;
+use crate::sock::write_space::sock_def_write_space;
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering::*};
 use kernel::{
     alloc::{kmalloc_size_roundup, KVec},
@@ -265,7 +265,7 @@ impl Endpoint {
             // failed attempt either finds us on the list or is seen here.
             Self::wait_for_tx_room(this);
             if nic.tx_writable() {
-                crate::write_space::tx_room_available(nic);
+                crate::sock::write_space::tx_room_available(nic);
             }
             return Err(ENOBUFS);
         }
@@ -463,7 +463,7 @@ impl Endpoint {
                 // between either saw us on the list or is seen here.
             }
             if ep.nic.tx_writable() {
-                mask |= crate::write_space::WRITABLE;
+                mask |= crate::sock::write_space::WRITABLE;
             }
         }
         mask

@@ -35,7 +35,7 @@
 //!   ready list without the instance's mutex, which epoll takes with a
 //!   lockdep nesting level (`mutex_lock_nested`).
 
-use crate::stats::{add, inc};
+use crate::driver::stats::{add, inc};
 use crate::uapi::*;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
@@ -77,7 +77,7 @@ pub(crate) struct MuxShared {
     #[pin]
     pub(crate) loop_mtx: Mutex<()>,
     pub(crate) next_id: AtomicU64,
-    pub(crate) poll_totals: crate::mini_poll::MiniPollTotals,
+    pub(crate) poll_totals: crate::mux::mini_poll::MiniPollTotals,
 }
 
 impl MuxShared {
@@ -118,7 +118,7 @@ pub(crate) struct MiniEpoll {
     pub(crate) id: u64,
     shared: Arc<MuxShared>,
     /// How the driver recognises instances among watched files.
-    ops: MiscFileOps<crate::mux_fops::MuxDev>,
+    ops: MiscFileOps<crate::fops::mux::MuxDev>,
     /// `ep->mtx`: the interest set; held by control calls and by waits
     /// while they report.
     #[pin]
@@ -255,7 +255,7 @@ impl QueueProc for ItemProc<'_> {
 
 impl MiniEpoll {
     /// A new, empty instance.
-    pub(crate) fn new(shared: Arc<MuxShared>, ops: MiscFileOps<crate::mux_fops::MuxDev>) -> impl PinInit<Self> {
+    pub(crate) fn new(shared: Arc<MuxShared>, ops: MiscFileOps<crate::fops::mux::MuxDev>) -> impl PinInit<Self> {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         pin_init!(Self {
             id,

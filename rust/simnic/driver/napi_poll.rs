@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The NAPI-style poll, in softirq context (a BH work item), like
-//! `e1000_clean` / `e1000_clean_rx_irq`:
+//! The NAPI-style poll (step 5 of Documentation/nic.rst), in softirq
+//! context (a BH work item), like `e1000_clean` / `e1000_clean_rx_irq`:
 //!
 //! 1. reclaim transmitted TX descriptors;
 //! 2. clean at most `budget` RX descriptors: copy each buffer out, stitch the
@@ -13,14 +13,13 @@
 //!    hardware latched an event while masked, take it as the interrupt it
 //!    raises on unmask and poll again.
 
-use crate::dma::Assembled;
-use crate::endpoint::{RcvDrop, Received};
-use crate::nic::{FrameBuf, NapiState, NicCore};
-use crate::stats::{add, inc};
+use crate::driver::nic::{FrameBuf, NapiState, NicCore};
+use crate::driver::rx_assemble::Assembled;
+use crate::driver::stats::{add, inc};
+use crate::sock::udp_rcv::udp_rcv;
 use crate::uapi::FrameHeader;
 use kernel::{
     alloc::KVec,
-    error::code_ext::ECONNREFUSED,
     prelude::*,
     sync::ArcBorrow,
     workqueue::bh::{BhWorkCallback, BhWorkContext},
@@ -28,11 +27,29 @@ use kernel::{
 
 impl BhWorkCallback for NicCore {
     fn run(this: ArcBorrow<'_, Self>, ctx: &BhWorkContext<'_>) {
-        let nic = &*this;
-        inc(&nic.stats.polls);
+        this.simnic_poll(ctx);
+    }
+}
 
-        nic.tx_clean();
+impl NicCore {
+    /// The poll (`e1000_clean`): TX completion, then RX up to the budget,
+    /// then either stay scheduled or complete and unmask the interrupt.
+    #[doc(alias = "e1000_clean")]
+    #[doc(alias = "napi_poll")]
+    fn simnic_poll(&self, ctx: &BhWorkContext<'_>) {
+        inc(&self.stats.polls);
+        self.clean_tx_irq();
+        let done = self.clean_rx_irq();
+        self.poll_done(done, ctx);
+    }
 
+    /// RX cleaning (`e1000_clean_rx_irq`): at most `budget` descriptors,
+    /// each buffer copied into the frame it belongs to; each complete frame
+    /// goes up to the protocol (`udp_rcv`); the descriptors go back to the
+    /// hardware. Returns how many were cleaned.
+    #[doc(alias = "e1000_clean_rx_irq")]
+    fn clean_rx_irq(&self) -> u32 {
+        let nic = self;
         let done = {
             let mut st = nic.napi.lock();
             let NapiState { next_to_clean, asm } = &mut *st;
@@ -43,13 +60,19 @@ impl BhWorkCallback for NicCore {
                 };
                 match asm.push(buf, len, eop, alloc) {
                     Assembled::More => {}
-                    Assembled::Frame(f) => deliver(nic, f.0),
+                    Assembled::Frame(f) => udp_rcv(nic, f.0),
                     Assembled::Dropped => inc(&nic.stats.rx_errors),
                 }
             })
         };
         add(&nic.stats.rx_descs, done as u64);
+        done
+    }
 
+    /// The end of a poll: budget used up, stay scheduled (interrupt still
+    /// masked); otherwise `napi_complete_done` and unmask.
+    fn poll_done(&self, done: u32, ctx: &BhWorkContext<'_>) {
+        let nic = self;
         if done == nic.budget {
             // Budget used up: more may be waiting. Stay scheduled, interrupt
             // still masked, so other softirq work gets the CPU in between.
@@ -67,44 +90,5 @@ impl BhWorkCallback for NicCore {
             nic.irq.mask();
             ctx.reschedule();
         }
-    }
-}
-
-/// Protocol demux of one frame: validate the header, find the endpoint bound
-/// to its destination port, queue it there (`__udp4_lib_rcv` →
-/// `__udp_queue_rcv_skb`).
-fn deliver(nic: &NicCore, frame: KVec<u8>) {
-    let Some(h) = FrameHeader::parse(&frame, frame.len()) else {
-        inc(&nic.stats.rx_errors);
-        return;
-    };
-    let Some(ep) = nic.ports.lock().lookup(h.dst_port) else {
-        inc(&nic.stats.rx_no_port);
-        port_unreachable(nic, &h);
-        return;
-    };
-    match ep.queue_rcv(Received::new(frame)) {
-        Ok(()) => {
-            inc(&nic.stats.rx_packets);
-            add(&nic.stats.rx_bytes, h.len as u64);
-        }
-        Err(RcvDrop::QueueFull) => inc(&nic.stats.rx_queue_full),
-        Err(RcvDrop::NoMem) => inc(&nic.stats.rx_mem_drops),
-        Err(RcvDrop::Closed) => inc(&nic.stats.rx_closed),
-    }
-}
-
-/// No endpoint on the frame's port. UDP would answer with an ICMP port
-/// unreachable, and the sender's `__udp4_lib_err()` would give a socket
-/// connected to that port `ECONNREFUSED`; the wire here is the NIC's own
-/// loop, so the sender is found directly, by the frame's source port. An
-/// unconnected sender is not told, as with UDP.
-fn port_unreachable(nic: &NicCore, h: &FrameHeader) {
-    let Some(sender) = nic.ports.lock().lookup(h.src_port) else {
-        return;
-    };
-    if sender.connected_to() == Some(h.dst_port) {
-        inc(&nic.stats.port_unreach);
-        sender.set_error(ECONNREFUSED.to_errno().wrapping_neg());
     }
 }

@@ -4,7 +4,7 @@
 //! (`rings`), and every bound endpoint with its queue and counters
 //! (`endpoints`). Text, one `name value` or one endpoint per line.
 
-use crate::nic::NicCore;
+use crate::driver::nic::NicCore;
 use core::fmt::{self, Write};
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{

@@ -17,7 +17,7 @@
 //!    why poll costs O(n) per wake-up, where epoll costs O(ready).
 //! 5. Return: unhook and free every entry (`poll_freewait`), drop the files.
 
-use crate::stats::inc;
+use crate::driver::stats::inc;
 use crate::uapi::{MiniPoll, MiniPollFd, MINI_POLL_MAX_FDS};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
@@ -118,7 +118,7 @@ fn wanted(events: u32) -> PollMask {
 /// `SIMNIC_MUX_IOC_POLL`: returns the number of descriptors with events,
 /// filling `revents` and the counters in `arg`.
 pub(crate) fn mini_poll(arg: usize, totals: &MiniPollTotals) -> Result<isize> {
-    let mut args = MiniPoll::from_bytes(&crate::ioctl::read_arg(arg)?);
+    let mut args = MiniPoll::from_bytes(&crate::fops::ioctl::read_arg(arg)?);
     if args.nfds > MINI_POLL_MAX_FDS {
         return Err(EINVAL);
     }
@@ -218,6 +218,6 @@ pub(crate) fn mini_poll(arg: usize, totals: &MiniPollTotals) -> Result<isize> {
         out.extend_from_slice(&pfd.to_bytes(), GFP_KERNEL_ACCOUNT)?;
     }
     UserSlice::new(args.fds as usize, out.len()).writer().write_slice(&out)?;
-    crate::ioctl::write_arg(arg, &args.to_bytes())?;
+    crate::fops::ioctl::write_arg(arg, &args.to_bytes())?;
     Ok(count as isize)
 }

@@ -8,7 +8,7 @@
 //! exclusive waiters too, with no key: blocked readers return 0 (end of
 //! file) and pollers re-poll, finding `EPOLLRDHUP`/`EPOLLHUP`.
 
-use crate::endpoint::Endpoint;
+use crate::sock::endpoint::Endpoint;
 
 /// `sock_def_wakeup`.
 pub(crate) fn sock_def_wakeup(ep: &Endpoint) {

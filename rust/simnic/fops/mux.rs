@@ -6,7 +6,7 @@
 //! nests in real epoll, in select, and in other instances. The mini-poll
 //! ioctl (`poll(2)` done by `mini_poll.rs`) works on any open of it.
 
-use crate::mini_epoll::{MiniEpoll, MuxShared};
+use crate::mux::mini_epoll::{MiniEpoll, MuxShared};
 use crate::uapi::*;
 use kernel::{
     alloc::KVVec,
@@ -50,12 +50,12 @@ impl MiscDevice for MuxDev {
     fn ioctl(ep: ArcBorrow<'_, MiniEpoll>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
             SIMNIC_MUX_IOC_CTL => {
-                let c = MiniEpollCtl::from_bytes(&crate::ioctl::read_arg(arg)?);
+                let c = MiniEpollCtl::from_bytes(&crate::fops::ioctl::read_arg(arg)?);
                 MiniEpoll::ctl(ep, file, c)?;
                 Ok(0)
             }
             SIMNIC_MUX_IOC_WAIT => {
-                let w = MiniEpollWait::from_bytes(&crate::ioctl::read_arg(arg)?);
+                let w = MiniEpollWait::from_bytes(&crate::fops::ioctl::read_arg(arg)?);
                 if w.maxevents == 0 || w.maxevents > MINI_EPOLL_MAX_EVENTS {
                     return Err(EINVAL);
                 }
@@ -75,10 +75,10 @@ impl MiscDevice for MuxDev {
                 Ok(out.len() as isize)
             }
             SIMNIC_MUX_IOC_INFO => {
-                crate::ioctl::write_arg(arg, &ep.info().to_bytes())?;
+                crate::fops::ioctl::write_arg(arg, &ep.info().to_bytes())?;
                 Ok(0)
             }
-            SIMNIC_MUX_IOC_POLL => crate::mini_poll::mini_poll(arg, &ep.shared().poll_totals),
+            SIMNIC_MUX_IOC_POLL => crate::mux::mini_poll::mini_poll(arg, &ep.shared().poll_totals),
             _ => Err(ENOTTY),
         }
     }

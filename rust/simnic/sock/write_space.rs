@@ -13,9 +13,9 @@
 //! the largest size: an idle endpoint's pollers are never woken by other
 //! endpoints' traffic, however many there are.
 
-use crate::endpoint::Endpoint;
-use crate::nic::NicCore;
-use crate::stats::inc;
+use crate::sock::endpoint::Endpoint;
+use crate::driver::nic::NicCore;
+use crate::driver::stats::inc;
 use kernel::{
     fs::fasync::{POLL_OUT, SIGIO},
     sync::poll::PollMask,

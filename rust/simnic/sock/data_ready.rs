@@ -14,8 +14,8 @@
 //! `ep_poll_callback` for epoll, `aio_poll_wake` and `io_poll_wake` for AIO
 //! and io_uring polls.
 
-use crate::endpoint::Endpoint;
-use crate::stats::inc;
+use crate::sock::endpoint::Endpoint;
+use crate::driver::stats::inc;
 use kernel::{
     fs::fasync::{POLL_IN, SIGIO},
     sync::poll::PollMask,

@@ -11,7 +11,7 @@
 //! `EPOLLERR` until then. simnic's poll finds the unbound port itself
 //! (`napi_poll::port_unreachable`).
 
-use crate::endpoint::Endpoint;
+use crate::sock::endpoint::Endpoint;
 use kernel::{
     fs::fasync::{POLL_ERR, SIGIO},
     sync::poll::PollMask,

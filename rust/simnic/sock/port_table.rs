@@ -9,8 +9,8 @@
 //! found in a bitmap of the taken ones (`port_bitmap.rs`): binding is
 //! O(log n) with n endpoints, so opening 10,000 of them is O(n log n).
 
-use crate::endpoint::Endpoint;
-use crate::port_bitmap::PortBitmap;
+use crate::sock::endpoint::Endpoint;
+use crate::sock::port_bitmap::PortBitmap;
 use crate::uapi::EPHEMERAL_PORT_FIRST;
 use kernel::{
     error::code_ext::EADDRINUSE,

@@ -23,11 +23,13 @@
 //! timeout; an hrtimer callback cannot wait, and would run the copy loops in
 //! hard-irq context. The interrupt itself is genuinely hard-irq (irq_work).
 
-use crate::dma::{chunk_len, DmaBuf, FrameSource, HwTx, RxMissed};
-use crate::interrupt::IrqCtx;
-use crate::irq_line::HwEvent;
-use crate::nic::{GenRun, NicCore};
-use crate::stats::{add, inc};
+use crate::hw::dma_buf::{chunk_len, DmaBuf, FrameSource};
+use crate::hw::rx_ring::RxMissed;
+use crate::hw::tx_ring::HwTx;
+use crate::driver::intr::IrqCtx;
+use crate::hw::irq_line::HwEvent;
+use crate::driver::nic::{GenRun, NicCore};
+use crate::driver::stats::{add, inc};
 use crate::uapi::FrameHeader;
 use core::sync::atomic::Ordering;
 use kernel::{irq_work::IrqWork, kthread::KThreadContext, prelude::*, sync::Arc, time::Ktime};

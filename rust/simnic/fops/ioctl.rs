@@ -12,9 +12,9 @@
 //! as configuring a real network device does, and a receive buffer above
 //! `rmem_max` is clamped without it (`SO_RCVBUF`).
 
-use crate::endpoint::Endpoint;
-use crate::nic::{GenRun, NicCore};
-use crate::pacer::Pacer;
+use crate::sock::endpoint::Endpoint;
+use crate::driver::nic::{GenRun, NicCore};
+use crate::hw::pacer::Pacer;
 use crate::uapi::*;
 use core::sync::atomic::Ordering;
 use kernel::{
