@@ -5,7 +5,7 @@
 //!
 //! The pages name code as a repository path in one inline literal followed,
 //! after nothing but white space, by an item in the next one:
-//! ``` ``rust/simnic/endpoint.rs`` ``Endpoint::poll`` ```. A path alone must
+//! ``` ``rust/simnic/sock/endpoint.rs`` ``Endpoint::poll`` ```. A path alone must
 //! name an existing file; a path with an item must name a file that
 //! *defines* it, which is decided by parsing the file with `syn`, so a
 //! mention in a comment or a call elsewhere does not count:
@@ -329,9 +329,9 @@ mod tests {
 
     #[test]
     fn finds_references() {
-        let text = "See ``rust/simnic/endpoint.rs``\n   ``Endpoint::poll`` and\n\
+        let text = "See ``rust/simnic/sock/endpoint.rs``\n   ``Endpoint::poll`` and\n\
                     ``tests/guest/src/cases/sigio.rs`` ``sigio_o_async_flag``;\n\
-                    ``rust/simnic/fops.rs``, ``read_iter`` (not paired),\n\
+                    ``rust/simnic/fops/simnic.rs``, ``read_iter`` (not paired),\n\
                     ``fs/file.rs`` ``File`` (not a repository path),\n\
                     ``rust/simnic.rs`` ``a b`` (not an item), ``poll``.";
         let refs = references(text);
@@ -340,9 +340,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                (1, "rust/simnic/endpoint.rs", Some("Endpoint::poll")),
+                (1, "rust/simnic/sock/endpoint.rs", Some("Endpoint::poll")),
                 (3, "tests/guest/src/cases/sigio.rs", Some("sigio_o_async_flag")),
-                (4, "rust/simnic/fops.rs", None),
+                (4, "rust/simnic/fops/simnic.rs", None),
                 (6, "rust/simnic.rs", None),
             ]
         );

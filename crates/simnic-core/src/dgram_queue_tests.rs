@@ -1,7 +1,7 @@
-//! Tests of `rust/simnic/dgram_queue.rs`: examples of each rule, and a
+//! Tests of `rust/simnic/sock/dgram_queue.rs`: examples of each rule, and a
 //! property test that runs random operation sequences against a model.
 
-use crate::dgram_queue::{Datagram, DgramQueue, QueueFull};
+use crate::sock::dgram_queue::{Datagram, DgramQueue, QueueFull};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::vec::Vec;

@@ -4,11 +4,13 @@
 //! queue models, and stress tests with a real "hardware" thread racing the
 //! "driver" threads.
 
-use crate::dma::{
-    chunk_len, descs_for, Assembled, ByteSink, DmaBuf, FrameAssembler, FrameSource, HeaderAndPayload, HwTx, RxDesc,
-    RxMissed, RxRing, TxBusy, TxDesc, TxFrame, TxProducer, TxRing, BUF_SIZE, DESC_DD, DESC_EOP,
+use crate::driver::rx_assemble::{Assembled, FrameAssembler};
+use crate::hw::dma_buf::{
+    chunk_len, descs_for, ByteSink, DmaBuf, FrameSource, HeaderAndPayload, BUF_SIZE, DESC_DD, DESC_EOP,
 };
-use crate::ring::Ring;
+use crate::hw::ring::Ring;
+use crate::hw::rx_ring::{RxDesc, RxMissed, RxRing};
+use crate::hw::tx_ring::{HwTx, TxBusy, TxDesc, TxFrame, TxProducer, TxRing};
 use crate::uapi::{FrameHeader, MAX_DATAGRAM};
 use core::sync::atomic::Ordering::Relaxed;
 use proptest::prelude::*;

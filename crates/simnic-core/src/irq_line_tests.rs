@@ -1,8 +1,8 @@
-//! Tests of `rust/simnic/irq_line.rs`: the mask/latch rules one step at a
+//! Tests of `rust/simnic/hw/irq_line.rs`: the mask/latch rules one step at a
 //! time, and a hardware thread racing a driver thread without losing an
 //! interrupt.
 
-use crate::irq_line::{HwEvent, IrqLine};
+use crate::hw::irq_line::{HwEvent, IrqLine};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::thread;
 use std::time::{Duration, Instant};

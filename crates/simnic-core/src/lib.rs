@@ -1,26 +1,19 @@
 //! The kernel-free logic of simnic.ko, compiled for the host.
 //!
-//! Each module here *is* a file of the driver (`rust/simnic/*.rs`), included
-//! by path, so `cargo test` exercises the very code the module runs: plain
-//! `core` Rust with no kernel dependency, tested in seconds.
+//! Each module here *is* a file of the driver (`rust/simnic/**.rs`),
+//! included by path at the same place in the same module tree (`hw`,
+//! `driver`, `sock`), so `cargo test` exercises the very code the module
+//! runs: plain `core` Rust with no kernel dependency, tested in seconds.
 
 #![no_std]
 
 #[cfg(test)]
 extern crate std;
 
-#[path = "../../../rust/simnic/dgram_queue.rs"]
-pub mod dgram_queue;
-#[path = "../../../rust/simnic/dma.rs"]
-pub mod dma;
-#[path = "../../../rust/simnic/irq_line.rs"]
-pub mod irq_line;
-#[path = "../../../rust/simnic/pacer.rs"]
-pub mod pacer;
-#[path = "../../../rust/simnic/port_bitmap.rs"]
-pub mod port_bitmap;
-#[path = "../../../rust/simnic/ring.rs"]
-pub mod ring;
+pub mod hw;
+pub mod driver;
+pub mod sock;
+
 #[path = "../../../rust/simnic/uapi.rs"]
 pub mod uapi;
 

@@ -1,7 +1,7 @@
-//! Tests of `rust/simnic/pacer.rs`: the burst schedule, the count limit,
+//! Tests of `rust/simnic/hw/pacer.rs`: the burst schedule, the count limit,
 //! catch-up after a stall, argument checks, and long-run rate accuracy.
 
-use crate::pacer::{Pacer, BURST_MAX, MAX_CATCH_UP, RATE_MAX};
+use crate::hw::pacer::{Pacer, BURST_MAX, MAX_CATCH_UP, RATE_MAX};
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;

@@ -1,8 +1,8 @@
-//! Tests of `rust/simnic/port_bitmap.rs`: the ephemeral port search against
+//! Tests of `rust/simnic/sock/port_bitmap.rs`: the ephemeral port search against
 //! a model (a set of taken ports), including spans that do not end on a
 //! word boundary, wrapping, and a full range.
 
-use crate::port_bitmap::PortBitmap;
+use crate::sock::port_bitmap::PortBitmap;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 

@@ -1,8 +1,8 @@
-//! Tests of `rust/simnic/ring.rs`: the accepted sizes, wrapping index
+//! Tests of `rust/simnic/hw/ring.rs`: the accepted sizes, wrapping index
 //! arithmetic, and the e1000 one-descriptor gap, by example and against a
 //! plain-integer model.
 
-use crate::ring::{Ring, RING_SIZE_MAX, RING_SIZE_MIN};
+use crate::hw::ring::{Ring, RING_SIZE_MAX, RING_SIZE_MIN};
 use proptest::prelude::*;
 
 fn ring(size: u32) -> Ring {

@@ -7,7 +7,7 @@
 //!
 //! Plain `core` Rust, generic over the storage, tested on the host.
 
-use super::dma_buf::{chunk_len, descs_for, DmaBuf, FrameSource, BUF_SIZE, DESC_DD, DESC_EOP};
+use super::dma_buf::{descs_for, DmaBuf, FrameSource, DESC_DD, DESC_EOP};
 use super::ring::Ring;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};

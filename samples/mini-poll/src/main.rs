@@ -1,5 +1,5 @@
 //! sample-mini-poll: `poll(2)` done by the module (`do_poll` in
-//! `fs/select.c`, re-implemented in `rust/simnic/mini_poll.rs`), with
+//! `fs/select.c`, re-implemented in `rust/simnic/mux/mini_poll.rs`), with
 //! what each call did.
 //!
 //! The program watches `--endpoints` endpoints, one of which receives the

@@ -1,0 +1,8 @@
+//! The socket layer's kernel-free part: receive queues and port bitmaps.
+//!
+//! Files of the driver, by path (relative to this file's folder).
+
+#[path = "../../../rust/simnic/sock/dgram_queue.rs"]
+pub mod dgram_queue;
+#[path = "../../../rust/simnic/sock/port_bitmap.rs"]
+pub mod port_bitmap;
