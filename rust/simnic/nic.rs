@@ -87,6 +87,11 @@ pub(crate) struct NicCore {
     /// completion (softirq) share them.
     #[pin]
     pub(crate) tx_lock: SpinLockBh<TxProducer>,
+    /// Free TX descriptors, published under `tx_lock` after every change
+    /// so that `->poll` reads it without taking the lock, as
+    /// `e1000_desc_unused()` reads the indices without one. A stale value
+    /// is safe: see `tx_writable`.
+    tx_room: AtomicU32,
     /// The poll's RX state: the poll (softirq) takes it, and so does the
     /// ring snapshot (process context), hence BH.
     #[pin]
@@ -136,11 +141,13 @@ impl NicCore {
     pub(crate) fn new(rx: Ring, tx: Ring, budget: u32, tx_delay_ns: u64, limits: Limits) -> Result<Arc<Self>> {
         let rx = RxRing::new(rx, desc_vec(rx.size())?, desc_vec(rx.size())?);
         let tx = TxRing::new(tx, desc_vec(tx.size())?, desc_vec(tx.size())?);
+        let tx_room = tx.unused(&TxProducer::default());
         Arc::pin_init(
             pin_init!(Self {
                 rx,
                 tx,
                 tx_lock <- new_spinlock_bh!(TxProducer::default(), "simnic_tx"),
+                tx_room: AtomicU32::new(tx_room),
                 napi <- new_spinlock_bh!(
                     NapiState { next_to_clean: 0, asm: FrameAssembler::default() },
                     "simnic_napi"
@@ -173,7 +180,12 @@ impl NicCore {
     /// Reclaims sent TX descriptors (`e1000_clean_tx_irq`); if that made
     /// room, `write_space` for the endpoints waiting for it.
     pub(crate) fn tx_clean(&self) {
-        let freed = self.tx.clean(&mut self.tx_lock.lock());
+        let freed = {
+            let mut p = self.tx_lock.lock();
+            let freed = self.tx.clean(&mut p);
+            self.publish_tx_room(&p);
+            freed
+        };
         if freed > 0 {
             crate::write_space::tx_room_available(self);
         }
@@ -186,7 +198,9 @@ impl NicCore {
         let (freed, r) = {
             let mut p = self.tx_lock.lock();
             let freed = self.tx.clean(&mut p);
-            (freed, self.tx.xmit(&mut p, frame, launch_ns).map(|_| ()))
+            let r = self.tx.xmit(&mut p, frame, launch_ns).map(|_| ());
+            self.publish_tx_room(&p);
+            (freed, r)
         };
         if freed > 0 {
             crate::write_space::tx_room_available(self);
@@ -194,12 +208,29 @@ impl NicCore {
         r
     }
 
-    /// Free TX descriptors, as the driver sees them.
-    pub(crate) fn tx_unused(&self) -> u32 {
-        self.tx.unused(&self.tx_lock.lock())
+    /// Stores the free descriptor count for lockless readers; called with
+    /// `tx_lock` held (the guard is the proof), after each change.
+    fn publish_tx_room(&self, p: &TxProducer) {
+        self.tx_room.store(self.tx.unused(p), Ordering::Release);
     }
 
-    /// Whether a datagram of the largest size fits on the TX ring now.
+    /// Free TX descriptors, as the driver last published them.
+    pub(crate) fn tx_unused(&self) -> u32 {
+        self.tx_room.load(Ordering::Acquire)
+    }
+
+    /// Whether a datagram of the largest size fits on the TX ring now,
+    /// read without `tx_lock`: `->poll` runs it once per watched endpoint,
+    /// and a NIC-wide lock there made select and poll over N endpoints
+    /// take it N times per call against every sender.
+    ///
+    /// A stale answer loses nothing. Reporting room that a sender has just
+    /// taken is what any lockless check does (`sock_writeable()` too): the
+    /// send then fails with `ENOBUFS` or blocks. Missing room that reclaim
+    /// has just made is covered by the waiters' protocol
+    /// (`write_space.rs`): the reclaim publishes before it takes the
+    /// waiters' lock, and a poller looks again after it joined under that
+    /// lock, so one of them sees the other.
     pub(crate) fn tx_writable(&self) -> bool {
         self.tx_unused() >= TX_DESCS_MAX_FRAME
     }

@@ -41,9 +41,21 @@ pub enum Mechanism {
     Select,
     Poll,
     Epoll,
+    /// The module's own `do_poll` (`SIMNIC_MUX_IOC_POLL` on
+    /// /dev/simnic-epoll), built from custom `poll_table` queue procs.
+    MiniPoll,
+    /// The module's own epoll (`SIMNIC_MUX_IOC_CTL`/`WAIT`), built from
+    /// custom wait-queue entries and a ready list.
+    MiniEpoll,
 }
 
-pub const MECHANISMS: [Mechanism; 3] = [Mechanism::Select, Mechanism::Poll, Mechanism::Epoll];
+pub const MECHANISMS: [Mechanism; 5] = [
+    Mechanism::Select,
+    Mechanism::Poll,
+    Mechanism::Epoll,
+    Mechanism::MiniPoll,
+    Mechanism::MiniEpoll,
+];
 
 impl Mechanism {
     pub fn name(self) -> &'static str {
@@ -51,6 +63,8 @@ impl Mechanism {
             Mechanism::Select => "select",
             Mechanism::Poll => "poll",
             Mechanism::Epoll => "epoll",
+            Mechanism::MiniPoll => "mini-poll",
+            Mechanism::MiniEpoll => "mini-epoll",
         }
     }
 }
@@ -279,6 +293,8 @@ enum Waiter {
     Select(Box<SelectArgs>),
     Poll(Vec<libc::pollfd>),
     Epoll(Epoll, Vec<libc::epoll_event>),
+    MiniPoll(simnic::MiniEpoll, Vec<simnic::uapi::MiniPollFd>),
+    MiniEpoll(simnic::MiniEpoll, Vec<(u32, u64)>),
 }
 
 impl Waiter {
@@ -320,6 +336,28 @@ impl Waiter {
                 let events = vec![libc::epoll_event { events: 0, u64: 0 }; 16];
                 (Waiter::Epoll(ep, events), Some(t))
             }
+            Mechanism::MiniPoll => (
+                Waiter::MiniPoll(
+                    simnic::MiniEpoll::open()?,
+                    fds.iter()
+                        .map(|&fd| simnic::uapi::MiniPollFd {
+                            fd,
+                            events: libc::POLLIN as u32,
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                None,
+            ),
+            Mechanism::MiniEpoll => {
+                let ep = simnic::MiniEpoll::open()?;
+                let t0 = sys::now_ns();
+                for (i, &fd) in fds.iter().enumerate() {
+                    ep.ctl(simnic::uapi::MINI_EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, i as u64)?;
+                }
+                let t = sys::now_ns() - t0;
+                (Waiter::MiniEpoll(ep, Vec::new()), Some(t))
+            }
         })
     }
 
@@ -336,6 +374,11 @@ impl Waiter {
             Waiter::Select(a) => sys::select_read(a.nfds, &mut a.ready),
             Waiter::Poll(fds) => sys::poll_forever(fds),
             Waiter::Epoll(ep, events) => ep.wait(events),
+            Waiter::MiniPoll(mux, fds) => mux.mini_poll(fds, -1).map(|(n, _)| n),
+            Waiter::MiniEpoll(mux, events) => {
+                *events = mux.wait(16, -1)?;
+                Ok(events.len())
+            }
         }
     }
 
@@ -350,6 +393,10 @@ impl Waiter {
                 Waiter::Epoll(_, events) => {
                     events[0].u64 == active_idx as u64
                         && events[0].events & libc::EPOLLIN as u32 != 0
+                }
+                Waiter::MiniPoll(_, fds) => fds[active_idx].revents & libc::POLLIN as u32 != 0,
+                Waiter::MiniEpoll(_, events) => {
+                    events[0].1 == active_idx as u64 && events[0].0 & libc::EPOLLIN as u32 != 0
                 }
             };
         if ok {
@@ -374,6 +421,18 @@ impl Waiter {
                     .map(|e| (e.u64, e.events))
                     .collect();
                 format!("epoll reported (index, events) {set:?}")
+            }
+            Waiter::MiniPoll(_, fds) => {
+                let set: Vec<(RawFd, u32)> = fds
+                    .iter()
+                    .filter(|p| p.revents != 0)
+                    .map(|p| (p.fd, p.revents))
+                    .collect();
+                format!("mini-poll reported (fd, revents) {set:?}")
+            }
+            Waiter::MiniEpoll(_, events) => {
+                let set: Vec<(u64, u32)> = events.iter().map(|e| (e.1, e.0)).collect();
+                format!("mini-epoll reported (index, events) {set:?}")
             }
         };
         Err(format!(
@@ -695,9 +754,8 @@ pub fn run(p: &Params, progress: &Progress) -> io::Result<C10kResult> {
                             mech.name(),
                         ));
                         let acc = events_map.entry((kind, mech, n)).or_default();
-                        if let Some(t) =
-                            events(kind, sender, crowd, mech, p, budget, progress, acc)?
-                        {
+                        let add = events(kind, sender, crowd, mech, p, budget, progress, acc)?;
+                        if let (Mechanism::Epoll, Some(t)) = (mech, add) {
                             open.epoll_add_total.push(t);
                         }
                     }
@@ -760,6 +818,10 @@ pub fn run(p: &Params, progress: &Progress) -> io::Result<C10kResult> {
 /// The bound the issue sets on epoll's cost with 10,000 endpoints open,
 /// relative to 10.
 pub const EPOLL_GOAL: f64 = 1.2;
+
+/// The bound on mini-epoll's cost per event, relative to epoll's on the
+/// same endpoints.
+pub const MINI_EPOLL_GOAL: f64 = 1.5;
 
 /// "met", or by how much `r` exceeds `goal`.
 fn verdict(r: f64, goal: f64) -> String {
@@ -995,7 +1057,134 @@ impl C10kResult {
         *o += &t.render();
 
         self.render_epoll_goal(o);
+        self.render_mini(o);
         self.render_open(o);
+    }
+
+    /// The module's multiplexers against the kernel's, on the same crowds
+    /// in the same blocks: mini-epoll within 1.5x of epoll per event and
+    /// flat in N; mini-poll linear in N, as poll is.
+    fn render_mini(&self, o: &mut String) {
+        use crate::table::{thousands, us, Table};
+        use std::fmt::Write as _;
+        let kind = Kind::Simnic;
+        let pairs = [(Mechanism::MiniEpoll, Mechanism::Epoll), (Mechanism::MiniPoll, Mechanism::Poll)];
+        if !pairs.iter().any(|&(m, _)| !self.sizes_of(kind, m).is_empty()) {
+            return;
+        }
+        let _ = writeln!(
+            o,
+            "\nThe module's multiplexers (/dev/simnic-epoll) against the kernel's, watching the same simnic\n\
+             endpoints, one run after the other in each block. per block = the median of the blocks' own p50\n\
+             ratios (both runs of a block see the same host load). Goal: mini-epoll within {MINI_EPOLL_GOAL}x of epoll\n\
+             per event, and flat in N (largest N within {EPOLL_GOAL}x of the smallest, epoll's own bound):"
+        );
+        let mut t = Table::new(&[
+            "mechanism",
+            "N",
+            "one-way p50",
+            "kernel's",
+            "ratio (per block)",
+            "waiter CPU p50",
+            "kernel's",
+            "ratio (per block)",
+            &format!("goal {MINI_EPOLL_GOAL}x"),
+        ]);
+        let mut verdicts = Vec::new();
+        for (mine, theirs) in pairs {
+            for n in self.sizes_of(kind, mine) {
+                let (Some(a), Some(b)) = (
+                    self.events.get(&(kind, mine, n)),
+                    self.events.get(&(kind, theirs, n)),
+                ) else {
+                    continue;
+                };
+                let per_block = |oneway: bool| -> Option<f64> {
+                    let v: Vec<f64> = a
+                        .block_p50
+                        .iter()
+                        .zip(&b.block_p50)
+                        .map(|(x, y)| if oneway { fratio(x.0, y.0) } else { fratio(x.1, y.1) })
+                        .collect();
+                    median(&v)
+                };
+                let (ow, cpu) = (per_block(true), per_block(false));
+                let judged = mine == Mechanism::MiniEpoll;
+                let worst = ow.into_iter().chain(cpu).fold(0.0, f64::max);
+                if judged {
+                    verdicts.push((format!("N={}", thousands(n as f64)), worst, MINI_EPOLL_GOAL));
+                }
+                let show = |r: Option<f64>| r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"));
+                t.row(vec![
+                    mine.name().into(),
+                    thousands(n as f64),
+                    us(a.oneway().p50),
+                    us(b.oneway().p50),
+                    show(ow),
+                    us(a.cpu().p50),
+                    us(b.cpu().p50),
+                    show(cpu),
+                    if judged { verdict(worst, MINI_EPOLL_GOAL) } else { "-".into() },
+                ]);
+            }
+        }
+        *o += &t.render();
+
+        // Flatness and slope, from the same events.
+        let mut t = Table::new(&[
+            "mechanism",
+            "N",
+            "one-way growth",
+            "CPU growth",
+            "CPU per extra fd",
+            "kernel's per extra fd",
+            "flat?",
+        ]);
+        for (mine, theirs) in pairs {
+            let sizes = self.sizes_of(kind, mine);
+            let (Some(&lo), Some(&hi)) = (sizes.first(), sizes.last()) else {
+                continue;
+            };
+            if lo == hi {
+                continue;
+            }
+            let slope = |m: Mechanism| -> Option<(f64, f64, f64)> {
+                let (a, b) = (self.events.get(&(kind, m, lo))?, self.events.get(&(kind, m, hi))?);
+                let (ca, cb) = (a.cpu().p50 as f64, b.cpu().p50 as f64);
+                Some((fratio(b.oneway().p50, a.oneway().p50), cb / ca.max(1.0), (cb - ca) / (hi - lo) as f64))
+            };
+            let Some((ow, cpu, per_fd)) = slope(mine) else { continue };
+            let kernel = slope(theirs).map_or_else(|| "-".into(), |k| format!("{:.1} ns", k.2));
+            let flat = if mine == Mechanism::MiniEpoll {
+                let worst = ow.max(cpu);
+                verdicts.push((format!("flat {} -> {}", thousands(lo as f64), thousands(hi as f64)), worst, EPOLL_GOAL));
+                verdict(worst, EPOLL_GOAL)
+            } else {
+                "- (linear, as poll)".into()
+            };
+            t.row(vec![
+                mine.name().into(),
+                format!("{} -> {}", thousands(lo as f64), thousands(hi as f64)),
+                format!("{ow:.2}x"),
+                format!("{cpu:.2}x"),
+                format!("{per_fd:.1} ns"),
+                kernel,
+                flat,
+            ]);
+        }
+        *o += &t.render();
+        if !verdicts.is_empty() {
+            let missed: Vec<String> = verdicts
+                .iter()
+                .filter(|(_, r, goal)| r > goal)
+                .map(|(w, ..)| w.clone())
+                .collect();
+            let _ = writeln!(
+                o,
+                "mini-epoll goal: {}",
+                if missed.is_empty() { "MET".to_string() } else { format!("MISSED ({})", missed.join(", ")) }
+            );
+        }
     }
 
     /// The issue's goal: epoll with the largest N open against the
