@@ -12,9 +12,9 @@
 //! - sockets (`endpoint`) send from process context.
 
 use crate::driver::rx_assemble::FrameAssembler;
-use crate::hw::dma_buf::{descs_for, DmaBuf, FrameSource};
+use crate::hw::dma_buf::{descs_for, DmaBuf};
 use crate::hw::rx_ring::{RxDesc, RxRing};
-use crate::hw::tx_ring::{TxBusy, TxDesc, TxProducer, TxRing};
+use crate::hw::tx_ring::{TxDesc, TxProducer, TxRing};
 use crate::sock::endpoint::Endpoint;
 use crate::hw::pacer::Pacer;
 use crate::sock::port_table::PortTable;
@@ -90,6 +90,11 @@ pub(crate) struct NicCore {
     /// completion (softirq) share them.
     #[pin]
     pub(crate) tx_lock: SpinLockBh<TxProducer>,
+    /// Free TX descriptors, published under `tx_lock` after every change
+    /// so that `->poll` reads it without taking the lock, as
+    /// `e1000_desc_unused()` reads the indices without one. A stale value
+    /// is safe: see `tx_writable`.
+    pub(crate) tx_room: AtomicU32,
     /// The poll's RX state: the poll (softirq) takes it, and so does the
     /// ring snapshot (process context), hence BH.
     #[pin]
@@ -139,11 +144,13 @@ impl NicCore {
     pub(crate) fn new(rx: Ring, tx: Ring, budget: u32, tx_delay_ns: u64, limits: Limits) -> Result<Arc<Self>> {
         let rx = RxRing::new(rx, desc_vec(rx.size())?, desc_vec(rx.size())?);
         let tx = TxRing::new(tx, desc_vec(tx.size())?, desc_vec(tx.size())?);
+        let tx_room = tx.unused(&TxProducer::default());
         Arc::pin_init(
             pin_init!(Self {
                 rx,
                 tx,
                 tx_lock <- new_spinlock_bh!(TxProducer::default(), "simnic_tx"),
+                tx_room: AtomicU32::new(tx_room),
                 napi <- new_spinlock_bh!(
                     NapiState { next_to_clean: 0, asm: FrameAssembler::default() },
                     "simnic_napi"

@@ -7,14 +7,20 @@
 
 use crate::driver::nic::{NicCore, TX_DESCS_MAX_FRAME};
 use crate::hw::dma_buf::FrameSource;
-use crate::hw::tx_ring::TxBusy;
+use crate::hw::tx_ring::{TxBusy, TxProducer};
+use core::sync::atomic::Ordering;
 
 impl NicCore {
     /// Reclaims sent TX descriptors (`e1000_clean_tx_irq`); if that made
     /// room, `write_space` for the endpoints waiting for it.
     #[doc(alias = "e1000_clean_tx_irq")]
     pub(crate) fn clean_tx_irq(&self) {
-        let freed = self.tx.clean(&mut self.tx_lock.lock());
+        let freed = {
+            let mut p = self.tx_lock.lock();
+            let freed = self.tx.clean(&mut p);
+            self.publish_tx_room(&p);
+            freed
+        };
         if freed > 0 {
             crate::sock::write_space::tx_room_available(self);
         }
@@ -28,7 +34,9 @@ impl NicCore {
         let (freed, r) = {
             let mut p = self.tx_lock.lock();
             let freed = self.tx.clean(&mut p);
-            (freed, self.tx.xmit(&mut p, frame, launch_ns).map(|_| ()))
+            let r = self.tx.xmit(&mut p, frame, launch_ns).map(|_| ());
+            self.publish_tx_room(&p);
+            (freed, r)
         };
         if freed > 0 {
             crate::sock::write_space::tx_room_available(self);
@@ -36,14 +44,31 @@ impl NicCore {
         r
     }
 
-    /// Free TX descriptors, as the driver sees them.
-    pub(crate) fn tx_unused(&self) -> u32 {
-        self.tx.unused(&self.tx_lock.lock())
+    /// Stores the free descriptor count for lockless readers; called with
+    /// `tx_lock` held (the guard is the proof), after each change.
+    fn publish_tx_room(&self, p: &TxProducer) {
+        self.tx_room.store(self.tx.unused(p), Ordering::Release);
     }
 
-    /// Whether a datagram of the largest size fits on the TX ring now.
+    /// Free TX descriptors, as the driver last published them
+    /// (`e1000_desc_unused()`, which reads the indices without a lock).
+    pub(crate) fn tx_unused(&self) -> u32 {
+        self.tx_room.load(Ordering::Acquire)
+    }
+
+    /// Whether a datagram of the largest size fits on the TX ring now,
+    /// read without `tx_lock`: `->poll` runs it once per watched endpoint,
+    /// and a NIC-wide lock there made select and poll over N endpoints
+    /// take it N times per call against every sender.
+    ///
+    /// A stale answer loses nothing. Reporting room that a sender has just
+    /// taken is what any lockless check does (`sock_writeable()` too): the
+    /// send then fails with `ENOBUFS` or blocks. Missing room that reclaim
+    /// has just made is covered by the waiters' protocol
+    /// (`sock/write_space.rs`): the reclaim publishes before it takes the
+    /// waiters' lock, and a poller looks again after it joined under that
+    /// lock, so one of them sees the other.
     pub(crate) fn tx_writable(&self) -> bool {
         self.tx_unused() >= TX_DESCS_MAX_FRAME
     }
-
 }

@@ -36,6 +36,7 @@ use kernel::{
     signal,
     sync::{
         poll::{PollMask, PollTable},
+        barrier,
         wait::{new_wait_queue_head, WaitQueueHead},
         Arc, ArcBorrow, SpinLockBh,
     },
@@ -133,6 +134,10 @@ pub(crate) struct Endpoint {
     /// `sk_receive_queue`, filled by the poll in softirq context: BH lock.
     #[pin]
     rxq: SpinLockBh<RxQueue>,
+    /// Datagrams waiting in `rxq`, published under its lock after every
+    /// change so `->poll` reads it without the lock
+    /// (`skb_queue_empty_lockless()` on `sk_receive_queue.qlen`).
+    rx_queued: AtomicU32,
     /// `sk_wq`: blocked readers (exclusive) and every poller sleep here, and
     /// nowhere else, so `->poll` registers exactly one queue.
     #[pin]
@@ -181,6 +186,7 @@ impl Endpoint {
             nic,
             id,
             rxq <- new_spinlock_bh!(RxQueue::new(RCVBUF_DEFAULT as usize), "simnic_rxq"),
+            rx_queued: AtomicU32::new(0),
             wq <- new_wait_queue_head!("simnic_wq"),
             fasync: FasyncQueue::new(),
             state: AtomicU32::new(0),
@@ -312,6 +318,7 @@ impl Endpoint {
             } else {
                 q.push_back(d).map_err(|_| RcvDrop::QueueFull)
             };
+            self.publish_queued(&q);
             drop(q);
             if r.is_err() {
                 nic.rx_mem_uncharge(charge);
@@ -327,6 +334,12 @@ impl Endpoint {
             Err(_) => inc(&self.stats.rx_drops),
         }
         r
+    }
+
+    /// Publishes the queue's length for [`Self::poll`]; called with the
+    /// queue's lock held, after each change to it.
+    fn publish_queued(&self, q: &RxQueue) {
+        self.rx_queued.store(q.len() as u32, Release);
     }
 
     /// `sock_error()`: takes the pending error, if any.
@@ -352,7 +365,13 @@ impl Endpoint {
         if let Some(e) = self.take_error() {
             return Some(Rx::Error(e));
         }
-        if let Some(d) = self.rxq.lock().pop_front() {
+        let d = {
+            let mut q = self.rxq.lock();
+            let d = q.pop_front();
+            self.publish_queued(&q);
+            d
+        };
+        if let Some(d) = d {
             return Some(Rx::Datagram(d));
         }
         if self.shutdown_bits() & RCV_SHUTDOWN != 0 {
@@ -387,7 +406,11 @@ impl Endpoint {
         let len = d.payload_len();
         let want = len.min(room);
         if let Err(e) = copy(&d.payload()[..want]) {
-            self.rxq.lock().requeue_front(d);
+            {
+                let mut q = self.rxq.lock();
+                q.requeue_front(d);
+                self.publish_queued(&q);
+            }
             // Readable again: pass on the wake-up we consumed.
             (self.data_ready)(self);
             return Err(e);
@@ -429,7 +452,9 @@ impl Endpoint {
         let freed = {
             let mut q = self.rxq.lock();
             self.state.fetch_or(DEAD, AcqRel);
-            q.purge()
+            let freed = q.purge();
+            self.publish_queued(&q);
+            freed
         };
         self.nic.rx_mem_uncharge(freed);
     }
@@ -442,6 +467,12 @@ impl Endpoint {
     pub(crate) fn poll<'a>(this: ArcBorrow<'a, Self>, table: &mut PollTable<'a>) -> PollMask {
         let ep: &'a Endpoint = this.into_ref();
         table.register_wait(&ep.wq);
+        // `sock_poll_wait()`'s barrier: our joining the queue is ordered
+        // before the loads below, and pairs with the `smp_mb()` in the
+        // wakers' `wq_has_sleeper()`, which they call after changing the
+        // state (queueing, an error, shutdown): either they see us on the
+        // queue or we see their change. The loads take no lock.
+        barrier::smp_mb();
         let mut mask = PollMask::NONE;
         if ep.err.load(Acquire) != 0 {
             mask |= PollMask::ERR;
@@ -453,7 +484,7 @@ impl Endpoint {
         if shut == RCV_SHUTDOWN | SEND_SHUTDOWN {
             mask |= PollMask::HUP;
         }
-        if !ep.rxq.lock().is_empty() {
+        if ep.rx_queued.load(Acquire) != 0 {
             mask |= PollMask::IN | PollMask::RDNORM;
         }
         if shut & SEND_SHUTDOWN == 0 {

@@ -6,6 +6,9 @@
 //! 2. Datagram throughput through the whole path (generator, TX loopback,
 //!    UDP loopback), with drops from the kernel's counters.
 //! 3. Memory per idle endpoint against an idle UDP socket.
+//! 4. C10K: the cost of one ready event with 10 to 10,000 idle endpoints
+//!    watched by select, poll and epoll, against UDP sockets; the cost of
+//!    opening that many.
 //!
 //! Timings inside a TCG guest are emulated: only the ratios between
 //! transports measured in the same run mean anything, and the transports
@@ -13,6 +16,7 @@
 //! hits each of them alike. `tools/bench/run` boots the guest and runs this;
 //! Documentation/benchmarks.rst explains the method and the results.
 
+mod c10k;
 mod latency;
 mod memory;
 mod progress;
@@ -36,6 +40,7 @@ enum Section {
     Latency,
     Throughput,
     Memory,
+    C10k,
 }
 
 /// Benchmark /dev/simnic against UDP on 127.0.0.1 and eventfd (run it in the
@@ -50,7 +55,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "latency,throughput,memory"
+        default_value = "latency,throughput,memory,c10k"
     )]
     only: Vec<Section>,
     /// Datagram payload bytes (latency and throughput; eventfd moves 8).
@@ -101,6 +106,40 @@ struct Args {
     #[arg(long, default_value_t = 1.0)]
     settle: f64,
 
+    /// C10K: numbers of idle endpoints (and UDP sockets) watched at once.
+    /// select is measured only while every descriptor is below FD_SETSIZE
+    /// (1024).
+    #[arg(long, value_delimiter = ',', default_value = "10,1000,10000")]
+    c10k_sizes: Vec<usize>,
+    /// C10K: measured events per transport, mechanism and N, in all (at
+    /// most: see --c10k-cell-secs).
+    #[arg(long, default_value_t = 400)]
+    c10k_rounds: usize,
+    /// C10K: blocks the events are split into; N and the transports take
+    /// turns block by block.
+    #[arg(long, default_value_t = 8)]
+    c10k_blocks: usize,
+    /// C10K: events run first in each run and not measured.
+    #[arg(long, default_value_t = 10)]
+    c10k_warmup: usize,
+    /// C10K: seconds one run (a mechanism on a crowd, in one block) may
+    /// take; past that it stops after 10 measured events. Keeps select and
+    /// poll over thousands of descriptors (milliseconds per event) from
+    /// taking most of the time.
+    #[arg(long, default_value_t = 1.0)]
+    c10k_cell_secs: f64,
+    /// C10K: pairs of epoll runs, smallest N then largest (or the other way
+    /// round), close together in time, for the 1.2x goal (0: none).
+    #[arg(long, default_value_t = 16)]
+    c10k_goal_pairs: usize,
+    /// C10K: measured events per run of a goal pair.
+    #[arg(long, default_value_t = 50)]
+    c10k_goal_rounds: usize,
+    /// C10K: where the sender and the waiter run (same: both on CPU 0 with
+    /// simnic-hw).
+    #[arg(long, value_enum, default_value_t = Pinning::Same)]
+    c10k_pin: Pinning,
+
     /// Measure even when CLOCK_MONOTONIC is coarser than a microsecond (a
     /// guest whose TSC calibration failed runs on jiffies: 4 ms steps).
     #[arg(long)]
@@ -116,6 +155,7 @@ struct Report {
     tp_pin: Pinning,
     memory: Vec<(&'static str, MemResult)>,
     mem_noise: Option<BTreeMap<&'static str, i64>>,
+    c10k: Option<c10k::C10kResult>,
     lo_was_down: bool,
     clock_wait: f64,
     secs: f64,
@@ -137,6 +177,7 @@ fn run(args: &Args) -> io::Result<()> {
         tp_pin: args.tp_pin,
         memory: Vec::new(),
         mem_noise: None,
+        c10k: None,
         lo_was_down: false,
         clock_wait: 0.0,
         secs: 0.0,
@@ -164,7 +205,14 @@ fn run(args: &Args) -> io::Result<()> {
     let progress = progress::Progress::start(20);
     rep.lo_was_down =
         sys::loopback_up().map_err(|e| io::Error::new(e.kind(), format!("bringing lo up: {e}")))?;
-    sys::raise_nofile(args.endpoints as u64 + 256)?;
+    let most_open = args
+        .c10k_sizes
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(args.endpoints);
+    sys::raise_nofile(most_open as u64 + 256)?;
 
     if args.only.contains(&Section::Latency) {
         latency_section(args, &progress, &mut rep)?;
@@ -186,6 +234,34 @@ fn run(args: &Args) -> io::Result<()> {
             "UDP socket (bound)",
             memory::measure(n, args.settle, || sys::udp_bound().map(|p| p.0))?,
         ));
+    }
+    if args.only.contains(&Section::C10k) {
+        let mut sizes: Vec<usize> = args.c10k_sizes.iter().copied().filter(|&n| n > 0).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        if sizes.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--c10k-sizes: no size above 0",
+            ));
+        }
+        let mut pin = args.c10k_pin;
+        if pin == Pinning::Split && sys::online_cpus() < 2 {
+            eprintln!("simnic-bench: only one CPU online: c10k threads both on CPU 0");
+            pin = Pinning::Same;
+        }
+        let p = c10k::Params {
+            sizes,
+            rounds: args.c10k_rounds.max(1),
+            blocks: args.c10k_blocks,
+            warmup: args.c10k_warmup,
+            pin,
+            size: args.size,
+            cell_secs: args.c10k_cell_secs,
+            goal_pairs: args.c10k_goal_pairs,
+            goal_rounds: args.c10k_goal_rounds,
+        };
+        rep.c10k = Some(c10k::run(&p, &progress)?);
     }
     progress.phase("done");
 
@@ -314,6 +390,9 @@ fn render(args: &Args, rep: &Report) -> String {
     }
     if !rep.memory.is_empty() {
         render_memory(args, rep, &mut o);
+    }
+    if let Some(c) = &rep.c10k {
+        c.render(args.size, &mut o);
     }
     render_raw(rep, &mut o);
     o
@@ -574,6 +653,9 @@ fn render_raw(rep: &Report, o: &mut String) {
                 top.join(" ")
             );
         }
+    }
+    if let Some(c) = &rep.c10k {
+        c.render_raw(o);
     }
     let _ = writeln!(
         o,

@@ -30,6 +30,20 @@ pub fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// CPU time the calling thread has used, in nanoseconds
+/// (`CLOCK_THREAD_CPUTIME_ID`: the scheduler's runtime of the task, so
+/// time spent asleep in a system call does not count; a real system call,
+/// the vDSO does not serve it).
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// The resolution of `CLOCK_MONOTONIC` in nanoseconds (`clock_getres`): 1
 /// with high-resolution timers on a usable clocksource, a whole tick (4 ms
 /// at HZ=250) when the kernel fell back to jiffies.
@@ -215,6 +229,108 @@ pub fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// The descriptors `select()` can watch: below `FD_SETSIZE` (1024), the
+/// size of glibc's and the kernel's `fd_set` ABI.
+pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
+
+/// A read set for `select()`.
+#[derive(Clone, Copy)]
+pub struct FdSet(libc::fd_set);
+
+impl FdSet {
+    /// The set of `fds`, each below [`FD_SETSIZE`] (`FD_ZERO`, `FD_SET`).
+    pub fn of(fds: &[RawFd]) -> Self {
+        // SAFETY: fd_set is a plain bit array; all-zero is the empty set.
+        let mut set: libc::fd_set = unsafe { std::mem::zeroed() };
+        for &fd in fds {
+            assert!((fd as usize) < FD_SETSIZE, "fd {fd} does not fit an fd_set");
+            // SAFETY: `set` is a live fd_set and `fd` is within it.
+            unsafe { libc::FD_SET(fd, &mut set) };
+        }
+        Self(set)
+    }
+
+    /// Whether `fd` is in the set (`FD_ISSET`).
+    pub fn contains(&self, fd: RawFd) -> bool {
+        // SAFETY: `self.0` is a live fd_set; FD_ISSET checks `fd`'s range.
+        unsafe { libc::FD_ISSET(fd, &self.0) }
+    }
+}
+
+/// `select(nfds, read, NULL, NULL, NULL)`: sleeps until a descriptor of
+/// `read` is readable, leaves only the readable ones in it, and returns
+/// how many there are.
+pub fn select_read(nfds: RawFd, read: &mut FdSet) -> io::Result<usize> {
+    // SAFETY: `read` is a live fd_set covering descriptors below `nfds`
+    // (at most FD_SETSIZE); the other sets and the timeout are null.
+    check(
+        unsafe {
+            libc::select(
+                nfds,
+                &mut read.0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        }
+        .into(),
+    )
+}
+
+/// `poll(fds, -1)`: sleeps until one of `fds` has an event it asked for,
+/// fills in `revents`, and returns how many entries have events.
+pub fn poll_forever(fds: &mut [libc::pollfd]) -> io::Result<usize> {
+    poll_timeout(fds, -1)
+}
+
+/// `poll(fds, timeout_ms)`; with 0 it never sleeps, and the kernel then
+/// calls each file's `->poll` once without registering on any wait queue
+/// (`do_poll` with no `_qproc`).
+pub fn poll_timeout(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe the live, writable slice.
+    check(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) }.into())
+}
+
+/// An epoll instance (`epoll_create1`).
+pub struct Epoll(OwnedFd);
+
+impl Epoll {
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: no pointers.
+        let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }.into())?;
+        // SAFETY: the descriptor was just created and nothing else owns it.
+        Ok(Self(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
+    }
+
+    /// `epoll_ctl(EPOLL_CTL_ADD)` of `fd` for `events` (level-triggered
+    /// unless `EPOLLET` is among them); `data` comes back with its events.
+    pub fn add(&self, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: data };
+        // SAFETY: `ev` is a live epoll_event the call only reads.
+        check(
+            unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) }.into(),
+        )
+        .map(drop)
+    }
+
+    /// `epoll_wait(-1)`: sleeps until an event is ready, fills the front of
+    /// `events` and returns how many it filled.
+    pub fn wait(&self, events: &mut [libc::epoll_event]) -> io::Result<usize> {
+        // SAFETY: the pointer and length describe the live, writable slice.
+        check(
+            unsafe {
+                libc::epoll_wait(
+                    self.0.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    events.len().min(i32::MAX as usize) as libc::c_int,
+                    -1,
+                )
+            }
+            .into(),
+        )
+    }
+}
+
 /// `sockaddr_in` for 127.0.0.1:`port`.
 fn loopback_addr(port: u16) -> libc::sockaddr_in {
     libc::sockaddr_in {
@@ -239,6 +355,15 @@ fn udp_socket() -> io::Result<OwnedFd> {
 
 /// A UDP socket bound to 127.0.0.1 on a port the kernel picks, and that port.
 pub fn udp_bound() -> io::Result<(OwnedFd, u16)> {
+    let fd = udp_bind_any()?;
+    let port = udp_local_port(&fd)?;
+    Ok((fd, port))
+}
+
+/// A UDP socket bound to 127.0.0.1 on a port the kernel picks: `socket()`
+/// and `bind()`, the two calls that make the counterpart of an `open()` of
+/// /dev/simnic (which binds an ephemeral port by itself).
+pub fn udp_bind_any() -> io::Result<OwnedFd> {
     let fd = udp_socket()?;
     let addr = loopback_addr(0);
     let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
@@ -253,8 +378,13 @@ pub fn udp_bound() -> io::Result<(OwnedFd, u16)> {
         }
         .into(),
     )?;
+    Ok(fd)
+}
+
+/// The port a bound UDP socket has (`getsockname()`).
+pub fn udp_local_port(fd: &OwnedFd) -> io::Result<u16> {
     let mut got = loopback_addr(0);
-    let mut got_len = len;
+    let mut got_len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
     // SAFETY: `got` is a live, writable sockaddr_in of `got_len` bytes.
     check(
         unsafe {
@@ -266,7 +396,7 @@ pub fn udp_bound() -> io::Result<(OwnedFd, u16)> {
         }
         .into(),
     )?;
-    Ok((fd, u16::from_be(got.sin_port)))
+    Ok(u16::from_be(got.sin_port))
 }
 
 /// `connect()`s a UDP socket to 127.0.0.1:`port`: its default destination.

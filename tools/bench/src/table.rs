@@ -53,6 +53,11 @@ pub fn us(ns: u64) -> String {
     format!("{:.1} us", ns as f64 / 1000.0)
 }
 
+/// Nanoseconds as milliseconds, one decimal.
+pub fn ms(ns: u64) -> String {
+    format!("{:.1} ms", ns as f64 / 1e6)
+}
+
 /// A ratio `a / b` as "1.23x" ("-" when `b` is zero).
 pub fn ratio(a: f64, b: f64) -> String {
     if b == 0.0 {
@@ -112,6 +117,7 @@ mod tests {
         assert_eq!(ratio(3.0, 2.0), "1.50x");
         assert_eq!(ratio(1.0, 0.0), "-");
         assert_eq!(us(21_763), "21.8 us");
+        assert_eq!(ms(156_340_000), "156.3 ms");
         assert_eq!(bytes(2540.0), "2,540 B");
         assert_eq!(bytes(16_654.0), "16.3 KiB");
     }
