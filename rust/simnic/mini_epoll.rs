@@ -543,11 +543,15 @@ impl MiniEpoll {
         Ok(())
     }
 
-    /// `ep_send_events`: report up to `max` events, each polled again now.
-    fn send_events(&self, max: usize, out: &mut KVVec<MiniEpollEvent>) -> Result {
-        // Room first: an allocation failure after taking the list would
-        // lose what was on it.
-        out.reserve(max, GFP_KERNEL)?;
+    /// `ep_send_events`: report up to `max` events, each polled again now
+    /// and handed to `put` (which copies it to user memory, as
+    /// `epoll_put_uevent` does) one at a time: nothing is allocated per
+    /// call. Returns how many were put. If `put` fails, the item it failed
+    /// on goes back on the ready list with the rest, and the call returns
+    /// what was put before, or the error if nothing was.
+    fn send_events(&self, max: usize, put: &mut impl FnMut(MiniEpollEvent) -> Result) -> Result<usize> {
+        let mut sent = 0;
+        let mut failed = None;
         let _interest = self.interest.lock();
         let mut txlist = {
             let mut rd = self.ready.lock();
@@ -559,7 +563,7 @@ impl MiniEpoll {
         let mut requeue: List<EpItem> = List::new();
         let mut done: List<EpItem> = List::new();
         while let Some(entry) = txlist.pop_front() {
-            if out.len() >= max {
+            if sent >= max || failed.is_some() {
                 requeue.push_back(entry);
                 continue;
             }
@@ -578,11 +582,15 @@ impl MiniEpoll {
                 done.push_back(entry);
                 continue;
             }
-            // Within the reserved room: cannot fail.
-            let _ = out.push(
-                MiniEpollEvent { events: revents.bits(), reserved: 0, data: item.data.load(Ordering::Relaxed) },
-                GFP_NOWAIT,
-            );
+            let ev = MiniEpollEvent { events: revents.bits(), reserved: 0, data: item.data.load(Ordering::Relaxed) };
+            if let Err(e) = put(ev) {
+                // Not reported: still ready, as `ep_send_events` puts it
+                // back on failure to copy.
+                failed = Some(e);
+                requeue.push_back(entry);
+                continue;
+            }
+            sent += 1;
             inc(&self.stats.reported);
             if events & EPOLLONESHOT != 0 {
                 // Disarmed until MOD re-arms it.
@@ -624,17 +632,21 @@ impl MiniEpoll {
         }
         // Outside the irq lock: dropping an item may free it (a deleted one).
         drop(leaving);
-        Ok(())
+        match failed {
+            Some(e) if sent == 0 => Err(e),
+            _ => Ok(sent),
+        }
     }
 
-    /// `SIMNIC_MUX_IOC_WAIT` (`ep_poll`): events into `out`, waiting up to
-    /// `timeout_ms` (negative: forever) for the first.
-    pub(crate) fn wait(&self, max: usize, timeout_ms: i32, out: &mut KVVec<MiniEpollEvent>) -> Result {
+    /// `SIMNIC_MUX_IOC_WAIT` (`ep_poll`): up to `max` events, each handed
+    /// to `put`, waiting up to `timeout_ms` (negative: forever) for the
+    /// first; returns how many.
+    pub(crate) fn wait(&self, max: usize, timeout_ms: i32, mut put: impl FnMut(MiniEpollEvent) -> Result) -> Result<usize> {
         let deadline = (timeout_ms > 0).then(|| Ktime::ktime_get().to_ns().saturating_add(timeout_ms as i64 * 1_000_000));
         loop {
-            self.send_events(max, out)?;
-            if !out.is_empty() || timeout_ms == 0 {
-                return Ok(());
+            let n = self.send_events(max, &mut put)?;
+            if n > 0 || timeout_ms == 0 {
+                return Ok(n);
             }
             let available = || (!self.ready.lock().is_empty()).then_some(());
             let r = match deadline {
@@ -642,7 +654,7 @@ impl MiniEpoll {
                 Some(d) => {
                     let left = d.saturating_sub(Ktime::ktime_get().to_ns());
                     if left <= 0 {
-                        return Ok(());
+                        return Ok(0);
                     }
                     self.wq.wait_interruptible_exclusive_timeout(left as u64, available)
                 }
@@ -650,7 +662,7 @@ impl MiniEpoll {
             match r {
                 Ok(Some(())) => continue,
                 // Timed out: one last look, then return what there is.
-                Ok(None) => return self.send_events(max, out),
+                Ok(None) => return self.send_events(max, &mut put),
                 Err(_) => return Err(EINTR),
             }
         }

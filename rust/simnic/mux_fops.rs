@@ -9,7 +9,6 @@
 use crate::mini_epoll::{MiniEpoll, MuxShared};
 use crate::uapi::*;
 use kernel::{
-    alloc::KVVec,
     error::code::ENOTTY,
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
@@ -60,19 +59,12 @@ impl MiscDevice for MuxDev {
                     return Err(EINVAL);
                 }
                 let room = w.maxevents as usize * MiniEpollEvent::SIZE;
-                // Checked writable before anything is taken off the ready
-                // list, so a bad buffer loses no event (`EFAULT` first).
-                let zeros = KVVec::<u8>::from_elem(0, room, GFP_KERNEL)?;
-                UserSlice::new(w.events as usize, room).writer().write_slice(&zeros)?;
-                let user = UserSlice::new(w.events as usize, room);
-                let mut out = KVVec::new();
-                ep.wait(w.maxevents as usize, w.timeout_ms, &mut out)?;
-                let mut bytes = KVVec::<u8>::with_capacity(out.len() * MiniEpollEvent::SIZE, GFP_KERNEL)?;
-                for e in out.iter() {
-                    bytes.extend_from_slice(&e.to_bytes(), GFP_KERNEL)?;
-                }
-                user.writer().write_slice(&bytes)?;
-                Ok(out.len() as isize)
+                // Each event is copied as it is taken, as `epoll_put_uevent`
+                // does; one that faults stays on the ready list, so a bad
+                // buffer loses no event (`EFAULT` if none was copied).
+                let mut user = UserSlice::new(w.events as usize, room).writer();
+                let n = ep.wait(w.maxevents as usize, w.timeout_ms, |e| user.write_slice(&e.to_bytes()))?;
+                Ok(n as isize)
             }
             SIMNIC_MUX_IOC_INFO => {
                 crate::ioctl::write_arg(arg, &ep.info().to_bytes())?;

@@ -473,13 +473,20 @@ impl MiniEpoll {
     /// `(events, data)`, waiting up to `timeout_ms` (negative: forever).
     pub fn wait(&self, max: usize, timeout_ms: i32) -> io::Result<Vec<(u32, u64)>> {
         let mut ev = vec![uapi::MiniEpollEvent::default(); max.max(1)];
+        let n = self.wait_into(&mut ev[..max], timeout_ms)?;
+        Ok(ev[..n].iter().map(|e| (e.events, e.data)).collect())
+    }
+
+    /// [`Self::wait`] into the caller's buffer (`epoll_wait(fd, events,
+    /// events.len(), timeout_ms)`), allocating nothing; returns how many
+    /// events it filled.
+    pub fn wait_into(&self, events: &mut [uapi::MiniEpollEvent], timeout_ms: i32) -> io::Result<usize> {
         let mut w = uapi::MiniEpollWait {
-            events: ev.as_mut_ptr() as u64,
-            maxevents: len_u32(max),
+            events: events.as_mut_ptr() as u64,
+            maxevents: len_u32(events.len()),
             timeout_ms,
         };
-        let n = self.ioctl(uapi::SIMNIC_MUX_IOC_WAIT, &mut w)?;
-        Ok(ev[..n].iter().map(|e| (e.events, e.data)).collect())
+        self.ioctl(uapi::SIMNIC_MUX_IOC_WAIT, &mut w)
     }
 
     /// The instance's counters (`SIMNIC_MUX_IOC_INFO`).

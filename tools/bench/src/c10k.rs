@@ -294,7 +294,7 @@ enum Waiter {
     Poll(Vec<libc::pollfd>),
     Epoll(Epoll, Vec<libc::epoll_event>),
     MiniPoll(simnic::MiniEpoll, Vec<simnic::uapi::MiniPollFd>),
-    MiniEpoll(simnic::MiniEpoll, Vec<(u32, u64)>),
+    MiniEpoll(simnic::MiniEpoll, Vec<simnic::uapi::MiniEpollEvent>, usize),
 }
 
 impl Waiter {
@@ -356,7 +356,7 @@ impl Waiter {
                     ep.ctl(simnic::uapi::MINI_EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, i as u64)?;
                 }
                 let t = sys::now_ns() - t0;
-                (Waiter::MiniEpoll(ep, Vec::new()), Some(t))
+                (Waiter::MiniEpoll(ep, vec![Default::default(); 16], 0), Some(t))
             }
         })
     }
@@ -375,9 +375,9 @@ impl Waiter {
             Waiter::Poll(fds) => sys::poll_forever(fds),
             Waiter::Epoll(ep, events) => ep.wait(events),
             Waiter::MiniPoll(mux, fds) => mux.mini_poll(fds, -1).map(|(n, _)| n),
-            Waiter::MiniEpoll(mux, events) => {
-                *events = mux.wait(16, -1)?;
-                Ok(events.len())
+            Waiter::MiniEpoll(mux, events, n) => {
+                *n = mux.wait_into(events, -1)?;
+                Ok(*n)
             }
         }
     }
@@ -395,8 +395,8 @@ impl Waiter {
                         && events[0].events & libc::EPOLLIN as u32 != 0
                 }
                 Waiter::MiniPoll(_, fds) => fds[active_idx].revents & libc::POLLIN as u32 != 0,
-                Waiter::MiniEpoll(_, events) => {
-                    events[0].1 == active_idx as u64 && events[0].0 & libc::EPOLLIN as u32 != 0
+                Waiter::MiniEpoll(_, events, _) => {
+                    events[0].data == active_idx as u64 && events[0].events & libc::EPOLLIN as u32 != 0
                 }
             };
         if ok {
@@ -430,8 +430,8 @@ impl Waiter {
                     .collect();
                 format!("mini-poll reported (fd, revents) {set:?}")
             }
-            Waiter::MiniEpoll(_, events) => {
-                let set: Vec<(u64, u32)> = events.iter().map(|e| (e.1, e.0)).collect();
+            Waiter::MiniEpoll(_, events, got) => {
+                let set: Vec<(u64, u32)> = events[..*got].iter().map(|e| (e.data, e.events)).collect();
                 format!("mini-epoll reported (index, events) {set:?}")
             }
         };
