@@ -64,6 +64,8 @@ mod mini_epoll;
 mod mini_poll;
 #[path = "simnic/mux_fops.rs"]
 mod mux_fops;
+#[path = "simnic/user_watches.rs"]
+mod user_watches;
 #[path = "simnic/napi_poll.rs"]
 mod napi_poll;
 #[path = "simnic/nic.rs"]

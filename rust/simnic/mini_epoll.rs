@@ -76,6 +76,9 @@ const EXCLUSIVE_OK_BITS: u32 = 0x1 | 0x4 | 0x8 | 0x10 | EPOLLWAKEUP | EPOLLET | 
 pub(crate) struct MuxShared {
     #[pin]
     pub(crate) loop_mtx: Mutex<()>,
+    /// `max_user_watches` and what each user has.
+    #[pin]
+    pub(crate) watches: crate::user_watches::UserWatches,
     pub(crate) next_id: AtomicU64,
     pub(crate) poll_totals: crate::mini_poll::MiniPollTotals,
 }
@@ -84,6 +87,7 @@ impl MuxShared {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             loop_mtx <- new_mutex!((), "simnic_mux_loop"),
+            watches <- crate::user_watches::UserWatches::new(),
             next_id: AtomicU64::new(1),
             poll_totals: Default::default(),
         })
@@ -117,6 +121,9 @@ pub(crate) struct Interest {
 pub(crate) struct MiniEpoll {
     pub(crate) id: u64,
     shared: Arc<MuxShared>,
+    /// The opener's effective uid: its items are charged to that user
+    /// (`ep->user`).
+    user: u32,
     /// How the driver recognises instances among watched files.
     ops: MiscFileOps<crate::mux_fops::MuxDev>,
     /// `ep->mtx`: the interest set; held by control calls and by waits
@@ -255,11 +262,12 @@ impl QueueProc for ItemProc<'_> {
 
 impl MiniEpoll {
     /// A new, empty instance.
-    pub(crate) fn new(shared: Arc<MuxShared>, ops: MiscFileOps<crate::mux_fops::MuxDev>) -> impl PinInit<Self> {
+    pub(crate) fn new(shared: Arc<MuxShared>, ops: MiscFileOps<crate::mux_fops::MuxDev>, user: u32) -> impl PinInit<Self> {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         pin_init!(Self {
             id,
             shared,
+            user,
             ops,
             interest <- new_mutex!(Interest { items: RBTree::new(), count: 0 }, "simnic_ep_mtx"),
             ready <- new_spinlock_irq!(List::new(), "simnic_ep_ready"),
@@ -413,7 +421,7 @@ impl MiniEpoll {
                 r
             }
             MINI_EPOLL_CTL_DEL => {
-                let item = this.interest.lock().remove(key);
+                let item = this.interest.lock().remove(key, &this);
                 match item {
                     Some(item) => {
                         item.kill();
@@ -471,7 +479,7 @@ impl MiniEpoll {
             return Err(EBADF);
         }
         for key in keys.iter() {
-            if let Some(item) = interest.remove(*key) {
+            if let Some(item) = interest.remove(*key, self) {
                 item.kill();
             }
         }
@@ -493,8 +501,11 @@ impl MiniEpoll {
             return Err(EEXIST);
         }
         if interest.count >= MINI_EPOLL_MAX_ITEMS {
-            return Err(kernel::error::code::ENOSPC);
+            return Err(ENOSPC);
         }
+        // `ep_insert`'s `percpu_counter_compare(&ep->user->epoll_watches,
+        // max_user_watches)`; given back by `Interest::remove` and `clear`.
+        this.shared.watches.charge(this.user)?;
         let target_mux = target_ep.is_some() || file.is_epoll();
         let item = Arc::pin_init(
             pin_init!(EpItem {
@@ -513,8 +524,12 @@ impl MiniEpoll {
                 tracker <- AtomicTracker::new(),
             }),
             GFP_KERNEL_ACCOUNT,
-        )?;
-        interest.items.try_create_and_insert(key, item.clone(), GFP_KERNEL_ACCOUNT)?;
+        )
+        .inspect_err(|_| this.shared.watches.uncharge(this.user, 1))?;
+        interest
+            .items
+            .try_create_and_insert(key, item.clone(), GFP_KERNEL_ACCOUNT)
+            .inspect_err(|_| this.shared.watches.uncharge(this.user, 1))?;
         interest.count += 1;
         // `ep_item_poll` with `ep_ptable_queue_proc`: hook our entries and
         // learn what is ready already.
@@ -526,7 +541,7 @@ impl MiniEpoll {
         *item.entries.lock() = entries;
         if nomem {
             // As `ep_insert`: undo, and report the failed allocation.
-            if let Some(it) = interest.remove(key) {
+            if let Some(it) = interest.remove(key, &this) {
                 it.kill();
             }
             return Err(ENOMEM);
@@ -604,10 +619,17 @@ impl MiniEpoll {
                 done.push_back(entry);
             }
         }
+        // A live item's `ListArc` can be given up under the irq lock: we
+        // hold the interest lock, under which items leave the set and are
+        // marked dead (`Interest::remove`), so a live item is in the set,
+        // which holds another reference, and ours is not the last. A dead
+        // one's may be: those are dropped after the lock, in room reserved
+        // now (without it they stay listed: a spurious re-poll next time,
+        // never a loss). In the common case nothing is dead and nothing is
+        // allocated.
         let mut leaving: KVVec<Arc<EpItem>> = KVVec::new();
-        // Room to drop the leaving items after the lock; without it they
-        // stay listed (a spurious re-poll next time, never a loss).
-        let room = leaving.reserve(done.iter().count(), GFP_KERNEL).is_ok();
+        let dead = done.iter().filter(|i| i.dead.load(Ordering::Acquire)).count();
+        let room = dead == 0 || leaving.reserve(dead, GFP_KERNEL).is_ok();
         {
             let mut rd = self.ready.lock();
             // Under the lock, each item leaves the wait's hands: woken
@@ -615,8 +637,14 @@ impl MiniEpoll {
             // given up now, so that the next wake-up can queue it again.
             while let Some(entry) = done.pop_front() {
                 entry.held.store(false, Ordering::Relaxed);
-                let back = entry.missed.swap(false, Ordering::Relaxed) && !entry.dead.load(Ordering::Acquire);
-                if back || !room || leaving.len() >= leaving.capacity() {
+                let is_dead = entry.dead.load(Ordering::Acquire);
+                let back = entry.missed.swap(false, Ordering::Relaxed) && !is_dead;
+                if back {
+                    rd.push_back(entry);
+                } else if !is_dead {
+                    // Not the last reference (see above): a decrement.
+                    drop(ListArc::into_arc(entry));
+                } else if !room || leaving.len() >= leaving.capacity() {
                     rd.push_back(entry);
                 } else {
                     // Within the reserved capacity: does not allocate, so it
@@ -644,7 +672,9 @@ impl MiniEpoll {
     pub(crate) fn wait(&self, max: usize, timeout_ms: i32, mut put: impl FnMut(MiniEpollEvent) -> Result) -> Result<usize> {
         let deadline = (timeout_ms > 0).then(|| Ktime::ktime_get().to_ns().saturating_add(timeout_ms as i64 * 1_000_000));
         loop {
-            let n = self.send_events(max, &mut put)?;
+            // `ep_events_available()` first: an empty ready list needs
+            // neither the interest lock nor a pass over the list.
+            let n = if self.ready.lock().is_empty() { 0 } else { self.send_events(max, &mut put)? };
             if n > 0 || timeout_ms == 0 {
                 return Ok(n);
             }
@@ -727,6 +757,8 @@ impl MiniEpoll {
             spurious: get(&s.spurious),
             entries: get(&s.entries),
             wake_loops: get(&s.wake_loops),
+            user_watches: self.shared.watches.charged(self.user),
+            max_user_watches: self.shared.watches.max(),
         }
     }
 
@@ -736,7 +768,12 @@ impl MiniEpoll {
     pub(crate) fn clear(&self) {
         let items = {
             let mut interest = self.interest.lock();
+            self.shared.watches.uncharge(self.user, interest.count);
             interest.count = 0;
+            // Dead under the interest lock, as `Interest::remove` does.
+            for (_, item) in interest.items.iter() {
+                item.dead.store(true, Ordering::Release);
+            }
             core::mem::replace(&mut interest.items, RBTree::new())
         };
         for (_, item) in items.iter() {
@@ -798,9 +835,16 @@ impl MiniEpoll {
 }
 
 impl Interest {
-    fn remove(&mut self, key: (usize, i32)) -> Option<Arc<EpItem>> {
+    /// Takes the item out of the set and gives its watch back to the user.
+    /// `ep`: the instance whose set this is.
+    /// The item is marked dead here, under the interest lock, so that a
+    /// wait (which holds that lock) can tell a live item, which the set
+    /// still holds, from one that left it.
+    fn remove(&mut self, key: (usize, i32), ep: &MiniEpoll) -> Option<Arc<EpItem>> {
         let item = self.items.remove(&key)?;
+        item.dead.store(true, Ordering::Release);
         self.count -= 1;
+        ep.shared.watches.uncharge(ep.user, 1);
         Some(item)
     }
 }

@@ -9,6 +9,7 @@
 use crate::mini_epoll::{MiniEpoll, MuxShared};
 use crate::uapi::*;
 use kernel::{
+    capability::{capable, CAP_SYS_ADMIN},
     error::code::ENOTTY,
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
@@ -33,8 +34,9 @@ impl MiscDevice for MuxDev {
     const STREAM: bool = true;
 
     /// `epoll_create`: a new, empty instance.
-    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<MiniEpoll>> {
-        Arc::pin_init(MiniEpoll::new(misc.data().clone(), misc.file_ops()), GFP_KERNEL_ACCOUNT)
+    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<MiniEpoll>> {
+        let user = file.cred().euid().into_uid_in_init_ns();
+        Arc::pin_init(MiniEpoll::new(misc.data().clone(), misc.file_ops(), user), GFP_KERNEL_ACCOUNT)
     }
 
     /// The last close (`ep_eventpoll_release`): every item leaves.
@@ -68,6 +70,18 @@ impl MiscDevice for MuxDev {
             }
             SIMNIC_MUX_IOC_INFO => {
                 crate::ioctl::write_arg(arg, &ep.info().to_bytes())?;
+                Ok(0)
+            }
+            SIMNIC_MUX_IOC_SET_LIMITS => {
+                let l = MiniEpollLimits::from_bytes(&crate::ioctl::read_arg(arg)?);
+                if l.reserved != 0 {
+                    return Err(EINVAL);
+                }
+                // Machine-wide, as the sysctl is: root's.
+                if !capable(CAP_SYS_ADMIN) {
+                    return Err(EPERM);
+                }
+                ep.shared().watches.set_max(l.max_user_watches);
                 Ok(0)
             }
             SIMNIC_MUX_IOC_POLL => crate::mini_poll::mini_poll(arg, &ep.shared().poll_totals),

@@ -121,6 +121,7 @@ pub const TESTS: &[Test] = tests![
     privilege::unprivileged_admin_ioctls_eperm,
     privilege::unprivileged_rx_mem_budget,
     privilege::gen_flows_stop_with_owner,
+    privilege::unprivileged_user_watches_bounded,
     stress::stress_threads,
     stress::stress_threads_drops,
     compat::compat_ioctl_32bit,
