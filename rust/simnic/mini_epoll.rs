@@ -110,6 +110,25 @@ pub(crate) struct EpCounters {
     wake_loops: AtomicU64,
 }
 
+/// The ready list and whether a wait has taken it (under `ready`'s lock).
+pub(crate) struct Ready {
+    /// `ep->rdllist`.
+    list: List<EpItem>,
+    /// Waits that took the list and have not put it back: while one has,
+    /// an empty list does not mean nothing is ready (epoll's
+    /// `ep->ovflist != EP_UNACTIVE_PTR`), so others must wait for the
+    /// interest lock and look then.
+    scanning: u32,
+}
+
+impl Ready {
+    /// `ep_events_available()`: something on the list, or a wait holding
+    /// what may be.
+    fn available(&self) -> bool {
+        !self.list.is_empty() || self.scanning > 0
+    }
+}
+
 /// The interest set, under the instance's mutex.
 pub(crate) struct Interest {
     items: RBTree<(usize, i32), Arc<EpItem>>,
@@ -133,7 +152,7 @@ pub(crate) struct MiniEpoll {
     /// `ep->rdllist` under `ep->lock`: the wake function runs in any
     /// context, interrupts included, so interrupts are off while held.
     #[pin]
-    ready: SpinLockIrq<List<EpItem>>,
+    ready: SpinLockIrq<Ready>,
     /// `ep->wq`: tasks in `SIMNIC_MUX_IOC_WAIT`.
     #[pin]
     wq: WaitQueueHead,
@@ -270,7 +289,7 @@ impl MiniEpoll {
             user,
             ops,
             interest <- new_mutex!(Interest { items: RBTree::new(), count: 0 }, "simnic_ep_mtx"),
-            ready <- new_spinlock_irq!(List::new(), "simnic_ep_ready"),
+            ready <- new_spinlock_irq!(Ready { list: List::new(), scanning: 0 }, "simnic_ep_ready"),
             wq <- new_wait_queue_head!("simnic_ep_wq"),
             poll_wq <- new_wait_queue_head!("simnic_ep_poll_wq"),
             nests: AtomicU32::new(0),
@@ -285,7 +304,7 @@ impl MiniEpoll {
         let mut rd = self.ready.lock();
         match ListArc::try_from_arc(item.clone()) {
             Ok(entry) => {
-                rd.push_back(entry);
+                rd.list.push_back(entry);
                 inc(&self.stats.ready_adds);
             }
             // Already on the list: nothing to do. Held by a wait: it puts
@@ -421,15 +440,21 @@ impl MiniEpoll {
                 r
             }
             MINI_EPOLL_CTL_DEL => {
-                let item = this.interest.lock().remove(key, &this);
-                match item {
+                // Killed under the interest lock, as `ep_remove` runs under
+                // `ep->mtx`: a wait cannot be holding the item off the
+                // ready list meanwhile, so `unlist` finds it there.
+                let mut interest = this.interest.lock();
+                match interest.remove(key, &this) {
                     Some(item) => {
                         item.kill();
                         Ok(())
                     }
                     // The number now names another file: the item added
                     // under it holds the old one (see the module docs).
-                    None => this.del_closed(c.fd).map_err(|_| ENOENT),
+                    None => {
+                        drop(interest);
+                        this.del_closed(c.fd).map_err(|_| ENOENT)
+                    }
                 }
             }
             MINI_EPOLL_CTL_MOD => {
@@ -542,7 +567,8 @@ impl MiniEpoll {
         if nomem {
             // As `ep_insert`: undo, and report the failed allocation.
             if let Some(it) = interest.remove(key, &this) {
-                it.kill();
+                // Not `kill`: `ctl` undoes the parent link of a failed ADD.
+                it.unhook();
             }
             return Err(ENOMEM);
         }
@@ -570,23 +596,37 @@ impl MiniEpoll {
         let _interest = self.interest.lock();
         let mut txlist = {
             let mut rd = self.ready.lock();
-            for item in rd.iter() {
+            for item in rd.list.iter() {
                 item.held.store(true, Ordering::Relaxed);
             }
-            core::mem::take(&mut *rd)
+            rd.scanning += 1;
+            core::mem::take(&mut rd.list)
         };
-        let mut requeue: List<EpItem> = List::new();
+        // Items not looked at (the caller's room is full, or a copy
+        // failed): they go back first, so that the next wait starts with
+        // them (`ep_done_scan` splices them at the head).
+        let mut unseen: List<EpItem> = List::new();
+        // Level-triggered items reported now: they go back last, behind
+        // everything else, so that a small `max` reports every ready item
+        // in turn instead of the first one for ever.
+        let mut level: List<EpItem> = List::new();
         let mut done: List<EpItem> = List::new();
         while let Some(entry) = txlist.pop_front() {
-            if sent >= max || failed.is_some() {
-                requeue.push_back(entry);
-                continue;
-            }
-            inc(&self.stats.harvested);
             let item: &EpItem = &entry;
             let events = item.events.load(Ordering::Acquire);
             let asked = events & !PRIVATE_BITS;
-            if item.dead.load(Ordering::Acquire) || asked == 0 {
+            // Deleted ones leave whatever else happens (a DEL that ran
+            // while we held the list could not take it off).
+            if item.dead.load(Ordering::Acquire) {
+                done.push_back(entry);
+                continue;
+            }
+            if sent >= max || failed.is_some() {
+                unseen.push_back(entry);
+                continue;
+            }
+            inc(&self.stats.harvested);
+            if asked == 0 {
                 done.push_back(entry);
                 continue;
             }
@@ -602,7 +642,7 @@ impl MiniEpoll {
                 // Not reported: still ready, as `ep_send_events` puts it
                 // back on failure to copy.
                 failed = Some(e);
-                requeue.push_back(entry);
+                unseen.push_back(entry);
                 continue;
             }
             sent += 1;
@@ -614,7 +654,7 @@ impl MiniEpoll {
             } else if events & EPOLLET == 0 {
                 // Level-triggered: stays ready until a poll finds nothing.
                 inc(&self.stats.lt_requeued);
-                requeue.push_back(entry);
+                level.push_back(entry);
             } else {
                 done.push_back(entry);
             }
@@ -624,13 +664,12 @@ impl MiniEpoll {
         // marked dead (`Interest::remove`), so a live item is in the set,
         // which holds another reference, and ours is not the last. A dead
         // one's may be: those are dropped after the lock, in room reserved
-        // now (without it they stay listed: a spurious re-poll next time,
-        // never a loss). In the common case nothing is dead and nothing is
-        // allocated.
+        // now (without it they stay listed, to be dropped by a later wait).
+        // In the common case nothing is dead and nothing is allocated.
         let mut leaving: KVVec<Arc<EpItem>> = KVVec::new();
         let dead = done.iter().filter(|i| i.dead.load(Ordering::Acquire)).count();
         let room = dead == 0 || leaving.reserve(dead, GFP_KERNEL).is_ok();
-        {
+        let more = {
             let mut rd = self.ready.lock();
             // Under the lock, each item leaves the wait's hands: woken
             // meanwhile (`missed`), it goes back; otherwise its `ListArc` is
@@ -640,23 +679,33 @@ impl MiniEpoll {
                 let is_dead = entry.dead.load(Ordering::Acquire);
                 let back = entry.missed.swap(false, Ordering::Relaxed) && !is_dead;
                 if back {
-                    rd.push_back(entry);
+                    rd.list.push_back(entry);
                 } else if !is_dead {
                     // Not the last reference (see above): a decrement.
                     drop(ListArc::into_arc(entry));
                 } else if !room || leaving.len() >= leaving.capacity() {
-                    rd.push_back(entry);
+                    rd.list.push_back(entry);
                 } else {
                     // Within the reserved capacity: does not allocate, so it
                     // cannot fail and drop the item under the lock.
                     let _ = leaving.push(ListArc::into_arc(entry), GFP_NOWAIT);
                 }
             }
-            for item in requeue.iter() {
+            for item in Iterator::chain(unseen.iter(), level.iter()) {
                 item.held.store(false, Ordering::Relaxed);
                 item.missed.store(false, Ordering::Relaxed);
             }
-            rd.push_all_back(&mut requeue);
+            // unseen, then what was queued meanwhile, then level-triggered.
+            unseen.push_all_back(&mut rd.list);
+            unseen.push_all_back(&mut level);
+            rd.list = unseen;
+            rd.scanning -= 1;
+            !rd.list.is_empty()
+        };
+        // `ep_done_scan`: items are ready and a waiter may have gone to
+        // sleep on the list being empty before we took it.
+        if more && self.wq.has_sleeper() {
+            self.wq.wake_up_poll(PollMask::NONE);
         }
         // Outside the irq lock: dropping an item may free it (a deleted one).
         drop(leaving);
@@ -674,11 +723,11 @@ impl MiniEpoll {
         loop {
             // `ep_events_available()` first: an empty ready list needs
             // neither the interest lock nor a pass over the list.
-            let n = if self.ready.lock().is_empty() { 0 } else { self.send_events(max, &mut put)? };
+            let n = if self.ready.lock().available() { self.send_events(max, &mut put)? } else { 0 };
             if n > 0 || timeout_ms == 0 {
                 return Ok(n);
             }
-            let available = || (!self.ready.lock().is_empty()).then_some(());
+            let available = || self.ready.lock().available().then_some(());
             let r = match deadline {
                 None => self.wq.wait_interruptible_exclusive(available).map(Some),
                 Some(d) => {
@@ -704,14 +753,24 @@ impl MiniEpoll {
         let ep: &'a MiniEpoll = this.into_ref();
         table.register_wait(&ep.poll_wq);
         let mut snapshot: KVVec<Arc<EpItem>> = KVVec::new();
-        let n = ep.ready.lock().iter().count();
+        let (n, scanning) = {
+            let rd = ep.ready.lock();
+            (rd.list.iter().count(), rd.scanning > 0)
+        };
+        if scanning {
+            // A wait holds the list (and may be copying it out): what it
+            // holds is not visible here. Readable, as a caller that then
+            // waits with timeout 0 finds at worst nothing: the safe side,
+            // where "not readable" could lose the event for good.
+            return PollMask::IN | PollMask::RDNORM;
+        }
         if n == 0 || snapshot.reserve(n, GFP_KERNEL).is_err() {
             // Nothing ready, or no memory to look closer: say what the list says.
             return if n == 0 { PollMask::NONE } else { PollMask::IN | PollMask::RDNORM };
         }
         {
             let rd = ep.ready.lock();
-            for item in rd.iter().take(n) {
+            for item in rd.list.iter().take(n) {
                 // Within the reserved capacity: never allocates.
                 let _ = snapshot.push(Arc::from(item), GFP_NOWAIT);
             }
@@ -742,7 +801,7 @@ impl MiniEpoll {
     /// `SIMNIC_MUX_IOC_INFO`.
     pub(crate) fn info(&self) -> MiniEpollInfo {
         let items = self.interest.lock().count;
-        let ready = self.ready.lock().iter().count() as u32;
+        let ready = self.ready.lock().list.iter().count() as u32;
         let s = &self.stats;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MiniEpollInfo {
@@ -780,7 +839,7 @@ impl MiniEpoll {
             item.kill();
         }
         drop(items);
-        let ready = core::mem::take(&mut *self.ready.lock());
+        let ready = core::mem::take(&mut self.ready.lock().list);
         drop(ready);
     }
 
@@ -818,7 +877,7 @@ impl MiniEpoll {
     fn unlist(&self, item: &EpItem) {
         let taken = {
             let mut rd = self.ready.lock();
-            let mut cursor = rd.cursor_front();
+            let mut cursor = rd.list.cursor_front();
             let mut found = None;
             while let Some(c) = cursor {
                 if core::ptr::eq(&*c.current(), item) {
@@ -855,12 +914,18 @@ impl EpItem {
     /// item leaves the ready list and its instance's place above a nested
     /// instance. The item itself goes with the last reference.
     fn kill(&self) {
+        self.unhook();
+        if let Some(t) = &self.target_ep {
+            t.remove_parent(self.ep.id);
+        }
+    }
+
+    /// `kill` without the parent link: the entries leave their queues and
+    /// the item leaves the ready list.
+    fn unhook(&self) {
         self.dead.store(true, Ordering::Release);
         let entries = core::mem::replace(&mut *self.entries.lock(), KVVec::new());
         drop(entries);
         self.ep.unlist(self);
-        if let Some(t) = &self.target_ep {
-            t.remove_parent(self.ep.id);
-        }
     }
 }

@@ -73,13 +73,14 @@ impl MiscDevice for MuxDev {
                 Ok(0)
             }
             SIMNIC_MUX_IOC_SET_LIMITS => {
+                // Machine-wide, as the sysctl is: root's; checked first, so
+                // an unprivileged caller learns nothing else.
+                if !capable(CAP_SYS_ADMIN) {
+                    return Err(EPERM);
+                }
                 let l = MiniEpollLimits::from_bytes(&crate::ioctl::read_arg(arg)?);
                 if l.reserved != 0 {
                     return Err(EINVAL);
-                }
-                // Machine-wide, as the sysctl is: root's.
-                if !capable(CAP_SYS_ADMIN) {
-                    return Err(EPERM);
                 }
                 ep.shared().watches.set_max(l.max_user_watches);
                 Ok(0)

@@ -101,6 +101,7 @@ pub const TESTS: &[Test] = tests![
     mux::mux_exclusive_wakes_one,
     mux::mux_item_holds_file,
     mux::mux_wait_efault_keeps_events,
+    mux::mux_lt_round_robin_like_epoll,
     mux::mux_loops_refused,
     mux::mux_loops_through_epoll,
     mux::mux_pollfree_signalfd,
