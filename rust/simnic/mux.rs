@@ -7,3 +7,5 @@
 pub(crate) mod mini_epoll;
 #[path = "mux/mini_poll.rs"]
 pub(crate) mod mini_poll;
+#[path = "mux/user_watches.rs"]
+pub(crate) mod user_watches;

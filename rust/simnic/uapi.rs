@@ -501,8 +501,12 @@ uapi_struct! {
 
 /// Largest `maxevents` of `SIMNIC_MUX_IOC_WAIT`.
 pub const MINI_EPOLL_MAX_EVENTS: u32 = 1024;
-/// Most items one instance holds (as `max_user_watches` bounds epoll).
+/// Most items one instance holds.
 pub const MINI_EPOLL_MAX_ITEMS: u32 = 65536;
+/// Default of `max_user_watches`: most items all instances opened by one
+/// user hold together (`fs.epoll.max_user_watches`);
+/// `SIMNIC_MUX_IOC_SET_LIMITS` changes it.
+pub const MINI_EPOLL_MAX_USER_WATCHES_DEFAULT: u32 = 65536;
 /// Deepest nesting of instances (`EP_MAX_NESTS`).
 pub const MINI_EPOLL_MAX_NESTS: u32 = 4;
 
@@ -535,6 +539,23 @@ uapi_struct! {
         /// round a loop of multiplexers, or went deeper than
         /// [`MINI_EPOLL_MAX_NESTS`].
         pub wake_loops: u64,
+        /// Items all instances of this instance's user hold
+        /// (`user->epoll_watches`).
+        pub user_watches: u32,
+        /// The bound on them, `max_user_watches`.
+        pub max_user_watches: u32,
+    }
+}
+
+uapi_struct! {
+    /// `SIMNIC_MUX_IOC_SET_LIMITS`: the multiplexers' machine-wide bound
+    /// (`CAP_SYS_ADMIN`, as the sysctl is root's).
+    pub struct MiniEpollLimits {
+        /// Most items one user's instances hold together; 0 refuses every
+        /// `ADD`.
+        pub max_user_watches: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
     }
 }
 
@@ -547,6 +568,8 @@ pub const SIMNIC_MUX_IOC_CTL: u32 = ioc(IOC_WRITE, 33, MiniEpollCtl::SIZE);
 pub const SIMNIC_MUX_IOC_WAIT: u32 = ioc(IOC_WRITE, 34, MiniEpollWait::SIZE);
 /// `SIMNIC_MUX_IOC_INFO`: [`MiniEpollInfo`].
 pub const SIMNIC_MUX_IOC_INFO: u32 = ioc(IOC_READ, 35, MiniEpollInfo::SIZE);
+/// `SIMNIC_MUX_IOC_SET_LIMITS`: [`MiniEpollLimits`]; needs `CAP_SYS_ADMIN`.
+pub const SIMNIC_MUX_IOC_SET_LIMITS: u32 = ioc(IOC_WRITE, 36, MiniEpollLimits::SIZE);
 
 /// `FIONREAD` (as on a UDP socket): the payload length of the next datagram,
 /// 0 if none, into an `int`.

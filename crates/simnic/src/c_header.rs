@@ -88,6 +88,7 @@ pub fn c_header() -> String {
         SIMNIC_MUX_IOC_CTL,
         SIMNIC_MUX_IOC_WAIT,
         SIMNIC_MUX_IOC_INFO,
+        SIMNIC_MUX_IOC_SET_LIMITS,
         FIONREAD,
     ];
     let values = consts![
@@ -116,9 +117,10 @@ pub fn c_header() -> String {
         MINI_EPOLL_CTL_MOD,
         MINI_EPOLL_MAX_EVENTS,
         MINI_EPOLL_MAX_ITEMS,
+        MINI_EPOLL_MAX_USER_WATCHES_DEFAULT,
         MINI_EPOLL_MAX_NESTS,
     ];
-    let structs: [(&str, Layout, usize, usize); 13] = structs![
+    let structs: [(&str, Layout, usize, usize); 14] = structs![
         SendTo,
         RecvFrom,
         GenFlow,
@@ -131,7 +133,8 @@ pub fn c_header() -> String {
         MiniEpollCtl,
         MiniEpollEvent,
         MiniEpollWait,
-        MiniEpollInfo
+        MiniEpollInfo,
+        MiniEpollLimits
     ];
 
     let mut h = String::new();

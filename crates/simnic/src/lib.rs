@@ -74,7 +74,7 @@ pub use uapi::{
     GEN_FLOWS, MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT,
     RX_MEM_MAX_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL,
     SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT, TX_DELAY_MAX_NS, MiniPollFd, MiniEpollInfo, MiniPoll,
-    MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD, MUX_DEVICE_PATH,
+    MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD, MINI_EPOLL_MAX_USER_WATCHES_DEFAULT, MUX_DEVICE_PATH,
 };
 
 use uapi::{RecvFrom, SendTo};
@@ -473,13 +473,27 @@ impl MiniEpoll {
     /// `(events, data)`, waiting up to `timeout_ms` (negative: forever).
     pub fn wait(&self, max: usize, timeout_ms: i32) -> io::Result<Vec<(u32, u64)>> {
         let mut ev = vec![uapi::MiniEpollEvent::default(); max.max(1)];
+        let n = self.wait_into(&mut ev[..max], timeout_ms)?;
+        Ok(ev[..n].iter().map(|e| (e.events, e.data)).collect())
+    }
+
+    /// [`Self::wait`] into the caller's buffer (`epoll_wait(fd, events,
+    /// events.len(), timeout_ms)`), allocating nothing; returns how many
+    /// events it filled.
+    pub fn wait_into(&self, events: &mut [uapi::MiniEpollEvent], timeout_ms: i32) -> io::Result<usize> {
         let mut w = uapi::MiniEpollWait {
-            events: ev.as_mut_ptr() as u64,
-            maxevents: len_u32(max),
+            events: events.as_mut_ptr() as u64,
+            maxevents: len_u32(events.len()),
             timeout_ms,
         };
-        let n = self.ioctl(uapi::SIMNIC_MUX_IOC_WAIT, &mut w)?;
-        Ok(ev[..n].iter().map(|e| (e.events, e.data)).collect())
+        self.ioctl(uapi::SIMNIC_MUX_IOC_WAIT, &mut w)
+    }
+
+    /// Sets `max_user_watches`, the most items one user's instances hold
+    /// together (`SIMNIC_MUX_IOC_SET_LIMITS`; `CAP_SYS_ADMIN`).
+    pub fn set_max_user_watches(&self, max: u32) -> io::Result<()> {
+        let mut l = uapi::MiniEpollLimits { max_user_watches: max, reserved: 0 };
+        self.ioctl(uapi::SIMNIC_MUX_IOC_SET_LIMITS, &mut l).map(drop)
     }
 
     /// The instance's counters (`SIMNIC_MUX_IOC_INFO`).

@@ -61,10 +61,12 @@ impl NicCore {
     /// and a NIC-wide lock there made select and poll over N endpoints
     /// take it N times per call against every sender.
     ///
-    /// A stale answer loses nothing. Reporting room that a sender has just
-    /// taken is what any lockless check does (`sock_writeable()` too): the
-    /// send then fails with `ENOBUFS` or blocks. Missing room that reclaim
-    /// has just made is covered by the waiters' protocol
+    /// A stale answer loses nothing, if the caller reads it once before
+    /// joining the waiters and once after (`Endpoint::poll`). Reporting
+    /// room that a sender has just taken is what any lockless check does
+    /// (`sock_writeable()` too): the send then fails with `ENOBUFS` or
+    /// blocks, and joins the waiters itself. Missing room that reclaim has
+    /// just made is covered by the waiters' protocol
     /// (`sock/write_space.rs`): the reclaim publishes before it takes the
     /// waiters' lock, and a poller looks again after it joined under that
     /// lock, so one of them sees the other.

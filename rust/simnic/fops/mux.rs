@@ -9,7 +9,7 @@
 use crate::mux::mini_epoll::{MiniEpoll, MuxShared};
 use crate::uapi::*;
 use kernel::{
-    alloc::KVVec,
+    capability::{capable, CAP_SYS_ADMIN},
     error::code::ENOTTY,
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
@@ -34,8 +34,9 @@ impl MiscDevice for MuxDev {
     const STREAM: bool = true;
 
     /// `epoll_create`: a new, empty instance.
-    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<MiniEpoll>> {
-        Arc::pin_init(MiniEpoll::new(misc.data().clone(), misc.file_ops()), GFP_KERNEL_ACCOUNT)
+    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<MiniEpoll>> {
+        let user = file.cred().euid().into_uid_in_init_ns();
+        Arc::pin_init(MiniEpoll::new(misc.data().clone(), misc.file_ops(), user), GFP_KERNEL_ACCOUNT)
     }
 
     /// The last close (`ep_eventpoll_release`): every item leaves.
@@ -60,22 +61,28 @@ impl MiscDevice for MuxDev {
                     return Err(EINVAL);
                 }
                 let room = w.maxevents as usize * MiniEpollEvent::SIZE;
-                // Checked writable before anything is taken off the ready
-                // list, so a bad buffer loses no event (`EFAULT` first).
-                let zeros = KVVec::<u8>::from_elem(0, room, GFP_KERNEL)?;
-                UserSlice::new(w.events as usize, room).writer().write_slice(&zeros)?;
-                let user = UserSlice::new(w.events as usize, room);
-                let mut out = KVVec::new();
-                ep.wait(w.maxevents as usize, w.timeout_ms, &mut out)?;
-                let mut bytes = KVVec::<u8>::with_capacity(out.len() * MiniEpollEvent::SIZE, GFP_KERNEL)?;
-                for e in out.iter() {
-                    bytes.extend_from_slice(&e.to_bytes(), GFP_KERNEL)?;
-                }
-                user.writer().write_slice(&bytes)?;
-                Ok(out.len() as isize)
+                // Each event is copied as it is taken, as `epoll_put_uevent`
+                // does; one that faults stays on the ready list, so a bad
+                // buffer loses no event (`EFAULT` if none was copied).
+                let mut user = UserSlice::new(w.events as usize, room).writer();
+                let n = ep.wait(w.maxevents as usize, w.timeout_ms, |e| user.write_slice(&e.to_bytes()))?;
+                Ok(n as isize)
             }
             SIMNIC_MUX_IOC_INFO => {
                 crate::fops::ioctl::write_arg(arg, &ep.info().to_bytes())?;
+                Ok(0)
+            }
+            SIMNIC_MUX_IOC_SET_LIMITS => {
+                // Machine-wide, as the sysctl is: root's; checked first, so
+                // an unprivileged caller learns nothing else.
+                if !capable(CAP_SYS_ADMIN) {
+                    return Err(EPERM);
+                }
+                let l = MiniEpollLimits::from_bytes(&crate::fops::ioctl::read_arg(arg)?);
+                if l.reserved != 0 {
+                    return Err(EINVAL);
+                }
+                ep.shared().watches.set_max(l.max_user_watches);
                 Ok(0)
             }
             SIMNIC_MUX_IOC_POLL => crate::mux::mini_poll::mini_poll(arg, &ep.shared().poll_totals),

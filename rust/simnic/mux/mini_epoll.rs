@@ -76,6 +76,9 @@ const EXCLUSIVE_OK_BITS: u32 = 0x1 | 0x4 | 0x8 | 0x10 | EPOLLWAKEUP | EPOLLET | 
 pub(crate) struct MuxShared {
     #[pin]
     pub(crate) loop_mtx: Mutex<()>,
+    /// `max_user_watches` and what each user has.
+    #[pin]
+    pub(crate) watches: crate::mux::user_watches::UserWatches,
     pub(crate) next_id: AtomicU64,
     pub(crate) poll_totals: crate::mux::mini_poll::MiniPollTotals,
 }
@@ -84,6 +87,7 @@ impl MuxShared {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             loop_mtx <- new_mutex!((), "simnic_mux_loop"),
+            watches <- crate::mux::user_watches::UserWatches::new(),
             next_id: AtomicU64::new(1),
             poll_totals: Default::default(),
         })
@@ -106,6 +110,25 @@ pub(crate) struct EpCounters {
     wake_loops: AtomicU64,
 }
 
+/// The ready list and whether a wait has taken it (under `ready`'s lock).
+pub(crate) struct Ready {
+    /// `ep->rdllist`.
+    list: List<EpItem>,
+    /// Waits that took the list and have not put it back: while one has,
+    /// an empty list does not mean nothing is ready (epoll's
+    /// `ep->ovflist != EP_UNACTIVE_PTR`), so others must wait for the
+    /// interest lock and look then.
+    scanning: u32,
+}
+
+impl Ready {
+    /// `ep_events_available()`: something on the list, or a wait holding
+    /// what may be.
+    fn available(&self) -> bool {
+        !self.list.is_empty() || self.scanning > 0
+    }
+}
+
 /// The interest set, under the instance's mutex.
 pub(crate) struct Interest {
     items: RBTree<(usize, i32), Arc<EpItem>>,
@@ -117,6 +140,9 @@ pub(crate) struct Interest {
 pub(crate) struct MiniEpoll {
     pub(crate) id: u64,
     shared: Arc<MuxShared>,
+    /// The opener's effective uid: its items are charged to that user
+    /// (`ep->user`).
+    user: u32,
     /// How the driver recognises instances among watched files.
     ops: MiscFileOps<crate::fops::mux::MuxDev>,
     /// `ep->mtx`: the interest set; held by control calls and by waits
@@ -126,7 +152,7 @@ pub(crate) struct MiniEpoll {
     /// `ep->rdllist` under `ep->lock`: the wake function runs in any
     /// context, interrupts included, so interrupts are off while held.
     #[pin]
-    ready: SpinLockIrq<List<EpItem>>,
+    ready: SpinLockIrq<Ready>,
     /// `ep->wq`: tasks in `SIMNIC_MUX_IOC_WAIT`.
     #[pin]
     wq: WaitQueueHead,
@@ -255,14 +281,15 @@ impl QueueProc for ItemProc<'_> {
 
 impl MiniEpoll {
     /// A new, empty instance.
-    pub(crate) fn new(shared: Arc<MuxShared>, ops: MiscFileOps<crate::fops::mux::MuxDev>) -> impl PinInit<Self> {
+    pub(crate) fn new(shared: Arc<MuxShared>, ops: MiscFileOps<crate::fops::mux::MuxDev>, user: u32) -> impl PinInit<Self> {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         pin_init!(Self {
             id,
             shared,
+            user,
             ops,
             interest <- new_mutex!(Interest { items: RBTree::new(), count: 0 }, "simnic_ep_mtx"),
-            ready <- new_spinlock_irq!(List::new(), "simnic_ep_ready"),
+            ready <- new_spinlock_irq!(Ready { list: List::new(), scanning: 0 }, "simnic_ep_ready"),
             wq <- new_wait_queue_head!("simnic_ep_wq"),
             poll_wq <- new_wait_queue_head!("simnic_ep_poll_wq"),
             nests: AtomicU32::new(0),
@@ -277,7 +304,7 @@ impl MiniEpoll {
         let mut rd = self.ready.lock();
         match ListArc::try_from_arc(item.clone()) {
             Ok(entry) => {
-                rd.push_back(entry);
+                rd.list.push_back(entry);
                 inc(&self.stats.ready_adds);
             }
             // Already on the list: nothing to do. Held by a wait: it puts
@@ -413,15 +440,21 @@ impl MiniEpoll {
                 r
             }
             MINI_EPOLL_CTL_DEL => {
-                let item = this.interest.lock().remove(key);
-                match item {
+                // Killed under the interest lock, as `ep_remove` runs under
+                // `ep->mtx`: a wait cannot be holding the item off the
+                // ready list meanwhile, so `unlist` finds it there.
+                let mut interest = this.interest.lock();
+                match interest.remove(key, &this) {
                     Some(item) => {
                         item.kill();
                         Ok(())
                     }
                     // The number now names another file: the item added
                     // under it holds the old one (see the module docs).
-                    None => this.del_closed(c.fd).map_err(|_| ENOENT),
+                    None => {
+                        drop(interest);
+                        this.del_closed(c.fd).map_err(|_| ENOENT)
+                    }
                 }
             }
             MINI_EPOLL_CTL_MOD => {
@@ -471,7 +504,7 @@ impl MiniEpoll {
             return Err(EBADF);
         }
         for key in keys.iter() {
-            if let Some(item) = interest.remove(*key) {
+            if let Some(item) = interest.remove(*key, self) {
                 item.kill();
             }
         }
@@ -493,8 +526,11 @@ impl MiniEpoll {
             return Err(EEXIST);
         }
         if interest.count >= MINI_EPOLL_MAX_ITEMS {
-            return Err(kernel::error::code::ENOSPC);
+            return Err(ENOSPC);
         }
+        // `ep_insert`'s `percpu_counter_compare(&ep->user->epoll_watches,
+        // max_user_watches)`; given back by `Interest::remove` and `clear`.
+        this.shared.watches.charge(this.user)?;
         let target_mux = target_ep.is_some() || file.is_epoll();
         let item = Arc::pin_init(
             pin_init!(EpItem {
@@ -513,8 +549,12 @@ impl MiniEpoll {
                 tracker <- AtomicTracker::new(),
             }),
             GFP_KERNEL_ACCOUNT,
-        )?;
-        interest.items.try_create_and_insert(key, item.clone(), GFP_KERNEL_ACCOUNT)?;
+        )
+        .inspect_err(|_| this.shared.watches.uncharge(this.user, 1))?;
+        interest
+            .items
+            .try_create_and_insert(key, item.clone(), GFP_KERNEL_ACCOUNT)
+            .inspect_err(|_| this.shared.watches.uncharge(this.user, 1))?;
         interest.count += 1;
         // `ep_item_poll` with `ep_ptable_queue_proc`: hook our entries and
         // learn what is ready already.
@@ -526,8 +566,9 @@ impl MiniEpoll {
         *item.entries.lock() = entries;
         if nomem {
             // As `ep_insert`: undo, and report the failed allocation.
-            if let Some(it) = interest.remove(key) {
-                it.kill();
+            if let Some(it) = interest.remove(key, &this) {
+                // Not `kill`: `ctl` undoes the parent link of a failed ADD.
+                it.unhook();
             }
             return Err(ENOMEM);
         }
@@ -543,31 +584,49 @@ impl MiniEpoll {
         Ok(())
     }
 
-    /// `ep_send_events`: report up to `max` events, each polled again now.
-    fn send_events(&self, max: usize, out: &mut KVVec<MiniEpollEvent>) -> Result {
-        // Room first: an allocation failure after taking the list would
-        // lose what was on it.
-        out.reserve(max, GFP_KERNEL)?;
+    /// `ep_send_events`: report up to `max` events, each polled again now
+    /// and handed to `put` (which copies it to user memory, as
+    /// `epoll_put_uevent` does) one at a time: nothing is allocated per
+    /// call. Returns how many were put. If `put` fails, the item it failed
+    /// on goes back on the ready list with the rest, and the call returns
+    /// what was put before, or the error if nothing was.
+    fn send_events(&self, max: usize, put: &mut impl FnMut(MiniEpollEvent) -> Result) -> Result<usize> {
+        let mut sent = 0;
+        let mut failed = None;
         let _interest = self.interest.lock();
         let mut txlist = {
             let mut rd = self.ready.lock();
-            for item in rd.iter() {
+            for item in rd.list.iter() {
                 item.held.store(true, Ordering::Relaxed);
             }
-            core::mem::take(&mut *rd)
+            rd.scanning += 1;
+            core::mem::take(&mut rd.list)
         };
-        let mut requeue: List<EpItem> = List::new();
+        // Items not looked at (the caller's room is full, or a copy
+        // failed): they go back first, so that the next wait starts with
+        // them (`ep_done_scan` splices them at the head).
+        let mut unseen: List<EpItem> = List::new();
+        // Level-triggered items reported now: they go back last, behind
+        // everything else, so that a small `max` reports every ready item
+        // in turn instead of the first one for ever.
+        let mut level: List<EpItem> = List::new();
         let mut done: List<EpItem> = List::new();
         while let Some(entry) = txlist.pop_front() {
-            if out.len() >= max {
-                requeue.push_back(entry);
-                continue;
-            }
-            inc(&self.stats.harvested);
             let item: &EpItem = &entry;
             let events = item.events.load(Ordering::Acquire);
             let asked = events & !PRIVATE_BITS;
-            if item.dead.load(Ordering::Acquire) || asked == 0 {
+            // Deleted ones leave whatever else happens (a DEL that ran
+            // while we held the list could not take it off).
+            if item.dead.load(Ordering::Acquire) {
+                done.push_back(entry);
+                continue;
+            }
+            if sent >= max || failed.is_some() {
+                unseen.push_back(entry);
+                continue;
+            }
+            inc(&self.stats.harvested);
+            if asked == 0 {
                 done.push_back(entry);
                 continue;
             }
@@ -578,11 +637,15 @@ impl MiniEpoll {
                 done.push_back(entry);
                 continue;
             }
-            // Within the reserved room: cannot fail.
-            let _ = out.push(
-                MiniEpollEvent { events: revents.bits(), reserved: 0, data: item.data.load(Ordering::Relaxed) },
-                GFP_NOWAIT,
-            );
+            let ev = MiniEpollEvent { events: revents.bits(), reserved: 0, data: item.data.load(Ordering::Relaxed) };
+            if let Err(e) = put(ev) {
+                // Not reported: still ready, as `ep_send_events` puts it
+                // back on failure to copy.
+                failed = Some(e);
+                unseen.push_back(entry);
+                continue;
+            }
+            sent += 1;
             inc(&self.stats.reported);
             if events & EPOLLONESHOT != 0 {
                 // Disarmed until MOD re-arms it.
@@ -591,58 +654,86 @@ impl MiniEpoll {
             } else if events & EPOLLET == 0 {
                 // Level-triggered: stays ready until a poll finds nothing.
                 inc(&self.stats.lt_requeued);
-                requeue.push_back(entry);
+                level.push_back(entry);
             } else {
                 done.push_back(entry);
             }
         }
+        // A live item's `ListArc` can be given up under the irq lock: we
+        // hold the interest lock, under which items leave the set and are
+        // marked dead (`Interest::remove`), so a live item is in the set,
+        // which holds another reference, and ours is not the last. A dead
+        // one's may be: those are dropped after the lock, in room reserved
+        // now (without it they stay listed, to be dropped by a later wait).
+        // In the common case nothing is dead and nothing is allocated.
         let mut leaving: KVVec<Arc<EpItem>> = KVVec::new();
-        // Room to drop the leaving items after the lock; without it they
-        // stay listed (a spurious re-poll next time, never a loss).
-        let room = leaving.reserve(done.iter().count(), GFP_KERNEL).is_ok();
-        {
+        let dead = done.iter().filter(|i| i.dead.load(Ordering::Acquire)).count();
+        let room = dead == 0 || leaving.reserve(dead, GFP_KERNEL).is_ok();
+        let more = {
             let mut rd = self.ready.lock();
             // Under the lock, each item leaves the wait's hands: woken
             // meanwhile (`missed`), it goes back; otherwise its `ListArc` is
             // given up now, so that the next wake-up can queue it again.
             while let Some(entry) = done.pop_front() {
                 entry.held.store(false, Ordering::Relaxed);
-                let back = entry.missed.swap(false, Ordering::Relaxed) && !entry.dead.load(Ordering::Acquire);
-                if back || !room || leaving.len() >= leaving.capacity() {
-                    rd.push_back(entry);
+                let is_dead = entry.dead.load(Ordering::Acquire);
+                let back = entry.missed.swap(false, Ordering::Relaxed) && !is_dead;
+                if back {
+                    rd.list.push_back(entry);
+                } else if !is_dead {
+                    // Not the last reference (see above): a decrement.
+                    drop(ListArc::into_arc(entry));
+                } else if !room || leaving.len() >= leaving.capacity() {
+                    rd.list.push_back(entry);
                 } else {
                     // Within the reserved capacity: does not allocate, so it
                     // cannot fail and drop the item under the lock.
                     let _ = leaving.push(ListArc::into_arc(entry), GFP_NOWAIT);
                 }
             }
-            for item in requeue.iter() {
+            for item in Iterator::chain(unseen.iter(), level.iter()) {
                 item.held.store(false, Ordering::Relaxed);
                 item.missed.store(false, Ordering::Relaxed);
             }
-            rd.push_all_back(&mut requeue);
+            // unseen, then what was queued meanwhile, then level-triggered.
+            unseen.push_all_back(&mut rd.list);
+            unseen.push_all_back(&mut level);
+            rd.list = unseen;
+            rd.scanning -= 1;
+            !rd.list.is_empty()
+        };
+        // `ep_done_scan`: items are ready and a waiter may have gone to
+        // sleep on the list being empty before we took it.
+        if more && self.wq.has_sleeper() {
+            self.wq.wake_up_poll(PollMask::NONE);
         }
         // Outside the irq lock: dropping an item may free it (a deleted one).
         drop(leaving);
-        Ok(())
+        match failed {
+            Some(e) if sent == 0 => Err(e),
+            _ => Ok(sent),
+        }
     }
 
-    /// `SIMNIC_MUX_IOC_WAIT` (`ep_poll`): events into `out`, waiting up to
-    /// `timeout_ms` (negative: forever) for the first.
-    pub(crate) fn wait(&self, max: usize, timeout_ms: i32, out: &mut KVVec<MiniEpollEvent>) -> Result {
+    /// `SIMNIC_MUX_IOC_WAIT` (`ep_poll`): up to `max` events, each handed
+    /// to `put`, waiting up to `timeout_ms` (negative: forever) for the
+    /// first; returns how many.
+    pub(crate) fn wait(&self, max: usize, timeout_ms: i32, mut put: impl FnMut(MiniEpollEvent) -> Result) -> Result<usize> {
         let deadline = (timeout_ms > 0).then(|| Ktime::ktime_get().to_ns().saturating_add(timeout_ms as i64 * 1_000_000));
         loop {
-            self.send_events(max, out)?;
-            if !out.is_empty() || timeout_ms == 0 {
-                return Ok(());
+            // `ep_events_available()` first: an empty ready list needs
+            // neither the interest lock nor a pass over the list.
+            let n = if self.ready.lock().available() { self.send_events(max, &mut put)? } else { 0 };
+            if n > 0 || timeout_ms == 0 {
+                return Ok(n);
             }
-            let available = || (!self.ready.lock().is_empty()).then_some(());
+            let available = || self.ready.lock().available().then_some(());
             let r = match deadline {
                 None => self.wq.wait_interruptible_exclusive(available).map(Some),
                 Some(d) => {
                     let left = d.saturating_sub(Ktime::ktime_get().to_ns());
                     if left <= 0 {
-                        return Ok(());
+                        return Ok(0);
                     }
                     self.wq.wait_interruptible_exclusive_timeout(left as u64, available)
                 }
@@ -650,7 +741,7 @@ impl MiniEpoll {
             match r {
                 Ok(Some(())) => continue,
                 // Timed out: one last look, then return what there is.
-                Ok(None) => return self.send_events(max, out),
+                Ok(None) => return self.send_events(max, &mut put),
                 Err(_) => return Err(EINTR),
             }
         }
@@ -662,14 +753,24 @@ impl MiniEpoll {
         let ep: &'a MiniEpoll = this.into_ref();
         table.register_wait(&ep.poll_wq);
         let mut snapshot: KVVec<Arc<EpItem>> = KVVec::new();
-        let n = ep.ready.lock().iter().count();
+        let (n, scanning) = {
+            let rd = ep.ready.lock();
+            (rd.list.iter().count(), rd.scanning > 0)
+        };
+        if scanning {
+            // A wait holds the list (and may be copying it out): what it
+            // holds is not visible here. Readable, as a caller that then
+            // waits with timeout 0 finds at worst nothing: the safe side,
+            // where "not readable" could lose the event for good.
+            return PollMask::IN | PollMask::RDNORM;
+        }
         if n == 0 || snapshot.reserve(n, GFP_KERNEL).is_err() {
             // Nothing ready, or no memory to look closer: say what the list says.
             return if n == 0 { PollMask::NONE } else { PollMask::IN | PollMask::RDNORM };
         }
         {
             let rd = ep.ready.lock();
-            for item in rd.iter().take(n) {
+            for item in rd.list.iter().take(n) {
                 // Within the reserved capacity: never allocates.
                 let _ = snapshot.push(Arc::from(item), GFP_NOWAIT);
             }
@@ -700,7 +801,7 @@ impl MiniEpoll {
     /// `SIMNIC_MUX_IOC_INFO`.
     pub(crate) fn info(&self) -> MiniEpollInfo {
         let items = self.interest.lock().count;
-        let ready = self.ready.lock().iter().count() as u32;
+        let ready = self.ready.lock().list.iter().count() as u32;
         let s = &self.stats;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MiniEpollInfo {
@@ -715,6 +816,8 @@ impl MiniEpoll {
             spurious: get(&s.spurious),
             entries: get(&s.entries),
             wake_loops: get(&s.wake_loops),
+            user_watches: self.shared.watches.charged(self.user),
+            max_user_watches: self.shared.watches.max(),
         }
     }
 
@@ -724,14 +827,19 @@ impl MiniEpoll {
     pub(crate) fn clear(&self) {
         let items = {
             let mut interest = self.interest.lock();
+            self.shared.watches.uncharge(self.user, interest.count);
             interest.count = 0;
+            // Dead under the interest lock, as `Interest::remove` does.
+            for (_, item) in interest.items.iter() {
+                item.dead.store(true, Ordering::Release);
+            }
             core::mem::replace(&mut interest.items, RBTree::new())
         };
         for (_, item) in items.iter() {
             item.kill();
         }
         drop(items);
-        let ready = core::mem::take(&mut *self.ready.lock());
+        let ready = core::mem::take(&mut self.ready.lock().list);
         drop(ready);
     }
 
@@ -769,7 +877,7 @@ impl MiniEpoll {
     fn unlist(&self, item: &EpItem) {
         let taken = {
             let mut rd = self.ready.lock();
-            let mut cursor = rd.cursor_front();
+            let mut cursor = rd.list.cursor_front();
             let mut found = None;
             while let Some(c) = cursor {
                 if core::ptr::eq(&*c.current(), item) {
@@ -786,9 +894,16 @@ impl MiniEpoll {
 }
 
 impl Interest {
-    fn remove(&mut self, key: (usize, i32)) -> Option<Arc<EpItem>> {
+    /// Takes the item out of the set and gives its watch back to the user.
+    /// `ep`: the instance whose set this is.
+    /// The item is marked dead here, under the interest lock, so that a
+    /// wait (which holds that lock) can tell a live item, which the set
+    /// still holds, from one that left it.
+    fn remove(&mut self, key: (usize, i32), ep: &MiniEpoll) -> Option<Arc<EpItem>> {
         let item = self.items.remove(&key)?;
+        item.dead.store(true, Ordering::Release);
         self.count -= 1;
+        ep.shared.watches.uncharge(ep.user, 1);
         Some(item)
     }
 }
@@ -799,12 +914,18 @@ impl EpItem {
     /// item leaves the ready list and its instance's place above a nested
     /// instance. The item itself goes with the last reference.
     fn kill(&self) {
+        self.unhook();
+        if let Some(t) = &self.target_ep {
+            t.remove_parent(self.ep.id);
+        }
+    }
+
+    /// `kill` without the parent link: the entries leave their queues and
+    /// the item leaves the ready list.
+    fn unhook(&self) {
         self.dead.store(true, Ordering::Release);
         let entries = core::mem::replace(&mut *self.entries.lock(), KVVec::new());
         drop(entries);
         self.ep.unlist(self);
-        if let Some(t) = &self.target_ep {
-            t.remove_parent(self.ep.id);
-        }
     }
 }

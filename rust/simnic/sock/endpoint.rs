@@ -488,12 +488,18 @@ impl Endpoint {
             mask |= PollMask::IN | PollMask::RDNORM;
         }
         if shut & SEND_SHUTDOWN == 0 {
-            if !ep.nic.tx_writable() {
+            // Read once, then once more only after joining the waiters: a
+            // second read after a first that found room could find none
+            // (a sender took it) with us on no list, and no `write_space`
+            // would ever come.
+            let mut writable = ep.nic.tx_writable();
+            if !writable {
                 Self::wait_for_tx_room(this);
                 // Joined before looking again: a reclaim that freed room in
                 // between either saw us on the list or is seen here.
+                writable = ep.nic.tx_writable();
             }
-            if ep.nic.tx_writable() {
+            if writable {
                 mask |= crate::sock::write_space::WRITABLE;
             }
         }

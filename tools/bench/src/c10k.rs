@@ -205,6 +205,69 @@ pub struct C10kResult {
     /// For each pair: whether the smallest N ran first.
     pub goal_small_first: Vec<bool>,
     pub goal_rounds: usize,
+    /// What one call costs without sleeping.
+    pub calls: Vec<CallCost>,
+}
+
+/// One call's cost per call (ns), in rounds: (what, mini-epoll's, the
+/// kernel's).
+pub type CallCost = (&'static str, Vec<f64>, Vec<f64>);
+
+/// The wait calls alone, without sleeping: mini-epoll's
+/// `SIMNIC_MUX_IOC_WAIT` against `epoll_wait`, both with timeout 0, on one
+/// level-triggered endpoint with a datagram queued (reported every call)
+/// and on an empty set; and an `ioctl` that does almost nothing
+/// (`FIONREAD` on an endpoint) against a system call that does nothing
+/// (`getppid`), for what the ioctl path alone costs. `rounds` rounds of
+/// `calls` calls each, the four taking turns.
+fn call_costs(rounds: usize, calls: usize) -> io::Result<Vec<CallCost>> {
+    let ep = Endpoint::open_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    sys::write_fd(fd, &[0u8; 8])?;
+    let deadline = sys::now_ns() + 5_000_000_000;
+    while ep.ep_stats()?.queued == 0 {
+        if sys::now_ns() > deadline {
+            return Err(io::Error::other("call costs: the datagram did not arrive"));
+        }
+        sys::yield_cpu();
+    }
+    let (mini, empty_mini) = (simnic::MiniEpoll::open()?, simnic::MiniEpoll::open()?);
+    mini.ctl(simnic::uapi::MINI_EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, 1)?;
+    let (kep, empty_kep) = (Epoll::new()?, Epoll::new()?);
+    kep.add(fd, libc::EPOLLIN as u32, 1)?;
+    let mut mbuf = vec![simnic::uapi::MiniEpollEvent::default(); 16];
+    let mut kbuf = vec![libc::epoll_event { events: 0, u64: 0 }; 16];
+    let time = |f: &mut dyn FnMut() -> io::Result<usize>, want: usize| -> io::Result<f64> {
+        let t0 = sys::now_ns();
+        for _ in 0..calls {
+            let n = f()?;
+            if n != want {
+                return Err(io::Error::other(format!("call costs: a wait returned {n}, expected {want}")));
+            }
+        }
+        Ok((sys::now_ns() - t0) as f64 / calls as f64)
+    };
+    let mut out: Vec<CallCost> = vec![
+        ("wait, one item ready", Vec::new(), Vec::new()),
+        ("wait, nothing watched", Vec::new(), Vec::new()),
+        ("ioctl FIONREAD / getppid", Vec::new(), Vec::new()),
+    ];
+    for _ in 0..rounds {
+        out[0].1.push(time(&mut || mini.wait_into(&mut mbuf, 0), 1)?);
+        out[0].2.push(time(&mut || kep.wait_timeout(&mut kbuf, 0), 1)?);
+        out[1].1.push(time(&mut || empty_mini.wait_into(&mut mbuf, 0), 0)?);
+        out[1].2.push(time(&mut || empty_kep.wait_timeout(&mut kbuf, 0), 0)?);
+        out[2].1.push(time(&mut || ep.pending_len().map(|_| 0), 0)?);
+        out[2].2.push(time(
+            &mut || {
+                // SAFETY: getppid has no arguments and cannot fail.
+                unsafe { libc::getppid() };
+                Ok(0)
+            },
+            0,
+        )?);
+    }
+    Ok(out)
 }
 
 /// N open objects of one kind; the last one is the active one.
@@ -294,7 +357,7 @@ enum Waiter {
     Poll(Vec<libc::pollfd>),
     Epoll(Epoll, Vec<libc::epoll_event>),
     MiniPoll(simnic::MiniEpoll, Vec<simnic::uapi::MiniPollFd>),
-    MiniEpoll(simnic::MiniEpoll, Vec<(u32, u64)>),
+    MiniEpoll(simnic::MiniEpoll, Vec<simnic::uapi::MiniEpollEvent>, usize),
 }
 
 impl Waiter {
@@ -356,7 +419,7 @@ impl Waiter {
                     ep.ctl(simnic::uapi::MINI_EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, i as u64)?;
                 }
                 let t = sys::now_ns() - t0;
-                (Waiter::MiniEpoll(ep, Vec::new()), Some(t))
+                (Waiter::MiniEpoll(ep, vec![Default::default(); 16], 0), Some(t))
             }
         })
     }
@@ -375,9 +438,9 @@ impl Waiter {
             Waiter::Poll(fds) => sys::poll_forever(fds),
             Waiter::Epoll(ep, events) => ep.wait(events),
             Waiter::MiniPoll(mux, fds) => mux.mini_poll(fds, -1).map(|(n, _)| n),
-            Waiter::MiniEpoll(mux, events) => {
-                *events = mux.wait(16, -1)?;
-                Ok(events.len())
+            Waiter::MiniEpoll(mux, events, n) => {
+                *n = mux.wait_into(events, -1)?;
+                Ok(*n)
             }
         }
     }
@@ -395,8 +458,8 @@ impl Waiter {
                         && events[0].events & libc::EPOLLIN as u32 != 0
                 }
                 Waiter::MiniPoll(_, fds) => fds[active_idx].revents & libc::POLLIN as u32 != 0,
-                Waiter::MiniEpoll(_, events) => {
-                    events[0].1 == active_idx as u64 && events[0].0 & libc::EPOLLIN as u32 != 0
+                Waiter::MiniEpoll(_, events, _) => {
+                    events[0].data == active_idx as u64 && events[0].events & libc::EPOLLIN as u32 != 0
                 }
             };
         if ok {
@@ -430,8 +493,8 @@ impl Waiter {
                     .collect();
                 format!("mini-poll reported (fd, revents) {set:?}")
             }
-            Waiter::MiniEpoll(_, events) => {
-                let set: Vec<(u64, u32)> = events.iter().map(|e| (e.1, e.0)).collect();
+            Waiter::MiniEpoll(_, events, got) => {
+                let set: Vec<(u64, u32)> = events[..*got].iter().map(|e| (e.data, e.events)).collect();
                 format!("mini-epoll reported (index, events) {set:?}")
             }
         };
@@ -722,7 +785,10 @@ pub fn run(p: &Params, progress: &Progress) -> io::Result<C10kResult> {
         goal: BTreeMap::new(),
         goal_small_first: Vec::new(),
         goal_rounds: p.goal_rounds,
+        calls: Vec::new(),
     };
+    progress.phase("c10k: what one wait call costs");
+    res.calls = call_costs(5, 2000)?;
     let budget = Budget {
         rounds: per_block,
         warmup: p.warmup,
@@ -1173,6 +1239,19 @@ impl C10kResult {
             ]);
         }
         *o += &t.render();
+        if !self.calls.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nOne call without sleeping (timeout 0), mean over 2,000 calls, median of 5 rounds; the last row\n\
+                 is what the ioctl path costs by itself (FIONREAD on an endpoint against getppid):"
+            );
+            let mut t = Table::new(&["call", "mini-epoll / ioctl", "epoll / syscall", "ratio"]);
+            for (what, mine, theirs) in &self.calls {
+                let (Some(a), Some(b)) = (median(mine), median(theirs)) else { continue };
+                t.row(vec![(*what).into(), format!("{a:.0} ns"), format!("{b:.0} ns"), format!("{:.2}x", a / b.max(1.0))]);
+            }
+            *o += &t.render();
+        }
         if !verdicts.is_empty() {
             let missed: Vec<String> = verdicts
                 .iter()

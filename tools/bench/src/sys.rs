@@ -316,6 +316,11 @@ impl Epoll {
     /// `epoll_wait(-1)`: sleeps until an event is ready, fills the front of
     /// `events` and returns how many it filled.
     pub fn wait(&self, events: &mut [libc::epoll_event]) -> io::Result<usize> {
+        self.wait_timeout(events, -1)
+    }
+
+    /// `epoll_wait` with a timeout in milliseconds (0: do not sleep).
+    pub fn wait_timeout(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
         // SAFETY: the pointer and length describe the live, writable slice.
         check(
             unsafe {
@@ -323,7 +328,7 @@ impl Epoll {
                     self.0.as_raw_fd(),
                     events.as_mut_ptr(),
                     events.len().min(i32::MAX as usize) as libc::c_int,
-                    -1,
+                    timeout_ms,
                 )
             }
             .into(),

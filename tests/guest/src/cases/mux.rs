@@ -31,6 +31,8 @@ trait Poller {
     fn ctl(&self, op: u32, fd: RawFd, events: u32, data: u64) -> Result<(), i32>;
     /// Up to 16 events, sorted by data, waiting up to `timeout_ms`.
     fn wait(&self, timeout_ms: i32) -> Result<Vec<(u32, u64)>, i32>;
+    /// Up to `max` events in the order reported, without waiting.
+    fn wait_max(&self, max: usize) -> Result<Vec<(u32, u64)>, i32>;
 }
 
 /// The kernel's epoll.
@@ -77,6 +79,16 @@ impl Poller for Real {
         v.sort_by_key(|e| e.1);
         Ok(v)
     }
+
+    fn wait_max(&self, max: usize) -> Result<Vec<(u32, u64)>, i32> {
+        let mut out = vec![libc::epoll_event { events: 0, u64: 0 }; max];
+        // SAFETY: room for `max` events.
+        let n = unsafe { libc::epoll_wait(self.fd(), out.as_mut_ptr(), max as i32, 0) };
+        if n < 0 {
+            return Err(errno());
+        }
+        Ok(out[..n as usize].iter().map(|e| (e.events, e.u64)).collect())
+    }
 }
 
 /// mini-epoll.
@@ -105,6 +117,10 @@ impl Poller for Mini {
         let mut v = self.0.wait(16, timeout_ms).map_err(|e| raw(&e))?;
         v.sort_by_key(|e| e.1);
         Ok(v)
+    }
+
+    fn wait_max(&self, max: usize) -> Result<Vec<(u32, u64)>, i32> {
+        self.0.wait(max, 0).map_err(|e| raw(&e))
     }
 }
 
@@ -431,6 +447,88 @@ pub fn mux_item_holds_file() -> TestResult {
             ensure!(del == Err(libc::EBADF), "epoll: DEL of a closed descriptor gave {del:?}, expected EBADF");
         }
     }
+    Ok(())
+}
+
+/// `SIMNIC_MUX_IOC_WAIT` with `events` at `addr`, raw: the count or the
+/// errno.
+fn mini_wait_at(mux: &MiniEpoll, addr: usize, maxevents: u32) -> Result<usize, i32> {
+    let mut w = simnic::uapi::MiniEpollWait { events: addr as u64, maxevents, timeout_ms: 0 };
+    // SAFETY: the request takes a pointer to a live MiniEpollWait; the
+    // events pointer is the kernel's to check.
+    let r = unsafe { libc::ioctl(mux.as_raw_fd(), simnic::uapi::SIMNIC_MUX_IOC_WAIT as libc::Ioctl, &mut w) };
+    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+}
+
+/// A wait whose buffer faults loses no event, as `ep_send_events` puts an
+/// event it cannot copy back on the ready list: a buffer that faults at
+/// once gives `EFAULT`; one with room for one event before it faults
+/// reports that one; the other is still there for the next wait, and a
+/// one-shot item is disarmed only once its event was copied.
+pub fn mux_wait_efault_keeps_events() -> TestResult {
+    let mux = okay(MiniEpoll::open(), "open /dev/simnic-epoll")?;
+    let (a, b) = (open_dev_nonblocking()?, open_dev_nonblocking()?);
+    for (ep, data, extra) in [(&a, 1u64, ONESHOT), (&b, 2, 0)] {
+        send(ep.as_raw_fd(), b"x", "write")?;
+        wait_queued(ep, 1, "the datagram")?;
+        okay(mux.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN | extra, data), "ADD")?;
+    }
+    let page = page_size();
+    let base = map_pages(2, libc::PROT_READ | libc::PROT_WRITE)?;
+    unmap(base + page, 1)?;
+    let ev = simnic::uapi::MiniEpollEvent::SIZE;
+
+    let r = mini_wait_at(&mux, base + page, 2);
+    ensure!(r == Err(libc::EFAULT), "wait into an unmapped page gave {r:?}, expected EFAULT");
+
+    // Room for exactly one event before the hole.
+    let at = base + page - ev;
+    let r = mini_wait_at(&mux, at, 2);
+    ensure!(r == Ok(1), "wait with room for one event before a hole gave {r:?}, expected 1");
+    // SAFETY: `at` lies in the page still mapped, with room for one event.
+    let first = unsafe { std::ptr::read_unaligned(at as *const simnic::uapi::MiniEpollEvent) };
+    ensure!(first.data == 1 || first.data == 2, "the copied event has data {}", first.data);
+    ensure!(first.events & IN != 0, "the copied event is {:#x}, without EPOLLIN", first.events);
+    let other = 3 - first.data;
+
+    let mut got: Vec<u64> = okay(mux.wait(16, 0), "wait")?.into_iter().map(|e| e.1).collect();
+    got.sort();
+    // The one not copied is still ready; the copied one again only if it is
+    // level-triggered (data 2), not if it was the one-shot one.
+    let want: Vec<u64> = if first.data == 1 { vec![2] } else { vec![1, 2] };
+    ensure!(got == want, "after the short copy of item {}, the next wait reported items {got:?}, expected {want:?} (item {other} must not be lost)", first.data);
+    unmap(base, 1)
+}
+
+/// Level-triggered items ready together are reported in turn when the
+/// caller takes fewer events than are ready, as epoll does (a reported
+/// item goes back behind the ones not yet looked at): three endpoints with
+/// a datagram each, waits for one event at a time, and then for two,
+/// report the same sequence on both.
+pub fn mux_lt_round_robin_like_epoll() -> TestResult {
+    let mut seqs = Vec::new();
+    for mini in [false, true] {
+        let p: Box<dyn Poller> = if mini { Box::new(Mini::new()?) } else { Box::new(Real::new()?) };
+        let eps: Vec<Endpoint> = (0..3).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
+        for (i, ep) in eps.iter().enumerate() {
+            send(ep.as_raw_fd(), b"x", "write")?;
+            wait_queued(ep, 1, "the datagram")?;
+            p.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, i as u64).map_err(|e| format!("{}: ADD: {}", p.name(), errname(e)))?;
+        }
+        let mut seq = Vec::new();
+        for max in [1, 1, 1, 1, 1, 1, 2, 2, 2] {
+            let got = p.wait_max(max).map_err(|e| format!("{}: wait: {}", p.name(), errname(e)))?;
+            ensure!(got.len() == max, "{}: a wait for {max} with 3 ready reported {got:?}", p.name());
+            seq.push(got.iter().map(|e| e.1).collect::<Vec<u64>>());
+        }
+        seqs.push(seq);
+    }
+    let (real, mini) = (&seqs[0], &seqs[1]);
+    let firsts: Vec<u64> = real[..3].iter().map(|v| v[0]).collect();
+    let mut sorted = firsts.clone();
+    sorted.sort();
+    ensure!(sorted == [0, 1, 2], "epoll itself did not report each item once in the first three waits: {real:?}");
+    ensure!(real == mini, "waits of 1, 1, 1, 1, 1, 1, 2, 2, 2 events: epoll reported items {real:?}, mini-epoll {mini:?}");
     Ok(())
 }
 

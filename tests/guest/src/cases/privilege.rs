@@ -22,8 +22,8 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::Duration;
 
 use simnic::{
-    rx_truesize, Endpoint, Limits, GEN_STOP_ALL, MAX_DATAGRAM, RCVBUF_MAX, RCVBUF_MIN,
-    RMEM_MAX_DEFAULT, RX_MEM_MAX_DEFAULT,
+    rx_truesize, Endpoint, Limits, MiniEpoll, GEN_STOP_ALL, MAX_DATAGRAM, MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL,
+    MINI_EPOLL_MAX_USER_WATCHES_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT, RX_MEM_MAX_DEFAULT,
 };
 
 use crate::net::*;
@@ -598,3 +598,70 @@ pub fn gen_flows_stop_with_owner() -> TestResult {
     drop(d);
     Ok(())
 }
+
+/// Puts `max_user_watches` back to its default when dropped.
+struct WatchesRestore(MiniEpoll);
+
+impl Drop for WatchesRestore {
+    fn drop(&mut self) {
+        let _ = self.0.set_max_user_watches(MINI_EPOLL_MAX_USER_WATCHES_DEFAULT);
+    }
+}
+
+/// mini-epoll items are bounded per user, not per instance
+/// (`max_user_watches`, as for epoll): an item pins its target's file, and
+/// any user may open /dev/simnic-epoll many times. With the bound lowered
+/// to 8 (root, `CAP_SYS_ADMIN`), an unprivileged user adds 8 items across
+/// two instances, and the ninth gives `ENOSPC` in either; a DEL or closing
+/// an instance gives its watches back. Root's own count is separate, and
+/// the unprivileged user may not change the bound (`EPERM`).
+pub fn unprivileged_user_watches_bounded() -> TestResult {
+    expect_net_admin()?;
+    let admin = WatchesRestore(okay(MiniEpoll::open(), "root: open /dev/simnic-epoll")?);
+    let info = okay(admin.0.info(), "root: INFO")?;
+    ensure!(
+        info.max_user_watches == MINI_EPOLL_MAX_USER_WATCHES_DEFAULT,
+        "max_user_watches is {} before the test, expected the default {MINI_EPOLL_MAX_USER_WATCHES_DEFAULT}",
+        info.max_user_watches
+    );
+    okay(admin.0.set_max_user_watches(8), "root: SET_LIMITS(max_user_watches 8)")?;
+    // Root holds 3 of its own, which do not count against the other user.
+    let root_targets: Vec<Endpoint> = (0..3).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
+    for (i, t) in root_targets.iter().enumerate() {
+        okay(admin.0.ctl(MINI_EPOLL_CTL_ADD, t.as_raw_fd(), libc::EPOLLIN as u32, i as u64), "root: ADD")?;
+    }
+    as_nobody("user watches", || {
+        let add = |mux: &MiniEpoll, t: &Endpoint| mux.ctl(MINI_EPOLL_CTL_ADD, t.as_raw_fd(), libc::EPOLLIN as u32, 0);
+        let targets: Vec<Endpoint> = (0..10).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
+        let (a, b) = (okay(MiniEpoll::open(), "open")?, okay(MiniEpoll::open(), "open")?);
+        for t in &targets[..5] {
+            okay(add(&a, t), "ADD to the first instance")?;
+        }
+        for t in &targets[5..8] {
+            okay(add(&b, t), "ADD to the second instance")?;
+        }
+        let info = okay(b.info(), "INFO")?;
+        ensure!(info.user_watches == 8 && info.items == 3, "after 5 + 3 ADDs: user_watches {}, items {} (expected 8 and 3)", info.user_watches, info.items);
+        expect_io_errno(add(&a, &targets[8]), libc::ENOSPC, "the ninth ADD, first instance")?;
+        expect_io_errno(add(&b, &targets[8]), libc::ENOSPC, "the ninth ADD, second instance")?;
+        expect_io_errno(b.set_max_user_watches(1000), libc::EPERM, "SET_LIMITS without CAP_SYS_ADMIN")?;
+        // A DEL gives one back.
+        okay(b.ctl(MINI_EPOLL_CTL_DEL, targets[5].as_raw_fd(), 0, 0), "DEL")?;
+        okay(add(&b, &targets[8]), "ADD after a DEL")?;
+        expect_io_errno(add(&b, &targets[9]), libc::ENOSPC, "ADD at the bound again")?;
+        // Closing an instance gives back all of its.
+        drop(a);
+        let c = okay(MiniEpoll::open(), "open")?;
+        for t in &targets[..5] {
+            okay(add(&c, t), "ADD after the first instance was closed")?;
+        }
+        let info = okay(c.info(), "INFO")?;
+        ensure!(info.user_watches == 8, "after closing an instance of 5 and adding 5: user_watches {}, expected 8", info.user_watches);
+        Ok(())
+    })?;
+    let info = okay(admin.0.info(), "root: INFO")?;
+    ensure!(info.user_watches == 3, "root's watches are {} after the other user's test, expected its own 3", info.user_watches);
+    drop(root_targets);
+    Ok(())
+}
+
