@@ -3,6 +3,15 @@
 //! An endpoint's receive queue: a bounded FIFO of datagrams, the simnic
 //! version of `sk_receive_queue` with its `sk_rcvbuf` byte limit.
 //!
+//! It takes memory only while it holds datagrams, as a socket's list of
+//! buffers does: its slots live in an array that grows by doubling when a
+//! datagram finds it full (from [`MIN_SLOTS`] up to the queue's bound) and
+//! is freed when the queue drains after holding more than [`MIN_SLOTS`].
+//! An endpoint that never received anything has no array at all; one that
+//! exchanges a datagram at a time keeps the smallest and allocates nothing
+//! more. The array is the caller's ([`Slots`]: a `KVec` in the driver,
+//! a `Vec` on the host).
+//!
 //! Plain `core` Rust with no kernel dependency: simnic.ko compiles it, and so
 //! does `crates/simnic-core`, which unit- and property-tests it on the host.
 //! The caller provides the locking (a spinlock in the driver).
@@ -14,6 +23,23 @@
 //! failed copy (`EFAULT`) always has room, and nothing is ever lost. A
 //! successful copy ends with [`DgramQueue::complete`]. UDP's `udp_recvmsg`
 //! drops the datagram on a faulting copy instead; we keep it.
+
+/// The smallest slot array, and what a queue keeps while it exchanges a
+/// datagram at a time.
+pub const MIN_SLOTS: usize = 4;
+
+/// A growable array of slots, which the queue re-creates at a new size.
+pub trait Slots<T>: Sized {
+    /// No slots, allocating nothing.
+    fn empty() -> Self;
+    /// `n` empty slots, or `None` if the memory is not there (the queue
+    /// then refuses the datagram that needed them).
+    fn try_with_slots(n: usize) -> Option<Self>;
+    /// The slots.
+    fn slots(&self) -> &[Option<T>];
+    /// The slots, to change.
+    fn slots_mut(&mut self) -> &mut [Option<T>];
+}
 
 /// What the queue needs to know about a datagram: what it is charged.
 pub trait Datagram {
@@ -29,27 +55,46 @@ pub enum QueueFull {
     Slots,
     /// The datagram would take the queue over its byte limit.
     Bytes,
+    /// The slot array had to grow and the memory was not there.
+    NoMem,
 }
 
-/// A FIFO of at most `N` datagrams and `limit_bytes` charged bytes.
+/// A FIFO of at most `N` datagrams and `limit_bytes` charged bytes, its
+/// slots in `S`.
 ///
-/// Invariants: `len + in_flight <= N`; `bytes` is the charge of the queued
-/// plus the in-flight datagrams; the queued ones are `slots[head..head+len]`
-/// (mod `N`), all `Some`, every other slot `None`.
-pub struct DgramQueue<T, const N: usize> {
-    slots: [Option<T>; N],
+/// Invariants: with `cap` the length of `slots`: `len + in_flight <= cap
+/// <= N` (so a requeue always finds a free slot); `bytes` is the charge of
+/// the queued plus the in-flight datagrams; the queued ones are
+/// `slots[head..head+len]` (mod `cap`), all `Some`, every other slot
+/// `None`; `head < cap` unless `cap` is 0, when `head` is 0.
+pub struct DgramQueue<T, S, const N: usize> {
+    slots: S,
     head: usize,
     len: usize,
     in_flight: usize,
     bytes: usize,
     limit_bytes: usize,
+    _t: core::marker::PhantomData<T>,
 }
 
-impl<T: Datagram, const N: usize> DgramQueue<T, N> {
-    /// An empty queue that holds at most `limit_bytes` of charge.
-    pub const fn new(limit_bytes: usize) -> Self {
-        assert!(N > 0);
-        Self { slots: [const { None }; N], head: 0, len: 0, in_flight: 0, bytes: 0, limit_bytes }
+impl<T: Datagram, S: Slots<T>, const N: usize> DgramQueue<T, S, N> {
+    /// An empty queue that holds at most `limit_bytes` of charge, with no
+    /// slot array yet.
+    pub fn new(limit_bytes: usize) -> Self {
+        const { assert!(N >= MIN_SLOTS) };
+        Self {
+            slots: S::empty(),
+            head: 0,
+            len: 0,
+            in_flight: 0,
+            bytes: 0,
+            limit_bytes,
+            _t: core::marker::PhantomData,
+        }
+    }
+
+    fn cap(&self) -> usize {
+        self.slots.slots().len()
     }
 
     /// Datagrams waiting to be read (in-flight ones excluded).
@@ -72,6 +117,12 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
         self.in_flight
     }
 
+    /// Slots allocated now (memory the queue itself takes, with the size
+    /// of one slot).
+    pub fn capacity(&self) -> usize {
+        self.cap()
+    }
+
     /// The byte limit.
     pub fn limit_bytes(&self) -> usize {
         self.limit_bytes
@@ -85,10 +136,11 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
 
     /// The oldest queued datagram, if any (`FIONREAD` peeks at it).
     pub fn front(&self) -> Option<&T> {
-        if self.len == 0 { None } else { self.slots[self.head].as_ref() }
+        if self.len == 0 { None } else { self.slots.slots()[self.head].as_ref() }
     }
 
-    /// Whether a datagram of `len` bytes would be accepted now.
+    /// Whether a datagram of `len` bytes would be accepted now (memory for
+    /// a larger slot array permitting).
     pub fn has_room_for(&self, len: usize) -> bool {
         self.check_room(len).is_ok()
     }
@@ -103,14 +155,34 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
         }
     }
 
+    /// Moves the queued datagrams into a new array of `n` slots, the head
+    /// at 0. False if the array could not be allocated (nothing changed).
+    fn resize(&mut self, n: usize) -> bool {
+        debug_assert!(n >= self.len + self.in_flight);
+        let Some(mut new) = S::try_with_slots(n) else { return false };
+        let cap = self.cap();
+        let (old, dst) = (self.slots.slots_mut(), new.slots_mut());
+        for (i, slot) in dst.iter_mut().enumerate().take(self.len) {
+            *slot = old[(self.head + i) % cap].take();
+        }
+        self.slots = new;
+        self.head = 0;
+        true
+    }
+
     /// Appends a datagram, or gives it back with the reason it did not fit.
     pub fn push_back(&mut self, d: T) -> Result<(), (T, QueueFull)> {
         let len = d.truesize();
         if let Err(why) = self.check_room(len) {
             return Err((d, why));
         }
-        let tail = (self.head + self.len) % N;
-        self.slots[tail] = Some(d);
+        let cap = self.cap();
+        if self.len + self.in_flight == cap && !self.resize((cap * 2).clamp(MIN_SLOTS, N)) {
+            return Err((d, QueueFull::NoMem));
+        }
+        let cap = self.cap();
+        let tail = (self.head + self.len) % cap;
+        self.slots.slots_mut()[tail] = Some(d);
         self.len += 1;
         self.bytes += len;
         Ok(())
@@ -122,19 +194,29 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
         if self.len == 0 {
             return None;
         }
-        let d = self.slots[self.head].take();
-        self.head = (self.head + 1) % N;
+        let cap = self.cap();
+        let d = self.slots.slots_mut()[self.head].take();
+        self.head = (self.head + 1) % cap;
         self.len -= 1;
         self.in_flight += 1;
         d
     }
 
     /// A reader is done with an in-flight datagram charged `len` bytes: it
-    /// stops counting against the limits.
+    /// stops counting against the limits. A queue that held more than
+    /// [`MIN_SLOTS`] and is now empty gives its array back.
     pub fn complete(&mut self, len: usize) {
         debug_assert!(self.in_flight > 0 && self.bytes >= len);
         self.in_flight -= 1;
         self.bytes -= len;
+        self.shrink_if_drained();
+    }
+
+    fn shrink_if_drained(&mut self) {
+        if self.len == 0 && self.in_flight == 0 && self.cap() > MIN_SLOTS {
+            self.slots = S::empty();
+            self.head = 0;
+        }
     }
 
     /// Drops every queued datagram (the endpoint is closing) and returns the
@@ -155,9 +237,10 @@ impl<T: Datagram, const N: usize> DgramQueue<T, N> {
     pub fn requeue_front(&mut self, d: T) {
         debug_assert!(self.in_flight > 0);
         self.in_flight -= 1;
-        self.head = (self.head + N - 1) % N;
-        debug_assert!(self.slots[self.head].is_none());
-        self.slots[self.head] = Some(d);
+        let cap = self.cap();
+        self.head = (self.head + cap - 1) % cap;
+        debug_assert!(self.slots.slots()[self.head].is_none());
+        self.slots.slots_mut()[self.head] = Some(d);
         self.len += 1;
     }
 }

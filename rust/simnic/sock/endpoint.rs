@@ -12,7 +12,7 @@
 //! `ndo_start_xmit`); receiving takes a datagram the NAPI poll queued.
 
 use crate::sock::data_ready::{sock_def_readable, DataReadyFn};
-use crate::sock::dgram_queue::{Datagram, DgramQueue};
+use crate::sock::dgram_queue::{Datagram, DgramQueue, QueueFull, Slots};
 use crate::hw::dma_buf::HeaderAndPayload;
 use crate::sock::error_report::sock_def_error_report;
 use crate::sock::state_change::sock_def_wakeup;
@@ -76,14 +76,40 @@ impl Received {
 
 impl Datagram for Received {
     /// Computed from the capacity each time rather than stored: the slot
-    /// stays the vector alone (24 bytes, 256 of them inline per endpoint),
+    /// stays the vector alone (24 bytes in the queue's slot array),
     /// and the capacity never changes once queued.
     fn truesize(&self) -> usize {
         kmalloc_size_roundup(self.frame.capacity())
     }
 }
 
-type RxQueue = DgramQueue<Received, RX_QUEUE_SLOTS>;
+/// The receive queue's slot array: allocated when the first datagram
+/// arrives, grown by the poll (softirq, hence atomic), freed when the queue
+/// drains after a burst (`dgram_queue.rs`).
+impl Slots<Received> for KVec<Option<Received>> {
+    fn empty() -> Self {
+        KVec::new()
+    }
+
+    fn try_with_slots(n: usize) -> Option<Self> {
+        let mut v = KVec::with_capacity(n, GFP_ATOMIC | __GFP_NOWARN).ok()?;
+        for _ in 0..n {
+            // Within the capacity just reserved: does not allocate.
+            v.push(None, GFP_ATOMIC).ok()?;
+        }
+        Some(v)
+    }
+
+    fn slots(&self) -> &[Option<Received>] {
+        self
+    }
+
+    fn slots_mut(&mut self) -> &mut [Option<Received>] {
+        self
+    }
+}
+
+type RxQueue = DgramQueue<Received, KVec<Option<Received>>, RX_QUEUE_SLOTS>;
 
 /// What a receive returned.
 pub(crate) struct RecvInfo {
@@ -316,7 +342,10 @@ impl Endpoint {
             let r = if self.state.load(Acquire) & (RCV_SHUTDOWN | DEAD) != 0 {
                 Err(RcvDrop::Closed)
             } else {
-                q.push_back(d).map_err(|_| RcvDrop::QueueFull)
+                q.push_back(d).map_err(|(_, why)| match why {
+                    QueueFull::NoMem => RcvDrop::NoMem,
+                    QueueFull::Slots | QueueFull::Bytes => RcvDrop::QueueFull,
+                })
             };
             self.publish_queued(&q);
             drop(q);
