@@ -49,16 +49,21 @@ struct Slot<F> {
 /// use kernel::{c_str, kthread::KThread, prelude::*, sync::Arc};
 /// use core::sync::atomic::{AtomicBool, Ordering};
 ///
-/// let done = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
-/// let d = done.clone();
+/// let started = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+/// let finished = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+/// let (s, f) = (started.clone(), finished.clone());
 /// let t = KThread::run(c_str!("doctest"), move |ctx| {
+///     s.store(true, Ordering::Release);
 ///     while !ctx.should_stop() {
 ///         ctx.cond_resched();
 ///     }
-///     d.store(true, Ordering::Release);
+///     f.store(true, Ordering::Release);
 /// })?;
-/// drop(t); // kthread_stop(): waits for the closure to return
-/// assert!(done.load(Ordering::Acquire));
+/// // kthread_stop(): if the closure started, this waits for it to return;
+/// // a thread stopped before it first ran never runs it (and the closure
+/// // is dropped unrun).
+/// drop(t);
+/// assert_eq!(started.load(Ordering::Acquire), finished.load(Ordering::Acquire));
 /// # Ok::<(), Error>(())
 /// ```
 ///
