@@ -3,15 +3,18 @@
 //! simnic: the five Linux I/O models on a simulated NIC.
 //!
 //! The module root: parameters, and bringing the pieces up and down.
-//! - `nic`, `dma`, `ring`: the NIC's descriptor rings and shared state;
-//! - `hw_engine`: the "hardware", a kernel thread that moves frames from the
-//!   TX ring to the RX ring and runs the traffic generator;
-//! - `interrupt`: its interrupt handler (hard irq), `napi_poll`: the
-//!   budgeted poll (softirq) that delivers frames to endpoints;
-//! - `endpoint`, `port_table` (`port_bitmap`): the socket layer, with the
-//!   socket callbacks `data_ready`, `write_space`, `error_report` and
-//!   `state_change`;
-//! - `fops`, `ioctl`, `debugfs`: what user space sees.
+//! One folder per layer a datagram crosses (Documentation/architecture.rst):
+//! - `hw`: the "hardware": descriptor rings, the engine that moves frames
+//!   from TX to RX (its thread, or inline at the doorbell) and runs the
+//!   traffic generator, the interrupt line;
+//! - `driver`: transmit (`start_xmit`), the interrupt handler
+//!   (`simnic_intr`, hard irq), the budgeted NAPI poll (softirq), counters
+//!   and debugfs;
+//! - `sock`: the socket layer: the `udp_rcv`-style demux, endpoints and
+//!   their queues, the socket callbacks `data_ready`, `write_space`,
+//!   `error_report` and `state_change`;
+//! - `fops`: what user space sees (file operations, ioctls);
+//! - `mux`: the module's own teaching multiplexers.
 //!
 //! The driver uses only safe abstractions; every block that needs a proof
 //! lives in the kernel-crate layer (`rust/kernel/`).
@@ -62,6 +65,12 @@ module_param_u32!(tx_ring_size, 256, 0o444, "TX descriptors (power of two, 64..4
 module_param_u32!(budget, 64, 0o444, "NAPI poll budget: RX descriptors per poll (1..4096)");
 module_param_u32!(tx_delay_us, 0, 0o444, "Wire delay from TX to RX in microseconds (0..1000000)");
 module_param_u32!(
+    hw_inline,
+    1,
+    0o444,
+    "1: a doorbell with no wire delay runs the hardware's transmission in the writer's context; 0: always in the engine thread"
+);
+module_param_u32!(
     rmem_max,
     uapi::RMEM_MAX_DEFAULT,
     0o444,
@@ -111,12 +120,20 @@ impl kernel::Module for SimNic {
             pr_err!("rmem_max={} rx_mem_max={}: out of range\n", limits.rmem_max, limits.rx_mem_max);
             return Err(EINVAL);
         }
-        let nic = driver::nic::NicCore::new(rx, tx, napi_budget, delay_us as u64 * 1000, limits)?;
+        let inline = match hw_inline.get() {
+            0 => false,
+            1 => true,
+            v => {
+                pr_err!("hw_inline={v}: must be 0 or 1\n");
+                return Err(EINVAL);
+            }
+        };
+        let nic = driver::nic::NicCore::new(rx, tx, napi_budget, delay_us as u64 * 1000, limits, inline)?;
         let napi = KBox::pin_init(new_bh_work!(nic.clone(), "simnic_napi"), GFP_KERNEL)?;
         let irq_ctx = Arc::new(driver::intr::IrqCtx { nic: nic.clone(), napi }, GFP_KERNEL)?;
-        let irq = KBox::pin_init(IrqWork::new(irq_ctx), GFP_KERNEL)?;
+        let irq = Arc::pin_init(IrqWork::new(irq_ctx), GFP_KERNEL)?;
         let hw_nic = nic.clone();
-        let hw = KThread::run(c_str!("simnic-hw"), move |ctx| hw::engine::run(ctx, hw_nic, irq))?;
+        let hw = KThread::run(c_str!("simnic-hw"), move |ctx| hw::engine::run(ctx, hw_nic))?;
         let dbg = driver::debugfs::create(&nic)?;
 
         // The module's own multiplexers (mini-poll, mini-epoll).
@@ -129,7 +146,16 @@ impl kernel::Module for SimNic {
         // module that registers a device and then fails).
         // Mode 0666: a test device that unprivileged users may open.
         let opts = MiscDeviceOptions { name: c_str!("simnic"), mode: 0o666 };
-        let misc = KBox::pin_init(MiscDeviceRegistration::register(opts, nic), GFP_KERNEL)?;
+        // `request_irq()`: from here the NIC and its handler hold each
+        // other, until `free_irq()` (below on failure, or at unload).
+        nic.intr.request(irq);
+        let misc = match KBox::pin_init(MiscDeviceRegistration::register(opts, nic.clone()), GFP_KERNEL) {
+            Ok(misc) => misc,
+            Err(e) => {
+                drop(nic.intr.free());
+                return Err(e);
+            }
+        };
         pr_info!(
             "loaded: /dev/simnic (minor {}), rings rx {} tx {}, budget {napi_budget}, tx delay {delay_us} us\n",
             misc.minor(),
@@ -147,5 +173,8 @@ impl Drop for SimNic {
         // of endpoints waiting for TX room any more; the ones still on it
         // hold the NIC, which must go with the module.
         self._misc.data().drop_tx_waiters();
+        // `free_irq()`: the handler goes (waiting for one that runs, and
+        // cancelling the poll), which lets the NIC go too.
+        drop(self._misc.data().intr.free());
     }
 }

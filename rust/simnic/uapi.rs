@@ -214,7 +214,8 @@ uapi_struct! {
         pub gen_packets: u64,
         /// Wake-ups of endpoint wait queues by `data_ready`.
         pub wakeups: u64,
-        /// Times the hardware engine ran.
+        /// Times the hardware engine ran: its thread, or a doorbell inline
+        /// (module parameter `hw_inline`).
         pub hw_runs: u64,
         /// Frames transmitted while loopback was off: they left the NIC and
         /// never came back ([`SIMNIC_IOC_SET_LOOPBACK`]).

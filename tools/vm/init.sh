@@ -28,6 +28,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 # debugfs only exists with CONFIG_DEBUG_FS; kmemleak lives there.
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
+# tracefs: the trace events (CONFIG_FTRACE), events/simnic/ among them.
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mount -t tmpfs tmpfs /tmp
 cd /
 

@@ -11,11 +11,54 @@
 
 use crate::driver::nic::NicCore;
 use kernel::{
-    irq_work::IrqWorkCallback,
+    irq_work::{IrqWork, IrqWorkCallback},
+    new_spinlock,
     prelude::*,
-    sync::{Arc, ArcBorrow},
+    sync::{Arc, ArcBorrow, SpinLock},
+    trace::simnic as trace,
     workqueue::bh::BhWork,
 };
+
+/// The NIC's interrupt line as the hardware sees it: the handler it
+/// raises, once the driver has requested the interrupt.
+///
+/// The handler holds the NIC (and its poll), and the NIC holds the line,
+/// as a device and its `request_irq()` registration refer to each other
+/// until `free_irq()` at unload ([`IntrLine::free`]) breaks the cycle.
+#[pin_data]
+pub(crate) struct IntrLine {
+    #[pin]
+    handler: SpinLock<Option<Arc<IrqWork<IrqCtx>>>>,
+}
+
+impl IntrLine {
+    /// No handler: the hardware's interrupts go nowhere.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self { handler <- new_spinlock!(None, "simnic_intr_line") })
+    }
+
+    /// `request_irq()`.
+    #[doc(alias = "request_irq")]
+    pub(crate) fn request(&self, handler: Arc<IrqWork<IrqCtx>>) {
+        *self.handler.lock() = Some(handler);
+    }
+
+    /// `free_irq()`: no more interrupts; the handler is returned so that
+    /// the caller drops it in process context (dropping waits for a
+    /// running handler and cancels the poll).
+    #[doc(alias = "free_irq")]
+    pub(crate) fn free(&self) -> Option<Arc<IrqWork<IrqCtx>>> {
+        self.handler.lock().take()
+    }
+
+    /// The hardware asserts the line: the handler runs in hard-irq
+    /// context on this CPU (a self-IPI). Process context.
+    pub(crate) fn raise(&self) {
+        if let Some(h) = &*self.handler.lock() {
+            h.queue();
+        }
+    }
+}
 
 /// What the interrupt handler works on: the NIC and its poll.
 pub(crate) struct IrqCtx {
@@ -34,7 +77,8 @@ impl IrqCtx {
     #[doc(alias = "e1000_intr")]
     fn simnic_intr(&self) {
         // IMC: no more interrupts until the poll is done.
-        self.nic.irq.mask();
+        let was_masked = self.nic.irq.mask();
+        trace::intr(was_masked);
         // napi_schedule(): runs the poll in softirq context on this CPU.
         self.napi.schedule();
     }

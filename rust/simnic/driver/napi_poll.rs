@@ -22,6 +22,7 @@ use kernel::{
     alloc::KVec,
     prelude::*,
     sync::ArcBorrow,
+    trace::simnic as trace,
     workqueue::bh::{BhWorkCallback, BhWorkContext},
 };
 
@@ -38,9 +39,11 @@ impl NicCore {
     #[doc(alias = "napi_poll")]
     fn simnic_poll(&self, ctx: &BhWorkContext<'_>) {
         inc(&self.stats.polls);
+        trace::napi_poll_start(self.budget);
         self.clean_tx_irq();
         let done = self.clean_rx_irq();
-        self.poll_done(done, ctx);
+        let again = self.poll_done(done, ctx);
+        trace::napi_poll_end(done, self.budget, again);
     }
 
     /// RX cleaning (`e1000_clean_rx_irq`): at most `budget` descriptors,
@@ -70,15 +73,16 @@ impl NicCore {
     }
 
     /// The end of a poll: budget used up, stay scheduled (interrupt still
-    /// masked); otherwise `napi_complete_done` and unmask.
-    fn poll_done(&self, done: u32, ctx: &BhWorkContext<'_>) {
+    /// masked); otherwise `napi_complete_done` and unmask. Returns whether
+    /// the poll stays scheduled.
+    fn poll_done(&self, done: u32, ctx: &BhWorkContext<'_>) -> bool {
         let nic = self;
         if done == nic.budget {
             // Budget used up: more may be waiting. Stay scheduled, interrupt
             // still masked, so other softirq work gets the CPU in between.
             inc(&nic.stats.budget_exhausted);
             ctx.reschedule();
-            return;
+            return true;
         }
         // napi_complete_done() + re-enabling the device interrupt.
         inc(&nic.stats.napi_complete);
@@ -89,6 +93,8 @@ impl NicCore {
             inc(&nic.stats.irqs);
             nic.irq.mask();
             ctx.reschedule();
+            return true;
         }
+        false
     }
 }

@@ -25,12 +25,12 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 use kernel::{
     alloc::KVVec,
     list::List,
-    new_spinlock, new_spinlock_bh,
+    new_mutex, new_spinlock, new_spinlock_bh,
     prelude::*,
     sync::{
         poll::PollMask,
         wait::{new_wait_queue_head, WaitQueueHead},
-        Arc, SpinLock, SpinLockBh,
+        Arc, Mutex, SpinLock, SpinLockBh,
     },
 };
 
@@ -106,6 +106,18 @@ pub(crate) struct NicCore {
     /// Generator flows; the engine thread and ioctls (both process context).
     #[pin]
     pub(crate) hw: SpinLock<HwState>,
+    /// The device's one DMA engine: whoever runs it (the engine thread, or
+    /// a writer's doorbell in the inline model) holds this. It makes the
+    /// hardware side of each ring single-producer. A mutex: the engine
+    /// runs preemptible, in process context only.
+    #[pin]
+    pub(crate) engine: Mutex<()>,
+    /// Whether a doorbell with no wire delay runs the engine inline
+    /// (module parameter `hw_inline`; `hw/engine.rs`).
+    pub(crate) hw_inline: bool,
+    /// The interrupt line's handler, which the hardware raises.
+    #[pin]
+    pub(crate) intr: crate::driver::intr::IntrLine,
     /// The doorbell: set by the driver after it moved a tail or changed the
     /// generator, cleared by the engine when it looks.
     pub(crate) doorbell: AtomicBool,
@@ -141,7 +153,14 @@ fn desc_vec<T: Default>(n: u32) -> Result<KVVec<T>> {
 
 impl NicCore {
     /// Allocates the rings and their buffer pools (preallocated, never grown).
-    pub(crate) fn new(rx: Ring, tx: Ring, budget: u32, tx_delay_ns: u64, limits: Limits) -> Result<Arc<Self>> {
+    pub(crate) fn new(
+        rx: Ring,
+        tx: Ring,
+        budget: u32,
+        tx_delay_ns: u64,
+        limits: Limits,
+        hw_inline: bool,
+    ) -> Result<Arc<Self>> {
         let rx = RxRing::new(rx, desc_vec(rx.size())?, desc_vec(rx.size())?);
         let tx = TxRing::new(tx, desc_vec(tx.size())?, desc_vec(tx.size())?);
         let tx_room = tx.unused(&TxProducer::default());
@@ -158,6 +177,9 @@ impl NicCore {
                 irq: crate::hw::irq_line::IrqLine::new(),
                 ports <- new_spinlock_bh!(PortTable::new(), "simnic_ports"),
                 hw <- new_spinlock!(HwState { flows: [None; GEN_FLOWS], next_id: 0 }, "simnic_hw"),
+                engine <- new_mutex!((), "simnic_engine"),
+                hw_inline,
+                intr <- crate::driver::intr::IntrLine::new(),
                 doorbell: AtomicBool::new(false),
                 hw_wq <- new_wait_queue_head!("simnic_hw_wq"),
                 tx_waiters <- new_spinlock_bh!(List::new(), "simnic_tx_waiters"),
@@ -174,7 +196,8 @@ impl NicCore {
         )
     }
 
-    /// Rings the doorbell: wakes the hardware engine (a register write).
+    /// Rings the doorbell: wakes the hardware engine thread (a register
+    /// write). For a new TX tail, use [`Self::tx_doorbell`].
     pub(crate) fn ring_doorbell(&self) {
         self.doorbell.store(true, Ordering::Release);
         self.hw_wq.wake_up_poll(PollMask::NONE);

@@ -9,6 +9,7 @@ use crate::driver::nic::{NicCore, TX_DESCS_MAX_FRAME};
 use crate::hw::dma_buf::FrameSource;
 use crate::hw::tx_ring::{TxBusy, TxProducer};
 use core::sync::atomic::Ordering;
+use kernel::trace::simnic as trace;
 
 impl NicCore {
     /// Reclaims sent TX descriptors (`e1000_clean_tx_irq`); if that made
@@ -28,13 +29,14 @@ impl NicCore {
 
     /// Puts a frame on the TX ring (`ndo_start_xmit`), first reclaiming
     /// what the hardware already sent, as a driver may when the ring looks
-    /// full. The caller rings the doorbell.
+    /// full. Returns the descriptors it took. The caller rings the doorbell
+    /// ([`Self::tx_doorbell`]).
     #[doc(alias = "ndo_start_xmit")]
-    pub(crate) fn start_xmit(&self, frame: &impl FrameSource, launch_ns: u64) -> Result<(), TxBusy> {
+    pub(crate) fn start_xmit(&self, frame: &impl FrameSource, launch_ns: u64) -> Result<u32, TxBusy> {
         let (freed, r) = {
             let mut p = self.tx_lock.lock();
             let freed = self.tx.clean(&mut p);
-            let r = self.tx.xmit(&mut p, frame, launch_ns).map(|_| ());
+            let r = self.tx.xmit(&mut p, frame, launch_ns);
             self.publish_tx_room(&p);
             (freed, r)
         };
@@ -42,6 +44,19 @@ impl NicCore {
             crate::sock::write_space::tx_room_available(self);
         }
         r
+    }
+
+    /// Writes the TX tail register (the doorbell) after `start_xmit`. In
+    /// the inline model (`hw_inline`) with no wire delay the hardware
+    /// transmits right here, in the writer's context; otherwise, or if the
+    /// engine is busy, its thread is woken to do it.
+    pub(crate) fn tx_doorbell(&self) {
+        trace::doorbell(self.tx.tail());
+        if self.hw_inline && self.tx_delay_ns.load(Ordering::Relaxed) == 0 && crate::hw::engine::doorbell_inline(self)
+        {
+            return;
+        }
+        self.ring_doorbell();
     }
 
     /// Stores the free descriptor count for lockless readers; called with

@@ -84,7 +84,7 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
             }
             let mut payload = KVec::new();
             UserSlice::new(a.buf as usize, a.len as usize).read_all(&mut payload, GFP_KERNEL)?;
-            Endpoint::send_to(this, port, &payload, a.flags & SIMNIC_MSG_NOSIGNAL != 0).map(|n| n as isize)
+            Endpoint::sendmsg(this, port, &payload, a.flags & SIMNIC_MSG_NOSIGNAL != 0).map(|n| n as isize)
         }
         SIMNIC_IOC_RECVFROM => {
             let mut a = RecvFrom::from_bytes(&read_arg(arg)?);
@@ -93,7 +93,7 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
             write_arg(arg, &a.to_bytes())?;
             let dontwait = nonblock || a.flags & SIMNIC_RECV_DONTWAIT != 0;
             let (buf, room) = (a.buf as usize, a.buf_len as usize);
-            let info = ep.recv(room, dontwait, |bytes| write_arg(buf, bytes))?;
+            let info = ep.recvmsg(room, dontwait, |bytes| write_arg(buf, bytes))?;
             a.flags = if info.copied < info.dgram_len { SIMNIC_MSG_TRUNC } else { 0 };
             a.dgram_len = info.dgram_len as u32;
             a.src_port = info.src_port as u32;

@@ -23,6 +23,12 @@ use kernel::{
 /// Marker type whose `MiscDevice` impl is the device's file operations.
 pub(crate) struct SimnicDev;
 
+/// Payloads up to this size are sent from a stack buffer, with no
+/// allocation (`write_iter`). Kernel stacks are small (16 KiB): 256 bytes
+/// is what select and poll allow themselves on the stack
+/// (`FRONTEND_STACK_ALLOC` in `include/linux/poll.h`).
+const TX_COPYBREAK: usize = 256;
+
 #[vtable]
 impl MiscDevice for SimnicDev {
     type Ptr = Arc<Endpoint>;
@@ -56,7 +62,7 @@ impl MiscDevice for SimnicDev {
     fn read_iter(kiocb: Kiocb<'_, Arc<Endpoint>>, iov: &mut IovIterDest<'_>) -> Result<usize> {
         let ep = kiocb.file();
         let room = iov.len();
-        let info = ep.recv(room, kiocb.is_nonblocking(), |bytes| {
+        let info = ep.recvmsg(room, kiocb.is_nonblocking(), |bytes| {
             if iov.copy_to_iter(bytes) == bytes.len() { Ok(()) } else { Err(EFAULT) }
         })?;
         Ok(info.copied)
@@ -68,6 +74,19 @@ impl MiscDevice for SimnicDev {
         if len > crate::uapi::MAX_DATAGRAM {
             return Err(kernel::error::code_ext::EMSGSIZE);
         }
+        // `write()` on a socket shut for writing raises SIGPIPE too.
+        let send = |payload: &[u8]| Endpoint::sendmsg(ep, ep.default_dest(), payload, false);
+        // The payload is copied from user memory before the TX ring is
+        // locked (a copy may fault and sleep). A small one goes through
+        // the stack, with no allocation (the copybreak of many drivers);
+        // a larger one through a buffer allocated for it.
+        if len <= TX_COPYBREAK {
+            let mut buf = [0u8; TX_COPYBREAK];
+            if iov.copy_from_iter(&mut buf[..len]) != len {
+                return Err(EFAULT);
+            }
+            return send(&buf[..len]);
+        }
         // IOCB_NOWAIT forbids sleeping, including in the allocator.
         let gfp = if kiocb.is_nowait() { GFP_NOWAIT } else { GFP_KERNEL };
         let mut payload = KVec::new();
@@ -75,8 +94,7 @@ impl MiscDevice for SimnicDev {
         if payload.len() != len {
             return Err(EFAULT);
         }
-        // `write()` on a socket shut for writing raises SIGPIPE too.
-        Endpoint::send_to(ep, ep.default_dest(), &payload, false)
+        send(&payload)
     }
 
     fn poll<'a>(ep: ArcBorrow<'a, Endpoint>, _file: &'a File, table: &mut PollTable<'a>) -> PollMask {

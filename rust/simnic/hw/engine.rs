@@ -22,17 +22,29 @@
 //! generator pacing), which is exactly a wait queue with a high-resolution
 //! timeout; an hrtimer callback cannot wait, and would run the copy loops in
 //! hard-irq context. The interrupt itself is genuinely hard-irq (irq_work).
+//!
+//! Two execution models (module parameter `hw_inline`):
+//! - the thread: every doorbell wakes the engine thread, which runs on some
+//!   CPU while the sender goes on; the hop costs a context switch (or an
+//!   IPI and a switch on another CPU) per doorbell, which a real device
+//!   does not cost its host;
+//! - inline (the default): a doorbell with no wire delay runs the
+//!   transmission in the writer's context, right at the register write,
+//!   as if the device's DMA were instant. The thread still handles wire
+//!   delays and the generator. Either way the frame goes through the same
+//!   descriptors, DD bits and interrupt: only who executes the device
+//!   changes. Whoever runs the engine holds `NicCore::engine`, as one
+//!   device has one DMA engine.
 
 use crate::hw::dma_buf::{chunk_len, DmaBuf, FrameSource};
 use crate::hw::rx_ring::RxMissed;
 use crate::hw::tx_ring::HwTx;
-use crate::driver::intr::IrqCtx;
 use crate::hw::irq_line::HwEvent;
 use crate::driver::nic::{GenRun, NicCore};
 use crate::driver::stats::{add, inc};
 use crate::uapi::FrameHeader;
 use core::sync::atomic::Ordering;
-use kernel::{irq_work::IrqWork, kthread::KThreadContext, prelude::*, sync::Arc, time::Ktime};
+use kernel::{kthread::KThreadContext, trace::simnic as trace, prelude::*, sync::Arc, time::Ktime};
 
 /// A frame of generator flow `flow`: header, then the flow id (u32 LE) and
 /// sequence number (u64 LE), then zeros, cut at the payload length.
@@ -62,24 +74,25 @@ fn now_ns() -> u64 {
     Ktime::ktime_get().to_ns() as u64
 }
 
-/// The engine thread's body: runs until the module stops it. Owns the
-/// interrupt (and, through it, the poll): they stop when it returns.
-pub(crate) fn run(ctx: &KThreadContext, nic: Arc<NicCore>, irq: Pin<KBox<IrqWork<IrqCtx>>>) {
+/// The engine thread's body: runs until the module stops it.
+pub(crate) fn run(ctx: &KThreadContext, nic: Arc<NicCore>) {
     loop {
         if ctx.should_stop() {
             break;
         }
         let now = now_ns();
-        let (delivered, tx_done, next) = tick(&nic, now);
-        if delivered > 0 || tx_done > 0 {
-            match nic.irq.hw_event() {
-                HwEvent::Raised => {
-                    inc(&nic.stats.irqs);
-                    irq.queue();
-                }
-                HwEvent::Suppressed => add(&nic.stats.irqs_suppressed, delivered),
-            }
-        }
+        let (delivered, tx_done, next) = {
+            let _engine = nic.engine.lock();
+            inc(&nic.stats.hw_runs);
+            let (delivered, tx_done, tx_next) = transmit(&nic, now);
+            let (generated, gen_next) = generate(&nic, now);
+            let next = match (tx_next, gen_next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (delivered + generated, tx_done, next)
+        };
+        raise_irq(&nic, delivered, tx_done);
         // Under a flood (a generator faster than the emulated CPU) the next
         // deadline is always due and the wait below never sleeps: yield.
         ctx.cond_resched();
@@ -93,27 +106,62 @@ pub(crate) fn run(ctx: &KThreadContext, nic: Arc<NicCore>, irq: Pin<KBox<IrqWork
     }
 }
 
-/// One pass of the engine at time `now`: returns the frames it put on the RX
-/// ring (RXT0), the frames it transmitted (TXDW), and when it next has
-/// something to do.
-fn tick(nic: &NicCore, now: u64) -> (u64, u64, Option<u64>) {
+/// The doorbell in the inline model (`NicCore::tx_doorbell`): runs the
+/// transmission now, in the caller's context, if nobody else is running
+/// the engine. Returns `false` if the thread must do it instead: the
+/// engine was busy (its holder, or the thread woken after it, will see the
+/// frame), or a frame is not due yet (a wire delay).
+pub(crate) fn doorbell_inline(nic: &NicCore) -> bool {
+    let Some(engine) = nic.engine.try_lock() else {
+        return false;
+    };
     inc(&nic.stats.hw_runs);
+    let (delivered, tx_done, next) = transmit(nic, now_ns());
+    drop(engine);
+    raise_irq(nic, delivered, tx_done);
+    next.is_none()
+}
+
+/// The interrupt, after a batch: raised for received frames (RXT0) and
+/// completed transmissions (TXDW), or latched if the driver masked it.
+fn raise_irq(nic: &NicCore, delivered: u64, tx_done: u64) {
+    if delivered == 0 && tx_done == 0 {
+        return;
+    }
+    let event = nic.irq.hw_event();
+    trace::irq_raise(delivered as u32, tx_done as u32, event == HwEvent::Raised);
+    match event {
+        HwEvent::Raised => {
+            inc(&nic.stats.irqs);
+            nic.intr.raise();
+        }
+        HwEvent::Suppressed => add(&nic.stats.irqs_suppressed, delivered),
+    }
+}
+
+/// Transmits every TX frame due at `now` (the caller runs the engine):
+/// returns the frames put on the RX ring (RXT0), the frames transmitted
+/// (TXDW), and when the next one is due.
+fn transmit(nic: &NicCore, now: u64) -> (u64, u64, Option<u64>) {
     let mut delivered = 0;
     let mut tx_done = 0;
-    let mut next: Option<u64> = None;
-    let soonest = |next: &mut Option<u64>, t: u64| *next = Some(next.map_or(t, |n| n.min(t)));
-
+    let mut next = None;
     // The wire is FIFO: a frame not yet due holds back those behind it.
     while let HwTx::Frame(f) = nic.tx.hw_peek() {
         if f.launch_ns > now {
-            soonest(&mut next, f.launch_ns);
+            next = Some(f.launch_ns);
             break;
         }
         if nic.loopback.load(Ordering::Relaxed) {
             let mut hdr = [0u8; 2];
             nic.tx.peek(&f, &mut hdr);
-            match nic.rx.hw_receive(&nic.tx.frame_source(&f), u16::from_le_bytes(hdr)) {
-                Ok(_) => delivered += 1,
+            let port = u16::from_le_bytes(hdr);
+            let src = nic.tx.frame_source(&f);
+            match nic.rx.hw_receive(&src, port) {
+                Ok(descs) => {
+                    trace::hw_rx_dma(descs, port, src.len() as u32);
+                    delivered += 1
+                }
                 Err(RxMissed) => inc(&nic.stats.rx_missed),
             }
         } else {
@@ -122,7 +170,15 @@ fn tick(nic: &NicCore, now: u64) -> (u64, u64, Option<u64>) {
         nic.tx.hw_complete(&f);
         tx_done += 1;
     }
+    (delivered, tx_done, next)
+}
 
+/// Runs the generator's flows due at `now` (the caller runs the engine):
+/// returns the frames put on the RX ring and when a flow is next due.
+fn generate(nic: &NicCore, now: u64) -> (u64, Option<u64>) {
+    let mut delivered = 0;
+    let mut next: Option<u64> = None;
+    let soonest = |next: &mut Option<u64>, t: u64| *next = Some(next.map_or(t, |n| n.min(t)));
     // Run the flows on a copy, so the copying below is not done under the
     // lock the ioctls take; write back what was not restarted meanwhile.
     let started = nic.hw.lock().flows;
@@ -135,7 +191,10 @@ fn tick(nic: &NicCore, now: u64) -> (u64, u64, Option<u64>) {
             run.seq += 1;
             inc(&nic.stats.gen_packets);
             match nic.rx.hw_receive(&frame, run.cfg.dst_port as u16) {
-                Ok(_) => delivered += 1,
+                Ok(descs) => {
+                    trace::hw_rx_dma(descs, run.cfg.dst_port as u16, frame.len() as u32);
+                    delivered += 1
+                }
                 Err(RxMissed) => inc(&nic.stats.rx_missed),
             }
         }
@@ -150,7 +209,7 @@ fn tick(nic: &NicCore, now: u64) -> (u64, u64, Option<u64>) {
             *cur = *now;
         }
     }
-    (delivered, tx_done, next)
+    (delivered, next)
 }
 
 fn gen_frame(run: &GenRun) -> GenFrame {

@@ -19,6 +19,7 @@ use crate::driver::stats::inc;
 use kernel::{
     fs::fasync::{POLL_IN, SIGIO},
     sync::poll::PollMask,
+    trace::simnic as trace,
 };
 
 /// The signature of a `data_ready` callback.
@@ -36,7 +37,9 @@ pub(crate) const READABLE: PollMask = PollMask::from_bits(
 pub(crate) fn sock_def_readable(ep: &Endpoint) {
     // `skwq_has_sleeper()`: the barrier pairs with the waiter's
     // `prepare_to_wait`, so either it sees our datagram or we see it.
-    if ep.wq.has_sleeper() {
+    let sleepers = ep.wq.has_sleeper();
+    trace::data_ready(ep.port(), sleepers);
+    if sleepers {
         inc(&ep.stats.wakeups);
         inc(&ep.nic.stats.wakeups);
         ep.wq.wake_up_interruptible_sync_poll(READABLE);

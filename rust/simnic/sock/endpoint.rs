@@ -41,6 +41,7 @@ use kernel::{
         Arc, ArcBorrow, SpinLockBh,
     },
     time::Ktime,
+    trace::simnic as trace,
 };
 
 /// A received datagram: the whole frame (header, then payload) as the poll
@@ -272,7 +273,8 @@ impl Endpoint {
     /// time (now plus the wire delay). `ENOBUFS` if the TX ring is full,
     /// and the endpoint then waits for `write_space`; `EPIPE` (and
     /// `SIGPIPE` unless `nosignal`) once shut for writing.
-    pub(crate) fn send_to(this: ArcBorrow<'_, Self>, port: u16, payload: &[u8], nosignal: bool) -> Result<usize> {
+    #[doc(alias = "udp_sendmsg")]
+    pub(crate) fn sendmsg(this: ArcBorrow<'_, Self>, port: u16, payload: &[u8], nosignal: bool) -> Result<usize> {
         if this.shutdown_bits() & SEND_SHUTDOWN != 0 {
             if !nosignal {
                 signal::send_sigpipe();
@@ -289,7 +291,7 @@ impl Endpoint {
         let header = FrameHeader { dst_port: port, src_port: this.port(), len: payload.len() as u32 }.encode();
         let frame = HeaderAndPayload { header: &header, payload };
         let launch = Ktime::ktime_get().to_ns() as u64 + nic.tx_delay_ns.load(Relaxed);
-        if nic.start_xmit(&frame, launch).is_err() {
+        let Ok(descs) = nic.start_xmit(&frame, launch) else {
             inc(&nic.stats.tx_busy);
             // No room now: be told when there is (`sk_stream_wait_memory`
             // would sleep here; a datagram socket returns at once). Joined
@@ -300,12 +302,13 @@ impl Endpoint {
                 crate::sock::write_space::tx_room_available(nic);
             }
             return Err(ENOBUFS);
-        }
+        };
+        trace::xmit(this.port(), port, payload.len() as u32, descs);
         inc(&nic.stats.tx_packets);
         add(&nic.stats.tx_bytes, payload.len() as u64);
         inc(&this.stats.tx_packets);
         add(&this.stats.tx_bytes, payload.len() as u64);
-        nic.ring_doorbell();
+        nic.tx_doorbell();
         Ok(payload.len())
     }
 
@@ -329,7 +332,8 @@ impl Endpoint {
     /// receive memory budget and the endpoint's receive buffer, queue the
     /// datagram and call `data_ready` (`__udp_enqueue_schedule_skb`), or
     /// drop it (the caller counts why on the NIC; here, on the endpoint).
-    pub(crate) fn queue_rcv(&self, d: Received) -> Result<(), RcvDrop> {
+    /// `queued` sees the outcome before `data_ready` runs.
+    pub(crate) fn queue_rcv(&self, d: Received, queued: impl FnOnce(Result<(), RcvDrop>)) -> Result<(), RcvDrop> {
         let nic = &*self.nic;
         let charge = d.truesize();
         let len = d.payload_len() as u64;
@@ -354,6 +358,7 @@ impl Endpoint {
             }
             r
         };
+        queued(r);
         match r {
             Ok(()) => {
                 inc(&self.stats.rx_packets);
@@ -415,7 +420,8 @@ impl Endpoint {
     /// of sleeping; a signal while sleeping gives `ERESTARTSYS`. A failed copy
     /// puts the datagram back for the next reader. A pending error is
     /// returned once; shut for reading with nothing queued reads 0 bytes.
-    pub(crate) fn recv(
+    #[doc(alias = "udp_recvmsg")]
+    pub(crate) fn recvmsg(
         &self,
         room: usize,
         nonblock: bool,
@@ -444,6 +450,7 @@ impl Endpoint {
             (self.data_ready)(self);
             return Err(e);
         }
+        trace::recv_copy(self.port(), len as u32, want as u32);
         if want < len {
             inc(&self.stats.rx_truncated);
         }

@@ -10,7 +10,11 @@ use crate::driver::nic::NicCore;
 use crate::driver::stats::{add, inc};
 use crate::sock::endpoint::{RcvDrop, Received};
 use crate::uapi::FrameHeader;
-use kernel::{alloc::KVec, error::code_ext::ECONNREFUSED};
+use kernel::{
+    alloc::KVec,
+    error::code_ext::ECONNREFUSED,
+    trace::simnic::{self as trace, Delivery},
+};
 
 /// Protocol demux of one frame: validate the header, find the endpoint bound
 /// to its destination port, queue it there.
@@ -21,11 +25,23 @@ pub(crate) fn udp_rcv(nic: &NicCore, frame: KVec<u8>) {
         return;
     };
     let Some(ep) = nic.ports.lock().lookup(h.dst_port) else {
+        trace::deliver(h.dst_port, h.len, Delivery::NoPort);
         inc(&nic.stats.rx_no_port);
         port_unreachable(nic, &h);
         return;
     };
-    match ep.queue_rcv(Received::new(frame)) {
+    // Traced before the queueing, which calls `data_ready`: the events
+    // come in the order things happen.
+    let r = ep.queue_rcv(Received::new(frame), |r| {
+        let why = match r {
+            Ok(()) => Delivery::Queued,
+            Err(RcvDrop::QueueFull) => Delivery::QueueFull,
+            Err(RcvDrop::NoMem) => Delivery::NoMem,
+            Err(RcvDrop::Closed) => Delivery::Closed,
+        };
+        trace::deliver(h.dst_port, h.len, why);
+    });
+    match r {
         Ok(()) => {
             inc(&nic.stats.rx_packets);
             add(&nic.stats.rx_bytes, h.len as u64);

@@ -138,6 +138,8 @@ pub struct LatencyResult {
     pub simnic: Option<(u64, NicStats)>,
     /// `ENOBUFS` retries.
     pub tx_busy_retries: u64,
+    /// The thread ids of A and B (both block in `read()`), of the last run.
+    pub reader_tids: Vec<libc::pid_t>,
 }
 
 impl LatencyResult {
@@ -264,6 +266,7 @@ pub fn ping_pong(
             None => (w, d),
         });
     }
+    acc.reader_tids = vec![sys::gettid(), b_tid];
     acc.message_len = len;
     acc.block_p50.push(Summary::of(&oneway[warmup..]).p50);
     acc.oneway.extend_from_slice(&oneway[warmup..]);

@@ -16,6 +16,7 @@
 //! hits each of them alike. `tools/bench/run` boots the guest and runs this;
 //! Documentation/benchmarks.rst explains the method and the results.
 
+mod breakdown;
 mod c10k;
 mod latency;
 mod memory;
@@ -41,6 +42,7 @@ enum Section {
     Throughput,
     Memory,
     C10k,
+    Breakdown,
 }
 
 /// Benchmark /dev/simnic against UDP on 127.0.0.1 and eventfd (run it in the
@@ -55,7 +57,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "latency,throughput,memory,c10k"
+        default_value = "latency,throughput,memory,c10k,breakdown"
     )]
     only: Vec<Section>,
     /// Datagram payload bytes (latency and throughput; eventfd moves 8).
@@ -140,6 +142,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Pinning::Same)]
     c10k_pin: Pinning,
 
+    /// Breakdown: measured round trips per model (untraced, then traced).
+    #[arg(long, default_value_t = 1000)]
+    breakdown_rounds: usize,
+
     /// Measure even when CLOCK_MONOTONIC is coarser than a microsecond (a
     /// guest whose TSC calibration failed runs on jiffies: 4 ms steps).
     #[arg(long)]
@@ -156,6 +162,7 @@ struct Report {
     memory: Vec<(&'static str, MemResult)>,
     mem_noise: Option<BTreeMap<&'static str, i64>>,
     c10k: Option<c10k::C10kResult>,
+    breakdown: Vec<breakdown::BreakdownResult>,
     lo_was_down: bool,
     clock_wait: f64,
     secs: f64,
@@ -178,6 +185,7 @@ fn run(args: &Args) -> io::Result<()> {
         memory: Vec::new(),
         mem_noise: None,
         c10k: None,
+        breakdown: Vec::new(),
         lo_was_down: false,
         clock_wait: 0.0,
         secs: 0.0,
@@ -262,6 +270,20 @@ fn run(args: &Args) -> io::Result<()> {
             goal_rounds: args.c10k_goal_rounds,
         };
         rep.c10k = Some(c10k::run(&p, &progress)?);
+    }
+    if args.only.contains(&Section::Breakdown) {
+        for &pin in &args.pin {
+            if pin == Pinning::Split && sys::online_cpus() < 2 {
+                continue;
+            }
+            rep.breakdown.push(breakdown::run(
+                args.breakdown_rounds.max(1),
+                args.warmup_rounds,
+                args.size,
+                pin,
+                &progress,
+            )?);
+        }
     }
     progress.phase("done");
 
@@ -393,6 +415,9 @@ fn render(args: &Args, rep: &Report) -> String {
     }
     if let Some(c) = &rep.c10k {
         c.render(args.size, &mut o);
+    }
+    for b in &rep.breakdown {
+        render_breakdown(b, &mut o);
     }
     render_raw(rep, &mut o);
     o
@@ -668,4 +693,70 @@ fn render_raw(rep: &Report, o: &mut String) {
             ""
         }
     );
+}
+
+fn render_breakdown(b: &breakdown::BreakdownResult, o: &mut String) {
+    let udp = b.udp.oneway();
+    let _ = writeln!(
+        o,
+        "\nWhere the time goes ({}): one-way latency per hardware execution model, then each step's median\n\
+         from the module's trace events and sched_wakeup/sched_switch (tracing on: the traced column is slower).\n",
+        b.pin
+    );
+    let mut t = Table::new(&[
+        "one-way latency",
+        "p50",
+        "p99",
+        "p50 vs UDP",
+        "p99 vs UDP",
+        "traced p50",
+    ]);
+    t.row(vec![
+        "UDP 127.0.0.1".into(),
+        us(udp.p50),
+        us(udp.p99),
+        "1.00x".into(),
+        "1.00x".into(),
+        "-".into(),
+    ]);
+    for m in &b.models {
+        let s = m.untraced.oneway();
+        t.row(vec![
+            format!(
+                "simnic, hw_inline={}",
+                if m.model == "inline" { 1 } else { 0 }
+            ),
+            us(s.p50),
+            us(s.p99),
+            ratio(s.p50 as f64, udp.p50 as f64),
+            ratio(s.p99 as f64, udp.p99 as f64),
+            us(m.traced.oneway().p50),
+        ]);
+    }
+    *o += &t.render();
+    let mut head = vec!["step (traced, median)".to_string()];
+    head.extend(b.models.iter().map(|m| format!("{} model", m.model)));
+    let head: Vec<&str> = head.iter().map(|s| s.as_str()).collect();
+    let mut t = Table::new(&head);
+    for (i, (_, _, name)) in breakdown::STEPS.iter().enumerate() {
+        let mut row = vec![name.to_string()];
+        row.extend(b.models.iter().map(|m| us(m.step(i).p50)));
+        t.row(row);
+    }
+    let mut row = vec!["first event to last (median of the sums)".to_string()];
+    row.extend(
+        b.models
+            .iter()
+            .map(|m| us(stats::Summary::of(&m.total).p50)),
+    );
+    t.row(row);
+    let mut row = vec!["datagrams timed (incomplete chains)".to_string()];
+    row.extend(
+        b.models
+            .iter()
+            .map(|m| format!("{} ({})", m.total.len(), m.incomplete)),
+    );
+    t.row(row);
+    *o += "\n";
+    *o += &t.render();
 }

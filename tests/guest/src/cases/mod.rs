@@ -19,6 +19,7 @@ mod readiness;
 mod shutdown;
 pub mod sigio;
 mod stress;
+mod trace;
 mod write_space;
 
 use crate::Test;
@@ -123,6 +124,8 @@ pub const TESTS: &[Test] = tests![
     privilege::unprivileged_rx_mem_budget,
     privilege::gen_flows_stop_with_owner,
     privilege::unprivileged_user_watches_bounded,
+    trace::trace_events_one_datagram_in_order,
+    trace::trace_events_off_record_nothing,
     stress::stress_threads,
     stress::stress_threads_drops,
     compat::compat_ioctl_32bit,
