@@ -9,6 +9,7 @@
 //! the poll on the BH workqueue). Everything else happens in the poll, with
 //! interrupts from the device off until the ring is drained.
 
+use crate::driver::napi_irq::intr_mask;
 use crate::driver::nic::NicCore;
 use kernel::{
     irq_work::IrqWorkCallback,
@@ -34,7 +35,7 @@ impl IrqCtx {
     #[doc(alias = "e1000_intr")]
     fn simnic_intr(&self) {
         // IMC: no more interrupts until the poll is done.
-        self.nic.irq.mask();
+        intr_mask(&self.nic.irq);
         // napi_schedule(): runs the poll in softirq context on this CPU.
         self.napi.schedule();
     }
