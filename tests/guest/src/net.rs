@@ -137,6 +137,22 @@ pub fn expect_nic(s: &NicStats, want: &[(&str, u64)], what: &str) -> TestResult 
     Ok(())
 }
 
+/// Checks every NIC counter of `s` (the uapi's list of them, so a counter
+/// added later is checked too): those in `want` against their values, those
+/// in `unchecked` not at all, and every other one must be 0.
+pub fn expect_nic_all(s: &NicStats, want: &[(&str, u64)], unchecked: &[&str], what: &str) -> TestResult {
+    let fields = nic_fields(s);
+    for name in want.iter().map(|w| w.0).chain(unchecked.iter().copied()) {
+        ensure!(fields.iter().any(|(n, _)| *n == name), "no NIC counter named {name}");
+    }
+    let all: Vec<(&str, u64)> = fields
+        .iter()
+        .filter(|(n, _)| !unchecked.contains(n))
+        .map(|(n, _)| (*n, want.iter().find(|w| w.0 == *n).map_or(0, |w| w.1)))
+        .collect();
+    expect_nic(s, &all, what)
+}
+
 /// The endpoint's fields by name.
 pub fn ep_fields(s: &EpStats) -> [(&'static str, u64); EpStats::FIELDS] {
     s.fields()
@@ -363,6 +379,33 @@ mod tests {
         assert_eq!(
             expect_nic(&s, &[("irqs", 2), ("irq", 1)], "n"),
             Err("no NIC counter named irq".to_string())
+        );
+
+        // Every counter not named must be zero, the unchecked ones aside.
+        let s = NicStats {
+            irqs: 1,
+            polls: 1,
+            hw_runs: 3,
+            write_space: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            expect_nic_all(&s, &[("irqs", 1), ("polls", 1), ("write_space", 1)], &["hw_runs"], "n"),
+            Ok(())
+        );
+        assert_eq!(
+            expect_nic_all(&s, &[("irqs", 1), ("polls", 1)], &["hw_runs"], "n"),
+            Err("n: NIC counters write_space 1 (expected 0); all changes: irqs 1, polls 1, hw_runs 3, write_space 1"
+                .to_string())
+        );
+        assert_eq!(
+            expect_nic_all(&s, &[("irqs", 1), ("polls", 1), ("write_space", 1)], &[], "n"),
+            Err("n: NIC counters hw_runs 3 (expected 0); all changes: irqs 1, polls 1, hw_runs 3, write_space 1"
+                .to_string())
+        );
+        assert_eq!(
+            expect_nic_all(&s, &[], &["hw_run"], "n"),
+            Err("no NIC counter named hw_run".to_string())
         );
 
         let e = EpStats {
