@@ -249,6 +249,37 @@ pub fn wait_nic(
     }
 }
 
+/// Makes the hardware engine run one whole pass that starts after this
+/// call, and returns when it has: `kick` sends itself a datagram (the
+/// doorbell wakes the engine) and reads it back. The engine runs every
+/// generator flow it has in each pass, so a check that a flow makes no more
+/// datagrams does not depend on the engine having run during a time window:
+/// after `engine_pass` it has, whatever the guest's stalls.
+pub fn engine_pass(kick: &Endpoint) -> TestResult {
+    use std::os::fd::AsRawFd;
+    let fd = kick.as_raw_fd();
+    send(fd, b"kick", "the engine kick's write")?;
+    expect_datagram(fd, b"kick", "the engine kick's datagram")?;
+    settle(kick)?;
+    Ok(())
+}
+
+/// Checks the generator makes no more datagrams: after an engine pass that
+/// starts now (a pass already under way, which may still deliver a few
+/// bursts of a flow stopped meanwhile, has ended by then), and another one
+/// `QUIET` later, `gen_packets` has not moved. A flow still running (at
+/// 10 datagrams per second or more) would owe bursts by the second pass and
+/// make them in it, so the check holds whatever the guest's stalls.
+pub fn expect_generator_stopped(ep: &Endpoint, kick: &Endpoint, what: &str) -> TestResult {
+    engine_pass(kick)?;
+    let g1 = nic_stats(ep)?.gen_packets;
+    std::thread::sleep(QUIET);
+    engine_pass(kick)?;
+    let g2 = nic_stats(ep)?.gen_packets;
+    ensure!(g1 == g2, "{what}: gen_packets went from {g1} to {g2} in an engine pass {} ms later", QUIET.as_millis());
+    Ok(())
+}
+
 /// TX (and RX) descriptors a frame of `len` payload bytes takes: the 8-byte
 /// header plus the payload, in 2048-byte buffers.
 pub fn descs(len: usize) -> u32 {
