@@ -133,6 +133,164 @@ pub fn generator_count_and_payload() -> TestResult {
     expect_ep(&ep_stats(&ep)?, &[("rx_packets", 105), ("rx_drops", 0)], "the receiver")
 }
 
+/// Reads every datagram queued on `ep` (non-blocking) and returns the
+/// sequence numbers, checking each is a `len`-byte datagram of `flow_id`
+/// from source port 0 with its payload intact.
+fn drain_flow(ep: &Endpoint, flow_id: u32, len: usize) -> Result<Vec<u64>, String> {
+    let mut seqs = Vec::new();
+    let mut buf = vec![0u8; len + 1];
+    loop {
+        let info = match ep.recv_from(&mut buf, true) {
+            Ok(info) => info,
+            Err(e) if raw(&e) == libc::EAGAIN => return Ok(seqs),
+            Err(e) => return Err(format!("RECVFROM after {} datagrams: {}", seqs.len(), io_name(&e))),
+        };
+        let d = &buf[..info.len];
+        ensure!(
+            info.src_port == 0 && info.dgram_len == len && d.len() >= 12,
+            "datagram #{}: {info:?}, expected {len} bytes from source port 0",
+            seqs.len()
+        );
+        ensure!(
+            u32::from_le_bytes(d[..4].try_into().unwrap()) == flow_id,
+            "datagram #{} is not of flow {flow_id}: {d:?}",
+            seqs.len()
+        );
+        let seq = u64::from_le_bytes(d[4..12].try_into().unwrap());
+        check_data(d, &gen_payload(flow_id, seq, len), &format!("datagram #{} (seq {seq})", seqs.len()))?;
+        seqs.push(seq);
+    }
+}
+
+/// The high-rate path of the generator: at 10 000 000 datagrams per second
+/// in bursts of 16, a burst is due every 1.6 us, far more often than the
+/// engine runs, so each engine pass owes many bursts and sends them as one
+/// batch, capped at `MAX_CATCH_UP` = 4 bursts (64 datagrams). A flow of 200
+/// then arrives whole: exactly 200 generated, no more once the count is
+/// reached, sequence numbers 0 to 199 each once and in order, nothing
+/// dropped (200 fit the RX ring and the receive queue however the passes
+/// fall), and at least 4 engine passes (a pacer that sent everything owed
+/// at once would need fewer whenever the engine ran late).
+pub fn generator_high_rate_batches() -> TestResult {
+    const COUNT: u64 = 200;
+    const BURST: u32 = 16;
+    const CAP: u64 = 4 * BURST as u64;
+    let ep = open_dev_nonblocking()?;
+    let _restore = NicRestore(&ep);
+    let port = port_of(&ep)?;
+    okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
+    settle(&ep)?;
+    let n0 = nic_stats(&ep)?;
+    okay(ep.gen_start(&flow(4, port, 16, 10_000_000, BURST, COUNT)), "GEN_START 200 at 10^7/s in bursts of 16")?;
+    wait_nic(&ep, ARRIVAL, "the flow's 200 datagrams", |s| s.gen_packets - n0.gen_packets >= COUNT)?;
+    settle(&ep)?;
+    let seqs = drain_flow(&ep, 4, 16)?;
+    let want: Vec<u64> = (0..COUNT).collect();
+    ensure!(
+        seqs == want,
+        "read {} datagrams with sequence numbers {:?}..., expected 0 to {} in order",
+        seqs.len(),
+        &seqs[..seqs.len().min(20)],
+        COUNT - 1
+    );
+    let d = nic_delta(&n0, &nic_stats(&ep)?);
+    expect_nic(
+        &d,
+        &[("gen_packets", COUNT), ("rx_packets", COUNT), ("rx_descs", COUNT), ("tx_packets", 0)],
+        "after the high-rate flow",
+    )?;
+    ensure!(
+        simnic::nic_dropped(&d) == 0,
+        "a flow of {COUNT} datagrams that fits the RX ring and the queue lost some: {}",
+        nic_summary(&d)
+    );
+    ensure!(
+        d.hw_runs >= COUNT.div_ceil(CAP),
+        "the engine made {COUNT} datagrams in {} passes: more than {CAP} (4 bursts) in one pass",
+        d.hw_runs
+    );
+    expect_ep(&ep_stats(&ep)?, &[("rx_packets", COUNT), ("rx_drops", 0), ("queued", 0)], "the receiver")?;
+    println!(
+        "# generator_high_rate_batches: {COUNT} datagrams in {} engine passes, {} interrupts, {} polls",
+        d.hw_runs, d.irqs, d.polls
+    );
+    Ok(())
+}
+
+/// A batch larger than the RX ring: the largest burst (4096) at the top
+/// rate. The engine writes a pass's batch before it raises the interrupt,
+/// so with the NIC idle before the flow, the first burst alone fills the
+/// ring's free descriptors and the rest of it is missed (`rx_missed`). A
+/// count of two bursts is then accounted exactly: every generated datagram
+/// is delivered or counted in one drop counter (missed, or the receive
+/// queue full), the delivered ones are read back in sequence order with
+/// gaps only where frames were dropped, and the first ring's worth (0 up to
+/// the free descriptors) arrives whole and in order.
+pub fn generator_batch_overflows_rx_ring() -> TestResult {
+    const BURST: u32 = 4096;
+    const COUNT: u64 = 2 * BURST as u64;
+    let ep = open_dev_nonblocking()?;
+    let _restore = NicRestore(&ep);
+    let port = port_of(&ep)?;
+    okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
+    let r = settle(&ep)?;
+    let room = u64::from(r.rx_tail.wrapping_sub(r.rx_head) & (r.rx_size - 1));
+    ensure!(
+        room < u64::from(BURST) && room <= simnic::RX_QUEUE_SLOTS as u64,
+        "an RX ring with {room} free descriptors: this test needs fewer than a burst of {BURST} and at most a receive queue's {}",
+        simnic::RX_QUEUE_SLOTS
+    );
+    let n0 = nic_stats(&ep)?;
+    let e0 = ep_stats(&ep)?;
+    okay(ep.gen_start(&flow(6, port, 16, 10_000_000, BURST, COUNT)), "GEN_START 2 bursts of 4096 at 10^7/s")?;
+    wait_nic(&ep, ARRIVAL, "the flow's datagrams", |s| s.gen_packets - n0.gen_packets >= COUNT)?;
+    settle(&ep)?;
+    let seqs = drain_flow(&ep, 6, 16)?;
+    let d = nic_delta(&n0, &nic_stats(&ep)?);
+    let e = ep_stats(&ep)?.wrapping_sub(&e0);
+    expect_nic(
+        &d,
+        &[("gen_packets", COUNT), ("tx_packets", 0), ("rx_packets", seqs.len() as u64), ("rx_no_port", 0), ("rx_errors", 0)],
+        "after two bursts of 4096",
+    )?;
+    ensure!(
+        simnic::frames_unaccounted(&d) == 0,
+        "{COUNT} datagrams generated, {} delivered and {} dropped ({}): {} unaccounted",
+        d.rx_packets,
+        simnic::nic_dropped(&d),
+        nic_summary(&d),
+        simnic::frames_unaccounted(&d)
+    );
+    ensure!(
+        d.rx_missed >= u64::from(BURST) - room,
+        "a batch of {BURST} into an idle ring with {room} free descriptors: only {} missed",
+        d.rx_missed
+    );
+    ensure!(
+        e.rx_packets == d.rx_packets && e.rx_drops == d.rx_queue_full + d.rx_mem_drops + d.rx_closed,
+        "the endpoint counted {} received and {} dropped; the NIC {} delivered and {} dropped at the queue",
+        e.rx_packets,
+        e.rx_drops,
+        d.rx_packets,
+        d.rx_queue_full + d.rx_mem_drops + d.rx_closed
+    );
+    let first: Vec<u64> = (0..room).collect();
+    ensure!(
+        seqs.len() as u64 >= room && seqs[..room as usize] == first[..],
+        "the first {room} datagrams read are {:?}..., expected 0 to {} (the ring's worth of the first batch)",
+        &seqs[..seqs.len().min(20)],
+        room - 1
+    );
+    if let Some(w) = seqs.windows(2).find(|w| w[1] <= w[0] || w[1] >= COUNT) {
+        return Err(format!("sequence {} read after {}: out of order, repeated or past the count", w[1], w[0]));
+    }
+    println!(
+        "# generator_batch_overflows_rx_ring: {COUNT} generated, {} delivered, {} missed, {} queue full, {} passes",
+        d.rx_packets, d.rx_missed, d.rx_queue_full, d.hw_runs
+    );
+    Ok(())
+}
+
 /// Receives the `n` datagrams of a flow and returns when the last one was
 /// read, after `t0`.
 fn receive_all(ep: &Endpoint, flow_id: u32, n: u64, len: usize, t0: Instant) -> Result<Duration, String> {

@@ -117,6 +117,8 @@ pub const TESTS: &[Test] = tests![
     generator::generator_bad_args,
     generator::generator_count_and_payload,
     generator::generator_rate,
+    generator::generator_high_rate_batches,
+    generator::generator_batch_overflows_rx_ring,
     generator::generator_stop,
     privilege::unprivileged_rcvbuf_clamped,
     privilege::unprivileged_admin_ioctls_eperm,
