@@ -125,8 +125,9 @@ pub const TESTS: &[Test] = tests![
     privilege::unprivileged_rx_mem_budget,
     privilege::gen_flows_stop_with_owner,
     privilege::unprivileged_user_watches_bounded,
-    stress::stress_threads,
-    stress::stress_threads_drops,
+    // 7 to 20 s each on the emulated debug kernel, more under host load.
+    stress::stress_threads @ 120,
+    stress::stress_threads_drops @ 120,
     compat::compat_ioctl_32bit,
     // About 20 s on the emulated debug kernel (KASAN, kmemleak, lockdep),
     // 90 s when the host is loaded.
