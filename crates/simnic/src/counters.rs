@@ -45,11 +45,12 @@ pub fn nic_counter_kind(name: &str) -> Option<NicCounterKind> {
     Some(match name {
         "tx_packets" | "gen_packets" => Sent,
         "rx_packets" => Delivered,
-        "rx_missed" | "rx_no_port" | "rx_queue_full" | "rx_errors" | "rx_mem_drops" | "rx_closed"
-        | "tx_lost" => Dropped,
+        "rx_missed" | "rx_no_port" | "rx_queue_full" | "rx_errors" | "rx_mem_drops"
+        | "rx_closed" | "tx_lost" => Dropped,
         "tx_busy" => Refused,
-        "irqs" | "irqs_suppressed" | "polls" | "budget_exhausted" | "napi_complete" | "rx_descs"
-        | "rx_bytes" | "tx_bytes" | "wakeups" | "hw_runs" | "port_unreach" | "write_space" => Other,
+        "irqs" | "irqs_suppressed" | "polls" | "budget_exhausted" | "napi_complete"
+        | "rx_descs" | "rx_bytes" | "tx_bytes" | "wakeups" | "hw_runs" | "port_unreach"
+        | "write_space" => Other,
         _ => return None,
     })
 }
@@ -121,10 +122,19 @@ mod tests {
             NicCounterKind::Refused,
             NicCounterKind::Other,
         ] {
-            assert!(!nic_counters_of(&s, kind).is_empty(), "no counter of kind {kind:?}");
+            assert!(
+                !nic_counters_of(&s, kind).is_empty(),
+                "no counter of kind {kind:?}"
+            );
         }
-        assert_eq!(nic_counters_of(&s, NicCounterKind::Delivered), [("rx_packets", 0)]);
-        assert_eq!(nic_counters_of(&s, NicCounterKind::Refused), [("tx_busy", 0)]);
+        assert_eq!(
+            nic_counters_of(&s, NicCounterKind::Delivered),
+            [("rx_packets", 0)]
+        );
+        assert_eq!(
+            nic_counters_of(&s, NicCounterKind::Refused),
+            [("tx_busy", 0)]
+        );
     }
 
     #[test]
@@ -136,15 +146,27 @@ mod tests {
             1u64 << i
         };
         let dropped = nic_dropped(&s);
-        let names: Vec<&str> = nic_counters_of(&s, NicCounterKind::Dropped).iter().map(|c| c.0).collect();
+        let names: Vec<&str> = nic_counters_of(&s, NicCounterKind::Dropped)
+            .iter()
+            .map(|c| c.0)
+            .collect();
         assert_eq!(dropped, names.iter().map(|n| bit(n)).sum::<u64>());
-        for name in ["rx_missed", "rx_queue_full", "rx_mem_drops", "rx_closed", "tx_lost"] {
+        for name in [
+            "rx_missed",
+            "rx_queue_full",
+            "rx_mem_drops",
+            "rx_closed",
+            "tx_lost",
+        ] {
             assert_ne!(dropped & bit(name), 0, "{name} is a drop");
         }
         for name in ["rx_packets", "tx_busy", "port_unreach", "rx_bytes"] {
             assert_eq!(dropped & bit(name), 0, "{name} is not a drop");
         }
-        assert_eq!(nic_sum(&s, NicCounterKind::Sent), bit("tx_packets") | bit("gen_packets"));
+        assert_eq!(
+            nic_sum(&s, NicCounterKind::Sent),
+            bit("tx_packets") | bit("gen_packets")
+        );
     }
 
     #[test]
@@ -161,8 +183,20 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(frames_unaccounted(&idle), 0);
-        assert_eq!(frames_unaccounted(&NicStats { rx_missed: 1, ..idle }), 1);
-        assert_eq!(frames_unaccounted(&NicStats { rx_closed: 1, ..idle }), -1);
+        assert_eq!(
+            frames_unaccounted(&NicStats {
+                rx_missed: 1,
+                ..idle
+            }),
+            1
+        );
+        assert_eq!(
+            frames_unaccounted(&NicStats {
+                rx_closed: 1,
+                ..idle
+            }),
+            -1
+        );
         assert_eq!(frames_unaccounted(&NicStats::default()), 0);
     }
 }

@@ -140,10 +140,18 @@ pub fn expect_nic(s: &NicStats, want: &[(&str, u64)], what: &str) -> TestResult 
 /// Checks every NIC counter of `s` (the uapi's list of them, so a counter
 /// added later is checked too): those in `want` against their values, those
 /// in `unchecked` not at all, and every other one must be 0.
-pub fn expect_nic_all(s: &NicStats, want: &[(&str, u64)], unchecked: &[&str], what: &str) -> TestResult {
+pub fn expect_nic_all(
+    s: &NicStats,
+    want: &[(&str, u64)],
+    unchecked: &[&str],
+    what: &str,
+) -> TestResult {
     let fields = nic_fields(s);
     for name in want.iter().map(|w| w.0).chain(unchecked.iter().copied()) {
-        ensure!(fields.iter().any(|(n, _)| *n == name), "no NIC counter named {name}");
+        ensure!(
+            fields.iter().any(|(n, _)| *n == name),
+            "no NIC counter named {name}"
+        );
     }
     let all: Vec<(&str, u64)> = fields
         .iter()
@@ -276,7 +284,11 @@ pub fn expect_generator_stopped(ep: &Endpoint, kick: &Endpoint, what: &str) -> T
     std::thread::sleep(QUIET);
     engine_pass(kick)?;
     let g2 = nic_stats(ep)?.gen_packets;
-    ensure!(g1 == g2, "{what}: gen_packets went from {g1} to {g2} in an engine pass {} ms later", QUIET.as_millis());
+    ensure!(
+        g1 == g2,
+        "{what}: gen_packets went from {g1} to {g2} in an engine pass {} ms later",
+        QUIET.as_millis()
+    );
     Ok(())
 }
 
@@ -330,7 +342,14 @@ impl<'a> Paced<'a> {
 }
 
 /// A generator flow configuration.
-pub fn flow(flow: u32, dst_port: u32, payload_len: u32, rate_pps: u32, burst: u32, count: u64) -> GenFlow {
+pub fn flow(
+    flow: u32,
+    dst_port: u32,
+    payload_len: u32,
+    rate_pps: u32,
+    burst: u32,
+    count: u64,
+) -> GenFlow {
     GenFlow {
         flow,
         dst_port,
@@ -421,7 +440,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            expect_nic_all(&s, &[("irqs", 1), ("polls", 1), ("write_space", 1)], &["hw_runs"], "n"),
+            expect_nic_all(
+                &s,
+                &[("irqs", 1), ("polls", 1), ("write_space", 1)],
+                &["hw_runs"],
+                "n"
+            ),
             Ok(())
         );
         assert_eq!(

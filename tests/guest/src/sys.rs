@@ -238,8 +238,12 @@ pub fn poll_one(
 }
 
 /// All the poll bits a datagram device can report.
-pub const POLL_ALL: libc::c_short =
-    libc::POLLIN | libc::POLLRDNORM | libc::POLLOUT | libc::POLLWRNORM | libc::POLLPRI | libc::POLLRDHUP;
+pub const POLL_ALL: libc::c_short = libc::POLLIN
+    | libc::POLLRDNORM
+    | libc::POLLOUT
+    | libc::POLLWRNORM
+    | libc::POLLPRI
+    | libc::POLLRDHUP;
 
 pub fn poll_names(ev: libc::c_short) -> String {
     let bits = [
@@ -647,9 +651,16 @@ impl Child {
     /// while it was already blocked), so nothing woke it, however late it
     /// would have got to run.
     pub fn expect_still_asleep(&mut self, switches_before: u64, what: &str) -> TestResult {
-        ensure!(!self.exited()?, "{what}: the child {}", describe_status(self.status.unwrap_or(0)));
+        ensure!(
+            !self.exited()?,
+            "{what}: the child {}",
+            describe_status(self.status.unwrap_or(0))
+        );
         let st = self.state()?;
-        ensure!(st == 'S', "{what}: the child is in state {st:?}, not asleep (S)");
+        ensure!(
+            st == 'S',
+            "{what}: the child is in state {st:?}, not asleep (S)"
+        );
         let now = self.voluntary_switches()?;
         ensure!(
             now == switches_before,
@@ -908,9 +919,7 @@ pub mod tests {
             i32::from(read(r, &mut b) != Ok(1) || b[0] != b'!')
         })
         .unwrap();
-        child
-            .wait_sleeping(WAIT, "pipe read")
-            .unwrap();
+        child.wait_sleeping(WAIT, "pipe read").unwrap();
         let before = child.voluntary_switches().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(
@@ -924,20 +933,14 @@ pub mod tests {
         assert!(err.contains("was woken"), "{err}");
         assert!(!child.exited().unwrap());
         write(pipe.w.as_raw_fd(), b"!").unwrap();
-        child
-            .expect_exit0(WAIT, "reader")
-            .unwrap();
+        child.expect_exit0(WAIT, "reader").unwrap();
         let err = child.expect_still_asleep(before, "reader").unwrap_err();
         assert!(err.contains("exited with status 0"), "{err}");
 
         let mut child = Child::spawn(|| 3).unwrap();
-        let err = child
-            .expect_exit0(WAIT, "quitter")
-            .unwrap_err();
+        let err = child.expect_exit0(WAIT, "quitter").unwrap_err();
         assert_eq!(err, "quitter: child exited with status 3");
-        let err = child
-            .wait_sleeping(WAIT, "sleeper")
-            .unwrap_err();
+        let err = child.wait_sleeping(WAIT, "sleeper").unwrap_err();
         assert!(err.contains("instead of blocking"), "{err}");
 
         let mut child = Child::spawn(|| {

@@ -213,7 +213,11 @@ fn run_stress(rcvbuf: u32, mode: Mode) -> Result<Outcome, String> {
             })
             .collect()
     };
-    let mut readers = if mode == Mode::Windowed { spawn_readers() } else { Vec::new() };
+    let mut readers = if mode == Mode::Windowed {
+        spawn_readers()
+    } else {
+        Vec::new()
+    };
     let writers: Vec<_> = (0..WRITERS)
         .map(|t| {
             let sh = sh.clone();
@@ -351,13 +355,21 @@ fn run_stress(rcvbuf: u32, mode: Mode) -> Result<Outcome, String> {
         d.rx_mem_drops,
         d.rx_closed
     );
-    expect_ep(&e, &[("rx_packets", d.rx_packets), ("tx_packets", total + stops)], "after the stress")?;
+    expect_ep(
+        &e,
+        &[("rx_packets", d.rx_packets), ("tx_packets", total + stops)],
+        "after the stress",
+    )?;
     expect_poll(
         sh.ep.as_raw_fd(),
         libc::POLLOUT | libc::POLLWRNORM,
         "after the stress (queue must be empty)",
     )?;
-    Ok(Outcome { dropped, refused, nic: d })
+    Ok(Outcome {
+        dropped,
+        refused,
+        nic: d,
+    })
 }
 
 /// Windowed, with a receive buffer big enough for the whole window:
