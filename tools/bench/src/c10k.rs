@@ -1001,6 +1001,8 @@ impl C10kResult {
             "waiter CPU p99",
             &format!("one-way vs N={min_n}"),
             &format!("CPU vs N={min_n}"),
+            "one-way vs UDP",
+            "CPU vs UDP",
             "one-way p50 per block",
         ]);
         for kind in KINDS {
@@ -1014,6 +1016,11 @@ impl C10kResult {
                     let (ow, cpu) = (r.oneway(), r.cpu());
                     let lo = r.block_p50.iter().map(|b| b.0).min().unwrap_or(0);
                     let hi = r.block_p50.iter().map(|b| b.0).max().unwrap_or(0);
+                    // The same mechanism over as many UDP sockets, same run.
+                    let udp = self.events.get(&(Kind::Udp, mech, n));
+                    let vs_udp = |f: fn(&EventResult) -> u64| {
+                        udp.map_or_else(|| "-".into(), |u| ratio(f(r) as f64, f(u) as f64))
+                    };
                     t.row(vec![
                         kind.name().into(),
                         mech.name().into(),
@@ -1025,6 +1032,8 @@ impl C10kResult {
                         us(cpu.p99),
                         ratio(ow.p50 as f64, base.oneway().p50 as f64),
                         ratio(cpu.p50 as f64, base.cpu().p50 as f64),
+                        vs_udp(|e| e.oneway().p50),
+                        vs_udp(|e| e.cpu().p50),
                         format!("{:.1}..{:.1} us", lo as f64 / 1000.0, hi as f64 / 1000.0),
                     ]);
                 }
@@ -1361,6 +1370,7 @@ impl C10kResult {
             "ratio",
             "per pair",
             "median pair",
+            &format!("vs UDP, {sb} open"),
             &format!("goal {EPOLL_GOAL}x"),
         ]);
         let mut verdicts = Vec::new();
@@ -1403,6 +1413,11 @@ impl C10kResult {
                 };
                 let mid = median(&per_pair);
                 let judge = !p99 && kind == Kind::Simnic;
+                // The same statistic of UDP with as many sockets open.
+                let vs_udp = self.goal.get(&(Kind::Udp, b)).map_or_else(
+                    || "-".into(),
+                    |u| crate::table::ratio(vb as f64, get(u) as f64),
+                );
                 if let (true, Some(m)) = (judge, mid) {
                     verdicts.push((what, m));
                 }
@@ -1421,6 +1436,7 @@ impl C10kResult {
                     format!("{r:.2}x"),
                     ratio_range(&per_pair),
                     mid.map_or_else(|| "-".into(), |m| format!("{m:.2}x")),
+                    vs_udp,
                     match (judge, mid) {
                         (true, Some(m)) => verdict(m, EPOLL_GOAL),
                         _ => "-".into(),
@@ -1471,6 +1487,7 @@ impl C10kResult {
             "per open p50",
             "last 10% / first 10%",
             &format!("per open vs N={}", thousands(base as f64)),
+            "per open vs UDP",
             "close per",
             "epoll_ctl ADD per fd",
         ]);
@@ -1499,6 +1516,10 @@ impl C10kResult {
                 let vs = base_per
                     .map(|b| ratio(per, b))
                     .unwrap_or_else(|| "-".into());
+                let vs_udp = self.opens.get(&(Kind::Udp, n)).map_or_else(
+                    || "-".into(),
+                    |u| ratio(per, OpenResult::per_object(&u.open_total, n)),
+                );
                 if kind == Kind::Simnic && n == *sizes.last().expect("sizes") && n > base {
                     goal = base_per.map(|b| (per / b, n));
                 }
@@ -1510,6 +1531,7 @@ impl C10kResult {
                     us(Summary::of(&r.per_open).p50),
                     tenths,
                     vs,
+                    vs_udp,
                     us(OpenResult::per_object(&r.close_total, n) as u64),
                     us(OpenResult::per_object(&r.epoll_add_total, n) as u64),
                 ]);
