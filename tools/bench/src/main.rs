@@ -513,12 +513,15 @@ fn render(args: &Args, rep: &Report) -> String {
         },
         match &rep.reloaded {
             Some(r) => format!(" (reloaded with --module-params \"{}\")", r.given.join(" ")),
-            None => " (as loaded at boot)".into(),
+            None => " (not reloaded by this run)".into(),
         }
     );
     if let Some(r) = &rep.reloaded {
         for (given, shown) in &r.differ {
-            let _ = writeln!(o, "NOTE: --module-params {given}: sysfs shows {shown}");
+            let _ = writeln!(
+                o,
+                "NOTE: --module-params {given}: /sys/module/simnic/parameters shows {shown}"
+            );
         }
     }
     if sys::engine_thread_missing() {

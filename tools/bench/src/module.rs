@@ -76,7 +76,10 @@ pub fn reload(params: &[String]) -> io::Result<Vec<(String, String)>> {
             match shown.iter().find(|(n, _)| n == k) {
                 Some((_, got)) if got == v => None,
                 Some((_, got)) => Some((w.clone(), got.clone())),
-                None => Some((w.clone(), "(not in sysfs)".into())),
+                None => Some((
+                    w.clone(),
+                    "no such parameter (ignored by the module?)".into(),
+                )),
             }
         })
         .collect())
