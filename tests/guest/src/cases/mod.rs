@@ -20,6 +20,7 @@ mod shutdown;
 pub mod sigio;
 mod stress;
 mod trace;
+mod trace_timeline;
 mod write_space;
 
 use crate::Test;
@@ -126,6 +127,8 @@ pub const TESTS: &[Test] = tests![
     privilege::unprivileged_user_watches_bounded,
     trace::trace_events_one_datagram_in_order,
     trace::trace_events_off_record_nothing,
+    // The sample and the recorder's setup take a few seconds emulated.
+    trace_timeline::trace_timeline_blocking_read @ 60,
     stress::stress_threads,
     stress::stress_threads_drops,
     compat::compat_ioctl_32bit,
