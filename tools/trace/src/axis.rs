@@ -7,6 +7,10 @@
 
 /// Pixels an elided gap takes.
 pub const GAP_PX: f64 = 34.0;
+/// The least width of a segment between two gaps: a burst of steps
+/// between two long waits stays legible (each segment has its own tick
+/// labels, so its scale can be read off).
+pub const MIN_SEGMENT_PX: f64 = 130.0;
 
 /// One linear piece of the axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,6 +55,42 @@ pub fn elided_gaps(times: &[u64]) -> Vec<(u64, u64)> {
     cut
 }
 
+/// Each piece's width: proportional to its duration, but at least
+/// [`MIN_SEGMENT_PX`] (when there is room for that), the others sharing
+/// what is left in proportion.
+fn segment_widths(pieces: &[(u64, u64)], width: f64) -> Vec<f64> {
+    let n = pieces.len();
+    let mut fixed = vec![false; n];
+    if MIN_SEGMENT_PX * n as f64 > width {
+        return pieces.iter().map(|_| width / n as f64).collect();
+    }
+    loop {
+        let rest_w = width - MIN_SEGMENT_PX * fixed.iter().filter(|&&f| f).count() as f64;
+        let rest_t: u64 = pieces
+            .iter()
+            .zip(&fixed)
+            .filter(|(_, &f)| !f)
+            .map(|((a, b), _)| b - a)
+            .sum::<u64>()
+            .max(1);
+        let widths: Vec<f64> = pieces
+            .iter()
+            .zip(&fixed)
+            .map(|((a, b), &f)| if f { MIN_SEGMENT_PX } else { rest_w * (b - a) as f64 / rest_t as f64 })
+            .collect();
+        let mut changed = false;
+        for i in 0..n {
+            if !fixed[i] && widths[i] < MIN_SEGMENT_PX {
+                fixed[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return widths;
+        }
+    }
+}
+
 impl Axis {
     /// The axis from `x0` to `x1` pixels for the instants `times` (every
     /// start, end and event the figure draws).
@@ -71,12 +111,11 @@ impl Axis {
             from = b;
         }
         pieces.push((from, last.max(from + 1)));
-        let shown: u64 = pieces.iter().map(|(a, b)| b - a).sum::<u64>().max(1);
         let width = (x1 - x0) - GAP_PX * gaps.len() as f64;
+        let widths = segment_widths(&pieces, width);
         let mut x = x0;
         let mut segments = Vec::new();
-        for (a, b) in pieces {
-            let w = width * (b - a) as f64 / shown as f64;
+        for ((a, b), w) in pieces.into_iter().zip(widths) {
             segments.push(Segment {
                 t0: a,
                 t1: b,
@@ -188,6 +227,19 @@ mod tests {
         let (_, _, xa, xb) = a.breaks()[0];
         assert!((xb - xa - GAP_PX).abs() < 1e-9);
         assert!((a.x(30) - a.x(0) - (1000.0 - GAP_PX) * 30.0 / 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn short_segments_get_a_least_width() {
+        // A burst of 10 between two sleeps, beside 1000 of steady steps.
+        let mut t: Vec<u64> = (0..=10).map(|i| i * 100).collect();
+        t.extend([100_000, 100_010, 200_000]);
+        let a = Axis::new(&t, 0.0, 1000.0);
+        assert_eq!(a.segments.len(), 3, "{a:?}");
+        for s in &a.segments {
+            assert!(s.x1 - s.x0 >= MIN_SEGMENT_PX - 1e-9, "{s:?}");
+        }
+        assert!((a.segments[2].x1 - 1000.0).abs() < 1e-9);
     }
 
     #[test]

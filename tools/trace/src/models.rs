@@ -2,8 +2,9 @@
 
 //! The I/O models with a figure: which sample runs, with which options,
 //! and which system call is the wait (phase 1). Adding a model is one
-//! entry here, one in `tools/trace/figures` is not needed (it asks
-//! `simnic-trace models`), and a figure in its Documentation page.
+//! entry in [`MODELS`] (its sample must be able to receive exactly one
+//! datagram from a forked sender) and an `.. image::` in its
+//! Documentation page; `tools/trace/figures` asks `simnic-trace models`.
 
 /// How the receiver waits for its datagram: what starts phase 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,9 +47,9 @@ pub const MODELS: &[Model] = &[
             "--count",
             "1",
             "--interval-ms",
-            "10",
+            "30",
             "--sleep-us",
-            "20000",
+            "5000",
         ],
         wait: Wait::Retry("read"),
     },

@@ -144,7 +144,12 @@ fn check_complete(trace: &str, which: &str) -> Result<(), String> {
     let Some(line) = trace.lines().find(|l| l.contains("entries-in-buffer/entries-written:")) else {
         return Ok(());
     };
-    let counts = line.rsplit(':').next().unwrap_or("").split_whitespace().next().unwrap_or("");
+    let counts = line
+        .split_once("entries-written:")
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .next()
+        .unwrap_or("");
     if let Some((kept, written)) = counts.split_once('/') {
         if kept != written {
             return Err(format!("the {which} buffer lost events ({kept} of {written} kept)"));

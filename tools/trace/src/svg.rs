@@ -81,19 +81,7 @@ impl Rows {
 /// Renders `t` as an SVG document; `caption` goes under the figure
 /// (what was run, where).
 pub fn render(t: &Timeline, caption: &str) -> String {
-    let mut times: Vec<u64> = vec![t.t0, t.end];
-    for s in &t.spans {
-        times.extend([s.start, s.end]);
-    }
-    times.extend(t.marks.iter().map(|m| m.t));
-    for a in &t.arrows {
-        times.extend([a.from.1, a.to.1]);
-    }
-    for p in &t.phases {
-        times.extend([p.start, p.end]);
-    }
-    times.retain(|&x| x >= t.t0 && x <= t.end);
-    let axis = Axis::new(&times, LEFT, WIDTH - RIGHT);
+    let axis = Axis::new(&t.anchors, LEFT, WIDTH - RIGHT);
     let x = |ns: u64| axis.x(ns);
     let bottom = lane_top(LANES);
     let height = bottom + 150.0;
@@ -107,7 +95,7 @@ pub fn render(t: &Timeline, caption: &str) -> String {
         o,
         r##"<title>{}</title>
 <defs>
-<pattern id="asleep" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#eeeeee"/><line x1="0" y1="0" x2="0" y2="6" stroke="#c8c8c8" stroke-width="2"/></pattern>
+<pattern id="asleep" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffffff" fill-opacity="0.25"/><line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff" stroke-opacity="0.75" stroke-width="2.5"/></pattern>
 <marker id="ah-wake" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker>
 <marker id="ah-data" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555555"/></marker>
 </defs>
@@ -191,53 +179,86 @@ pub fn render(t: &Timeline, caption: &str) -> String {
         WIDTH - 8.0
     );
 
-    // Spans, outermost first.
+    // Spans: interrupt contexts, then system calls, the poll and the
+    // engine, then the scheduler's states over them (a system call asleep
+    // shows hatched), then the labels on top.
+    let layer = |k: SpanKind| match k {
+        SpanKind::HardIrq | SpanKind::Softirq => 0,
+        SpanKind::Syscall | SpanKind::Poll | SpanKind::Engine => 1,
+        SpanKind::Asleep | SpanKind::Runnable => 2,
+    };
     let mut spans: Vec<_> = t.spans.iter().collect();
-    spans.sort_by_key(|s| (s.depth, s.start));
+    spans.sort_by_key(|s| (layer(s.kind), s.start));
+    let mut labels = String::new();
+    let breaks: Vec<(f64, f64)> = axis.breaks().iter().map(|&(_, _, xa, xb)| (xa, xb)).collect();
     for s in spans {
         let (a, b) = (x(s.start), x(s.end));
         let w = (b - a).max(1.5);
-        let (y0, y1) = span_y(s.lane, s.depth);
+        let (y0, y1) = span_y(s.lane, if layer(s.kind) == 0 { 0 } else { 1 });
         let (bg, fg) = fill(s.kind);
-        let stroke = match s.kind {
-            SpanKind::Runnable => r##" stroke="#b8860b" stroke-dasharray="3,2""##,
-            SpanKind::Asleep => r##" stroke="#bbbbbb""##,
+        let extra = match s.kind {
+            SpanKind::Runnable => r##" fill-opacity="0.8" stroke="#b8860b" stroke-dasharray="3,2""##,
+            SpanKind::Asleep => r##" stroke="#8a8a8a" stroke-width="0.8""##,
             _ => "",
         };
         let _ = writeln!(
             o,
-            r##"<rect x="{a:.1}" y="{y0:.1}" width="{w:.1}" height="{:.1}" fill="{bg}"{stroke}><title>{}</title></rect>"##,
+            r##"<rect x="{a:.1}" y="{y0:.1}" width="{w:.1}" height="{:.1}" fill="{bg}"{extra}><title>{}</title></rect>"##,
             y1 - y0,
             esc(&s.detail)
         );
-        let label = if s.label.is_empty() {
-            match s.kind {
-                SpanKind::Asleep => "asleep",
-                SpanKind::Runnable => "runnable",
-                _ => "",
-            }
-        } else {
-            s.label.as_str()
+        let (label, ty, size, colour) = match s.kind {
+            SpanKind::Asleep => ("asleep", y1 + 10.0, 9.0, "#666666"),
+            SpanKind::Runnable => ("runnable", y1 + 10.0, 9.0, "#8a6d00"),
+            SpanKind::HardIrq | SpanKind::Softirq => (s.label.as_str(), y1 + 10.0, 9.0, "#555555"),
+            _ => (s.label.as_str(), (y0 + y1) / 2.0 + 4.0, 11.0, fg),
         };
-        if !label.is_empty() && (label.chars().count() as f64 * CHAR_W + 6.0) < w {
-            let ty = if s.depth == 0 && s.kind != SpanKind::Asleep && s.kind != SpanKind::Runnable {
-                y0 + 10.0
-            } else {
-                (y0 + y1) / 2.0 + 4.0
-            };
-            let ty = if s.depth == 0 && matches!(s.kind, SpanKind::Asleep | SpanKind::Runnable) {
-                y1 - 3.0
-            } else {
-                ty
-            };
+        // The label goes on the widest piece of the span that no break
+        // hides.
+        let (pa, pb) = widest_visible(a, a + w, &breaks);
+        if !label.is_empty() && (label.chars().count() as f64 * CHAR_W * size / 11.0 + 6.0) < pb - pa {
             let _ = writeln!(
-                o,
-                r##"<text x="{:.1}" y="{ty:.1}" text-anchor="middle" fill="{fg}" font-size="{}">{}</text>"##,
-                (a + b) / 2.0,
-                if s.depth == 0 { 9.5 } else { 11.0 },
+                labels,
+                r##"<text x="{:.1}" y="{ty:.1}" text-anchor="middle" fill="{colour}" font-size="{size}">{}</text>"##,
+                (pa + pb) / 2.0,
                 esc(label)
             );
         }
+    }
+    o.push_str(&labels);
+
+    // Breaks: a white band with zigzag edges through every lane, and the
+    // time it stands for.
+    for (ta, tb, xa, xb) in axis.breaks() {
+        let mid = (xa + xb) / 2.0;
+        let _ = writeln!(
+            o,
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#ffffff"/>"##,
+            xa + 3.0,
+            TOP - 6.0,
+            xb - xa - 6.0,
+            bottom - TOP + 8.0
+        );
+        for edge in [xa + 3.0, xb - 3.0] {
+            let mut d = format!("M{edge:.1},{:.1}", TOP - 6.0);
+            let mut y = TOP - 6.0;
+            let mut k = 0;
+            while y < bottom + 2.0 {
+                y += 6.0;
+                let dx = if k % 2 == 0 { 3.0 } else { -3.0 };
+                let _ = write!(d, " L{:.1},{y:.1}", edge + dx);
+                k += 1;
+            }
+            let _ = writeln!(o, r##"<path d="{d}" fill="none" stroke="#888888"/>"##);
+        }
+        let _ = writeln!(
+            o,
+            r##"<text x="{mid:.1}" y="{:.1}" text-anchor="middle" fill="#666666" font-size="9.5">⋯</text><text transform="translate({:.1},{:.1}) rotate(-90)" text-anchor="middle" fill="#666666" font-size="9.5">{} µs cut</text>"##,
+            bottom + 21.0,
+            mid + 3.5,
+            (TOP + bottom) / 2.0,
+            fmt_us(tb - ta)
+        );
     }
 
     // Marks: a tick through the lane, the name above, in rows that do not
@@ -289,10 +310,19 @@ pub fn render(t: &Timeline, caption: &str) -> String {
             r##"<path d="{d}" fill="none" stroke="{colour}" stroke-width="{width}" marker-end="url(#{marker})"><title>{}</title></path>"##,
             esc(&a.label)
         );
-        let (lx, ly) = ((x0 + x1) / 2.0 + 4.0, (y0 + y1) / 2.0);
+        // Hand-overs labelled on their left, wake-ups on their right, so
+        // that two arrows crossing one lane boundary keep apart; an arc
+        // along a lane under its lowest point.
+        let (lx, ly, anchor) = if a.from.0 == a.to.0 {
+            ((x0 + x1) / 2.0, y0 + 26.0, "middle")
+        } else if a.kind == ArrowKind::Wakeup {
+            ((x0 + x1) / 2.0 + 6.0, (y0 + y1) / 2.0 + 4.0, "start")
+        } else {
+            ((x0 + x1) / 2.0 - 6.0, (y0 + y1) / 2.0 + 4.0, "end")
+        };
         let _ = writeln!(
             o,
-            r##"<text x="{lx:.1}" y="{ly:.1}" fill="{colour}" font-size="9.5" font-style="italic">{}</text>"##,
+            r##"<text x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}" fill="{colour}" font-size="9.5" font-style="italic">{}</text>"##,
             esc(&a.label)
         );
     }
@@ -304,6 +334,7 @@ pub fn render(t: &Timeline, caption: &str) -> String {
         r##"<text x="12" y="{:.1}" fill="#333333">µs since the first event shown</text>"##,
         ay + 14.0
     );
+    let mut last_x = f64::MIN;
     for seg in &axis.segments {
         let span_us = (seg.t1 - seg.t0) as f64 / 1e3;
         let px = seg.x1 - seg.x0;
@@ -311,7 +342,6 @@ pub fn render(t: &Timeline, caption: &str) -> String {
         let rel0 = (seg.t0 - t.t0) as f64 / 1e3;
         let rel1 = (seg.t1 - t.t0) as f64 / 1e3;
         let mut v = (rel0 / step).ceil() * step;
-        let mut last_x = f64::MIN;
         // The segment's own start, then round values.
         let mut ticks = vec![rel0];
         while v <= rel1 + 1e-9 {
@@ -321,7 +351,7 @@ pub fn render(t: &Timeline, caption: &str) -> String {
         for tv in ticks {
             let ns = t.t0 + (tv * 1e3).round() as u64;
             let tx = axis.x(ns);
-            if tx - last_x < 62.0 {
+            if tx - last_x < 66.0 {
                 continue;
             }
             last_x = tx;
@@ -335,46 +365,12 @@ pub fn render(t: &Timeline, caption: &str) -> String {
             );
         }
     }
-    // Breaks: a white band with zigzag edges through every lane, and the
-    // time it stands for.
-    for (ta, tb, xa, xb) in axis.breaks() {
-        let mid = (xa + xb) / 2.0;
-        let _ = writeln!(
-            o,
-            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#ffffff"/>"##,
-            xa + 3.0,
-            TOP - 6.0,
-            xb - xa - 6.0,
-            bottom - TOP + 8.0
-        );
-        for edge in [xa + 3.0, xb - 3.0] {
-            let mut d = format!("M{edge:.1},{:.1}", TOP - 6.0);
-            let mut y = TOP - 6.0;
-            let mut k = 0;
-            while y < bottom + 2.0 {
-                y += 6.0;
-                let dx = if k % 2 == 0 { 3.0 } else { -3.0 };
-                let _ = write!(d, " L{:.1},{y:.1}", edge + dx);
-                k += 1;
-            }
-            let _ = writeln!(o, r##"<path d="{d}" fill="none" stroke="#888888"/>"##);
-        }
-        let _ = writeln!(
-            o,
-            r##"<text x="{mid:.1}" y="{:.1}" text-anchor="middle" fill="#666666" font-size="9.5">⋯</text><text transform="translate({:.1},{:.1}) rotate(-90)" text-anchor="middle" fill="#666666" font-size="9.5">{} µs cut</text>"##,
-            ay + 17.0,
-            mid + 3.5,
-            (TOP + bottom) / 2.0,
-            fmt_us(tb - ta)
-        );
-    }
-
     // Legend and caption.
     let ly = bottom + 44.0;
     let legend: [(&str, &str, &str); 8] = [
         ("#4e79a7", "", "system call"),
-        ("url(#asleep)", r##" stroke="#bbbbbb""##, "off the CPU, asleep"),
-        ("#f1ce63", r##" stroke="#b8860b" stroke-dasharray="3,2""##, "runnable, not running"),
+        ("url(#asleep)", r##" stroke="#8a8a8a" stroke-width="0.8""##, "asleep (hatched over its call)"),
+        ("#f1ce63", r##" stroke="#b8860b" stroke-dasharray="3,2""##, "runnable, not yet running"),
         ("#e15759", "", "hard irq handler"),
         ("#8cd17d", "", "softirq"),
         ("#3b8a3e", "", "NAPI poll"),
@@ -383,6 +379,14 @@ pub fn render(t: &Timeline, caption: &str) -> String {
     ];
     let mut lx = 12.0;
     for (bg, stroke, name) in legend {
+        if bg == "url(#asleep)" {
+            // The hatch shows over a system call's colour.
+            let _ = writeln!(
+                o,
+                r##"<rect x="{lx:.1}" y="{:.1}" width="14" height="10" fill="#4e79a7"/>"##,
+                ly - 9.0
+            );
+        }
         let _ = writeln!(
             o,
             r##"<rect x="{lx:.1}" y="{:.1}" width="14" height="10" fill="{bg}"{stroke}/><text x="{:.1}" y="{:.1}">{}</text>"##,
@@ -413,6 +417,25 @@ pub fn render(t: &Timeline, caption: &str) -> String {
     }
     o.push_str("</svg>\n");
     o
+}
+
+/// The widest part of `a..b` outside every break `(xa, xb)`.
+fn widest_visible(a: f64, b: f64, breaks: &[(f64, f64)]) -> (f64, f64) {
+    let mut best = (a, a);
+    let mut from = a;
+    for &(xa, xb) in breaks {
+        if xb <= from || xa >= b {
+            continue;
+        }
+        if xa - from > best.1 - best.0 {
+            best = (from, xa);
+        }
+        from = xb.max(from);
+    }
+    if b - from > best.1 - best.0 {
+        best = (from, b);
+    }
+    best
 }
 
 /// `text` cut into lines of at most `width` characters at spaces.

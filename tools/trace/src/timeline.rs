@@ -124,6 +124,10 @@ pub struct Timeline {
     /// The window's trace lines, indices into the parsed trace: what a
     /// snippet keeps.
     pub lines: (usize, usize),
+    /// The instants that matter to the datagram's path (every span and
+    /// step of the receiver, the interrupt contexts and the hardware, the
+    /// send call): long gaps between them are what the figure cuts.
+    pub anchors: Vec<u64>,
 }
 
 /// A system call of one task, from its entry to its exit; an end that is
@@ -283,14 +287,38 @@ pub struct Steps {
     pub recv_copy: usize,
 }
 
-/// Finds the first datagram the sample's receiver copied (`recv_copy` in
-/// a task of the sample's process tree) and walks back through its steps.
-pub fn steps(lines: &[Line], sample_pid: Option<i32>) -> Result<Steps, String> {
+/// Finds the first datagram that the sample's receiver (a task of the
+/// sample's process tree) copied, that another process sent (samples
+/// that send to themselves first, to show a point, do not count), and
+/// whose wait phase is in the trace; returns its steps and phases.
+pub fn datagram(lines: &[Line], sample_pid: Option<i32>, wait: Wait) -> Result<(Steps, [(u64, u64); 2]), String> {
     let tree = process_tree(lines, sample_pid);
-    let recv_copy = find_fwd(lines, 0, lines.len(), |l| {
-        l.is("simnic_recv_copy") && (tree.is_empty() || tree.contains(&l.pid))
-    })
-    .ok_or("no simnic_recv_copy of the sample in the trace: was the datagram received?")?;
+    let mut first_err = None;
+    for (i, l) in lines.iter().enumerate() {
+        if !l.is("simnic_recv_copy") || !(tree.is_empty() || tree.contains(&l.pid)) {
+            continue;
+        }
+        let found = steps(lines, i).and_then(|s| {
+            if lines[s.xmit].pid == l.pid {
+                return Err("sent by the receiver itself".to_string());
+            }
+            Ok((s, phases(lines, &s, wait)?))
+        });
+        match found {
+            Ok(found) => return Ok(found),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| {
+        "no simnic_recv_copy of the sample in the trace: was the datagram received?".to_string()
+    }))
+}
+
+/// Walks back from the `simnic_recv_copy` at line `recv_copy` through its
+/// datagram's steps.
+pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
     let reader = lines[recv_copy].pid;
     let port = lines[recv_copy]
         .num("port")
@@ -387,7 +415,9 @@ pub fn phases(lines: &[Line], steps: &Steps, wait: Wait) -> Result<[(u64, u64); 
     let start = match wait {
         Wait::In(names) => calls
             .iter()
-            .filter(|c| names.contains(&c.name.as_str()) && c.start <= queued && c.end >= queued)
+            // A call whose entry is not in the trace (start 0) cannot
+            // start the phase.
+            .filter(|c| names.contains(&c.name.as_str()) && c.start > 0 && c.start <= queued && c.end >= queued)
             .map(|c| c.start)
             .next_back()
             .ok_or_else(|| {
@@ -494,8 +524,7 @@ fn describe(l: &Line) -> String {
 /// Builds the figure of `model` from a parsed trace; `sample_pid` is the
 /// pid `record` started the sample as (the trace's metadata).
 pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<Timeline, String> {
-    let s = steps(lines, sample_pid)?;
-    let [p1, p2] = phases(lines, &s, model.wait)?;
+    let (s, [p1, p2]) = datagram(lines, sample_pid, model.wait)?;
     let reader = lines[s.recv_copy].pid;
     let sender = lines[s.xmit].pid;
     let hw = lines[s.rx_dma].pid;
@@ -529,8 +558,12 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
         (a <= b).then_some((a, b))
     };
     let mut spans = Vec::new();
+    // The sender from its send call on: before it, it was starting up
+    // and sleeping, which is not the datagram's story.
+    let send_from = send_call.map_or(xmit_ts, |c| c.start);
     let mut push_calls = |lane: usize, calls: &[Call], pid: i32| {
-        for c in calls {
+        let from = if lane == SENDER { send_from } else { 0 };
+        for c in calls.iter().filter(|c| c.end >= from) {
             if let Some((a, b)) = clip(c.start, c.end) {
                 let ret = c.ret.map_or(String::new(), |r| {
                     if r < 0 && r > -4096 {
@@ -551,7 +584,7 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             }
         }
         for (a, b, kind, what) in off_cpu(lines, pid) {
-            if let Some((a, b)) = clip(a, b) {
+            if let Some((a, b)) = clip(a.max(from), b) {
                 spans.push(Span {
                     lane,
                     start: a,
@@ -630,7 +663,7 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
                     start: a,
                     end: b,
                     kind: SpanKind::HardIrq,
-                    label: name.clone(),
+                    label: format!("{name} cpu{}", lines[at].cpu),
                     detail: format!("{name} handler on cpu{}", lines[at].cpu),
                     depth: 0,
                 });
@@ -787,12 +820,12 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             "user and kernel: system calls; off the CPU: asleep / runnable".to_string(),
         ),
         (
-            format!("softirq (cpu{})", lines[s.poll_start].cpu),
-            "BH workqueue: the NAPI-style poll".to_string(),
+            "softirq".to_string(),
+            format!("BH workqueue on cpu{}: the NAPI-style poll", lines[s.poll_start].cpu),
         ),
         (
-            format!("hard irq (cpu{})", lines[s.intr].cpu),
-            "interrupt handlers: irq_work, IPIs".to_string(),
+            "hard irq".to_string(),
+            "interrupt handlers: irq_work (the NIC's interrupt), IPIs".to_string(),
         ),
         ("hardware".to_string(), hw_detail),
         (
@@ -800,6 +833,19 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             "its system calls; off the CPU: asleep / runnable".to_string(),
         ),
     ];
+    let mut anchors: Vec<u64> = vec![t0, end, p1.0, p1.1, p2.0, p2.1];
+    for sp in &spans {
+        if sp.lane != SENDER || sp.kind == SpanKind::Syscall && sp.start == send_from {
+            anchors.extend([sp.start, sp.end]);
+        }
+    }
+    anchors.extend(marks.iter().map(|m| m.t));
+    for a in &arrows {
+        anchors.extend([a.from.1, a.to.1]);
+    }
+    anchors.retain(|&a| a >= t0 && a <= end);
+    anchors.sort_unstable();
+    anchors.dedup();
     Ok(Timeline {
         model: model.name.to_string(),
         title: model.title.to_string(),
@@ -814,6 +860,7 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
         sender,
         inline,
         lines: (first_line, last_line),
+        anchors,
     })
 }
 
