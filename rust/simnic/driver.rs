@@ -9,6 +9,9 @@
 pub(crate) mod debugfs;
 #[path = "driver/intr.rs"]
 pub(crate) mod intr;
+#[path = "driver/napi_irq.rs"]
+#[allow(unreachable_pub, dead_code)]
+pub(crate) mod napi_irq;
 #[path = "driver/napi_poll.rs"]
 pub(crate) mod napi_poll;
 #[path = "driver/nic.rs"]

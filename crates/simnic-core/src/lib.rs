@@ -24,6 +24,8 @@ mod dma_tests;
 #[cfg(test)]
 mod irq_line_tests;
 #[cfg(test)]
+mod napi_irq_tests;
+#[cfg(test)]
 mod pacer_tests;
 #[cfg(test)]
 mod port_bitmap_tests;

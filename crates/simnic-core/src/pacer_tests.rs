@@ -268,3 +268,91 @@ fn due_times_round_up() {
     let (sent, t) = run_regular(&mut p, 0, period, 3795);
     assert!(within_one_burst(sent, rate, burst, t), "sent {sent} in {t} ns");
 }
+
+// ---------------------------------------------------------------------------
+// High rates: more than one burst due per engine pass.
+// ---------------------------------------------------------------------------
+
+/// What the in-guest test `generator_high_rate_batches` runs: 200
+/// datagrams at 10 000 000 per second in bursts of 16 (a burst every
+/// 1.6 us), with the engine waking far less often than that (here every
+/// 50 us). Each pass owes ~31 bursts: it gets the cap, MAX_CATCH_UP bursts,
+/// the rest is forgotten and the schedule restarts one interval after the
+/// pass; the count still ends exactly, with the last pass short.
+#[test]
+fn high_rate_passes_take_capped_batches_and_end_exactly() {
+    let t0 = 7 * SEC;
+    let mut p = Pacer::new(10_000_000, 16, 200, t0).unwrap();
+    let cap = MAX_CATCH_UP * 16;
+    let mut got = std::vec::Vec::new();
+    let mut now = t0;
+    while !p.is_done() {
+        now += 50_000;
+        let n = p.due(now);
+        assert!(n <= cap, "{n} datagrams in one pass, more than {cap}");
+        got.push(n);
+        if !p.is_done() {
+            assert_eq!(p.next_due_ns(), Some(now + 1600), "resynced one interval after the pass");
+        }
+    }
+    assert_eq!(got, [64, 64, 64, 8]);
+    assert_eq!(p.next_due_ns(), None);
+    assert_eq!(p.due(now + SEC), 0);
+}
+
+/// At the largest rate and burst, a pass that comes in time for one burst
+/// gets one, a late pass at most MAX_CATCH_UP, and the count splits across
+/// passes without a datagram more or less.
+#[test]
+fn largest_bursts_at_the_top_rate() {
+    // 4096 / 10^7 s = 409.6 us per burst.
+    let mut p = Pacer::new(RATE_MAX, BURST_MAX, 10_000, 0).unwrap();
+    assert_eq!(p.due(0), 4096);
+    assert_eq!(p.next_due_ns(), Some(409_600));
+    assert_eq!(p.due(409_599), 0);
+    assert_eq!(p.due(409_600), 4096);
+    // 2 ms late: 4 owed and then some; the cap, cut to the count left.
+    assert_eq!(p.due(2_500_000), 10_000 - 2 * 4096);
+    assert!(p.is_done());
+}
+
+/// Catching up at a high rate in one pass: exactly the bursts due by then
+/// (below the cap the schedule is kept, not restarted).
+#[test]
+fn high_rate_catch_up_below_the_cap_keeps_the_grid() {
+    // A burst every 300.00003 ns.
+    let mut p = Pacer::new(3_333_333, 1, 0, 0).unwrap();
+    // Interval 300.00003 ns: burst k is due at ceil(k * 10^9 / 3333333).
+    assert_eq!(p.due(0), 1);
+    assert_eq!(p.due(899), 2, "bursts 1 and 2, due at 301 and 601");
+    assert_eq!(p.next_due_ns(), Some(901));
+    assert_eq!(p.due(1200), 1);
+    assert_eq!(p.next_due_ns(), Some(1201));
+}
+
+proptest! {
+    /// Burst k of any flow is due exactly at `ceil(k * burst * 10^9 / rate)`
+    /// after its start, also at the highest rates and largest bursts where
+    /// the interval is a few hundred nanoseconds with a remainder: the
+    /// remainder carried from interval to interval adds up exactly, and due
+    /// times round up, so the rate neither drifts nor runs ahead.
+    #[test]
+    fn due_times_are_exact_at_any_rate(
+        rate in prop_oneof![1u32..=RATE_MAX, RATE_MAX - 1000..=RATE_MAX],
+        burst in prop_oneof![1u32..=BURST_MAX, Just(1u32), Just(BURST_MAX)],
+        t0 in 0u64..1 << 50,
+        steps in 1u64..3000,
+    ) {
+        let mut p = Pacer::new(rate, burst, 0, t0).unwrap();
+        let exact = |k: u64| t0 + (k as u128 * burst as u128 * SEC as u128).div_ceil(rate as u128) as u64;
+        for k in 0..steps {
+            let due = p.next_due_ns().unwrap();
+            prop_assert_eq!(due, exact(k), "burst {} of rate {} burst {}", k, rate, burst);
+            // A nanosecond early: nothing; on time: exactly one burst.
+            if due > t0 {
+                prop_assert_eq!(p.due(due - 1), 0);
+            }
+            prop_assert_eq!(p.due(due), burst as u64);
+        }
+    }
+}

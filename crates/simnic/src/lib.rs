@@ -33,7 +33,8 @@
 //!   destination port, or a full receive queue ([`RX_QUEUE_SLOTS`] datagrams
 //!   or the receive buffer, [`RCVBUF_DEFAULT`] bytes by default, see
 //!   [`Endpoint::set_rcvbuf`]) is dropped and counted ([`NicStats`],
-//!   [`EpStats`]). The sender gets no error, as with UDP.
+//!   [`EpStats`]; [`counters`] says which counters are drops). The sender
+//!   gets no error, as with UDP.
 //! * **Receiving** (`read()`, [`Endpoint::recv_from`]) dequeues exactly one
 //!   datagram, in FIFO order. A buffer shorter than the datagram receives its
 //!   head and the rest is discarded (counted as truncated). On an empty queue
@@ -59,6 +60,7 @@
 pub mod uapi;
 
 mod c_header;
+pub mod counters;
 mod errno;
 
 use std::ffi::{CStr, CString};
@@ -68,6 +70,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use c_header::c_header;
+pub use counters::{frames_unaccounted, nic_counter_kind, nic_counters_of, nic_dropped, NicCounterKind};
 pub use errno::{describe, errno_name};
 pub use uapi::{
     rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, EPHEMERAL_PORT_FIRST,

@@ -1,7 +1,9 @@
 //! Host tests. The device itself is tested in the guest (tests/guest); here
-//! the uapi (ioctl numbers, struct byte images, the wire header) and the
-//! wrapper's own logic: flags, the request each method makes, errno mapping,
-//! ownership of the fd.
+//! the uapi (ioctl numbers, struct byte images) and the wrapper's own logic:
+//! flags, the request each method makes, errno mapping, ownership of the fd.
+//! The wire header (`FrameHeader`) is the driver's demux check: its tests
+//! are with the driver's other kernel-free code, in `crates/simnic-core`
+//! (`dma_tests.rs`).
 
 use super::*;
 use uapi::*;
@@ -177,89 +179,6 @@ fn byte_image_of_known_values() {
     assert_eq!(&b[16..20], &4u32.to_ne_bytes());
     assert_eq!(&b[24..32], &(1u64 << 40).to_ne_bytes());
     assert_eq!(GenFlow::from_bytes(&b), g);
-}
-
-fn frame(h: FrameHeader, payload: &[u8]) -> Vec<u8> {
-    let mut f = h.encode().to_vec();
-    f.extend_from_slice(payload);
-    f
-}
-
-#[test]
-fn frame_header_encodes_little_endian() {
-    let h = FrameHeader {
-        dst_port: 0x1234,
-        src_port: 0xabcd,
-        len: 0x0102_0304,
-    };
-    assert_eq!(h.encode(), [0x34, 0x12, 0xcd, 0xab, 0x04, 0x03, 0x02, 0x01]);
-}
-
-#[test]
-fn frame_header_accepts_valid_frames() {
-    let h = FrameHeader {
-        dst_port: 7000,
-        src_port: 49152,
-        len: 5,
-    };
-    let f = frame(h, b"hello");
-    assert_eq!(FrameHeader::parse(&f, f.len()), Some(h));
-    // Source port 0 is the generator's: valid.
-    let h = FrameHeader {
-        dst_port: 1,
-        src_port: 0,
-        len: 0,
-    };
-    let f = frame(h, b"");
-    assert_eq!(FrameHeader::parse(&f, FrameHeader::SIZE), Some(h));
-    // The largest payload.
-    let h = FrameHeader {
-        dst_port: 65535,
-        src_port: 65535,
-        len: MAX_DATAGRAM as u32,
-    };
-    assert_eq!(
-        FrameHeader::parse(&h.encode(), FrameHeader::MAX_FRAME),
-        Some(h)
-    );
-}
-
-#[test]
-fn frame_header_rejects_bad_frames() {
-    let good = FrameHeader {
-        dst_port: 7000,
-        src_port: 1,
-        len: 3,
-    };
-    let f = frame(good, b"abc");
-    // Header bytes missing, or a frame shorter than a header.
-    assert_eq!(
-        FrameHeader::parse(&f[..FrameHeader::SIZE - 1], f.len()),
-        None
-    );
-    assert_eq!(FrameHeader::parse(&[], 0), None);
-    assert_eq!(FrameHeader::parse(&f, FrameHeader::SIZE - 1), None);
-    // Payload length disagreeing with the frame, either way.
-    assert_eq!(FrameHeader::parse(&f, f.len() - 1), None);
-    assert_eq!(FrameHeader::parse(&f, f.len() + 1), None);
-    // Destination port 0.
-    let f0 = frame(
-        FrameHeader {
-            dst_port: 0,
-            ..good
-        },
-        b"abc",
-    );
-    assert_eq!(FrameHeader::parse(&f0, f0.len()), None);
-    // A length past the largest datagram, even if the frame agrees.
-    let big = FrameHeader {
-        len: MAX_DATAGRAM as u32 + 1,
-        ..good
-    };
-    assert_eq!(
-        FrameHeader::parse(&big.encode(), FrameHeader::MAX_FRAME + 1),
-        None
-    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! the poll on the BH workqueue). Everything else happens in the poll, with
 //! interrupts from the device off until the ring is drained.
 
+use crate::driver::napi_irq::intr_mask;
 use crate::driver::nic::NicCore;
 use kernel::{
     irq_work::{IrqWork, IrqWorkCallback},
@@ -77,7 +78,7 @@ impl IrqCtx {
     #[doc(alias = "e1000_intr")]
     fn simnic_intr(&self) {
         // IMC: no more interrupts until the poll is done.
-        let was_masked = self.nic.irq.mask();
+        let was_masked = intr_mask(&self.nic.irq);
         trace::intr(was_masked);
         // napi_schedule(): runs the poll in softirq context on this CPU.
         self.napi.schedule();

@@ -13,6 +13,7 @@
 //!    hardware latched an event while masked, take it as the interrupt it
 //!    raises on unmask and poll again.
 
+use crate::driver::napi_irq::{budget_exhausted, complete_unmask};
 use crate::driver::nic::{FrameBuf, NapiState, NicCore};
 use crate::driver::rx_assemble::Assembled;
 use crate::driver::stats::{add, inc};
@@ -77,7 +78,7 @@ impl NicCore {
     /// the poll stays scheduled.
     fn poll_done(&self, done: u32, ctx: &BhWorkContext<'_>) -> bool {
         let nic = self;
-        if done == nic.budget {
+        if budget_exhausted(done, nic.budget) {
             // Budget used up: more may be waiting. Stay scheduled, interrupt
             // still masked, so other softirq work gets the CPU in between.
             inc(&nic.stats.budget_exhausted);
@@ -86,12 +87,11 @@ impl NicCore {
         }
         // napi_complete_done() + re-enabling the device interrupt.
         inc(&nic.stats.napi_complete);
-        if nic.irq.unmask() {
-            // Frames came in while we were masked: the hardware raises its
-            // interrupt as soon as it is unmasked. Handle it as the
-            // interrupt handler would: mask, poll again.
+        if complete_unmask(&nic.irq) {
+            // Frames came in while we were masked: the hardware raised its
+            // interrupt as soon as it was unmasked, and `complete_unmask`
+            // took it as the interrupt handler would (masked): poll again.
             inc(&nic.stats.irqs);
-            nic.irq.mask();
             ctx.reschedule();
             return true;
         }

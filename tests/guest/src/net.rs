@@ -137,6 +137,30 @@ pub fn expect_nic(s: &NicStats, want: &[(&str, u64)], what: &str) -> TestResult 
     Ok(())
 }
 
+/// Checks every NIC counter of `s` (the uapi's list of them, so a counter
+/// added later is checked too): those in `want` against their values, those
+/// in `unchecked` not at all, and every other one must be 0.
+pub fn expect_nic_all(
+    s: &NicStats,
+    want: &[(&str, u64)],
+    unchecked: &[&str],
+    what: &str,
+) -> TestResult {
+    let fields = nic_fields(s);
+    for name in want.iter().map(|w| w.0).chain(unchecked.iter().copied()) {
+        ensure!(
+            fields.iter().any(|(n, _)| *n == name),
+            "no NIC counter named {name}"
+        );
+    }
+    let all: Vec<(&str, u64)> = fields
+        .iter()
+        .filter(|(n, _)| !unchecked.contains(n))
+        .map(|(n, _)| (*n, want.iter().find(|w| w.0 == *n).map_or(0, |w| w.1)))
+        .collect();
+    expect_nic(s, &all, what)
+}
+
 /// The endpoint's fields by name.
 pub fn ep_fields(s: &EpStats) -> [(&'static str, u64); EpStats::FIELDS] {
     s.fields()
@@ -233,6 +257,41 @@ pub fn wait_nic(
     }
 }
 
+/// Makes the hardware engine run one whole pass that starts after this
+/// call, and returns when it has: `kick` sends itself a datagram (the
+/// doorbell wakes the engine) and reads it back. The engine runs every
+/// generator flow it has in each pass, so a check that a flow makes no more
+/// datagrams does not depend on the engine having run during a time window:
+/// after `engine_pass` it has, whatever the guest's stalls.
+pub fn engine_pass(kick: &Endpoint) -> TestResult {
+    use std::os::fd::AsRawFd;
+    let fd = kick.as_raw_fd();
+    send(fd, b"kick", "the engine kick's write")?;
+    expect_datagram(fd, b"kick", "the engine kick's datagram")?;
+    settle(kick)?;
+    Ok(())
+}
+
+/// Checks the generator makes no more datagrams: after an engine pass that
+/// starts now (a pass already under way, which may still deliver a few
+/// bursts of a flow stopped meanwhile, has ended by then), and another one
+/// `QUIET` later, `gen_packets` has not moved. A flow still running (at
+/// 10 datagrams per second or more) would owe bursts by the second pass and
+/// make them in it, so the check holds whatever the guest's stalls.
+pub fn expect_generator_stopped(ep: &Endpoint, kick: &Endpoint, what: &str) -> TestResult {
+    engine_pass(kick)?;
+    let g1 = nic_stats(ep)?.gen_packets;
+    std::thread::sleep(QUIET);
+    engine_pass(kick)?;
+    let g2 = nic_stats(ep)?.gen_packets;
+    ensure!(
+        g1 == g2,
+        "{what}: gen_packets went from {g1} to {g2} in an engine pass {} ms later",
+        QUIET.as_millis()
+    );
+    Ok(())
+}
+
 /// TX (and RX) descriptors a frame of `len` payload bytes takes: the 8-byte
 /// header plus the payload, in 2048-byte buffers.
 pub fn descs(len: usize) -> u32 {
@@ -283,7 +342,14 @@ impl<'a> Paced<'a> {
 }
 
 /// A generator flow configuration.
-pub fn flow(flow: u32, dst_port: u32, payload_len: u32, rate_pps: u32, burst: u32, count: u64) -> GenFlow {
+pub fn flow(
+    flow: u32,
+    dst_port: u32,
+    payload_len: u32,
+    rate_pps: u32,
+    burst: u32,
+    count: u64,
+) -> GenFlow {
     GenFlow {
         flow,
         dst_port,
@@ -363,6 +429,38 @@ mod tests {
         assert_eq!(
             expect_nic(&s, &[("irqs", 2), ("irq", 1)], "n"),
             Err("no NIC counter named irq".to_string())
+        );
+
+        // Every counter not named must be zero, the unchecked ones aside.
+        let s = NicStats {
+            irqs: 1,
+            polls: 1,
+            hw_runs: 3,
+            write_space: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            expect_nic_all(
+                &s,
+                &[("irqs", 1), ("polls", 1), ("write_space", 1)],
+                &["hw_runs"],
+                "n"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            expect_nic_all(&s, &[("irqs", 1), ("polls", 1)], &["hw_runs"], "n"),
+            Err("n: NIC counters write_space 1 (expected 0); all changes: irqs 1, polls 1, hw_runs 3, write_space 1"
+                .to_string())
+        );
+        assert_eq!(
+            expect_nic_all(&s, &[("irqs", 1), ("polls", 1), ("write_space", 1)], &[], "n"),
+            Err("n: NIC counters hw_runs 3 (expected 0); all changes: irqs 1, polls 1, hw_runs 3, write_space 1"
+                .to_string())
+        );
+        assert_eq!(
+            expect_nic_all(&s, &[], &["hw_run"], "n"),
+            Err("no NIC counter named hw_run".to_string())
         );
 
         let e = EpStats {

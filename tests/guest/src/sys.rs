@@ -148,6 +148,30 @@ pub fn check_data(got: &[u8], want: &[u8], what: &str) -> TestResult {
 /// generous, since the guest is emulated and can be very slow.
 pub const ARRIVAL: Duration = Duration::from_secs(10);
 
+/// How long a test waits for anything else that must happen: a child to
+/// start, block, report or exit, a signal to be delivered or its handler to
+/// run, a blocked call to be woken. A passing run goes on as soon as the
+/// thing happens and never waits this long; only a failing one does, so it
+/// is generous: the emulated guest can stall for seconds under host load.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// How long a test watches for something that must NOT happen (a read
+/// returning before any write, a second reader woken by one datagram): a
+/// short window, since every passing run waits it out. A stall of the
+/// guest can keep a wrong event out of the window, so the window is never
+/// the verdict alone: each use is followed by a check the event cannot
+/// escape (its report stays in the pipe and is what the next `expect`
+/// reads; a woken sleeper's state and context-switch count change for
+/// good; a counter keeps what was counted). The window makes a failure show
+/// early; it cannot make one pass.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// The timeout of a call a child makes that must block until the parent
+/// acts (`poll`, `epoll_wait`): the parent's own [`WAIT`] for the child's
+/// report is the test's bound; this only keeps a child from blocking
+/// forever, and no passing run comes near it.
+pub const CHILD_BLOCK_MS: i32 = 60_000;
+
 /// Delivery is asynchronous: waits (poll for POLLIN, up to [`ARRIVAL`])
 /// until a datagram is queued on `fd`.
 pub fn wait_arrival(fd: RawFd, what: &str) -> TestResult {
@@ -214,8 +238,12 @@ pub fn poll_one(
 }
 
 /// All the poll bits a datagram device can report.
-pub const POLL_ALL: libc::c_short =
-    libc::POLLIN | libc::POLLRDNORM | libc::POLLOUT | libc::POLLWRNORM | libc::POLLPRI | libc::POLLRDHUP;
+pub const POLL_ALL: libc::c_short = libc::POLLIN
+    | libc::POLLRDNORM
+    | libc::POLLOUT
+    | libc::POLLWRNORM
+    | libc::POLLPRI
+    | libc::POLLRDHUP;
 
 pub fn poll_names(ev: libc::c_short) -> String {
     let bits = [
@@ -617,6 +645,30 @@ impl Child {
         }
     }
 
+    /// The evidence a must-not-wake window (see [`QUIET`]) leaves for good:
+    /// the child has not exited, is still asleep ('S', not runnable), and
+    /// has made no voluntary context switch since `switches_before` (taken
+    /// while it was already blocked), so nothing woke it, however late it
+    /// would have got to run.
+    pub fn expect_still_asleep(&mut self, switches_before: u64, what: &str) -> TestResult {
+        ensure!(
+            !self.exited()?,
+            "{what}: the child {}",
+            describe_status(self.status.unwrap_or(0))
+        );
+        let st = self.state()?;
+        ensure!(
+            st == 'S',
+            "{what}: the child is in state {st:?}, not asleep (S)"
+        );
+        let now = self.voluntary_switches()?;
+        ensure!(
+            now == switches_before,
+            "{what}: the child was woken (voluntary_ctxt_switches {switches_before} -> {now})"
+        );
+        Ok(())
+    }
+
     /// voluntary_ctxt_switches from /proc/PID/status: it grows each time the
     /// process sleeps, so it shows whether a sleeper was woken.
     pub fn voluntary_switches(&self) -> Result<u64, String> {
@@ -666,7 +718,7 @@ pub fn call_without_blocking(
             limit.as_millis()
         ));
     };
-    child.expect_exit0(Duration::from_secs(5), what)?;
+    child.expect_exit0(WAIT, what)?;
     Ok(if done.ret < 0 {
         Err(done.errno)
     } else {
@@ -792,6 +844,20 @@ pub fn set_nonblocking(fd: RawFd, on: bool) -> TestResult {
     Ok(())
 }
 
+/// The calling thread's voluntary context switches so far
+/// (`getrusage(RUSAGE_THREAD)`, `ru_nvcsw`): a call made between two
+/// readings that leaves it unchanged did not sleep, however long the
+/// emulated guest took to run it.
+pub fn voluntary_switches_self() -> Result<u64, String> {
+    // SAFETY: a zeroed rusage is a valid out-buffer.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a live out-pointer.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return Err(format!("getrusage: {}", errname(errno())));
+    }
+    Ok(ru.ru_nvcsw as u64)
+}
+
 pub fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
@@ -853,9 +919,7 @@ pub mod tests {
             i32::from(read(r, &mut b) != Ok(1) || b[0] != b'!')
         })
         .unwrap();
-        child
-            .wait_sleeping(Duration::from_secs(5), "pipe read")
-            .unwrap();
+        child.wait_sleeping(WAIT, "pipe read").unwrap();
         let before = child.voluntary_switches().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(
@@ -863,20 +927,20 @@ pub mod tests {
             before,
             "a blocked child was woken"
         );
+        assert_eq!(child.expect_still_asleep(before, "reader"), Ok(()));
+        // A wrong count is a wake-up.
+        let err = child.expect_still_asleep(before + 1, "reader").unwrap_err();
+        assert!(err.contains("was woken"), "{err}");
         assert!(!child.exited().unwrap());
         write(pipe.w.as_raw_fd(), b"!").unwrap();
-        child
-            .expect_exit0(Duration::from_secs(5), "reader")
-            .unwrap();
+        child.expect_exit0(WAIT, "reader").unwrap();
+        let err = child.expect_still_asleep(before, "reader").unwrap_err();
+        assert!(err.contains("exited with status 0"), "{err}");
 
         let mut child = Child::spawn(|| 3).unwrap();
-        let err = child
-            .expect_exit0(Duration::from_secs(5), "quitter")
-            .unwrap_err();
+        let err = child.expect_exit0(WAIT, "quitter").unwrap_err();
         assert_eq!(err, "quitter: child exited with status 3");
-        let err = child
-            .wait_sleeping(Duration::from_secs(1), "sleeper")
-            .unwrap_err();
+        let err = child.wait_sleeping(WAIT, "sleeper").unwrap_err();
         assert!(err.contains("instead of blocking"), "{err}");
 
         let mut child = Child::spawn(|| {
@@ -886,7 +950,7 @@ pub mod tests {
         .unwrap();
         assert_eq!(child.wait(Duration::from_millis(20)).unwrap(), None);
         child.signal(libc::SIGKILL).unwrap();
-        let st = child.wait(Duration::from_secs(5)).unwrap().unwrap();
+        let st = child.wait(WAIT).unwrap().unwrap();
         assert_eq!(describe_status(st), "was killed by SIGKILL");
     }
 

@@ -89,21 +89,10 @@ pub fn stats_json(s: &NicStats) -> String {
     json_object(&pairs)
 }
 
-/// The ring state as a JSON object, keys the uapi's field names.
+/// The ring state as a JSON object, keys the uapi's field names (from the
+/// uapi's own list, so a new field cannot be forgotten here).
 pub fn rings_json(r: &RingState) -> String {
-    json_object(&[
-        ("rx_size", r.rx_size.into()),
-        ("rx_head", r.rx_head.into()),
-        ("rx_tail", r.rx_tail.into()),
-        ("rx_next_to_clean", r.rx_next_to_clean.into()),
-        ("tx_size", r.tx_size.into()),
-        ("tx_head", r.tx_head.into()),
-        ("tx_tail", r.tx_tail.into()),
-        ("tx_next_to_clean", r.tx_next_to_clean.into()),
-        ("irq_masked", r.irq_masked.into()),
-        ("budget", r.budget.into()),
-        ("tx_delay_ns", r.tx_delay_ns),
-    ])
+    json_object(&r.fields())
 }
 
 /// How one ring's descriptors split between its owners, from the three
@@ -376,8 +365,10 @@ pub const WATCH_COLUMNS: [&str; 7] = [
     "wakeups",
 ];
 
-/// The values of [`WATCH_COLUMNS`] in `s`. `drops` is every receive-side
-/// drop: `rx_missed + rx_no_port + rx_queue_full + rx_errors`.
+/// The values of [`WATCH_COLUMNS`] in `s`. `drops` is every frame dropped,
+/// whatever the cause: the counters `simnic::counters` classifies as
+/// drops (RX ring full, no port, queue full, malformed, memory budget,
+/// closed endpoint, loopback off), so a new drop counter is in it.
 pub fn watch_values(s: &NicStats) -> [u64; 7] {
     [
         s.irqs,
@@ -385,10 +376,7 @@ pub fn watch_values(s: &NicStats) -> [u64; 7] {
         s.polls,
         s.budget_exhausted,
         s.rx_packets,
-        s.rx_missed
-            .wrapping_add(s.rx_no_port)
-            .wrapping_add(s.rx_queue_full)
-            .wrapping_add(s.rx_errors),
+        simnic::nic_dropped(s),
         s.wakeups,
     ]
 }
@@ -500,7 +488,20 @@ mod tests {
         assert_eq!(v["rx_size"], 256);
         assert_eq!(v["tx_delay_ns"], 5000);
         assert_eq!(v["irq_masked"], 1);
-        assert_eq!(v.as_object().unwrap().len(), 11);
+        assert_eq!(v.as_object().unwrap().len(), RingState::FIELDS);
+        // Every field, each with its own value: field i holds 1000 + i.
+        let mut b = [0u8; RingState::SIZE];
+        for (i, (_, ty, at)) in RingState::LAYOUT.iter().enumerate() {
+            let n = if *ty == "u64" { 8 } else { 4 };
+            let v = 1000 + i as u64;
+            let bytes = if n == 8 { v.to_ne_bytes().to_vec() } else { (v as u32).to_ne_bytes().to_vec() };
+            b[*at..*at + n].copy_from_slice(&bytes);
+        }
+        let r = RingState::from_bytes(&b);
+        let v: serde_json::Value = serde_json::from_str(&rings_json(&r)).unwrap();
+        for (i, (name, _, _)) in RingState::LAYOUT.iter().enumerate() {
+            assert_eq!(v[name].as_u64(), Some(1000 + i as u64), "{name}");
+        }
     }
 
     fn rx(size: u32, head: u32, tail: u32, ntc: u32) -> RingSpec {
@@ -695,6 +696,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(watch_deltas(&prev, &cur), [3, 20, 4, 0, 60, 8, 5]);
+        // Drops of every cause are counted, these too.
+        let more = NicStats {
+            rx_mem_drops: 2,
+            rx_closed: 3,
+            tx_lost: 4,
+            ..cur
+        };
+        assert_eq!(watch_deltas(&cur, &more)[5], 9);
         // After a reset the counters are smaller: the new values are the
         // growth since the reset.
         let after_reset = NicStats {

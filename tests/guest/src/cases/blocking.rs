@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use crate::net::*;
 use crate::sys::*;
 
-const SEC: Duration = Duration::from_secs(1);
-
 /// A child that says Ready, makes one blocking read of `fd` and reports
 /// what it returned.
 fn spawn_reader(id: u32, fd: RawFd, report: RawFd) -> Result<Child, String> {
@@ -27,20 +25,23 @@ fn spawn_reader(id: u32, fd: RawFd, report: RawFd) -> Result<Child, String> {
     })
 }
 
-/// A blocked reader in a child sleeps until the parent writes, 300 ms
-/// later, and then gets exactly that datagram.
+/// A blocked reader in a child sleeps until the parent writes, at least
+/// `QUIET` later, and then gets exactly that datagram.
 pub fn blocking_read_wakeup() -> TestResult {
-    const DELAY: Duration = Duration::from_millis(300);
+    const DELAY: Duration = QUIET;
     let ep = open_dev()?;
     let pipe = Pipe::new()?;
     let mut child = spawn_reader(0, ep.as_raw_fd(), pipe.w.as_raw_fd())?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, "reader start")?;
-    child.wait_sleeping(5 * SEC, "blocking read on an empty endpoint")?;
+    reports.expect(Kind::Ready, WAIT, "reader start")?;
+    child.wait_sleeping(WAIT, "blocking read on an empty endpoint")?;
+    // Must not return: a read that did anyway (even after the window)
+    // left its report, which the expect below reads instead of the woken
+    // read's, and its data and elapsed time give it away.
     reports.expect_none(DELAY, "read on an empty endpoint returned before any write")?;
     send(ep.as_raw_fd(), b"wake up", "parent's write")?;
-    let done = reports.expect(Kind::Done, 5 * SEC, "blocked read after the parent's write")?;
+    let done = reports.expect(Kind::Done, WAIT, "blocked read after the parent's write")?;
     ensure!(done.ret == 7, "blocked read {}, expected 7", done.outcome());
     check_data(&done.data, b"wake up", "datagram read by the woken child")?;
     ensure!(
@@ -49,7 +50,7 @@ pub fn blocking_read_wakeup() -> TestResult {
         ms(done.elapsed),
         ms(DELAY)
     );
-    child.expect_exit0(5 * SEC, "woken reader")?;
+    child.expect_exit0(WAIT, "woken reader")?;
     expect_poll(
         ep.as_raw_fd(),
         libc::POLLOUT | libc::POLLWRNORM,
@@ -73,13 +74,14 @@ pub fn exclusive_wakeup() -> TestResult {
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
     for _ in 0..N {
-        reports.expect(Kind::Ready, 5 * SEC, "reader start")?;
+        reports.expect(Kind::Ready, WAIT, "reader start")?;
     }
     for c in &mut children {
-        c.wait_sleeping(5 * SEC, "reader blocking on the empty endpoint")?;
+        c.wait_sleeping(WAIT, "reader blocking on the empty endpoint")?;
     }
-    std::thread::sleep(Duration::from_millis(100));
-    reports.expect_none(Duration::ZERO, "a reader returned before any write")?;
+    // Must not have returned: a reader that did (even later) leaves a
+    // report that is read instead of the first woken one, with no data.
+    reports.expect_none(QUIET, "a reader returned before any write")?;
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
     let before: Vec<u64> = children
@@ -90,7 +92,7 @@ pub fn exclusive_wakeup() -> TestResult {
     send(fd, b"datagram 0", "first write")?;
     let first = reports.expect(
         Kind::Done,
-        2 * SEC,
+        WAIT,
         "a reader returning after the first write",
     )?;
     ensure!(
@@ -103,8 +105,12 @@ pub fn exclusive_wakeup() -> TestResult {
         b"datagram 0",
         "datagram of the first woken reader",
     )?;
+    // Must not happen. A stall can keep a wrongly woken reader from
+    // reporting within the window, but not from leaving its mark: below,
+    // each other reader must still be asleep ('S', not runnable) with the
+    // same count of voluntary context switches as before the write.
     reports.expect_none(
-        Duration::from_millis(300),
+        QUIET,
         "a second reader returned for the same single datagram",
     )?;
     for (i, c) in children.iter_mut().enumerate() {
@@ -146,7 +152,7 @@ pub fn exclusive_wakeup() -> TestResult {
     for _ in 1..N {
         let r = reports.expect(
             Kind::Done,
-            5 * SEC,
+            WAIT,
             "the remaining readers after three more writes",
         )?;
         ensure!(
@@ -172,7 +178,7 @@ pub fn exclusive_wakeup() -> TestResult {
         "readers got {have:?}, expected each of {want:?} once"
     );
     for c in &mut children {
-        c.expect_exit0(5 * SEC, "reader")?;
+        c.expect_exit0(WAIT, "reader")?;
     }
     Ok(())
 }
@@ -201,17 +207,19 @@ fn blocked_reader_signalled(fd: RawFd, restart: bool) -> Result<(Child, Reports)
     drop(pipe.w);
     drop(notes.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, "reader start")?;
-    child.wait_sleeping(5 * SEC, "blocking read on an empty endpoint")?;
-    std::thread::sleep(Duration::from_millis(100));
+    reports.expect(Kind::Ready, WAIT, "reader start")?;
+    child.wait_sleeping(WAIT, "blocking read on an empty endpoint")?;
+    // Must not have returned: a read that did (even later) leaves its
+    // report ahead of the one the callers expect, with another result.
     reports.expect_none(
-        Duration::ZERO,
+        QUIET,
         "read on an empty endpoint returned before the signal",
     )?;
     child.signal(libc::SIGUSR1)?;
     ensure!(
-        wait_readable(notes.r.as_raw_fd(), 2 * SEC)?,
-        "the child's SIGUSR1 handler did not run within 2 s of kill()"
+        wait_readable(notes.r.as_raw_fd(), WAIT)?,
+        "the child's SIGUSR1 handler did not run within {} s of kill()",
+        WAIT.as_secs()
     );
     Ok((child, reports))
 }
@@ -224,7 +232,7 @@ pub fn eintr_without_sa_restart() -> TestResult {
     let (mut child, mut reports) = blocked_reader_signalled(fd, false)?;
     let done = reports.expect(
         Kind::Done,
-        2 * SEC,
+        WAIT,
         "blocked read after SIGUSR1 without SA_RESTART",
     )?;
     ensure!(
@@ -232,7 +240,7 @@ pub fn eintr_without_sa_restart() -> TestResult {
         "read interrupted by a handler without SA_RESTART {}, expected -1 with EINTR",
         done.outcome()
     );
-    child.expect_exit0(5 * SEC, "interrupted reader")?;
+    child.expect_exit0(WAIT, "interrupted reader")?;
     expect_poll(
         fd,
         libc::POLLOUT | libc::POLLWRNORM,
@@ -249,13 +257,15 @@ pub fn sa_restart_restarts_read() -> TestResult {
     let ep = open_dev()?;
     let fd = ep.as_raw_fd();
     let (mut child, mut reports) = blocked_reader_signalled(fd, true)?;
+    // Must not return. One that did, even after the window, left a report
+    // (EINTR, no data) that the expect below reads instead of the datagram.
     reports.expect_none(
-        Duration::from_millis(300),
+        QUIET,
         "read returned after SIGUSR1 although the handler has SA_RESTART",
     )?;
-    child.wait_sleeping(2 * SEC, "restarted read")?;
+    child.wait_sleeping(WAIT, "restarted read")?;
     send(fd, b"after the signal", "write after the signal")?;
-    let done = reports.expect(Kind::Done, 5 * SEC, "restarted read after the write")?;
+    let done = reports.expect(Kind::Done, WAIT, "restarted read after the write")?;
     ensure!(
         done.ret == 16,
         "restarted read {}, expected 16",
@@ -266,7 +276,7 @@ pub fn sa_restart_restarts_read() -> TestResult {
         b"after the signal",
         "datagram of the restarted read",
     )?;
-    child.expect_exit0(5 * SEC, "restarted reader")
+    child.expect_exit0(WAIT, "restarted reader")
 }
 
 /// The wake-up counters (NicStats.wakeups, EpStats.wakeups) count the
@@ -303,12 +313,12 @@ pub fn wakeups_counted() -> TestResult {
     let mut child = spawn_reader(0, fd, pipe.w.as_raw_fd())?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, "reader start")?;
-    child.wait_sleeping(5 * SEC, "blocking read on an empty endpoint")?;
+    reports.expect(Kind::Ready, WAIT, "reader start")?;
+    child.wait_sleeping(WAIT, "blocking read on an empty endpoint")?;
     send(fd, b"for the reader", "write for the blocked reader")?;
     let done = reports.expect(Kind::Done, ARRIVAL, "the blocked read after the write")?;
     ensure!(done.ret == 14, "the blocked read {}, expected 14", done.outcome());
-    child.expect_exit0(5 * SEC, "woken reader")?;
+    child.expect_exit0(WAIT, "woken reader")?;
     check(1, "a datagram that ended a blocked read")?;
 
     // A poller blocked in poll(POLLIN).
@@ -319,7 +329,7 @@ pub fn wakeups_counted() -> TestResult {
         if !Report::ready(1).send(report) {
             return 2;
         }
-        let r = match poll_one(fd, libc::POLLIN, 10_000) {
+        let r = match poll_one(fd, libc::POLLIN, CHILD_BLOCK_MS) {
             Ok((n, _)) => Ok(n as usize),
             Err(_) => Err(errno()),
         };
@@ -327,12 +337,12 @@ pub fn wakeups_counted() -> TestResult {
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, "poller start")?;
-    child.wait_sleeping(5 * SEC, "poll(POLLIN) on an empty endpoint")?;
+    reports.expect(Kind::Ready, WAIT, "poller start")?;
+    child.wait_sleeping(WAIT, "poll(POLLIN) on an empty endpoint")?;
     send(fd, b"for the poller", "write for the blocked poller")?;
     let done = reports.expect(Kind::Done, ARRIVAL, "the blocked poll after the write")?;
     ensure!(done.ret == 1, "the blocked poll {}, expected 1", done.outcome());
-    child.expect_exit0(5 * SEC, "woken poller")?;
+    child.expect_exit0(WAIT, "woken poller")?;
     check(2, "a datagram that ended a blocked poll")?;
     expect_count(read(fd, &mut [0u8; 64]), 14, "read of the poller's datagram")?;
     check(2, "after reading the poller's datagram")

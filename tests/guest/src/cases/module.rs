@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use simnic::{Endpoint, GEN_STOP_ALL, RCVBUF_MAX};
 
-use crate::cases::nic::{burst_into_rx_ring, check_fill_held, fill_tx, fill_tx_exactly};
+use crate::cases::nic::{burst_into_rx_ring, fill_tx, fill_tx_exactly, held_fill};
 use crate::net::*;
 use crate::sys::*;
 
@@ -81,7 +81,7 @@ fn loaded() -> Result<bool, String> {
 fn load(params: &str) -> TestResult {
     finit_module(params)?
         .map_err(|e| format!("finit_module(simnic.ko, {params:?}) failed with {}", errname(e)))?;
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + WAIT;
     loop {
         match Endpoint::open_nonblocking() {
             Ok(_) => return Ok(()),
@@ -100,11 +100,12 @@ fn unload(what: &str) -> TestResult {
             refcnt().map(|r| r.to_string()).unwrap_or_else(|e| e)
         )
     })?;
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + WAIT;
     while exists(c"/dev/simnic")? {
         ensure!(
             Instant::now() < deadline,
-            "{what}: /dev/simnic still exists 2 s after the module was unloaded"
+            "{what}: /dev/simnic still exists {} s after the module was unloaded",
+            WAIT.as_secs()
         );
         sleep_ms(20);
     }
@@ -118,7 +119,7 @@ fn restore_default_load() -> TestResult {
     if loaded()? {
         // Files a failed test still had open are closed by now, but a
         // child it forked may take a moment to die.
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + WAIT;
         while refcnt()? > 0 && Instant::now() < deadline {
             sleep_ms(20);
         }
@@ -237,13 +238,10 @@ pub fn module_params_valid() -> TestResult {
         // each is delivered or counted missed.
         const DELAY: Duration = Duration::from_secs(1);
         okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
-        let s0 = settle(&ep)?;
-        let n0 = nic_stats(&ep)?;
-        okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(1 s)")?;
-        let t1 = Instant::now();
-        let filled = fill_tx_exactly(&ep, 127);
-        let last = write(fd, b"");
-        check_fill_held(&ep, &s0, t1, DELAY, "filling the 128-descriptor TX ring")?;
+        let f = held_fill(&ep, DELAY, "filling the 128-descriptor TX ring", |_| {
+            (fill_tx_exactly(&ep, 127), write(fd, b""))
+        })?;
+        let ((filled, last), n0) = (f.out, f.n0);
         let (nbig, nmid) = filled?;
         okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
         expect_errno(last, libc::ENOBUFS, "write of 0 bytes with the 128-descriptor TX ring full")?;
@@ -277,10 +275,15 @@ pub fn module_params_valid() -> TestResult {
             (s.rx_size, s.tx_size, s.budget, s.tx_delay_ns) == (4096, 64, 4096, 1_000_000_000),
             "RING_STATE with rx_ring_size=4096 tx_ring_size=64 budget=4096 tx_delay_us=1000000: {s:?}"
         );
-        let t0 = Instant::now();
-        let n = fill_tx(&ep, b"o", 63, "1-byte frames into the TX ring of 64");
-        let sendto = as_sys(ep.send_to(port_of(&ep)?, b"x"));
-        check_fill_held(&ep, &s, t0, Duration::from_secs(1), "filling the TX ring of 64")?;
+        // The delay the module was loaded with holds the frames (held_fill
+        // sets the same 1 s again, and again after a try the guest stalled
+        // through).
+        let port = port_of(&ep)?;
+        let f = held_fill(&ep, Duration::from_secs(1), "filling the TX ring of 64", |_| {
+            let n = fill_tx(&ep, b"o", 63, "1-byte frames into the TX ring of 64");
+            (n, as_sys(ep.send_to(port, b"x")))
+        })?;
+        let ((n, sendto), t0, n0) = (f.out, f.t0, f.n0);
         let n = n?;
         ensure!(n == 63, "the TX ring of 64 took {n} one-descriptor frames, expected 63");
         expect_errno(sendto, libc::ENOBUFS, "SENDTO with the TX ring of 64 full")?;
@@ -291,7 +294,7 @@ pub fn module_params_valid() -> TestResult {
             t0.elapsed().as_millis()
         );
         settle(&ep)?;
-        let d = nic_stats(&ep)?;
+        let d = nic_delta(&n0, &nic_stats(&ep)?);
         expect_nic(&d, &[("tx_packets", 63), ("tx_busy", 2), ("rx_packets", 63), ("rx_missed", 0)], "after the fill")?;
         Ok(())
     })
@@ -376,7 +379,10 @@ pub fn module_unload_traffic() -> TestResult {
             s.tx_delay_ns == 0 && s.tx_head == 0 && s.tx_tail == 0 && s.rx_head == 0,
             "the reloaded module's rings are not fresh: {s:?}"
         );
-        sleep_ms(200);
+        // A fresh NIC: its counters start at 0 and nothing runs without a
+        // doorbell (a flow of the old module cannot have survived: the
+        // counters would show it, whenever it ran).
+        sleep_ms(QUIET.as_millis() as u64);
         let st = nic_stats(&ep)?;
         expect_nic(
             &st,
@@ -497,11 +503,12 @@ fn unload_and_reload(unloaded: &mut bool) -> TestResult {
     delete_module()
         .map_err(|e| format!("delete_module with no file open failed with {}", errname(e)))?;
     *unloaded = true;
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + WAIT;
     while exists(c"/dev/simnic")? {
         ensure!(
             Instant::now() < deadline,
-            "/dev/simnic still exists 2 s after the module was unloaded"
+            "/dev/simnic still exists {} s after the module was unloaded",
+            WAIT.as_secs()
         );
         sleep_ms(20);
     }

@@ -10,7 +10,7 @@
 
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use simnic::{Endpoint, MiniEpoll, MiniPollFd, MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD};
 
@@ -18,7 +18,6 @@ use crate::net::*;
 use crate::sys::*;
 use crate::udp::*;
 
-const SEC: Duration = Duration::from_secs(1);
 const IN: u32 = libc::EPOLLIN as u32;
 const ET: u32 = libc::EPOLLET as u32;
 const ONESHOT: u32 = libc::EPOLLONESHOT as u32;
@@ -147,9 +146,9 @@ impl Source for EpSource {
     fn feed(&self) -> TestResult {
         let before = ep_stats(&self.0)?.rx_packets;
         send(self.fd(), b"x", "write")?;
-        let deadline = Instant::now() + 5 * SEC;
+        let deadline = Instant::now() + ARRIVAL;
         while ep_stats(&self.0)?.rx_packets == before {
-            ensure!(Instant::now() < deadline, "the datagram did not arrive");
+            ensure!(Instant::now() < deadline, "the datagram did not arrive within {} s", ARRIVAL.as_secs());
             sleep_ms(2);
         }
         Ok(())
@@ -357,18 +356,23 @@ pub fn mux_blocked_wait_wakes() -> TestResult {
             if !Report::ready(0).send(report) {
                 return 2;
             }
-            let r = pp.wait(10_000).map(|v| v.len());
+            let r = pp.wait(CHILD_BLOCK_MS).map(|v| v.len());
             i32::from(!Report::done(0, r, start, &[]).send(report))
         })?;
         drop(pipe.w);
         let mut reports = Reports::new(pipe.r);
-        reports.expect(Kind::Ready, 5 * SEC, "child start")?;
-        child.wait_sleeping(5 * SEC, &format!("{} wait on an idle endpoint", p.name()))?;
-        reports.expect_none(Duration::from_millis(300), "the wait returned before the write")?;
+        reports.expect(Kind::Ready, WAIT, "child start")?;
+        child.wait_sleeping(WAIT, &format!("{} wait on an idle endpoint", p.name()))?;
+        let asleep = child.voluntary_switches()?;
+        // Must not return before the write. The window shows it early; the
+        // child's state and switch count, unchanged, prove nothing woke it
+        // even if a stall kept a wrong return out of the window.
+        reports.expect_none(QUIET, "the wait returned before the write")?;
+        child.expect_still_asleep(asleep, &format!("{} wait before the write", p.name()))?;
         send(fd, b"w", "write")?;
-        let done = reports.expect(Kind::Done, 5 * SEC, "the blocked wait")?;
+        let done = reports.expect(Kind::Done, WAIT, "the blocked wait")?;
         ensure!(done.ret == 1, "{}: the blocked wait {}", p.name(), done.outcome());
-        child.expect_exit0(5 * SEC, "waiter")?;
+        child.expect_exit0(WAIT, "waiter")?;
     }
     Ok(())
 }
@@ -390,27 +394,40 @@ pub fn mux_exclusive_wakes_one() -> TestResult {
             if !Report::ready(id).send(report) {
                 return 2;
             }
-            let r = m.wait(20_000).map(|v| v.len());
+            let r = m.wait(CHILD_BLOCK_MS).map(|v| v.len());
             i32::from(!Report::done(id, r, start, &[]).send(report))
         })?);
     }
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
     for _ in 0..N {
-        reports.expect(Kind::Ready, 5 * SEC, "child start")?;
+        reports.expect(Kind::Ready, WAIT, "child start")?;
     }
     for c in children.iter_mut() {
-        c.wait_sleeping(5 * SEC, "mini-epoll wait (EPOLLEXCLUSIVE)")?;
+        c.wait_sleeping(WAIT, "mini-epoll wait (EPOLLEXCLUSIVE)")?;
     }
     let mut woken = Vec::new();
     for round in 0..N {
+        // The children still waiting, and their switch counts before the
+        // datagram: those it did not wake must show no wake-up at all.
+        let before: Vec<(usize, u64)> = children
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !woken.contains(&(*i as u32)))
+            .map(|(i, c)| Ok((i, c.voluntary_switches()?)))
+            .collect::<Result<_, String>>()?;
         send(fd, &[round as u8], "write")?;
-        let done = reports.expect(Kind::Done, 5 * SEC, &format!("datagram #{round}"))?;
+        let done = reports.expect(Kind::Done, WAIT, &format!("datagram #{round}"))?;
         ensure!(done.ret == 1, "datagram #{round}: wait {}", done.outcome());
         ensure!(!woken.contains(&done.id), "child {} woke twice", done.id);
         woken.push(done.id);
         if round + 1 < N {
-            reports.expect_none(Duration::from_millis(300), &format!("datagram #{round} woke more than one"))?;
+            // Must not happen; a stall can keep a second return out of the
+            // window but not undo the second child's wake-up, checked next.
+            reports.expect_none(QUIET, &format!("datagram #{round} woke more than one"))?;
+            for (i, sw) in before.into_iter().filter(|(i, _)| *i as u32 != done.id) {
+                children[i].expect_still_asleep(sw, &format!("datagram #{round}: child {i}, not the one woken"))?;
+            }
         }
     }
     Ok(())
@@ -563,7 +580,7 @@ pub fn mux_loops_refused() -> TestResult {
     let ep = open_dev_nonblocking()?;
     okay(b.0.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, 9), "endpoint in B")?;
     send(ep.as_raw_fd(), b"l", "write")?;
-    let got = a.wait(5000).map_err(errname)?;
+    let got = a.wait(WAIT.as_millis() as i32).map_err(errname)?;
     ensure!(got.len() == 1 && got[0].1 == 0, "A after a datagram in B: {got:?}");
     Ok(())
 }
@@ -587,14 +604,14 @@ pub fn mux_loops_through_epoll() -> TestResult {
     let mut child = Child::spawn(move || {
         let mut out = [libc::epoll_event { events: 0, u64: 0 }; 4];
         // SAFETY: room for 4 events.
-        let n = unsafe { libc::epoll_wait(efd, out.as_mut_ptr(), 4, 10_000) };
+        let n = unsafe { libc::epoll_wait(efd, out.as_mut_ptr(), 4, CHILD_BLOCK_MS) };
         i32::from(n != 1)
     })?;
-    child.wait_sleeping(5 * SEC, "epoll_wait on E")?;
+    child.wait_sleeping(WAIT, "epoll_wait on E")?;
     let info0 = okay(a.0.info(), "INFO")?;
     send(ep.as_raw_fd(), b"loop", "write")?;
-    child.expect_exit0(10 * SEC, "the wait on E, woken through A")?;
-    let got = a.wait(5000).map_err(errname)?;
+    child.expect_exit0(WAIT, "the wait on E, woken through A")?;
+    let got = a.wait(WAIT.as_millis() as i32).map_err(errname)?;
     ensure!(got.iter().any(|&(_, d)| d == 3), "A after the datagram: {got:?}");
     let info = okay(a.0.info(), "INFO")?;
     ensure!(info.wake_loops > info0.wake_loops, "the wake-up went round without being stopped? {info:?}");
@@ -658,12 +675,12 @@ pub fn mux_pollfree_signalfd() -> TestResult {
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    let done = reports.expect(Kind::Done, 5 * SEC, "the child's ADD")?;
+    let done = reports.expect(Kind::Done, WAIT, "the child's ADD")?;
     ensure!(done.ret >= 0, "the child's ADD of its signalfd {}", done.outcome());
     let sfd = done.ret as RawFd;
-    child.expect_exit0(5 * SEC, "child")?;
+    child.expect_exit0(WAIT, "child")?;
     // The child's exit freed its sighand: the wake-up with POLLFREE ran.
-    let deadline = Instant::now() + 5 * SEC;
+    let deadline = Instant::now() + WAIT;
     loop {
         let info = okay(m.0.info(), "INFO")?;
         if info.callbacks >= 1 {
@@ -722,7 +739,7 @@ pub fn mini_poll_like_poll() -> TestResult {
         }
         // SAFETY: an Endpoint-less view of the inherited instance, forgotten.
         let mm = std::mem::ManuallyDrop::new(unsafe { simnic_mini_from_fd(mfd) });
-        let r = mm.mini_poll(&mut fds_child, 10_000);
+        let r = mm.mini_poll(&mut fds_child, CHILD_BLOCK_MS);
         let (ret, data) = match r {
             Ok((n, st)) => (Ok(n), [st.rescans, st.entries, st.wakeups, st.spurious, fds_child[IDLE].revents].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()),
             Err(e) => (Err(raw(&e)), Vec::new()),
@@ -733,17 +750,17 @@ pub fn mini_poll_like_poll() -> TestResult {
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, "child start")?;
-    child.wait_sleeping(5 * SEC, "mini-poll on idle endpoints")?;
+    reports.expect(Kind::Ready, WAIT, "child start")?;
+    child.wait_sleeping(WAIT, "mini-poll on idle endpoints")?;
     send(busy.as_raw_fd(), b"mp", "write to the busy endpoint")?;
-    let done = reports.expect(Kind::Done, 5 * SEC, "the child's mini-poll")?;
+    let done = reports.expect(Kind::Done, WAIT, "the child's mini-poll")?;
     ensure!(done.ret == 1 && done.data.len() == 20, "the child's mini-poll {}", done.outcome());
     let v: Vec<u32> = done.data.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
     let (rescans, entries, wakeups, spurious, revents) = (v[0], v[1], v[2], v[3], v[4]);
     ensure!(entries as usize == IDLE + 1, "entries hooked: {entries}, expected {} (one per endpoint queue)", IDLE + 1);
     ensure!(rescans == 2 && wakeups >= 1 && spurious == 0, "rescans {rescans}, wake-ups {wakeups}, spurious {spurious}: expected 2, at least 1, 0");
     ensure!(revents & libc::POLLIN as u32 != 0, "the busy endpoint's revents {revents:#x}");
-    child.expect_exit0(5 * SEC, "child")?;
+    child.expect_exit0(WAIT, "child")?;
 
     // poll(2) now sees what mini-poll sees.
     // SAFETY: a valid array.

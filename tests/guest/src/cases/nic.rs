@@ -30,22 +30,65 @@ pub fn fill_tx(ep: &Endpoint, data: &[u8], limit: u32, what: &str) -> Result<u32
     Ok(n)
 }
 
-/// The counts of a fill are exact only if the hardware sent nothing while
-/// the ring was being filled (the first frame still waits for its launch
-/// time): its TX head must not have moved since `before`.
-pub fn check_fill_held(ep: &Endpoint, before: &simnic::RingState, t0: Instant, delay: Duration, what: &str) -> TestResult {
-    let s = ring_state(ep)?;
-    ensure!(
-        s.tx_head == before.tx_head,
-        "{what}: the hardware sent frames while the TX ring was being filled (TX head {} -> {}): \
-         the fill took {} ms, longer than the {} ms wire delay, so the count means nothing \
-         (the guest is too slow for this test)",
-        before.tx_head,
-        s.tx_head,
-        t0.elapsed().as_millis(),
+/// How often [`held_fill`] tries a fill before it gives up.
+pub const FILL_TRIES: u32 = 3;
+
+/// What [`held_fill`] returns: the fill's own result, and the state before
+/// the try that counted.
+pub struct HeldFill<T> {
+    pub out: T,
+    /// The NIC and endpoint counters before the fill.
+    pub n0: simnic::NicStats,
+    pub e0: simnic::EpStats,
+    /// When the fill started (after the delay was set).
+    pub t0: Instant,
+}
+
+/// Runs `fill` (writes meant to fill the TX ring) with a wire delay of
+/// `delay`, which holds every frame on the TX ring for that long, and
+/// checks that the hardware sent nothing meanwhile: the counts of a fill
+/// are exact only if its first frame was still waiting for its launch time
+/// when the last write was made (the TX head has not moved).
+///
+/// The delay is at most 1 s (`TX_DELAY_MAX_NS`): a stall of the emulated
+/// guest can outlast it, and then the try proves nothing either way. It is
+/// not a failure: the frames are let go, delivered and read away, and the
+/// fill tried again, up to `FILL_TRIES` times; only a guest that stalls
+/// through every try fails the test. The wire delay is left at `delay`.
+pub fn held_fill<T>(
+    ep: &Endpoint,
+    delay: Duration,
+    what: &str,
+    mut fill: impl FnMut(&simnic::RingState) -> T,
+) -> Result<HeldFill<T>, String> {
+    let mut slow = Vec::new();
+    for _ in 0..FILL_TRIES {
+        let before = settle(ep)?;
+        let (n0, e0) = (nic_stats(ep)?, ep_stats(ep)?);
+        okay(ep.set_tx_delay_ns(delay.as_nanos() as u64), "SET_TX_DELAY")?;
+        let t0 = Instant::now();
+        let out = fill(&before);
+        let s = ring_state(ep)?;
+        if s.tx_head == before.tx_head {
+            return Ok(HeldFill { out, n0, e0, t0 });
+        }
+        slow.push(t0.elapsed().as_millis());
+        println!(
+            "# {what}: the hardware sent frames during the fill ({} ms, longer than the {} ms wire delay: the guest stalled); trying again",
+            t0.elapsed().as_millis(),
+            delay.as_millis()
+        );
+        okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
+        settle(ep)?;
+        let mut buf = vec![0u8; simnic::MAX_DATAGRAM + 1];
+        while ep.recv_from(&mut buf, true).is_ok() {}
+    }
+    Err(format!(
+        "{what}: in each of {FILL_TRIES} tries the hardware sent frames while the TX ring was being \
+         filled (the fills took {slow:?} ms, longer than the {} ms wire delay): the guest is too \
+         slow for this test",
         delay.as_millis()
-    );
-    Ok(())
+    ))
 }
 
 /// Fills an empty TX ring of `cap` free descriptors exactly with frames of
@@ -79,9 +122,7 @@ pub fn tx_ring_full_enobufs() -> TestResult {
     let fd = ep.as_raw_fd();
     let port = port_of(&ep)?;
     okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
-    let s = settle(&ep)?;
-    let cap = s.tx_size - 1;
-    let (n0, e0) = (nic_stats(&ep)?, ep_stats(&ep)?);
+    let cap = settle(&ep)?.tx_size - 1;
 
     let big = pattern(1, MAX_DATAGRAM);
     let mid = pattern(2, 2041);
@@ -90,12 +131,14 @@ pub fn tx_ring_full_enobufs() -> TestResult {
         (dbig, dmid) == (33, 2),
         "descriptor arithmetic: {dbig} and {dmid}, expected 33 and 2"
     );
-    okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(1 s)")?;
-    let t0 = Instant::now();
-    let filled = fill_tx_exactly(&ep, cap);
-    let empty = write(fd, &[]);
-    let sendto = as_sys(ep.send_to(port, b"x"));
-    check_fill_held(&ep, &s, t0, DELAY, "first fill")?;
+    let f = held_fill(&ep, DELAY, "first fill", |_| {
+        let filled = fill_tx_exactly(&ep, cap);
+        let empty = write(fd, &[]);
+        let sendto = as_sys(ep.send_to(port, b"x"));
+        (filled, empty, sendto)
+    })?;
+    let (filled, empty, sendto) = f.out;
+    let (t0, n0, e0) = (f.t0, f.n0, f.e0);
     let (nbig, nmid) = filled?;
     expect_errno(empty, libc::ENOBUFS, "write of 0 bytes with the TX ring full")?;
     expect_errno(sendto, libc::ENOBUFS, "SENDTO with the TX ring full")?;
@@ -133,15 +176,22 @@ pub fn tx_ring_full_enobufs() -> TestResult {
     for i in 0..nmid {
         expect_datagram(fd, &mid, &format!("2041-byte frame #{i}"))?;
     }
+    settle(&ep)?;
+    expect_nic(
+        &nic_delta(&n0, &nic_stats(&ep)?),
+        &[("tx_packets", sent), ("tx_busy", 4), ("rx_packets", sent), ("rx_missed", 0)],
+        "after the first fill",
+    )?;
 
     // Large frames, then one descriptor per 1-byte frame to the last.
-    let s1 = ring_state(&ep)?;
-    okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(1 s)")?;
-    let t1 = Instant::now();
-    let nbig2 = fill_tx(&ep, &big, cap, "65535-byte frames");
-    let nsmall = fill_tx(&ep, b"s", cap, "1-byte frames");
-    let sendto = as_sys(ep.send_to(port, b"x"));
-    check_fill_held(&ep, &s1, t1, DELAY, "second fill")?;
+    let f = held_fill(&ep, DELAY, "second fill", |_| {
+        let nbig2 = fill_tx(&ep, &big, cap, "65535-byte frames");
+        let nsmall = fill_tx(&ep, b"s", cap, "1-byte frames");
+        let sendto = as_sys(ep.send_to(port, b"x"));
+        (nbig2, nsmall, sendto)
+    })?;
+    let (nbig2, nsmall, sendto) = f.out;
+    let n1 = f.n0;
     let (nbig2, nsmall) = (nbig2?, nsmall?);
     let want_small = cap - nbig * dbig;
     ensure!(
@@ -156,14 +206,14 @@ pub fn tx_ring_full_enobufs() -> TestResult {
     wait_queued(&ep, sent2 as u32, "the frames of the second fill")?;
     settle(&ep)?;
     expect_nic(
-        &nic_delta(&n0, &nic_stats(&ep)?),
+        &nic_delta(&n1, &nic_stats(&ep)?),
         &[
-            ("tx_packets", sent + sent2),
-            ("tx_busy", 7),
-            ("rx_packets", sent + sent2),
+            ("tx_packets", sent2),
+            ("tx_busy", 3),
+            ("rx_packets", sent2),
             ("rx_missed", 0),
         ],
-        "after both fills",
+        "after the second fill",
     )?;
     expect_poll(fd, READABLE | WRITABLE, "after the second fill drained")
 }
@@ -182,18 +232,17 @@ pub fn tx_ring_full_pollout_wakeup() -> TestResult {
         okay(probe.bind(4322), "BIND(4322) on a probe endpoint")?;
     }
     okay(ep.connect(4322), "CONNECT(4322), a port nobody has")?;
-    okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(1 s)")?;
-    let t0 = Instant::now();
-    let filled = fill_tx_exactly(&ep, s0.tx_size - 1);
-    check_fill_held(&ep, &s0, t0, DELAY, "fill")?;
-    filled?;
+    let f = held_fill(&ep, DELAY, "fill", |_| fill_tx_exactly(&ep, s0.tx_size - 1))?;
+    let t0 = f.t0;
+    f.out?;
     expect_poll(fd, 0, "TX ring full")?;
     okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
 
     // poll() evaluates the file once more when its timeout expires, so a
     // sleeper nobody woke still returns POLLOUT, but only after the
-    // timeout: what shows the wake-up is returning well before it.
-    const TIMEOUT: Duration = Duration::from_secs(6);
+    // timeout: what shows the wake-up is returning before it. The frames
+    // leave after DELAY; the wake-up must come within WAIT after that.
+    const TIMEOUT: Duration = Duration::from_secs(DELAY.as_secs() + WAIT.as_secs());
     let (r, rev) = poll_one(fd, libc::POLLOUT, TIMEOUT.as_millis() as i32)?;
     let took = t0.elapsed();
     let drained = settle(&ep)?;
@@ -375,8 +424,7 @@ pub fn nic_counters_single_frame() -> TestResult {
     okay(ep.reset_stats(), "RESET_STATS")?;
     let z = nic_stats(&ep)?;
     // The engine may run once more for a doorbell rung before the reset.
-    let others: Vec<(&str, u64)> = nic_fields(&z).into_iter().filter(|(n, _)| *n != "hw_runs").map(|(n, _)| (n, 0)).collect();
-    expect_nic(&z, &others, "right after RESET_STATS")?;
+    expect_nic_all(&z, &[], &["hw_runs"], "right after RESET_STATS")?;
     ensure!(z.hw_runs <= 1, "hw_runs is {} right after RESET_STATS on an idle NIC", z.hw_runs);
 
     send(fd, &pattern(1, 100), "write of 100 bytes")?;
@@ -384,27 +432,21 @@ pub fn nic_counters_single_frame() -> TestResult {
     wait_queued(&ep, 1, "the datagram")?;
     settle(&ep)?;
     let s = nic_stats(&ep)?;
-    expect_nic(
+    // Every counter: these values, all others 0 (no drop, no wake-up, no
+    // suppressed interrupt, ...), hw_runs checked below.
+    expect_nic_all(
         &s,
         &[
             ("tx_packets", 1),
             ("tx_bytes", 100),
-            ("tx_busy", 0),
             ("rx_descs", 1),
             ("rx_packets", 1),
             ("rx_bytes", 100),
             ("irqs", 1),
-            ("irqs_suppressed", 0),
             ("polls", 1),
             ("napi_complete", 1),
-            ("budget_exhausted", 0),
-            ("rx_missed", 0),
-            ("rx_no_port", 0),
-            ("rx_queue_full", 0),
-            ("rx_errors", 0),
-            ("gen_packets", 0),
-            ("wakeups", 0),
         ],
+        &["hw_runs"],
         "one frame after RESET_STATS",
     )?;
     ensure!(

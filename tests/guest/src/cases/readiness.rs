@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use crate::net::*;
 use crate::sys::*;
 
-const SEC: Duration = Duration::from_secs(1);
-const DELAY: Duration = Duration::from_millis(300);
+/// How long a blocked waiter is left alone before the write: it must not
+/// return in that time (see `QUIET`).
+const DELAY: Duration = QUIET;
 const READABLE: libc::c_short = libc::POLLIN | libc::POLLRDNORM;
 const WRITABLE: libc::c_short = libc::POLLOUT | libc::POLLWRNORM;
 
@@ -111,16 +112,21 @@ fn blocked_waiter_woken(
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, &format!("{what}: child start"))?;
-    child.wait_sleeping(5 * SEC, &format!("{what} on an empty endpoint"))?;
+    reports.expect(Kind::Ready, WAIT, &format!("{what}: child start"))?;
+    child.wait_sleeping(WAIT, &format!("{what} on an empty endpoint"))?;
+    let asleep = child.voluntary_switches()?;
+    // Must not return before the write. The window shows it early; the
+    // child's state and switch count, unchanged, prove nothing woke it
+    // even if a stall kept a wrong return out of the window.
     reports.expect_none(
         DELAY,
         &format!("{what} on an empty endpoint returned before any write"),
     )?;
+    child.expect_still_asleep(asleep, &format!("{what} on an empty endpoint, before any write"))?;
     send(fd, msg, &format!("{what}: parent's write"))?;
     let done = reports.expect(
         Kind::Done,
-        5 * SEC,
+        WAIT,
         &format!("{what} after the parent's write"),
     )?;
     ensure!(
@@ -133,7 +139,7 @@ fn blocked_waiter_woken(
         "{what} returned after {} ms, before the write",
         ms(done.elapsed)
     );
-    child.expect_exit0(5 * SEC, what)?;
+    child.expect_exit0(WAIT, what)?;
     Ok(done)
 }
 
@@ -142,14 +148,14 @@ fn blocked_waiter_woken(
 pub fn poll_blocked_wakeup() -> TestResult {
     let ep = open_dev()?;
     let fd = ep.as_raw_fd();
-    let done = blocked_waiter_woken("poll(POLLIN, 10 s)", fd, b"poke", 1, move || {
+    let done = blocked_waiter_woken("poll(POLLIN)", fd, b"poke", 1, move || {
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut pfd, 1, 10_000) } {
+        match unsafe { libc::poll(&mut pfd, 1, CHILD_BLOCK_MS) } {
             n if n < 0 => (Err(errno()), Vec::new()),
             n => (Ok(n as usize), pfd.revents.to_le_bytes().to_vec()),
         }
@@ -245,10 +251,10 @@ fn expect_epoll_in(epfd: RawFd, want_in: bool, what: &str) -> TestResult {
     }
 }
 
-/// The child's part of the blocked-epoll tests: epoll_wait up to 10 s,
-/// reporting the events as data.
+/// The child's part of the blocked-epoll tests: epoll_wait (up to
+/// `CHILD_BLOCK_MS`), reporting the events as data.
 fn blocked_epoll_wait(epfd: RawFd) -> (SysResult, Vec<u8>) {
-    match epoll_wait(epfd, 10_000) {
+    match epoll_wait(epfd, CHILD_BLOCK_MS) {
         Ok(None) => (Ok(0), Vec::new()),
         Ok(Some((ev, _))) => (Ok(1), ev.to_le_bytes().to_vec()),
         Err(e) => (Err(e), Vec::new()),
@@ -416,7 +422,7 @@ pub fn epoll_exclusive_wakes_one() -> TestResult {
             if !Report::ready(id).send(report) {
                 return 2;
             }
-            let r = match epoll_wait(e, 20_000) {
+            let r = match epoll_wait(e, CHILD_BLOCK_MS) {
                 Ok(Some(_)) => Ok(1),
                 Ok(None) => Ok(0),
                 Err(e) => Err(e),
@@ -427,25 +433,38 @@ pub fn epoll_exclusive_wakes_one() -> TestResult {
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
     for _ in 0..N {
-        reports.expect(Kind::Ready, 5 * SEC, "child start")?;
+        reports.expect(Kind::Ready, WAIT, "child start")?;
     }
     for c in children.iter_mut() {
-        c.wait_sleeping(5 * SEC, "epoll_wait(EPOLLEXCLUSIVE)")?;
+        c.wait_sleeping(WAIT, "epoll_wait(EPOLLEXCLUSIVE)")?;
     }
     let mut woken = Vec::new();
     for round in 0..N {
+        // The children still waiting, and their switch counts before the
+        // datagram: those it did not wake must show no wake-up at all.
+        let before: Vec<(usize, u64)> = children
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !woken.contains(&(*i as u32)))
+            .map(|(i, c)| Ok((i, c.voluntary_switches()?)))
+            .collect::<Result<_, String>>()?;
         send(fd, &[round as u8], "write")?;
-        let done = reports.expect(Kind::Done, 5 * SEC, &format!("datagram #{round}: one epoll_wait"))?;
+        let done = reports.expect(Kind::Done, WAIT, &format!("datagram #{round}: one epoll_wait"))?;
         ensure!(done.ret == 1, "datagram #{round}: epoll_wait {}", done.outcome());
         ensure!(!woken.contains(&done.id), "child {} woke twice", done.id);
         woken.push(done.id);
         if round + 1 < N {
             // (After the last one every child has exited: nothing to wait for.)
+            // Must not happen; a stall can keep a second return out of the
+            // window but not undo the second child's wake-up, checked next.
             reports.expect_none(DELAY, &format!("datagram #{round} woke more than one exclusive waiter"))?;
+            for (i, sw) in before.into_iter().filter(|(i, _)| *i as u32 != done.id) {
+                children[i].expect_still_asleep(sw, &format!("datagram #{round}: child {i}, not the one woken"))?;
+            }
         }
     }
     for c in children.iter_mut() {
-        c.expect_exit0(5 * SEC, "exclusive waiter")?;
+        c.expect_exit0(WAIT, "exclusive waiter")?;
     }
     Ok(())
 }
@@ -492,8 +511,8 @@ pub fn aio_iocb_cmd_poll() -> TestResult {
     ensure!(r == 1, "io_submit(IOCB_CMD_POLL): returned {r}, {}", errname(errno()));
     ensure!(ctx.events(0, 0)?.is_empty(), "IOCB_CMD_POLL completed on an empty endpoint");
     send(fd, b"aio", "write")?;
-    let ev = ctx.events(1, 5_000)?;
-    ensure!(ev.len() == 1, "no IOCB_CMD_POLL completion within 5 s after a datagram");
+    let ev = ctx.events(1, WAIT.as_millis() as u64)?;
+    ensure!(ev.len() == 1, "no IOCB_CMD_POLL completion within {} s after a datagram", WAIT.as_secs());
     let (data, res) = ev[0];
     ensure!(data == 0xA10, "completion for aio_data {data:#x}");
     ensure!(res & libc::POLLIN as i64 != 0, "IOCB_CMD_POLL completed with {res:#x}, without POLLIN");

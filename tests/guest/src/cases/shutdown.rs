@@ -6,15 +6,13 @@
 //! both give `POLLHUP`.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use simnic::{SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL, SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT};
 
 use crate::net::*;
 use crate::sys::*;
 
-const SEC: Duration = Duration::from_secs(1);
-const DELAY: Duration = Duration::from_millis(300);
 const READABLE: libc::c_short = libc::POLLIN | libc::POLLRDNORM;
 const WRITABLE: libc::c_short = libc::POLLOUT | libc::POLLWRNORM;
 const RDHUP: libc::c_short = libc::POLLRDHUP;
@@ -40,13 +38,18 @@ pub fn shutdown_rd_wakes_reader() -> TestResult {
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, "child start")?;
-    child.wait_sleeping(5 * SEC, "read on an empty endpoint")?;
-    reports.expect_none(DELAY, "the read returned before the shutdown")?;
+    reports.expect(Kind::Ready, WAIT, "child start")?;
+    child.wait_sleeping(WAIT, "read on an empty endpoint")?;
+    let asleep = child.voluntary_switches()?;
+    // Must not return before the shutdown: the window shows it early; the
+    // unchanged state and switch count prove it even if a stall kept a
+    // wrong return (such as an early end of file) out of the window.
+    reports.expect_none(QUIET, "the read returned before the shutdown")?;
+    child.expect_still_asleep(asleep, "the read before the shutdown")?;
     okay(ep.shutdown(SHUT_RD), "SHUTDOWN(SHUT_RD)")?;
-    let done = reports.expect(Kind::Done, 5 * SEC, "the blocked read after SHUT_RD")?;
+    let done = reports.expect(Kind::Done, WAIT, "the blocked read after SHUT_RD")?;
     ensure!(done.ret == 0, "the blocked read after SHUT_RD {}, expected 0 (end of file)", done.outcome());
-    child.expect_exit0(5 * SEC, "reader")?;
+    child.expect_exit0(WAIT, "reader")?;
 
     expect_poll(fd, READABLE | RDHUP | WRITABLE, "shut for reading")?;
     expect_ep(&ep_stats(&ep)?, &[("shutdown", SIMNIC_SHUT_RD_BIT.into())], "after SHUT_RD")?;
@@ -97,7 +100,7 @@ pub fn shutdown_wr_epipe_sigpipe() -> TestResult {
             _ => 4,
         }
     })?;
-    match child.wait(5 * SEC)? {
+    match child.wait(WAIT)? {
         Some(st) if libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGPIPE => {}
         Some(st) => return Err(format!("a write after SHUT_WR: the child {}, expected to be killed by SIGPIPE", describe_status(st))),
         None => return Err("a write after SHUT_WR: the child is still running".into()),
@@ -123,7 +126,7 @@ pub fn shutdown_wr_epipe_sigpipe() -> TestResult {
             _ => 6,
         }
     })?;
-    child.expect_exit0(5 * SEC, "SENDTO(SIMNIC_MSG_NOSIGNAL) after SHUT_WR: EPIPE, no SIGPIPE")?;
+    child.expect_exit0(WAIT, "SENDTO(SIMNIC_MSG_NOSIGNAL) after SHUT_WR: EPIPE, no SIGPIPE")?;
 
     expect_datagram(fd, b"before", "reading after SHUT_WR")
 }
@@ -165,7 +168,7 @@ pub fn shutdown_rdwr_hup_wakes_epoll() -> TestResult {
         }
         let mut out = [libc::epoll_event { events: 0, u64: 0 }; 2];
         // SAFETY: room for 2 events.
-        let n = unsafe { libc::epoll_wait(e, out.as_mut_ptr(), 2, 10_000) };
+        let n = unsafe { libc::epoll_wait(e, out.as_mut_ptr(), 2, CHILD_BLOCK_MS) };
         let r = if n < 0 { Err(errno()) } else { Ok(n as usize) };
         let mut done = Report::done(0, r, start, &[]);
         done.data = out[0].events.to_le_bytes().to_vec(); // the events, not a count of bytes
@@ -173,17 +176,20 @@ pub fn shutdown_rdwr_hup_wakes_epoll() -> TestResult {
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, "child start")?;
-    child.wait_sleeping(5 * SEC, "epoll_wait on an idle endpoint")?;
-    reports.expect_none(DELAY, "epoll_wait returned before the shutdown")?;
+    reports.expect(Kind::Ready, WAIT, "child start")?;
+    child.wait_sleeping(WAIT, "epoll_wait on an idle endpoint")?;
+    let asleep = child.voluntary_switches()?;
+    // As above: the window, then the proof that nothing woke it.
+    reports.expect_none(QUIET, "epoll_wait returned before the shutdown")?;
+    child.expect_still_asleep(asleep, "epoll_wait before the shutdown")?;
     okay(ep.shutdown(SHUT_RDWR), "SHUTDOWN(SHUT_RDWR)")?;
-    let done = reports.expect(Kind::Done, 5 * SEC, "epoll_wait after SHUT_RDWR")?;
+    let done = reports.expect(Kind::Done, WAIT, "epoll_wait after SHUT_RDWR")?;
     ensure!(done.ret == 1, "epoll_wait after SHUT_RDWR {}, expected 1 event", done.outcome());
     ensure!(done.data.len() == 4, "the epoll child reported {} bytes of events", done.data.len());
     let got = u32::from_le_bytes(done.data[..4].try_into().unwrap());
     let want = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP) as u32;
     ensure!(got & want == want, "epoll_wait after SHUT_RDWR reported {got:#x}, expected EPOLLIN|EPOLLRDHUP|EPOLLHUP ({want:#x})");
-    child.expect_exit0(5 * SEC, "epoll child")?;
+    child.expect_exit0(WAIT, "epoll child")?;
 
     expect_poll(fd, READABLE | RDHUP | libc::POLLHUP, "shut both ways")?;
     expect_ep(&ep_stats(&ep)?, &[("shutdown", (SIMNIC_SHUT_RD_BIT | SIMNIC_SHUT_WR_BIT).into())], "after SHUT_RDWR")

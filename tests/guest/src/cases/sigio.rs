@@ -14,9 +14,6 @@ use crate::net::*;
 use crate::sys::*;
 use crate::udp::*;
 
-const SEC: Duration = Duration::from_secs(1);
-/// How long a signal that must not come is waited for.
-const QUIET: Duration = Duration::from_millis(400);
 
 /// `POLL_IN`, `POLL_OUT`, `POLL_ERR`: `si_code` of a `SIGIO` (uapi siginfo.h).
 const POLL_IN: i32 = 1;
@@ -152,13 +149,20 @@ fn arm(fd: RawFd, sig: Option<i32>) -> TestResult {
 }
 
 fn expect_signal(sigs: &[i32], want: PollInfo, what: &str) -> TestResult {
-    match take_signal(sigs, 5 * SEC)? {
+    match take_signal(sigs, WAIT)? {
         Some(got) if got == want => Ok(()),
         Some(got) => Err(format!("{what}: got {got:?}, expected {want:?}")),
-        None => Err(format!("{what}: no signal within 5 s, expected {want:?}")),
+        None => Err(format!("{what}: no signal within {} s, expected {want:?}", WAIT.as_secs())),
     }
 }
 
+/// No signal of `sigs` is pending or comes within `QUIET`. The signals are
+/// blocked, so one that was sent stays pending until taken: the window
+/// only has to outlast the sending itself, and each caller first makes sure
+/// whatever could send one has run (`settle()`: the poll that calls
+/// `data_ready` and `write_space` is done; or the one right signal of the
+/// same `kill_fasync` call has already come). A stall cannot hide a wrong
+/// signal then: it is already queued when the window opens.
 fn expect_no_signal(sigs: &[i32], what: &str) -> TestResult {
     match take_signal(sigs, QUIET)? {
         None => Ok(()),
@@ -219,6 +223,9 @@ pub fn sigio_setsig_siginfo_like_udp() -> TestResult {
                 &format!("{name}: datagram #{i}"),
             )?;
         }
+        if name == "simnic" {
+            settle(&ep)?;
+        }
         expect_no_signal(&[sig, libc::SIGIO], &format!("{name}: after three datagrams and three signals"))?;
     }
     Ok(())
@@ -239,9 +246,9 @@ pub fn sigio_plain_sigio_like_udp() -> TestResult {
     arm(fd, None)?;
 
     udp.send_to(b"u", uaddr).map_err(|e| e.to_string())?;
-    let u = take_signal(&[libc::SIGIO], 5 * SEC)?.ok_or("UDP: no SIGIO")?;
+    let u = take_signal(&[libc::SIGIO], WAIT)?.ok_or("UDP: no SIGIO")?;
     send(fd, b"s", "write")?;
-    let s = take_signal(&[libc::SIGIO], 5 * SEC)?.ok_or("simnic: no SIGIO")?;
+    let s = take_signal(&[libc::SIGIO], WAIT)?.ok_or("simnic: no SIGIO")?;
     ensure!(
         (u.signo, u.code) == (libc::SIGIO, SI_KERNEL),
         "UDP gave {u:?}, expected SIGIO with si_code SI_KERNEL (the reference is off)"
@@ -252,8 +259,9 @@ pub fn sigio_plain_sigio_like_udp() -> TestResult {
         send(fd, &[i], "write")?;
     }
     wait_queued(&ep, 4, "four datagrams")?;
+    settle(&ep)?;
     ensure!(
-        take_signal(&[libc::SIGIO], SEC)?.is_some(),
+        take_signal(&[libc::SIGIO], WAIT)?.is_some(),
         "no SIGIO pending after three datagrams"
     );
     expect_no_signal(&[libc::SIGIO], "three datagrams: a standard signal is pending once")
@@ -272,7 +280,7 @@ pub fn sigio_thread_owner() -> TestResult {
     let waiter = std::thread::spawn(move || -> Result<Option<PollInfo>, String> {
         tx_tid.send(gettid()).map_err(|e| e.to_string())?;
         rx_go.recv().map_err(|e| e.to_string())?;
-        take_signal(&[sig], 5 * SEC)
+        take_signal(&[sig], WAIT)
     });
     let tid = rx_tid.recv().map_err(|e| e.to_string())?;
     ensure!(tid != gettid(), "the waiter thread has the main thread's id");
@@ -310,17 +318,22 @@ pub fn sigio_process_group() -> TestResult {
         if !Report::ready(0).send(report) {
             return 2;
         }
-        let ok = matches!(take_signal(&[sig], 5 * SEC), Ok(Some(got)) if got == want);
+        // Bounded by the parent's WAIT for this report; this wait only has
+        // to be longer.
+        let ok = matches!(
+            take_signal(&[sig], Duration::from_millis(CHILD_BLOCK_MS as u64)),
+            Ok(Some(got)) if got == want
+        );
         i32::from(!Report::done(0, Ok(usize::from(ok)), start, &[]).send(report))
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 5 * SEC, "child start")?;
+    reports.expect(Kind::Ready, WAIT, "child start")?;
     send(fd, b"g", "write")?;
     expect_signal(&[sig], want, "the test process (in the group)")?;
-    let done = reports.expect(Kind::Done, 6 * SEC, "the child's wait")?;
+    let done = reports.expect(Kind::Done, WAIT, "the child's wait")?;
     ensure!(done.ret == 1, "the child (same process group) did not get {want:?}");
-    child.expect_exit0(5 * SEC, "child")
+    child.expect_exit0(WAIT, "child")
 }
 
 /// Write space: a send that finds the TX ring full sets `NOSPACE`, and when
@@ -328,7 +341,9 @@ pub fn sigio_process_group() -> TestResult {
 /// no `POLL_IN` either) one signal with `POLL_OUT` and
 /// `POLLOUT|POLLWRNORM|POLLWRBAND` follows, as `sock_def_write_space` sends.
 pub fn sigio_pollout_write_space() -> TestResult {
-    const DELAY: Duration = Duration::from_millis(300);
+    // The fill (a ring's worth of writes) must end before the first frame
+    // leaves: the longest delay there is, for a slow guest.
+    const DELAY: Duration = Duration::from_secs(1);
     let sig = rt(4);
     block(&[sig])?;
     let ep = open_dev()?;
@@ -338,7 +353,7 @@ pub fn sigio_pollout_write_space() -> TestResult {
     let n0 = nic_stats(&ep)?;
     okay(ep.set_loopback(false), "SET_LOOPBACK(0)")?;
     arm(fd, Some(sig))?;
-    okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(300 ms)")?;
+    okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(1 s)")?;
     let n = crate::cases::nic::fill_tx(&ep, &[0u8; 1000], 4096, "fill")?;
     ensure!(n > 0, "not even one frame fitted on the TX ring");
     okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
@@ -347,8 +362,8 @@ pub fn sigio_pollout_write_space() -> TestResult {
         PollInfo { signo: sig, code: POLL_OUT, band: BAND_OUT, fd },
         "after the full TX ring drained",
     )?;
-    expect_no_signal(&[sig], "one POLL_OUT per NOSPACE")?;
     settle(&ep)?;
+    expect_no_signal(&[sig], "one POLL_OUT per NOSPACE")?;
     let d = nic_delta(&n0, &nic_stats(&ep)?);
     expect_nic(&d, &[("tx_packets", n.into()), ("tx_lost", n.into()), ("rx_packets", 0)], "loopback off")?;
     ensure!(d.write_space >= 1, "write_space never ran: {}", nic_summary(&d));
@@ -394,6 +409,7 @@ pub fn sigio_off_and_close() -> TestResult {
     set_async(fd, false)?;
     send(fd, b"2", "write with O_ASYNC off")?;
     wait_queued(&ep, 2, "the second datagram")?;
+    settle(&ep)?;
     expect_no_signal(&[sig], "O_ASYNC cleared")?;
 
     // The same file through a second descriptor: closing one is no close.
@@ -413,6 +429,7 @@ pub fn sigio_off_and_close() -> TestResult {
     okay(ep2.bind(port), "BIND the closed endpoint's port")?;
     send(ep2.as_raw_fd(), b"4", "write to the new endpoint")?;
     wait_queued(&ep2, 1, "the new endpoint's datagram")?;
+    settle(&ep2)?;
     expect_no_signal(&[sig], "the endpoint with O_ASYNC was closed")
 }
 
