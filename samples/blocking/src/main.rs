@@ -101,7 +101,11 @@ fn run(t: &Traffic, no_poll: bool) -> Result<(), String> {
     let (wait_col, copy_col, delivery_col) = if no_poll {
         ("-", "phases 1+2 (read)", "send -> read ends")
     } else {
-        ("phase 1: wait (poll)", "phase 2: copy (read)", "send -> wake-up")
+        (
+            "phase 1: wait (poll)",
+            "phase 2: copy (read)",
+            "send -> wake-up",
+        )
     };
     println!(
         "{:>4} {:>6}  {:>20}  {:>20}  {:>16}",
@@ -124,7 +128,11 @@ fn run(t: &Traffic, no_poll: bool) -> Result<(), String> {
                 };
                 println!(
                     "{expected:>4} {n:>6}  {:>20}  {:>20}  {:>16}{note}",
-                    if no_poll { "-".to_string() } else { fmt_ns(sample.wait_ns) },
+                    if no_poll {
+                        "-".to_string()
+                    } else {
+                        fmt_ns(sample.wait_ns)
+                    },
                     fmt_ns(sample.copy_ns),
                     fmt_ns(sample.delivery_ns)
                 );
@@ -146,7 +154,10 @@ fn run(t: &Traffic, no_poll: bool) -> Result<(), String> {
     println!();
     if no_poll {
         println!("{}", traffic::summary_line("phases 1+2 (read)", &copies));
-        println!("{}", traffic::summary_line("send -> read ends", &deliveries));
+        println!(
+            "{}",
+            traffic::summary_line("send -> read ends", &deliveries)
+        );
     } else {
         println!(
             "{}",
@@ -255,7 +266,11 @@ mod tests {
     fn options_and_defaults() {
         let cli = Cli::try_parse_from(["sample-blocking"]).unwrap();
         assert!(!cli.no_poll);
-        assert!(Cli::try_parse_from(["sample-blocking", "--no-poll"]).unwrap().no_poll);
+        assert!(
+            Cli::try_parse_from(["sample-blocking", "--no-poll"])
+                .unwrap()
+                .no_poll
+        );
         let t = cli.traffic;
         assert_eq!(
             (t.port, t.count, t.interval_ms, t.size),

@@ -76,7 +76,13 @@ fn segment_widths(pieces: &[(u64, u64)], width: f64) -> Vec<f64> {
         let widths: Vec<f64> = pieces
             .iter()
             .zip(&fixed)
-            .map(|((a, b), &f)| if f { MIN_SEGMENT_PX } else { rest_w * (b - a) as f64 / rest_t as f64 })
+            .map(|((a, b), &f)| {
+                if f {
+                    MIN_SEGMENT_PX
+                } else {
+                    rest_w * (b - a) as f64 / rest_t as f64
+                }
+            })
             .collect();
         let mut changed = false;
         for i in 0..n {
@@ -100,7 +106,12 @@ impl Axis {
         times.dedup();
         let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
             return Axis {
-                segments: vec![Segment { t0: 0, t1: 1, x0, x1 }],
+                segments: vec![Segment {
+                    t0: 0,
+                    t1: 1,
+                    x0,
+                    x1,
+                }],
             };
         };
         let gaps = elided_gaps(&times);
@@ -187,7 +198,7 @@ pub fn fmt_us(ns: u64) -> String {
         grouped = format!("\u{2009}{tail}{grouped}");
     }
     grouped = format!("{digits}{grouped}");
-    if us < 100.0 && ns % 1000 != 0 {
+    if us < 100.0 && !ns.is_multiple_of(1000) {
         format!("{us:.1}")
     } else {
         grouped

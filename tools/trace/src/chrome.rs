@@ -56,7 +56,7 @@ pub fn render(t: &Timeline, command: &str) -> Value {
     }
     // Outer spans before inner ones, so that the viewer nests them.
     let mut spans: Vec<_> = t.spans.iter().collect();
-    spans.sort_by(|a, b| (a.start, std::cmp::Reverse(a.end), a.depth).cmp(&(b.start, std::cmp::Reverse(b.end), b.depth)));
+    spans.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end), s.depth));
     for s in spans {
         let name = match (s.label.as_str(), s.kind) {
             ("", SpanKind::Asleep) => "asleep",

@@ -32,7 +32,8 @@ pub fn meta<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 
 /// The model a recorded trace is of (its `model` metadata).
 pub fn model_of(text: &str) -> Result<&'static Model, String> {
-    let name = meta(text, "model").ok_or("no `# simnic-trace: model:` line: not from simnic-trace record")?;
+    let name = meta(text, "model")
+        .ok_or("no `# simnic-trace: model:` line: not from simnic-trace record")?;
     models::find(name).ok_or_else(|| format!("unknown model {name:?}"))
 }
 
@@ -75,7 +76,10 @@ pub fn snippet(text: &str) -> Result<String, String> {
     let lines = parse::parse_all(text);
     let t = timeline::build(&lines, model, sample_pid)?;
     let mut out = String::new();
-    for l in text.lines().filter(|l| l.starts_with("# simnic-trace: ") || l.starts_with("# sample| ")) {
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("# simnic-trace: ") || l.starts_with("# sample| "))
+    {
         out.push_str(l);
         out.push('\n');
     }

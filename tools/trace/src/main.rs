@@ -18,7 +18,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use simnic_trace::{caption, chrome, figure_name, meta, models, record, snippet, split, svg, timeline};
+use simnic_trace::{
+    caption, chrome, figure_name, meta, models, record, snippet, split, svg, timeline,
+};
 
 /// Timeline figures of the I/O models, from real traces.
 #[derive(Debug, Parser)]
@@ -67,7 +69,11 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Cmd::Record { models: names, output, figure } => record_all(&names, output, figure),
+        Cmd::Record {
+            models: names,
+            output,
+            figure,
+        } => record_all(&names, output, figure),
         Cmd::Render { files, out_dir } => render_all(&files, &out_dir),
     };
     match r {
@@ -79,10 +85,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn record_all(names: &[String], output: Option<PathBuf>, figure: Option<String>) -> Result<(), String> {
+fn record_all(
+    names: &[String],
+    output: Option<PathBuf>,
+    figure: Option<String>,
+) -> Result<(), String> {
     let chosen = names
         .iter()
-        .map(|n| models::find(n).ok_or_else(|| format!("unknown model {n:?} (see `simnic-trace models`)")))
+        .map(|n| {
+            models::find(n)
+                .ok_or_else(|| format!("unknown model {n:?} (see `simnic-trace models`)"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if figure.is_some() && chosen.len() > 1 {
         return Err("--figure names one model's figure".into());
@@ -114,7 +127,8 @@ fn render_all(files: &[PathBuf], dir: &PathBuf) -> Result<(), String> {
             };
             put("trace", &snip)?;
             put("svg", &svg::render(&t, &caption(&snip)))?;
-            let json = serde_json::to_string(&chrome::render(&t, command)).map_err(|e| e.to_string())?;
+            let json =
+                serde_json::to_string(&chrome::render(&t, command)).map_err(|e| e.to_string())?;
             put("json", &(json + "\n"))?;
         }
     }

@@ -175,9 +175,7 @@ pub fn parse(line: &str) -> Option<Line<'_>> {
     let rest = rest.trim_start();
     let (ts_text, text) = rest.split_once(": ")?;
     let ts = timestamp_ns(ts_text)?;
-    let name_end = text
-        .find([':', '(', ' '])
-        .unwrap_or(text.len());
+    let name_end = text.find([':', '(', ' ']).unwrap_or(text.len());
     let name = &text[..name_end];
     let after = &text[name_end..];
     let kind = if let (Some(call), true) = (name.strip_prefix("sys_"), after.starts_with('(')) {
@@ -185,7 +183,8 @@ pub fn parse(line: &str) -> Option<Line<'_>> {
             name: call,
             args: after[1..].strip_suffix(')').unwrap_or(&after[1..]),
         }
-    } else if let (Some(call), Some(ret)) = (name.strip_prefix("sys_"), after.strip_prefix(" -> ")) {
+    } else if let (Some(call), Some(ret)) = (name.strip_prefix("sys_"), after.strip_prefix(" -> "))
+    {
         let ret = ret.trim();
         let ret = match ret.strip_prefix("0x") {
             Some(hex) => u64::from_str_radix(hex, 16).ok()? as i64,
@@ -235,7 +234,10 @@ mod tests {
     #[test]
     fn events_syscalls_and_flags() {
         let l = parse(" sample-blocking-314     [001] b.s4.   105.627459: simnic_data_ready: port=7000 wake-up").unwrap();
-        assert_eq!((l.comm, l.pid, l.cpu, l.flags), ("sample-blocking", 314, 1, "b.s4."));
+        assert_eq!(
+            (l.comm, l.pid, l.cpu, l.flags),
+            ("sample-blocking", 314, 1, "b.s4.")
+        );
         assert_eq!(l.ts, 105_627_459_000);
         assert!(l.is("simnic_data_ready"));
         assert_eq!(l.fields(), "port=7000 wake-up");
@@ -251,12 +253,35 @@ mod tests {
             }
         );
         assert_eq!(l.context(), Context::Task);
-        let l = parse(" sample-blocking-313     [000] ...2.   105.663827: sys_read -> 0x40").unwrap();
-        assert_eq!(l.kind, Kind::SysExit { name: "read", ret: 64 });
-        let l = parse(" sample-nonblock-320     [000] ...2.   1.000001: sys_read -> 0xfffffffffffffff5").unwrap();
-        assert_eq!(l.kind, Kind::SysExit { name: "read", ret: -11 });
-        let l = parse("              sh-305     [001] ...2.   105.817272: sys_rt_sigreturn()").unwrap();
-        assert_eq!(l.kind, Kind::SysEnter { name: "rt_sigreturn", args: "" });
+        let l =
+            parse(" sample-blocking-313     [000] ...2.   105.663827: sys_read -> 0x40").unwrap();
+        assert_eq!(
+            l.kind,
+            Kind::SysExit {
+                name: "read",
+                ret: 64
+            }
+        );
+        let l = parse(
+            " sample-nonblock-320     [000] ...2.   1.000001: sys_read -> 0xfffffffffffffff5",
+        )
+        .unwrap();
+        assert_eq!(
+            l.kind,
+            Kind::SysExit {
+                name: "read",
+                ret: -11
+            }
+        );
+        let l =
+            parse("              sh-305     [001] ...2.   105.817272: sys_rt_sigreturn()").unwrap();
+        assert_eq!(
+            l.kind,
+            Kind::SysEnter {
+                name: "rt_sigreturn",
+                args: ""
+            }
+        );
     }
 
     #[test]
@@ -266,7 +291,8 @@ mod tests {
         assert_eq!(l.context(), Context::HardIrq);
         assert_eq!(l.field("pid"), Some("313"));
         assert_eq!(l.field("comm"), Some("sample-blocking"));
-        let l = parse("   a [x] b-c-42  [003] ..s1.   2.5: simnic_napi_poll_start: budget=64").unwrap();
+        let l =
+            parse("   a [x] b-c-42  [003] ..s1.   2.5: simnic_napi_poll_start: budget=64").unwrap();
         assert_eq!((l.comm, l.pid, l.cpu), ("a [x] b-c", 42, 3));
         assert_eq!(l.ts, 2_500_000_000);
     }
@@ -283,7 +309,11 @@ mod tests {
 
     #[test]
     fn metadata_lines() {
-        let text = "# simnic-trace: model: blocking\n# simnic-trace: sample pid: 313\n# tracer: nop\n";
-        assert_eq!(metadata(text), vec![("model", "blocking"), ("sample pid", "313")]);
+        let text =
+            "# simnic-trace: model: blocking\n# simnic-trace: sample pid: 313\n# tracer: nop\n";
+        assert_eq!(
+            metadata(text),
+            vec![("model", "blocking"), ("sample pid", "313")]
+        );
     }
 }

@@ -105,7 +105,10 @@ impl Session {
         write(&format!("{INSTANCE}/trace_clock"), "mono")?;
         write(&format!("{INSTANCE}/buffer_size_kb"), "4096")?;
         write(&format!("{INSTANCE}/options/event-fork"), "1")?;
-        write(&format!("{INSTANCE}/set_event_pid"), &std::process::id().to_string())?;
+        write(
+            &format!("{INSTANCE}/set_event_pid"),
+            &std::process::id().to_string(),
+        )?;
         write(&format!("{INSTANCE}/events/syscalls/enable"), "1")?;
         Ok(s)
     }
@@ -141,7 +144,10 @@ impl Drop for Session {
 /// Fails if a buffer lost events (`entries-in-buffer/entries-written:
 /// X/Y` with X < Y): a trace with holes would draw a wrong figure.
 fn check_complete(trace: &str, which: &str) -> Result<(), String> {
-    let Some(line) = trace.lines().find(|l| l.contains("entries-in-buffer/entries-written:")) else {
+    let Some(line) = trace
+        .lines()
+        .find(|l| l.contains("entries-in-buffer/entries-written:"))
+    else {
         return Ok(());
     };
     let counts = line
@@ -152,7 +158,9 @@ fn check_complete(trace: &str, which: &str) -> Result<(), String> {
         .unwrap_or("");
     if let Some((kept, written)) = counts.split_once('/') {
         if kept != written {
-            return Err(format!("the {which} buffer lost events ({kept} of {written} kept)"));
+            return Err(format!(
+                "the {which} buffer lost events ({kept} of {written} kept)"
+            ));
         }
     }
     Ok(())
@@ -161,8 +169,14 @@ fn check_complete(trace: &str, which: &str) -> Result<(), String> {
 /// Merges the two buffers' texts by timestamp (see the module's
 /// documentation for equal timestamps); comments are dropped.
 pub fn merge(events: &str, syscalls: &str) -> Vec<String> {
-    let a: Vec<(&str, parse::Line)> = events.lines().filter_map(|l| Some((l, parse::parse(l)?))).collect();
-    let b: Vec<(&str, parse::Line)> = syscalls.lines().filter_map(|l| Some((l, parse::parse(l)?))).collect();
+    let a: Vec<(&str, parse::Line)> = events
+        .lines()
+        .filter_map(|l| Some((l, parse::parse(l)?)))
+        .collect();
+    let b: Vec<(&str, parse::Line)> = syscalls
+        .lines()
+        .filter_map(|l| Some((l, parse::parse(l)?)))
+        .collect();
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
@@ -248,7 +262,8 @@ pub fn record(model: &Model, figure: &str, out: &mut dyn Write) -> Result<(), St
         text.push_str(&l);
         text.push('\n');
     }
-    out.write_all(text.as_bytes()).map_err(|e| format!("writing the trace: {e}"))
+    out.write_all(text.as_bytes())
+        .map_err(|e| format!("writing the trace: {e}"))
 }
 
 #[cfg(test)]
@@ -281,7 +296,13 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["enter read", "simnic_deliver", "simnic_recv_copy", "exit read", "enter write"]
+            [
+                "enter read",
+                "simnic_deliver",
+                "simnic_recv_copy",
+                "exit read",
+                "enter write"
+            ]
         );
     }
 

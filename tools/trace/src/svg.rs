@@ -190,14 +190,20 @@ pub fn render(t: &Timeline, caption: &str) -> String {
     let mut spans: Vec<_> = t.spans.iter().collect();
     spans.sort_by_key(|s| (layer(s.kind), s.start));
     let mut labels = String::new();
-    let breaks: Vec<(f64, f64)> = axis.breaks().iter().map(|&(_, _, xa, xb)| (xa, xb)).collect();
+    let breaks: Vec<(f64, f64)> = axis
+        .breaks()
+        .iter()
+        .map(|&(_, _, xa, xb)| (xa, xb))
+        .collect();
     for s in spans {
         let (a, b) = (x(s.start), x(s.end));
         let w = (b - a).max(1.5);
         let (y0, y1) = span_y(s.lane, if layer(s.kind) == 0 { 0 } else { 1 });
         let (bg, fg) = fill(s.kind);
         let extra = match s.kind {
-            SpanKind::Runnable => r##" fill-opacity="0.8" stroke="#b8860b" stroke-dasharray="3,2""##,
+            SpanKind::Runnable => {
+                r##" fill-opacity="0.8" stroke="#b8860b" stroke-dasharray="3,2""##
+            }
             SpanKind::Asleep => r##" stroke="#8a8a8a" stroke-width="0.8""##,
             _ => "",
         };
@@ -216,7 +222,9 @@ pub fn render(t: &Timeline, caption: &str) -> String {
         // The label goes on the widest piece of the span that no break
         // hides.
         let (pa, pb) = widest_visible(a, a + w, &breaks);
-        if !label.is_empty() && (label.chars().count() as f64 * CHAR_W * size / 11.0 + 6.0) < pb - pa {
+        if !label.is_empty()
+            && (label.chars().count() as f64 * CHAR_W * size / 11.0 + 6.0) < pb - pa
+        {
             let _ = writeln!(
                 labels,
                 r##"<text x="{:.1}" y="{ty:.1}" text-anchor="middle" fill="{colour}" font-size="{size}">{}</text>"##,
@@ -369,8 +377,16 @@ pub fn render(t: &Timeline, caption: &str) -> String {
     let ly = bottom + 44.0;
     let legend: [(&str, &str, &str); 8] = [
         ("#4e79a7", "", "system call"),
-        ("url(#asleep)", r##" stroke="#8a8a8a" stroke-width="0.8""##, "asleep (hatched over its call)"),
-        ("#f1ce63", r##" stroke="#b8860b" stroke-dasharray="3,2""##, "runnable, not yet running"),
+        (
+            "url(#asleep)",
+            r##" stroke="#8a8a8a" stroke-width="0.8""##,
+            "asleep (hatched over its call)",
+        ),
+        (
+            "#f1ce63",
+            r##" stroke="#b8860b" stroke-dasharray="3,2""##,
+            "runnable, not yet running",
+        ),
         ("#e15759", "", "hard irq handler"),
         ("#8cd17d", "", "softirq"),
         ("#3b8a3e", "", "NAPI poll"),

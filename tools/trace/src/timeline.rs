@@ -213,13 +213,31 @@ pub fn off_cpu(lines: &[Line], pid: i32) -> Vec<(u64, u64, SpanKind, String)> {
                 seen_any = true;
                 match woken.take() {
                     Some(w) if asleep => {
-                        out.push((since, w, SpanKind::Asleep, format!("asleep (prev_state {state})")));
-                        out.push((w, l.ts, SpanKind::Runnable, "woken, waiting for the CPU".into()));
+                        out.push((
+                            since,
+                            w,
+                            SpanKind::Asleep,
+                            format!("asleep (prev_state {state})"),
+                        ));
+                        out.push((
+                            w,
+                            l.ts,
+                            SpanKind::Runnable,
+                            "woken, waiting for the CPU".into(),
+                        ));
                     }
-                    _ if asleep => {
-                        out.push((since, l.ts, SpanKind::Asleep, format!("asleep (prev_state {state})")))
-                    }
-                    _ => out.push((since, l.ts, SpanKind::Runnable, format!("preempted (prev_state {state})"))),
+                    _ if asleep => out.push((
+                        since,
+                        l.ts,
+                        SpanKind::Asleep,
+                        format!("asleep (prev_state {state})"),
+                    )),
+                    _ => out.push((
+                        since,
+                        l.ts,
+                        SpanKind::Runnable,
+                        format!("preempted (prev_state {state})"),
+                    )),
                 }
             }
         } else if l.is("sched_wakeup") && l.num("pid") == Some(i64::from(pid)) {
@@ -227,8 +245,17 @@ pub fn off_cpu(lines: &[Line], pid: i32) -> Vec<(u64, u64, SpanKind, String)> {
         }
     }
     if let Some((since, asleep, state)) = off {
-        let kind = if asleep { SpanKind::Asleep } else { SpanKind::Runnable };
-        out.push((since, u64::MAX, kind, format!("off the CPU (prev_state {state})")));
+        let kind = if asleep {
+            SpanKind::Asleep
+        } else {
+            SpanKind::Runnable
+        };
+        out.push((
+            since,
+            u64::MAX,
+            kind,
+            format!("off the CPU (prev_state {state})"),
+        ));
     }
     out
 }
@@ -261,7 +288,9 @@ fn find_fwd(lines: &[Line], from: usize, to: usize, pred: impl Fn(&Line) -> bool
 
 /// Finds the last line before `before` that `pred` accepts.
 fn find_back(lines: &[Line], before: usize, pred: impl Fn(&Line) -> bool) -> Option<usize> {
-    (0..before.min(lines.len())).rev().find(|&i| pred(&lines[i]))
+    (0..before.min(lines.len()))
+        .rev()
+        .find(|&i| pred(&lines[i]))
 }
 
 /// The indices of the datagram's steps in the trace.
@@ -291,7 +320,11 @@ pub struct Steps {
 /// sample's process tree) copied, that another process sent (samples
 /// that send to themselves first, to show a point, do not count), and
 /// whose wait phase is in the trace; returns its steps and phases.
-pub fn datagram(lines: &[Line], sample_pid: Option<i32>, wait: Wait) -> Result<(Steps, [(u64, u64); 2]), String> {
+pub fn datagram(
+    lines: &[Line],
+    sample_pid: Option<i32>,
+    wait: Wait,
+) -> Result<(Steps, [(u64, u64); 2]), String> {
     let tree = process_tree(lines, sample_pid);
     let mut first_err = None;
     for (i, l) in lines.iter().enumerate() {
@@ -323,7 +356,8 @@ pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
     let port = lines[recv_copy]
         .num("port")
         .ok_or("simnic_recv_copy without port=")?;
-    let missing = |what: &str| format!("no {what} before the receiver's simnic_recv_copy (port {port})");
+    let missing =
+        |what: &str| format!("no {what} before the receiver's simnic_recv_copy (port {port})");
     let deliver = find_back(lines, recv_copy, |l| {
         l.is("simnic_deliver") && l.num("dst") == Some(port) && l.fields().ends_with("queued")
     })
@@ -333,8 +367,10 @@ pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
     })
     .ok_or_else(|| missing("simnic_data_ready after the delivery"))?;
     let cpu = lines[deliver].cpu;
-    let poll_start = find_back(lines, deliver, |l| l.is("simnic_napi_poll_start") && l.cpu == cpu)
-        .ok_or_else(|| missing("simnic_napi_poll_start"))?;
+    let poll_start = find_back(lines, deliver, |l| {
+        l.is("simnic_napi_poll_start") && l.cpu == cpu
+    })
+    .ok_or_else(|| missing("simnic_napi_poll_start"))?;
     let poll_end = find_fwd(lines, data_ready, lines.len(), |l| {
         l.is("simnic_napi_poll_end") && l.cpu == cpu
     });
@@ -353,8 +389,10 @@ pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
     })
     .ok_or_else(|| missing("simnic_xmit"))?;
     let sender = lines[xmit].pid;
-    let doorbell = find_fwd(lines, xmit, rx_dma, |l| l.is("simnic_doorbell") && l.pid == sender)
-        .ok_or_else(|| missing("simnic_doorbell after the simnic_xmit"))?;
+    let doorbell = find_fwd(lines, xmit, rx_dma, |l| {
+        l.is("simnic_doorbell") && l.pid == sender
+    })
+    .ok_or_else(|| missing("simnic_doorbell after the simnic_xmit"))?;
 
     let reader_i = i64::from(reader);
     let signal = find_fwd(lines, data_ready, recv_copy, |l| {
@@ -492,7 +530,11 @@ fn irq_span(lines: &[Line], at: usize) -> Option<(u64, u64, String)> {
     if find_fwd(lines, entry + 1, at, |l| l.cpu == cpu && l.is(&exit_name)).is_some() {
         return None;
     }
-    Some((lines[entry].ts, lines[exit].ts, vector_name(lines[entry].event())))
+    Some((
+        lines[entry].ts,
+        lines[exit].ts,
+        vector_name(lines[entry].event()),
+    ))
 }
 
 /// The softirq span (`softirq_entry`/`softirq_exit` on the same CPU)
@@ -500,10 +542,16 @@ fn irq_span(lines: &[Line], at: usize) -> Option<(u64, u64, String)> {
 fn softirq_span(lines: &[Line], at: usize) -> Option<(u64, u64, String)> {
     let cpu = lines[at].cpu;
     let entry = find_back(lines, at, |l| l.cpu == cpu && l.is("softirq_entry"))?;
-    if find_fwd(lines, entry + 1, at, |l| l.cpu == cpu && l.is("softirq_exit")).is_some() {
+    if find_fwd(lines, entry + 1, at, |l| {
+        l.cpu == cpu && l.is("softirq_exit")
+    })
+    .is_some()
+    {
         return None;
     }
-    let exit = find_fwd(lines, at, lines.len(), |l| l.cpu == cpu && l.is("softirq_exit"))?;
+    let exit = find_fwd(lines, at, lines.len(), |l| {
+        l.cpu == cpu && l.is("softirq_exit")
+    })?;
     let action = lines[entry]
         .fields()
         .split_once("[action=")
@@ -551,7 +599,10 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
     }
     let end = last + (last - t0) / 50;
     let first_line = lines.iter().position(|l| l.ts >= t0).unwrap_or(0);
-    let last_line = lines.iter().rposition(|l| l.ts <= end).map_or(lines.len(), |i| i + 1);
+    let last_line = lines
+        .iter()
+        .rposition(|l| l.ts <= end)
+        .map_or(lines.len(), |i| i + 1);
 
     let clip = |a: u64, b: u64| -> Option<(u64, u64)> {
         let (a, b) = (a.max(t0), b.min(end));
@@ -610,7 +661,9 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             end: lines[s.irq_raise].ts,
             kind: SpanKind::Engine,
             label: "engine (inline)".into(),
-            detail: format!("the hardware engine, run by pid {sender} at its doorbell (hw_inline=1)"),
+            detail: format!(
+                "the hardware engine, run by pid {sender} at its doorbell (hw_inline=1)"
+            ),
             depth: 1,
         });
     } else {
@@ -642,7 +695,10 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             end: lines[s.irq_raise].ts,
             kind: SpanKind::Engine,
             label: "engine".into(),
-            detail: format!("the hardware engine in its thread {} (pid {hw}, hw_inline=0)", lines[s.rx_dma].comm),
+            detail: format!(
+                "the hardware engine in its thread {} (pid {hw}, hw_inline=0)",
+                lines[s.rx_dma].comm
+            ),
             depth: 1,
         });
     }
@@ -732,7 +788,12 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
 
     // Arrows: the hand-overs between contexts, and the wake-up.
     let mut arrows = Vec::new();
-    let at = |i: usize| (lane_of(&lines[i], reader, sender, hw).unwrap_or(SOFTIRQ), lines[i].ts);
+    let at = |i: usize| {
+        (
+            lane_of(&lines[i], reader, sender, hw).unwrap_or(SOFTIRQ),
+            lines[i].ts,
+        )
+    };
     if !inline {
         if let Some(w) = find_fwd(lines, s.doorbell, s.rx_dma, |l| {
             l.is("sched_wakeup") && l.num("pid") == Some(i64::from(hw))
@@ -821,7 +882,10 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
         ),
         (
             "softirq".to_string(),
-            format!("BH workqueue on cpu{}: the NAPI-style poll", lines[s.poll_start].cpu),
+            format!(
+                "BH workqueue on cpu{}: the NAPI-style poll",
+                lines[s.poll_start].cpu
+            ),
         ),
         (
             "hard irq".to_string(),

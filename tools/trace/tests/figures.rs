@@ -13,7 +13,9 @@ use simnic_trace::timeline::{self, ArrowKind, HARDIRQ, RECEIVER, SOFTIRQ};
 use simnic_trace::{chrome, models, snippet, split, svg, timeline as build};
 
 fn data(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -26,7 +28,10 @@ fn ns(text: &str) -> u64 {
 fn phases(t: &timeline::Timeline) -> [(u64, u64); 2] {
     assert_eq!(t.phases.len(), 2);
     assert_eq!((t.phases[0].number, t.phases[1].number), (1, 2));
-    [(t.phases[0].start, t.phases[0].end), (t.phases[1].start, t.phases[1].end)]
+    [
+        (t.phases[0].start, t.phases[0].end),
+        (t.phases[1].start, t.phases[1].end),
+    ]
 }
 
 fn wakeups(t: &timeline::Timeline) -> Vec<((usize, u64), (usize, u64))> {
@@ -63,7 +68,10 @@ fn blocking_read_phases_and_wakeup() {
     // simnic_recv_copy to that read()'s exit.
     assert_eq!(
         phases(&t),
-        [(ns("60.227907"), ns("60.545410")), (ns("60.574694"), ns("60.575113"))]
+        [
+            (ns("60.227907"), ns("60.545410")),
+            (ns("60.574694"), ns("60.575113"))
+        ]
     );
     // data_ready in the softirq -> sched_wakeup of pid 313, which came in
     // an IPI on cpu0 (hard irq) -> sched_switch to it.
@@ -82,7 +90,11 @@ fn blocking_read_phases_and_wakeup() {
 fn snippet_keeps_the_figure() {
     let full = data("blocking-full.trace");
     let snip = snippet(&full).unwrap();
-    assert!(snip.len() < full.len() / 4, "the snippet is not much smaller: {}", snip.len());
+    assert!(
+        snip.len() < full.len() / 4,
+        "the snippet is not much smaller: {}",
+        snip.len()
+    );
     // The snippet of a snippet is itself, and both draw the same figure.
     assert_eq!(snippet(&snip).unwrap(), snip);
     assert_eq!(build(&full).unwrap(), build(&snip).unwrap());
@@ -95,7 +107,10 @@ fn nonblocking_phase_one_starts_at_the_first_eagain() {
     let t = build(&data("nonblocking.trace")).unwrap();
     assert_eq!(
         phases(&t),
-        [(ns("71.600618"), ns("71.619905")), (ns("71.623918"), ns("71.624168"))]
+        [
+            (ns("71.600618"), ns("71.619905")),
+            (ns("71.623918"), ns("71.624168"))
+        ]
     );
     // Nobody waits: data_ready wakes no one, the next read() finds it.
     assert!(wakeups(&t).is_empty(), "{:?}", t.arrows);
@@ -106,7 +121,10 @@ fn sigio_wakeup_goes_through_the_signal() {
     let t = build(&data("sigio.trace")).unwrap();
     assert_eq!(
         phases(&t),
-        [(ns("96.553968"), ns("96.604880")), (ns("96.635516"), ns("96.635820"))]
+        [
+            (ns("96.553968"), ns("96.604880")),
+            (ns("96.635516"), ns("96.635820"))
+        ]
     );
     // data_ready (nobody waits) -> kill_fasync's signal_generate, both in
     // the softirq -> signal_wake_up's sched_wakeup (IPI) -> the switch.
@@ -118,7 +136,10 @@ fn sigio_wakeup_goes_through_the_signal() {
             ((HARDIRQ, ns("96.606788")), (RECEIVER, ns("96.607247")))
         ]
     );
-    assert!(t.marks.iter().any(|m| m.label == "signal_deliver" && m.t == ns("96.607727") && m.lane == RECEIVER));
+    assert!(t
+        .marks
+        .iter()
+        .any(|m| m.label == "signal_deliver" && m.t == ns("96.607727") && m.lane == RECEIVER));
 }
 
 #[test]
@@ -130,7 +151,10 @@ fn epoll_skips_the_datagrams_the_sample_sent_itself() {
     assert_eq!((t.reader, t.sender), (321, 322));
     assert_eq!(
         phases(&t),
-        [(ns("90.355676"), ns("90.489620")), (ns("90.521639"), ns("90.521790"))]
+        [
+            (ns("90.355676"), ns("90.489620")),
+            (ns("90.521639"), ns("90.521790"))
+        ]
     );
     assert_eq!(
         wakeups(&t),
@@ -204,12 +228,23 @@ fn svg_and_json_show_the_lanes_phases_and_arrows() {
     assert_eq!(named("phase 1"), 1);
     assert_eq!(named("phase 2"), 1);
     assert!(named("read") >= 1 && named("data_ready") == 1);
-    let starts: Vec<_> = ev.iter().filter(|e| e["ph"] == "s").map(|e| e["id"].clone()).collect();
-    let ends: Vec<_> = ev.iter().filter(|e| e["ph"] == "f").map(|e| e["id"].clone()).collect();
+    let starts: Vec<_> = ev
+        .iter()
+        .filter(|e| e["ph"] == "s")
+        .map(|e| e["id"].clone())
+        .collect();
+    let ends: Vec<_> = ev
+        .iter()
+        .filter(|e| e["ph"] == "f")
+        .map(|e| e["id"].clone())
+        .collect();
     assert_eq!(starts.len(), t.arrows.len());
     assert_eq!(starts, ends);
     for e in ev.iter().filter(|e| e["ph"] == "X") {
-        assert!(e["ts"].as_f64().unwrap() >= 0.0 && e["dur"].as_f64().unwrap() >= 0.0, "{e}");
+        assert!(
+            e["ts"].as_f64().unwrap() >= 0.0 && e["dur"].as_f64().unwrap() >= 0.0,
+            "{e}"
+        );
     }
 }
 

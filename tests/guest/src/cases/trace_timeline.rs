@@ -58,11 +58,19 @@ pub fn trace_timeline_blocking_read() -> TestResult {
     let recorder = meta("recorder pid")?;
     let lines = parse::parse_all(&text);
     let tree = process_tree(&lines, sample);
-    ensure!(tree.len() >= 2, "no fork of the sender by pid {sample} in the trace");
+    ensure!(
+        tree.len() >= 2,
+        "no fork of the sender by pid {sample} in the trace"
+    );
     let dump = || {
         lines
             .iter()
-            .filter(|l| !l.is("sched_switch") || tree.iter().any(|p| l.fields().contains(&format!("pid={p} "))))
+            .filter(|l| {
+                !l.is("sched_switch")
+                    || tree
+                        .iter()
+                        .any(|p| l.fields().contains(&format!("pid={p} ")))
+            })
             .map(|l| format!("{l:?}"))
             .collect::<Vec<_>>()
             .join("\n")
@@ -74,8 +82,14 @@ pub fn trace_timeline_blocking_read() -> TestResult {
         .filter(|l| matches!(l.kind, Kind::SysEnter { .. } | Kind::SysExit { .. }))
         .collect();
     ensure!(!calls.is_empty(), "no system-call events in the trace");
-    if let Some(l) = calls.iter().find(|l| !tree.contains(&l.pid) && l.pid != recorder) {
-        return Err(format!("system call of pid {} ({}), not the sample's: {l:?}", l.pid, l.comm));
+    if let Some(l) = calls
+        .iter()
+        .find(|l| !tree.contains(&l.pid) && l.pid != recorder)
+    {
+        return Err(format!(
+            "system call of pid {} ({}), not the sample's: {l:?}",
+            l.pid, l.comm
+        ));
     }
     // The other buffer is not filtered by task: the idle task switches.
     ensure!(
@@ -88,7 +102,9 @@ pub fn trace_timeline_blocking_read() -> TestResult {
         .position(|l| l.is("simnic_recv_copy") && tree.contains(&l.pid))
         .ok_or_else(|| format!("no simnic_recv_copy in the sample; trace:\n{}", dump()))?;
     let reader = lines[copy].pid;
-    let port = lines[copy].num("port").ok_or("simnic_recv_copy without port")?;
+    let port = lines[copy]
+        .num("port")
+        .ok_or("simnic_recv_copy without port")?;
     let is_read = |l: &Line, enter: bool| {
         l.pid == reader
             && match l.kind {
@@ -100,10 +116,20 @@ pub fn trace_timeline_blocking_read() -> TestResult {
     let entry = lines[..copy]
         .iter()
         .rposition(|l| is_read(l, true))
-        .ok_or_else(|| format!("no read() entry of the receiver {reader} before its copy:\n{}", dump()))?;
+        .ok_or_else(|| {
+            format!(
+                "no read() entry of the receiver {reader} before its copy:\n{}",
+                dump()
+            )
+        })?;
     let ready = (entry..copy)
         .find(|&i| lines[i].is("simnic_data_ready") && lines[i].num("port") == Some(port))
-        .ok_or_else(|| format!("no simnic_data_ready port={port} between the read() entry and the copy:\n{}", dump()))?;
+        .ok_or_else(|| {
+            format!(
+                "no simnic_data_ready port={port} between the read() entry and the copy:\n{}",
+                dump()
+            )
+        })?;
     ensure!(
         lines[ready].fields().ends_with("wake-up"),
         "data_ready found nobody waiting although the receiver was in read(): {:?}",
@@ -112,7 +138,12 @@ pub fn trace_timeline_blocking_read() -> TestResult {
     let pid_field = Some(i64::from(reader));
     let wakeup = (ready..copy)
         .find(|&i| lines[i].is("sched_wakeup") && lines[i].num("pid") == pid_field)
-        .ok_or_else(|| format!("no sched_wakeup of {reader} between data_ready and the copy:\n{}", dump()))?;
+        .ok_or_else(|| {
+            format!(
+                "no sched_wakeup of {reader} between data_ready and the copy:\n{}",
+                dump()
+            )
+        })?;
     ensure!(
         !lines[entry..copy].iter().any(|l| is_read(l, false)),
         "the read() that copied is not the one that waited:\n{}",
@@ -120,10 +151,21 @@ pub fn trace_timeline_blocking_read() -> TestResult {
     );
     let exit = (copy..lines.len())
         .find(|&i| is_read(&lines[i], false))
-        .ok_or_else(|| format!("the receiver's read() does not return after the copy:\n{}", dump()))?;
-    let len = lines[copy].num("len").ok_or("simnic_recv_copy without len")?;
+        .ok_or_else(|| {
+            format!(
+                "the receiver's read() does not return after the copy:\n{}",
+                dump()
+            )
+        })?;
+    let len = lines[copy]
+        .num("len")
+        .ok_or("simnic_recv_copy without len")?;
     ensure!(
-        lines[exit].kind == Kind::SysExit { name: "read", ret: len },
+        lines[exit].kind
+            == Kind::SysExit {
+                name: "read",
+                ret: len
+            },
         "read() returned {:?}, the datagram had {len} bytes",
         lines[exit].kind
     );
