@@ -209,7 +209,11 @@ pub fn off_cpu(lines: &[Line], pid: i32) -> Vec<(u64, u64, SpanKind, String)> {
                 woken = None;
                 seen_any = true;
             } else if next_pid == Some(pid) {
-                let (since, asleep, state) = off.take().unwrap_or((0, !seen_any, String::new()));
+                // Switched in without a switch-out in the trace: off the
+                // CPU since before it, in a state it does not tell.
+                let (since, asleep, state) =
+                    off.take()
+                        .unwrap_or((0, !seen_any, "unknown: before the trace".to_string()));
                 seen_any = true;
                 match woken.take() {
                     Some(w) if asleep => {
