@@ -83,9 +83,10 @@ module_param_u32!(
     "Receive memory of all endpoints together, bytes (at least 2048); SIMNIC_IOC_SET_LIMITS changes it"
 );
 
-/// Fields drop in order: the node goes first (no new opens), then the
-/// engine thread (which owns the interrupt, which owns the poll: each is
-/// stopped and waited for), then debugfs.
+/// `drop` frees the interrupt first (`free_irq`: the handler, and with it
+/// the poll, is waited for and cancelled); then the fields drop in order:
+/// the nodes go (no new opens), then the engine thread (stopped and waited
+/// for), then debugfs.
 struct SimNic {
     _mux: Pin<KBox<MiscDeviceRegistration<fops::mux::MuxDev>>>,
     _misc: Pin<KBox<MiscDeviceRegistration<fops::simnic::SimnicDev>>>,

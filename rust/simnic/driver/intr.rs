@@ -41,7 +41,10 @@ impl IntrLine {
     /// `request_irq()`.
     #[doc(alias = "request_irq")]
     pub(crate) fn request(&self, handler: Arc<IrqWork<IrqCtx>>) {
-        *self.handler.lock() = Some(handler);
+        let old = self.handler.lock().replace(handler);
+        // A replaced handler is dropped here, unlocked: its drop waits for
+        // it to finish (`irq_work_sync`), which may sleep.
+        drop(old);
     }
 
     /// `free_irq()`: no more interrupts; the handler is returned so that
@@ -53,9 +56,16 @@ impl IntrLine {
     }
 
     /// The hardware asserts the line: the handler runs in hard-irq
-    /// context on this CPU (a self-IPI). Process context.
+    /// context on this CPU (a self-IPI). Process context only (the last
+    /// reference to a freed handler may be dropped here).
     pub(crate) fn raise(&self) {
-        if let Some(h) = &*self.handler.lock() {
+        // Queued after the lock is released: the self-IPI, and the poll
+        // run on the way out of it, would otherwise run under the lock
+        // and keep another raiser spinning meanwhile. If `free` runs in
+        // between, our reference keeps the handler until we drop it
+        // (process context, where its drop may wait).
+        let handler = self.handler.lock().clone();
+        if let Some(h) = handler {
             h.queue();
         }
     }

@@ -80,11 +80,12 @@ pub(crate) fn run(ctx: &KThreadContext, nic: Arc<NicCore>) {
         if ctx.should_stop() {
             break;
         }
-        let now = now_ns();
         let (delivered, tx_done, next) = {
             let _engine = nic.engine.lock();
+            // The time once the engine is ours: taking it may have waited.
+            let now = now_ns();
             inc(&nic.stats.hw_runs);
-            let (delivered, tx_done, tx_next) = transmit(&nic, now);
+            let (delivered, tx_done, tx_next) = transmit(&nic, now, u32::MAX);
             let (generated, gen_next) = generate(&nic, now);
             let next = match (tx_next, gen_next) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -116,7 +117,10 @@ pub(crate) fn doorbell_inline(nic: &NicCore) -> bool {
         return false;
     };
     inc(&nic.stats.hw_runs);
-    let (delivered, tx_done, next) = transmit(nic, now_ns());
+    // At most one ring's worth: a writer's syscall must not go on
+    // transmitting what other writers keep publishing. The rest is the
+    // thread's (the pass reports it due now).
+    let (delivered, tx_done, next) = transmit(nic, now_ns(), nic.tx.ring().size());
     drop(engine);
     raise_irq(nic, delivered, tx_done);
     next.is_none()
@@ -139,10 +143,11 @@ fn raise_irq(nic: &NicCore, delivered: u64, tx_done: u64) {
     }
 }
 
-/// Transmits every TX frame due at `now` (the caller runs the engine):
-/// returns the frames put on the RX ring (RXT0), the frames transmitted
-/// (TXDW), and when the next one is due.
-fn transmit(nic: &NicCore, now: u64) -> (u64, u64, Option<u64>) {
+/// Transmits the TX frames due at `now`, at most `limit` of them (the
+/// caller runs the engine): returns the frames put on the RX ring (RXT0),
+/// the frames transmitted (TXDW), and when the next one is due (`now` if
+/// the limit stopped it).
+fn transmit(nic: &NicCore, now: u64, limit: u32) -> (u64, u64, Option<u64>) {
     let mut delivered = 0;
     let mut tx_done = 0;
     let mut next = None;
@@ -150,6 +155,10 @@ fn transmit(nic: &NicCore, now: u64) -> (u64, u64, Option<u64>) {
     while let HwTx::Frame(f) = nic.tx.hw_peek() {
         if f.launch_ns > now {
             next = Some(f.launch_ns);
+            break;
+        }
+        if tx_done == limit as u64 {
+            next = Some(now);
             break;
         }
         if nic.loopback.load(Ordering::Relaxed) {

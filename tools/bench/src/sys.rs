@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// `ret`, or the errno as an `io::Error` when it is negative.
 fn check(ret: libc::c_long) -> io::Result<usize> {
@@ -169,24 +170,42 @@ pub fn find_kthread(comm: &str) -> Option<libc::pid_t> {
     })
 }
 
+/// Set once a test wanted to bind `simnic-hw` and the module had no such
+/// thread (a hardware model that runs the engine elsewhere): the report
+/// says so, since the placements then describe the user threads only.
+static NO_ENGINE_THREAD: AtomicBool = AtomicBool::new(false);
+
+/// Whether some test found no `simnic-hw` thread to bind.
+pub fn engine_thread_missing() -> bool {
+    NO_ENGINE_THREAD.load(Relaxed)
+}
+
 /// simnic's hardware engine thread, bound to one CPU for as long as this
-/// lives, and let free again (every online CPU) when it is dropped.
-pub struct EnginePin(libc::pid_t);
+/// lives, and let free again (every online CPU) when it is dropped; nothing
+/// when the module runs no such thread.
+pub struct EnginePin(Option<libc::pid_t>);
 
 impl EnginePin {
-    /// Binds the `simnic-hw` kernel thread to `cpu`.
+    /// Binds the `simnic-hw` kernel thread to `cpu`, if there is one.
     pub fn new(cpu: usize) -> io::Result<Self> {
-        let pid = find_kthread("simnic-hw")
-            .ok_or_else(|| io::Error::other("no simnic-hw kernel thread"))?;
+        let Some(pid) = find_kthread("simnic-hw") else {
+            if !NO_ENGINE_THREAD.swap(true, Relaxed) {
+                eprintln!(
+                    "simnic-bench: no simnic-hw kernel thread: only the user threads are pinned"
+                );
+            }
+            return Ok(Self(None));
+        };
         set_affinity(pid, [cpu])
             .map_err(|e| io::Error::new(e.kind(), format!("binding simnic-hw: {e}")))?;
-        Ok(Self(pid))
+        Ok(Self(Some(pid)))
     }
 }
 
 impl Drop for EnginePin {
     fn drop(&mut self) {
-        if let Err(e) = set_affinity(self.0, 0..online_cpus().max(1) as usize) {
+        let Some(pid) = self.0 else { return };
+        if let Err(e) = set_affinity(pid, 0..online_cpus().max(1) as usize) {
             eprintln!("simnic-bench: unbinding simnic-hw: {e}");
         }
     }
@@ -219,6 +238,25 @@ pub fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 pub fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: the pointer and length describe the live, writable slice.
     check(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long)
+}
+
+/// `recv(fd, buf, MSG_DONTWAIT)`: one datagram, or `EAGAIN` at once when
+/// none is queued, whatever the file's blocking mode.
+pub fn recv_dontwait(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe the live, writable slice.
+    check(
+        unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) }
+            as libc::c_long,
+    )
+}
+
+/// `ioctl(fd, FIONREAD)`: for a UDP socket (`SIOCINQ`) and a simnic
+/// endpoint alike, the length of the next queued datagram, 0 if none.
+pub fn fionread(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: `n` is a live, writable int, what FIONREAD writes.
+    check(unsafe { libc::ioctl(fd, libc::FIONREAD as _, &mut n as *mut libc::c_int) }.into())?;
+    Ok(n.max(0) as usize)
 }
 
 /// A new eventfd (counter 0, blocking reads).
@@ -320,7 +358,11 @@ impl Epoll {
     }
 
     /// `epoll_wait` with a timeout in milliseconds (0: do not sleep).
-    pub fn wait_timeout(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
+    pub fn wait_timeout(
+        &self,
+        events: &mut [libc::epoll_event],
+        timeout_ms: i32,
+    ) -> io::Result<usize> {
         // SAFETY: the pointer and length describe the live, writable slice.
         check(
             unsafe {
@@ -420,6 +462,25 @@ pub fn udp_connect(fd: &OwnedFd, port: u16) -> io::Result<()> {
         .into(),
     )
     .map(drop)
+}
+
+/// `sendto(fd, buf, 127.0.0.1:port)`: one datagram from an unconnected
+/// socket, the destination given with each call.
+pub fn udp_sendto(fd: RawFd, port: u16, buf: &[u8]) -> io::Result<usize> {
+    let addr = loopback_addr(port);
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: the buffer pointer and length describe the live slice; `addr`
+    // is a live sockaddr_in of `len` bytes.
+    check(unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            0,
+            (&addr as *const libc::sockaddr_in).cast(),
+            len,
+        )
+    } as libc::c_long)
 }
 
 /// `struct ifreq` with the flags member of its union: 16 bytes of name, then
@@ -524,6 +585,54 @@ pub fn udp_snmp() -> io::Result<BTreeMap<String, u64>> {
         }
     }
     Ok(m)
+}
+
+/// Receive memory charged to each UDP socket on 127.0.0.1 whose port is
+/// in `ports`, in bytes, by port: the `rx_queue` column of
+/// `/proc/net/udp` (`sk_rmem_alloc`, the truesize of its queued socket
+/// buffers).
+pub fn udp_rx_queues(ports: &std::collections::BTreeSet<u16>) -> io::Result<BTreeMap<u16, u64>> {
+    let text = std::fs::read_to_string("/proc/net/udp")?;
+    let mut m = BTreeMap::new();
+    // "  sl  local_address rem_address   st tx_queue rx_queue ...":
+    // local 0100007F:PPPP, queues TTTTTTTT:RRRRRRRR, all hex.
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(queues)) = (f.get(1), f.get(4)) else {
+            continue;
+        };
+        let port = local
+            .split_once(':')
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+        let rx = queues
+            .split_once(':')
+            .and_then(|(_, r)| u64::from_str_radix(r, 16).ok());
+        if let (Some(port), Some(rx)) = (port, rx) {
+            if ports.contains(&port) {
+                m.insert(port, rx);
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// The simnic module's parameters as `/sys/module/simnic/parameters/`
+/// shows them (name, value), sorted by name; empty when it has none or
+/// is not loaded.
+pub fn module_params() -> Vec<(String, String)> {
+    let Ok(dir) = std::fs::read_dir("/sys/module/simnic/parameters") else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, String)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let value = std::fs::read_to_string(e.path()).ok()?;
+            Some((name, value.trim().to_string()))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// `uname -r`.

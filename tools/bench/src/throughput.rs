@@ -8,6 +8,12 @@
 //! they are snapshotted again: the rates are the differences over the
 //! window's measured length. Drops come from the kernel's own counters (the
 //! NIC's, or `/proc/net/snmp` for UDP) over the same window.
+//!
+//! The many-endpoint tests spread the same traffic over N receivers: a
+//! writer sends round-robin to N endpoints (or N UDP sockets), each on its
+//! own port, and one reader drains all N through one level-triggered epoll
+//! set, one datagram per reported descriptor per `epoll_wait`. With N = 1
+//! the same code gives the like-for-like single-endpoint rate.
 
 use crate::progress::Progress;
 use crate::stats::nic_delta;
@@ -34,12 +40,30 @@ pub struct ThroughputResult {
     pub dropped: u64,
     /// Sends refused with `ENOBUFS`/`EAGAIN` (and retried).
     pub busy: u64,
+    /// CPU time the writer thread used over the window, nanoseconds (its
+    /// `CLOCK_THREAD_CPUTIME_ID`, published every [`CPU_EVERY`] sends).
+    pub writer_cpu_ns: u64,
+    /// CPU time the reader thread used over the window (likewise).
+    pub reader_cpu_ns: u64,
     /// simnic: the NIC counters' change over the window.
     pub nic: Option<NicStats>,
     /// UDP: the `Udp:` counters' change over the window.
     pub udp: Option<BTreeMap<String, u64>>,
     /// Received per second in each block, in the order they ran.
     pub block_rates: Vec<f64>,
+    /// The epoll reader's calls, when the reader used epoll.
+    pub epoll: Option<EpollCounts>,
+}
+
+/// What an epoll reader did over a window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EpollCounts {
+    /// `epoll_wait` calls that returned at least one event.
+    pub waits: u64,
+    /// Events they returned.
+    pub events: u64,
+    /// Reads of a reported descriptor that found nothing (`EAGAIN`).
+    pub empty_reads: u64,
 }
 
 impl ThroughputResult {
@@ -59,6 +83,19 @@ impl ThroughputResult {
     pub fn busy_per_sec(&self) -> f64 {
         self.busy as f64 / self.secs
     }
+    /// The writer's CPU time per datagram sent, nanoseconds.
+    pub fn writer_cpu_per_dgram(&self) -> f64 {
+        self.writer_cpu_ns as f64 / self.offered.max(1) as f64
+    }
+    /// The reader's CPU time per datagram received, nanoseconds.
+    pub fn reader_cpu_per_dgram(&self) -> f64 {
+        self.reader_cpu_ns as f64 / self.received.max(1) as f64
+    }
+    /// The share of the window the reader spent on a CPU: near 1, the
+    /// reader is what limits the rate.
+    pub fn reader_busy(&self) -> f64 {
+        self.reader_cpu_ns as f64 / (self.secs * 1e9)
+    }
 
     /// Adds one block's window to the totals.
     pub fn absorb(&mut self, b: ThroughputResult) {
@@ -68,11 +105,19 @@ impl ThroughputResult {
         self.received += b.received;
         self.dropped += b.dropped;
         self.busy += b.busy;
+        self.writer_cpu_ns += b.writer_cpu_ns;
+        self.reader_cpu_ns += b.reader_cpu_ns;
         if let Some(n) = b.nic {
             self.nic = Some(match self.nic {
                 Some(a) => crate::stats::nic_sum(&a, &n),
                 None => n,
             });
+        }
+        if let Some(e) = b.epoll {
+            let acc = self.epoll.get_or_insert_with(EpollCounts::default);
+            acc.waits += e.waits;
+            acc.events += e.events;
+            acc.empty_reads += e.empty_reads;
         }
         if let Some(u) = b.udp {
             let mut acc = self.udp.take().unwrap_or_default();
@@ -84,6 +129,12 @@ impl ThroughputResult {
     }
 }
 
+/// The reader and the writer publish their CPU time once every this many
+/// datagrams (the epoll reader: after the batch that crossed a multiple):
+/// often enough for windows of thousands, rarely enough to cost next to
+/// nothing, and as often for every reader so that the cost is the same.
+pub const CPU_EVERY: u64 = 32;
+
 /// Counters the reader and writer threads publish.
 #[derive(Default)]
 struct Shared {
@@ -92,7 +143,15 @@ struct Shared {
     busy: AtomicU64,
     stop_writer: AtomicBool,
     stop_reader: AtomicBool,
+    /// The writer's and the reader's thread CPU time, nanoseconds, as last
+    /// published.
+    writer_cpu: AtomicU64,
+    reader_cpu: AtomicU64,
     reader_done: AtomicBool,
+    /// The epoll reader's [`EpollCounts`], as they grow.
+    waits: AtomicU64,
+    events: AtomicU64,
+    empty_reads: AtomicU64,
 }
 
 fn die(what: &str, e: &io::Error) -> ! {
@@ -130,6 +189,9 @@ fn spawn_reader(
                 }
                 n += 1;
                 sh.received.store(n, Relaxed);
+                if n.is_multiple_of(CPU_EVERY) {
+                    sh.reader_cpu.store(sys::thread_cpu_ns(), Relaxed);
+                }
                 if n.is_multiple_of(1024) {
                     progress.bump();
                 }
@@ -159,6 +221,9 @@ fn spawn_writer(
                     Ok(_) => {
                         sent += 1;
                         sh.sent.store(sent, Relaxed);
+                        if sent.is_multiple_of(CPU_EVERY) {
+                            sh.writer_cpu.store(sys::thread_cpu_ns(), Relaxed);
+                        }
                     }
                     Err(e)
                         if matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::EAGAIN)) =>
@@ -179,8 +244,11 @@ struct Snap {
     received: u64,
     sent: u64,
     busy: u64,
+    writer_cpu: u64,
+    reader_cpu: u64,
     nic: Option<NicStats>,
     udp: Option<BTreeMap<String, u64>>,
+    epoll: EpollCounts,
 }
 
 fn snap(sh: &Shared, nic: Option<&Endpoint>, udp: bool) -> io::Result<Snap> {
@@ -189,8 +257,15 @@ fn snap(sh: &Shared, nic: Option<&Endpoint>, udp: bool) -> io::Result<Snap> {
         received: sh.received.load(Relaxed),
         sent: sh.sent.load(Relaxed),
         busy: sh.busy.load(Relaxed),
+        writer_cpu: sh.writer_cpu.load(Relaxed),
+        reader_cpu: sh.reader_cpu.load(Relaxed),
         nic: nic.map(|e| e.nic_stats()).transpose()?,
         udp: if udp { Some(sys::udp_snmp()?) } else { None },
+        epoll: EpollCounts {
+            waits: sh.waits.load(Relaxed),
+            events: sh.events.load(Relaxed),
+            empty_reads: sh.empty_reads.load(Relaxed),
+        },
     })
 }
 
@@ -254,6 +329,13 @@ fn window_result(a: &Snap, b: &Snap, offered: u64, dropped: u64) -> ThroughputRe
         received: b.received - a.received,
         dropped,
         busy: b.busy - a.busy,
+        writer_cpu_ns: b.writer_cpu.saturating_sub(a.writer_cpu),
+        reader_cpu_ns: b.reader_cpu.saturating_sub(a.reader_cpu),
+        epoll: (b.epoll.waits > a.epoll.waits).then(|| EpollCounts {
+            waits: b.epoll.waits - a.epoll.waits,
+            events: b.epoll.events - a.epoll.events,
+            empty_reads: b.epoll.empty_reads - a.epoll.empty_reads,
+        }),
         ..ThroughputResult::default()
     }
 }
@@ -262,6 +344,23 @@ fn window_result(a: &Snap, b: &Snap, offered: u64, dropped: u64) -> ThroughputRe
 fn nic_change(a: &Snap, b: &Snap) -> NicStats {
     nic_delta(a.nic.as_ref().expect("nic"), b.nic.as_ref().expect("nic"))
 }
+
+/// The NIC's drop counters: every way a frame that reached the NIC can
+/// fail to reach an endpoint's queue.
+pub fn nic_drops(nic: &NicStats) -> [(&'static str, u64); 6] {
+    [
+        ("rx_missed", nic.rx_missed),
+        ("rx_queue_full", nic.rx_queue_full),
+        ("rx_mem_drops", nic.rx_mem_drops),
+        ("rx_no_port", nic.rx_no_port),
+        ("rx_closed", nic.rx_closed),
+        ("rx_errors", nic.rx_errors),
+    ]
+}
+
+/// The `Udp:` counters that count a datagram UDP dropped on receive
+/// (`InErrors` is their sum, plus checksum errors).
+pub const UDP_DROPS: [&str; 3] = ["RcvbufErrors", "MemErrors", "InCsumErrors"];
 
 fn simnic_result(a: &Snap, b: &Snap, offered: u64) -> ThroughputResult {
     let nic = nic_change(a, b);
@@ -366,6 +465,10 @@ pub fn udp_loopback(
         sys::write_fd(waker.as_raw_fd(), b"stop").map(drop)
     })?;
 
+    Ok(udp_result(&a, &b, b.sent - a.sent))
+}
+
+fn udp_result(a: &Snap, b: &Snap, offered: u64) -> ThroughputResult {
     let (ua, ub) = (a.udp.as_ref().expect("udp"), b.udp.as_ref().expect("udp"));
     let udp: BTreeMap<String, u64> = ub
         .iter()
@@ -374,8 +477,251 @@ pub fn udp_loopback(
     // InErrors counts every datagram UDP dropped on receive, RcvbufErrors
     // (receive queue full) included.
     let dropped = udp.get("InErrors").copied().unwrap_or(0);
-    Ok(ThroughputResult {
+    ThroughputResult {
         udp: Some(udp),
-        ..window_result(&a, &b, b.sent - a.sent, dropped)
-    })
+        ..window_result(a, b, offered, dropped)
+    }
+}
+
+/// How the writer of a many-endpoint test addresses its N destinations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fanout {
+    /// One sending endpoint (socket) per destination, connected to it:
+    /// `write()` on each in turn.
+    Connected,
+    /// One sending endpoint (unconnected socket), the destination given
+    /// with each datagram: `SIMNIC_IOC_SENDTO` (`sendto()`).
+    Sendto,
+}
+
+impl std::fmt::Display for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fanout::Connected => "write() on one connected sender per destination",
+            Fanout::Sendto => "one sender, SIMNIC_IOC_SENDTO / sendto() per datagram",
+        })
+    }
+}
+
+/// A many-endpoint test's parameters.
+pub struct ManyParams {
+    /// Receivers (endpoints or UDP sockets), each on its own port.
+    pub n: usize,
+    pub size: usize,
+    pub fanout: Fanout,
+    pub warmup: f64,
+    pub secs: f64,
+    pub pin: Pinning,
+}
+
+/// A sender to N destinations, round-robin: datagram k goes to
+/// destination k mod N (a refused send is retried to the same one).
+type Sender = Box<dyn FnMut() -> io::Result<usize> + Send>;
+
+/// The reader of a many-endpoint test, the second thread of `pin`: waits
+/// on `epoll` (level-triggered, `EPOLLIN`, the event's data the
+/// receiver's index) and reads one datagram from each receiver reported,
+/// without blocking; then waits again. A receiver with more queued is
+/// reported again by the next wait, so no read ends in `EAGAIN` unless the
+/// report was stale. Stops within 50 ms of being told to.
+fn spawn_epoll_reader(
+    pin: Pinning,
+    sh: &Arc<Shared>,
+    progress: &Arc<Progress>,
+    size: usize,
+    max_events: usize,
+    epoll: sys::Epoll,
+    mut recv: impl FnMut(usize, &mut [u8]) -> io::Result<usize> + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
+    let cpu = pin.cpus().map(|c| c.1);
+    let (sh, progress) = (Arc::clone(sh), Arc::clone(progress));
+    std::thread::Builder::new()
+        .name("epoll-reader".into())
+        .spawn(move || {
+            if let Some(cpu) = cpu {
+                sys::pin_to_cpu(cpu).unwrap_or_else(|e| die("binding the reader", &e));
+            }
+            let mut buf = vec![0u8; size.max(64)];
+            let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; max_events.max(1)];
+            let (mut n, mut waits, mut evs, mut empty) = (0u64, 0u64, 0u64, 0u64);
+            let mut published = 0u64;
+            while !sh.stop_reader.load(Relaxed) {
+                let got = match epoll.wait_timeout(&mut events, 50) {
+                    Ok(0) => continue,
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => die("epoll_wait", &e),
+                };
+                waits += 1;
+                evs += got as u64;
+                for ev in &events[..got] {
+                    // epoll_event is packed on x86_64: copy the field out.
+                    let idx = { ev.u64 } as usize;
+                    match recv(idx, &mut buf) {
+                        Ok(_) => {
+                            n += 1;
+                            if n.is_multiple_of(1024) {
+                                progress.bump();
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => empty += 1,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => die("epoll reader", &e),
+                    }
+                }
+                sh.received.store(n, Relaxed);
+                // As often as the blocking reader does: once per CPU_EVERY
+                // datagrams, whatever the batches.
+                if n / CPU_EVERY != published / CPU_EVERY {
+                    published = n;
+                    sh.reader_cpu.store(sys::thread_cpu_ns(), Relaxed);
+                }
+                sh.waits.store(waits, Relaxed);
+                sh.events.store(evs, Relaxed);
+                sh.empty_reads.store(empty, Relaxed);
+            }
+            sh.reader_done.store(true, Relaxed);
+        })
+}
+
+/// Stops the epoll reader: sets its flag and waits for it (its waits time
+/// out every 50 ms, so no datagram is needed to wake it).
+fn stop_epoll_reader(sh: &Shared, reader: JoinHandle<()>) -> io::Result<()> {
+    sh.stop_reader.store(true, Relaxed);
+    reader
+        .join()
+        .map_err(|_| io::Error::other("reader panicked"))
+}
+
+/// An epoll set of `fds`, level-triggered for input, each event's data its
+/// index in `fds`.
+fn epoll_of(fds: impl IntoIterator<Item = std::os::fd::RawFd>) -> io::Result<sys::Epoll> {
+    let ep = sys::Epoll::new()?;
+    for (i, fd) in fds.into_iter().enumerate() {
+        ep.add(fd, libc::EPOLLIN as u32, i as u64)?;
+    }
+    Ok(ep)
+}
+
+/// (d) A writer sending round-robin to `p.n` simnic endpoints, each bound
+/// to its own (ephemeral) port, through the NIC; one reader draining all
+/// of them through epoll.
+pub fn simnic_many(p: &ManyParams, progress: &Arc<Progress>) -> io::Result<ThroughputResult> {
+    let _engine = p.pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
+    let rx: Vec<Endpoint> = (0..p.n)
+        .map(|_| Endpoint::open_nonblocking())
+        .collect::<io::Result<_>>()?;
+    let ports: Vec<u32> = rx.iter().map(Endpoint::port).collect::<io::Result<_>>()?;
+    let epoll = epoll_of(rx.iter().map(AsRawFd::as_raw_fd))?;
+    let stats = Endpoint::open()?;
+    let payload = vec![0x5au8; p.size];
+    let n = p.n;
+    let mut k = 0;
+    let send: Sender = match p.fanout {
+        Fanout::Connected => {
+            let tx: Vec<Endpoint> = ports
+                .iter()
+                .map(|&port| {
+                    let e = Endpoint::open()?;
+                    e.connect(port)?;
+                    Ok(e)
+                })
+                .collect::<io::Result<_>>()?;
+            Box::new(move || {
+                let r = tx[k].send(&payload);
+                if r.is_ok() {
+                    k = (k + 1) % n;
+                }
+                r
+            })
+        }
+        Fanout::Sendto => {
+            let tx = Endpoint::open()?;
+            Box::new(move || {
+                let r = tx.send_to(ports[k], &payload);
+                if r.is_ok() {
+                    k = (k + 1) % n;
+                }
+                r
+            })
+        }
+    };
+    let sh = Arc::new(Shared::default());
+    let rx = Arc::new(rx);
+    let r = Arc::clone(&rx);
+    let reader = spawn_epoll_reader(
+        p.pin,
+        &sh,
+        progress,
+        p.size,
+        n.min(1024),
+        epoll,
+        move |i, b| r[i].recv(b),
+    )?;
+    let writer = spawn_writer(p.pin, &sh, send)?;
+    let w = window(&sh, Some(&stats), false, p.warmup, p.secs);
+    stop_writer(&sh, writer)?;
+    let (a, b) = w?;
+    stop_epoll_reader(&sh, reader)?;
+    Ok(simnic_result(&a, &b, b.sent - a.sent))
+}
+
+/// (e) The same over `p.n` UDP sockets bound to 127.0.0.1.
+pub fn udp_many(p: &ManyParams, progress: &Arc<Progress>) -> io::Result<ThroughputResult> {
+    let (rx, ports): (Vec<OwnedFd>, Vec<u16>) = (0..p.n)
+        .map(|_| sys::udp_bound())
+        .collect::<io::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let epoll = epoll_of(rx.iter().map(AsRawFd::as_raw_fd))?;
+    let payload = vec![0x5au8; p.size];
+    let n = p.n;
+    let mut k = 0;
+    let send: Sender = match p.fanout {
+        Fanout::Connected => {
+            let tx: Vec<OwnedFd> = ports
+                .iter()
+                .map(|&port| {
+                    let (s, _) = sys::udp_bound()?;
+                    sys::udp_connect(&s, port)?;
+                    Ok(s)
+                })
+                .collect::<io::Result<_>>()?;
+            Box::new(move || {
+                let r = sys::write_fd(tx[k].as_raw_fd(), &payload);
+                if r.is_ok() {
+                    k = (k + 1) % n;
+                }
+                r
+            })
+        }
+        Fanout::Sendto => {
+            let (tx, _) = sys::udp_bound()?;
+            Box::new(move || {
+                let r = sys::udp_sendto(tx.as_raw_fd(), ports[k], &payload);
+                if r.is_ok() {
+                    k = (k + 1) % n;
+                }
+                r
+            })
+        }
+    };
+    let sh = Arc::new(Shared::default());
+    let rx = Arc::new(rx);
+    let r = Arc::clone(&rx);
+    let reader = spawn_epoll_reader(
+        p.pin,
+        &sh,
+        progress,
+        p.size,
+        n.min(1024),
+        epoll,
+        move |i, b| sys::recv_dontwait(r[i].as_raw_fd(), b),
+    )?;
+    let writer = spawn_writer(p.pin, &sh, send)?;
+    let w = window(&sh, None, true, p.warmup, p.secs);
+    stop_writer(&sh, writer)?;
+    let (a, b) = w?;
+    stop_epoll_reader(&sh, reader)?;
+    Ok(udp_result(&a, &b, b.sent - a.sent))
 }

@@ -48,8 +48,10 @@ unsafe impl TryLockBackend for SpinLockBackend {
 
 // SAFETY: `mutex_trylock()` returns 1 exactly when it took the mutex, which
 // `mutex_unlock()` (the backend's `unlock`, with the unit guard state)
-// releases; on 0 it changed nothing. It does not sleep, but may only be
-// called from process context, as `Mutex::lock` (lockdep checks both).
+// releases; on 0 it changed nothing. It does not sleep. The kernel's rule
+// that a mutex is taken in process context only is, as for `Mutex::lock`,
+// a rule whose breach lockdep reports or which deadlocks: no memory
+// unsafety follows from it. (Upstream's v6.13 `try_lock` is the same.)
 unsafe impl TryLockBackend for MutexBackend {
     unsafe fn try_lock(ptr: *mut bindings::mutex) -> Option<()> {
         // SAFETY: The caller guarantees `ptr` is an initialised, live mutex.

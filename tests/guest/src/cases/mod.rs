@@ -141,6 +141,7 @@ pub const TESTS: &[Test] = tests![
     module::module_params_invalid,
     module::module_params_valid,
     module::module_budget,
+    module::module_hw_execution_models,
     module::module_unload_traffic,
     module::module_debugfs_open_pins,
     module::module_refcount_unload,

@@ -176,6 +176,7 @@ pub fn module_params_invalid() -> TestResult {
         "tx_delay_us=2000000",
         "tx_delay_us=1000001",
         "budget=abc",
+        "hw_inline=2",
     ] {
         let r = finit_module(params).and_then(|r| match r {
             Err(libc::EINVAL) => Ok(()),
@@ -545,4 +546,79 @@ fn unload_and_reload(unloaded: &mut bool) -> TestResult {
     );
     drop(ep);
     expect_refcnt(0, "after reloading and closing")
+}
+
+/// Both hardware execution models carry traffic, and each runs the
+/// hardware where it says: with `hw_inline=0` every DMA into the RX ring
+/// is done by the `simnic-hw` thread, with `hw_inline=1` by the writer
+/// itself (the `simnic_hw_rx_dma` event's task). In each, a blocked
+/// reader is woken, and a burst of 100 datagrams from two writing threads
+/// arrives whole, in order per writer, with the counters exact.
+pub fn module_hw_execution_models() -> TestResult {
+    for (params, inline) in [("hw_inline=0", false), ("hw_inline=1", true)] {
+        with_params(params, || {
+            expect_params(&[("hw_inline", u32::from(inline))], params)?;
+            let ep = open_dev()?;
+            let fd = ep.as_raw_fd();
+            let session = super::trace::TraceSession::start()?;
+            let reader = std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                read(fd, &mut buf).map(|n| buf[..n].to_vec())
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            send(fd, b"model", &format!("{params}: a write to a blocked reader"))?;
+            let got = reader.join().map_err(|_| "reader panicked".to_string())?;
+            let got = got.map_err(|e| format!("{params}: blocked read: {}", errname(e)))?;
+            check_data(&got, b"model", &format!("{params}: the woken reader's datagram"))?;
+            let trace = super::trace::read_trace()?;
+            drop(session);
+            let dma: Vec<&str> = trace.lines().filter(|l| l.contains("simnic_hw_rx_dma:")).collect();
+            ensure!(dma.len() == 1, "{params}: {} simnic_hw_rx_dma events for one datagram:\n{trace}", dma.len());
+            let by_thread = dma[0].trim_start().starts_with("simnic-hw-");
+            ensure!(
+                by_thread != inline,
+                "{params}: the DMA ran in the {} context: {}",
+                if by_thread { "engine thread's" } else { "writer's" },
+                dma[0]
+            );
+
+            okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
+            let n0 = nic_stats(&ep)?;
+            let writers: Vec<_> = (0..2u8)
+                .map(|w| {
+                    std::thread::spawn(move || -> Result<(), String> {
+                        for i in 0..50u8 {
+                            loop {
+                                match write(fd, &[w, i]) {
+                                    Ok(_) => break,
+                                    Err(libc::ENOBUFS) => std::thread::yield_now(),
+                                    Err(e) => return Err(format!("write: {}", errname(e))),
+                                }
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().map_err(|_| "writer panicked".to_string())??;
+            }
+            let mut next = [0u8; 2];
+            for _ in 0..100 {
+                let mut buf = [0u8; 8];
+                let n = read(fd, &mut buf).map_err(|e| format!("{params}: read: {}", errname(e)))?;
+                ensure!(n == 2, "{params}: a datagram of {n} bytes");
+                let (w, i) = (buf[0] as usize, buf[1]);
+                ensure!(w < 2 && i == next[w], "{params}: writer {w}'s datagram {i} when {} was next", next[w]);
+                next[w] += 1;
+            }
+            let d = nic_delta(&n0, &nic_stats(&ep)?);
+            ensure!(
+                d.tx_packets == 100 && d.rx_packets == 100 && d.rx_missed == 0 && d.rx_queue_full == 0,
+                "{params}: counters over the burst: {d:?}"
+            );
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
