@@ -403,11 +403,11 @@ pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
         l.is("signal_generate") && l.num("pid") == Some(reader_i)
     });
     let woke_by_data = lines[data_ready].fields().ends_with("wake-up");
-    let wake_from = match signal {
-        Some(s) => Some(s),
-        None if woke_by_data => Some(data_ready),
-        None => None,
-    };
+    // The signal's wake-up (complete_signal -> signal_wake_up) happens
+    // inside __send_signal_locked, whose signal_generate event is traced
+    // at its end: on another CPU the woken receiver's sched_wakeup can
+    // come first. So the wake-up is looked for from data_ready on.
+    let wake_from = (woke_by_data || signal.is_some()).then_some(data_ready);
     let wakeup = wake_from.and_then(|from| {
         find_fwd(lines, from, recv_copy, |l| {
             l.is("sched_wakeup") && l.num("pid") == Some(reader_i)
@@ -830,7 +830,6 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             kind: ArrowKind::Wakeup,
             label: format!("kill_fasync: {}", signal_name(&lines[sig])),
         });
-        from = at(sig);
     }
     if let Some(w) = s.wakeup {
         let to = at(w);
@@ -839,7 +838,11 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
                 from,
                 to,
                 kind: ArrowKind::Wakeup,
-                label: "wake-up".into(),
+                label: if s.signal.is_some() {
+                    "signal_wake_up".into()
+                } else {
+                    "wake-up".into()
+                },
             });
         }
         from = to;
