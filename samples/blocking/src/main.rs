@@ -42,12 +42,17 @@ use traffic::{errno, errno_text, fmt_ns, now_ns, Traffic};
 struct Cli {
     #[command(flatten)]
     traffic: Traffic,
+    /// Sleep in read() itself, with no poll() first: the blocking model
+    /// as it is, both phases in one call (timed together, in the copy
+    /// column).
+    #[arg(long)]
+    no_poll: bool,
 }
 
 fn main() -> ExitCode {
     traffic::default_sigpipe();
     let cli = Cli::parse();
-    match run(&cli.traffic) {
+    match run(&cli.traffic, cli.no_poll) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("sample-blocking: {msg}");
@@ -66,7 +71,7 @@ struct Sample {
     delivery_ns: u64,
 }
 
-fn run(t: &Traffic) -> Result<(), String> {
+fn run(t: &Traffic, no_poll: bool) -> Result<(), String> {
     if let Some(warning) = traffic::clock_warning() {
         println!("{warning}");
     }
@@ -78,22 +83,43 @@ fn run(t: &Traffic) -> Result<(), String> {
         t.port,
     )?;
     let timeout_ms = (t.patience_ns() / 1_000_000) as libc::c_int;
-    println!(
-        "receiver: for each datagram, phase 1: poll([{{fd={fd}, events=POLLIN}}], 1, {timeout_ms}) \
-         sleeps until one is queued;"
-    );
-    println!("receiver:                    phase 2: read({fd}, buf, 65536) copies it out.");
+    if no_poll {
+        println!(
+            "receiver: for each datagram, read({fd}, buf, 65536) sleeps until one is queued \
+             (phase 1), then copies it out (phase 2): one call, timed as a whole."
+        );
+    } else {
+        println!(
+            "receiver: for each datagram, phase 1: poll([{{fd={fd}, events=POLLIN}}], 1, {timeout_ms}) \
+             sleeps until one is queued;"
+        );
+        println!("receiver:                    phase 2: read({fd}, buf, 65536) copies it out.");
+    }
     let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
 
     println!();
+    let (wait_col, copy_col, delivery_col) = if no_poll {
+        ("-", "phases 1+2 (read)", "send -> read ends")
+    } else {
+        (
+            "phase 1: wait (poll)",
+            "phase 2: copy (read)",
+            "send -> wake-up",
+        )
+    };
     println!(
         "{:>4} {:>6}  {:>20}  {:>20}  {:>16}",
-        "seq", "bytes", "phase 1: wait (poll)", "phase 2: copy (read)", "send -> wake-up"
+        "seq", "bytes", wait_col, copy_col, delivery_col
     );
     let mut buf = vec![0u8; simnic::MAX_DATAGRAM + 1];
     let mut samples = Vec::new();
     for expected in 0..t.count {
-        match receive_one(fd, &mut buf, timeout_ms) {
+        let got = if no_poll {
+            read_blocking(fd, &mut buf)
+        } else {
+            receive_one(fd, &mut buf, timeout_ms)
+        };
+        match got {
             Ok((n, sample)) => {
                 let note = match traffic::decode(&buf[..n]) {
                     Some((seq, _)) if seq == expected => String::new(),
@@ -102,7 +128,11 @@ fn run(t: &Traffic) -> Result<(), String> {
                 };
                 println!(
                     "{expected:>4} {n:>6}  {:>20}  {:>20}  {:>16}{note}",
-                    fmt_ns(sample.wait_ns),
+                    if no_poll {
+                        "-".to_string()
+                    } else {
+                        fmt_ns(sample.wait_ns)
+                    },
                     fmt_ns(sample.copy_ns),
                     fmt_ns(sample.delivery_ns)
                 );
@@ -122,21 +152,56 @@ fn run(t: &Traffic) -> Result<(), String> {
     let copies: Vec<u64> = samples.iter().map(|s| s.copy_ns).collect();
     let deliveries: Vec<u64> = samples.iter().map(|s| s.delivery_ns).collect();
     println!();
-    println!(
-        "{}",
-        traffic::summary_line("phase 1, waiting (poll)", &waits)
-    );
-    println!(
-        "{}",
-        traffic::summary_line("phase 2, copying (read)", &copies)
-    );
-    println!("{}", traffic::summary_line("send -> wake-up", &deliveries));
+    if no_poll {
+        println!("{}", traffic::summary_line("phases 1+2 (read)", &copies));
+        println!(
+            "{}",
+            traffic::summary_line("send -> read ends", &deliveries)
+        );
+    } else {
+        println!(
+            "{}",
+            traffic::summary_line("phase 1, waiting (poll)", &waits)
+        );
+        println!(
+            "{}",
+            traffic::summary_line("phase 2, copying (read)", &copies)
+        );
+        println!("{}", traffic::summary_line("send -> wake-up", &deliveries));
+    }
     println!();
     println!(
         "Almost all of each input operation is phase 1, spent asleep in the kernel: \
          the CPU was free meanwhile."
     );
     Ok(())
+}
+
+/// One datagram with a read() that sleeps until it is queued: both phases
+/// in one call, all of it counted as the copy. Returns the bytes read and
+/// the timings.
+fn read_blocking(fd: i32, buf: &mut [u8]) -> Result<(usize, Sample), String> {
+    let t0 = now_ns();
+    let n = loop {
+        // SAFETY: the pointer and length describe the live, writable `buf`.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            break n as usize;
+        }
+        if errno() != libc::EINTR {
+            return Err(format!("read({fd}): {}", errno_text(errno())));
+        }
+    };
+    let t1 = now_ns();
+    let sent = traffic::decode(&buf[..n]).map_or(t1, |(_, sent)| sent);
+    Ok((
+        n,
+        Sample {
+            wait_ns: 0,
+            copy_ns: t1 - t0,
+            delivery_ns: t1.saturating_sub(sent),
+        },
+    ))
 }
 
 /// One datagram: poll() until it is queued, then read() it. Returns the
@@ -200,6 +265,12 @@ mod tests {
     #[test]
     fn options_and_defaults() {
         let cli = Cli::try_parse_from(["sample-blocking"]).unwrap();
+        assert!(!cli.no_poll);
+        assert!(
+            Cli::try_parse_from(["sample-blocking", "--no-poll"])
+                .unwrap()
+                .no_poll
+        );
         let t = cli.traffic;
         assert_eq!(
             (t.port, t.count, t.interval_ms, t.size),

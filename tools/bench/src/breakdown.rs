@@ -16,6 +16,8 @@ use std::fs;
 use std::io;
 use std::process::Command;
 
+use simnic_trace::parse::{parse, Line};
+
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 /// The steps, each from the event named first to the one named second.
@@ -113,36 +115,8 @@ pub fn reload_module(params: &[&str]) -> io::Result<()> {
     )
 }
 
-/// One parsed trace line: timestamp (ns), event name, the rest.
-struct Line<'a> {
-    ts: u64,
-    event: &'a str,
-    fields: &'a str,
-}
-
-/// `  comm-pid  [cpu] flags  secs.micros: event: fields`.
-fn parse(line: &str) -> Option<Line<'_>> {
-    if line.starts_with('#') {
-        return None;
-    }
-    // The timestamp is the last field before the first ": " that ends in
-    // a number with a dot; comms may contain spaces or colons, so search
-    // from the event side: "<ts>: <event>: <fields>".
-    let mut parts = line.splitn(2, "]");
-    let _ = parts.next()?;
-    let rest = parts.next()?;
-    let (head, tail) = rest.split_once(": ")?;
-    let ts_text = head.split_whitespace().last()?;
-    let (secs, frac) = ts_text.split_once('.')?;
-    let frac_ns: u64 = format!("{frac:0<9}")[..9].parse().ok()?;
-    let ts = secs.parse::<u64>().ok()? * 1_000_000_000 + frac_ns;
-    let (event, fields) = tail.split_once(": ").unwrap_or((tail, ""));
-    Some(Line {
-        ts,
-        event: event.trim(),
-        fields,
-    })
-}
+// The trace lines are parsed by simnic-trace's parser (tools/trace), the
+// one the timeline figures use.
 
 /// Cuts the trace into datagrams (one in flight at a time in a
 /// ping-pong) and times each step; `reader_pids` are the threads that
@@ -151,7 +125,7 @@ fn analyse(trace: &str, reader_pids: &[i32], out: &mut ModelResult) {
     let lines: Vec<Line> = trace.lines().filter_map(parse).collect();
     let mut i = 0;
     while i < lines.len() {
-        if lines[i].event != "simnic_xmit" {
+        if lines[i].event() != "simnic_xmit" {
             i += 1;
             continue;
         }
@@ -163,13 +137,13 @@ fn analyse(trace: &str, reader_pids: &[i32], out: &mut ModelResult) {
         let mut ok = true;
         for (_, to, _) in STEPS.iter() {
             let found = lines[j..].iter().position(|l| {
-                l.event == *to
+                l.event() == *to
                     && match *to {
                         "sched_wakeup" => reader_pids
                             .iter()
-                            .any(|p| l.fields.contains(&format!(" pid={p} "))),
+                            .any(|p| l.fields().contains(&format!(" pid={p} "))),
                         "sched_switch" => reader_pids.iter().any(|p| {
-                            l.fields
+                            l.fields()
                                 .split("==>")
                                 .nth(1)
                                 .is_some_and(|n| n.contains(&format!(" next_pid={p} ")))
@@ -178,7 +152,7 @@ fn analyse(trace: &str, reader_pids: &[i32], out: &mut ModelResult) {
                     }
             });
             match found {
-                Some(k) if !lines[j..j + k].iter().any(|l| l.event == "simnic_xmit") => {
+                Some(k) if !lines[j..j + k].iter().any(|l| l.event() == "simnic_xmit") => {
                     at.push(lines[j + k].ts);
                     j += k + 1;
                 }
@@ -342,8 +316,8 @@ mod tests {
     fn parse_reads_timestamps_to_the_nanosecond() {
         let l = parse("  a b-1  [001] d.h..  123.000456789: simnic_intr: masked").unwrap();
         assert_eq!(l.ts, 123_000_456_789);
-        assert_eq!(l.event, "simnic_intr");
-        assert_eq!(l.fields, "masked");
+        assert_eq!(l.event(), "simnic_intr");
+        assert_eq!(l.fields(), "masked");
         assert!(parse("# tracer: nop").is_none());
     }
 }

@@ -20,6 +20,7 @@ mod shutdown;
 pub mod sigio;
 mod stress;
 mod trace;
+mod trace_timeline;
 mod write_space;
 
 use crate::Test;
@@ -128,6 +129,8 @@ pub const TESTS: &[Test] = tests![
     privilege::unprivileged_user_watches_bounded,
     trace::trace_events_one_datagram_in_order,
     trace::trace_events_off_record_nothing,
+    // The sample and the recorder's setup take a few seconds emulated.
+    trace_timeline::trace_timeline_blocking_read @ 60,
     // 7 to 20 s each on the emulated debug kernel, more under host load.
     stress::stress_threads @ 120,
     stress::stress_threads_drops @ 120,
