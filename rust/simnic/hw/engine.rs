@@ -44,7 +44,7 @@ use crate::driver::nic::{GenRun, NicCore};
 use crate::driver::stats::{add, inc};
 use crate::uapi::FrameHeader;
 use core::sync::atomic::Ordering;
-use kernel::{kthread::KThreadContext, trace::simnic as trace, prelude::*, sync::Arc, time::Ktime};
+use kernel::{kthread::KThreadContext, sync::Arc, time::Ktime, trace::simnic as trace};
 
 /// A frame of generator flow `flow`: header, then the flow id (u32 LE) and
 /// sequence number (u64 LE), then zeros, cut at the payload length.
