@@ -270,7 +270,7 @@ pub fn aio_destroy_with_reads_posted() -> TestResult {
     let fd = ep.as_raw_fd();
     let pins = pinned_pages()?;
     let ctx = AioContext::new(8)?;
-    let mut bufs = vec![[0u8; 64]; 3];
+    let mut bufs = [[0u8; 64]; 3];
     let mut cbs: Vec<Iocb> = bufs.iter_mut().enumerate().map(|(i, b)| Iocb::pread(fd, b.as_mut_ptr(), 64, i as u64)).collect();
     for cb in cbs.iter_mut() {
         ctx.submit_one(cb, "posting a read")?;
