@@ -28,7 +28,14 @@ impl PostedRead for R {
 
 fn r(id: u32, charge: usize) -> (R, Rc<Cell<bool>>) {
     let c = Rc::new(Cell::new(false));
-    (R { id, charge, cancelled: c.clone() }, c)
+    (
+        R {
+            id,
+            charge,
+            cancelled: c.clone(),
+        },
+        c,
+    )
 }
 
 type Q = AioReads<R, Vec<Option<R>>, 4>;

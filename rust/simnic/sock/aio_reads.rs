@@ -60,7 +60,13 @@ impl<T: PostedRead, S: Slots<T>, const N: usize> Default for AioReads<T, S, N> {
 impl<T: PostedRead, S: Slots<T>, const N: usize> AioReads<T, S, N> {
     /// An empty queue, with no slot array until the first read is posted.
     pub fn new() -> Self {
-        Self { slots: S::empty(), head: 0, len: 0, bytes: 0, _t: core::marker::PhantomData }
+        Self {
+            slots: S::empty(),
+            head: 0,
+            len: 0,
+            bytes: 0,
+            _t: core::marker::PhantomData,
+        }
     }
 
     /// Reads posted (cancelled ones not yet dropped included).

@@ -107,7 +107,13 @@ fn io_setup(nr: u32) -> Result<libc::c_ulong, String> {
 }
 
 /// io_submit of slot `i`'s read; prints the call and how long it took.
-fn submit(ctx: libc::c_ulong, fd: i32, i: usize, slot: &mut Slot, verbose: bool) -> Result<(), String> {
+fn submit(
+    ctx: libc::c_ulong,
+    fd: i32,
+    i: usize,
+    slot: &mut Slot,
+    verbose: bool,
+) -> Result<(), String> {
     slot.iocb = Iocb {
         aio_data: i as u64,
         aio_lio_opcode: IOCB_CMD_PREAD,
@@ -120,7 +126,14 @@ fn submit(ctx: libc::c_ulong, fd: i32, i: usize, slot: &mut Slot, verbose: bool)
     let t0 = now_ns();
     // SAFETY: one valid iocb; its buffer lives in `slot` until the read
     // completes or io_destroy has cancelled it.
-    let r = unsafe { libc::syscall(libc::SYS_io_submit, ctx, 1 as libc::c_long, list.as_mut_ptr()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_io_submit,
+            ctx,
+            1 as libc::c_long,
+            list.as_mut_ptr(),
+        )
+    };
     let t1 = now_ns();
     slot.submitted_ns = t1;
     if r != 1 {
@@ -152,7 +165,11 @@ fn run(cli: &Cli) -> Result<(), String> {
     let depth = cli.depth as usize;
     let ctx = io_setup(2 * cli.depth)?;
     let mut slots: Vec<Slot> = (0..depth)
-        .map(|_| Slot { buf: vec![0; simnic::MAX_DATAGRAM], iocb: Iocb::default(), submitted_ns: 0 })
+        .map(|_| Slot {
+            buf: vec![0; simnic::MAX_DATAGRAM],
+            iocb: Iocb::default(),
+            submitted_ns: 0,
+        })
         .collect();
     for (i, slot) in slots.iter_mut().enumerate() {
         submit(ctx, fd, i, slot, true)?;
@@ -165,15 +182,28 @@ fn run(cli: &Cli) -> Result<(), String> {
     let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
 
     println!();
-    println!("{:>4} {:>5} {:>6}  {:>24}  {:>16}", "seq", "read", "bytes", "posted -> completion seen", "send -> seen");
-    let timeout = libc::timespec { tv_sec: (t.patience_ns() / 1_000_000_000) as libc::time_t, tv_nsec: 0 };
+    println!(
+        "{:>4} {:>5} {:>6}  {:>24}  {:>16}",
+        "seq", "read", "bytes", "posted -> completion seen", "send -> seen"
+    );
+    let timeout = libc::timespec {
+        tv_sec: (t.patience_ns() / 1_000_000_000) as libc::time_t,
+        tv_nsec: 0,
+    };
     let mut events = vec![IoEvent::default(); depth];
     let mut got = 0u32;
     let mut deliveries = Vec::new();
     while got < t.count {
         // SAFETY: room for `depth` events; a valid timespec.
         let n = unsafe {
-            libc::syscall(libc::SYS_io_getevents, ctx, 1 as libc::c_long, depth as libc::c_long, events.as_mut_ptr(), &timeout)
+            libc::syscall(
+                libc::SYS_io_getevents,
+                ctx,
+                1 as libc::c_long,
+                depth as libc::c_long,
+                events.as_mut_ptr(),
+                &timeout,
+            )
         };
         let seen = now_ns();
         if n < 0 && errno() == libc::EINTR {
@@ -182,7 +212,8 @@ fn run(cli: &Cli) -> Result<(), String> {
         if n <= 0 {
             traffic::kill_sender(sender);
             return Err(if n == 0 {
-                "io_getevents: no completion in time: was a datagram dropped? (`simnicctl stats`)".into()
+                "io_getevents: no completion in time: was a datagram dropped? (`simnicctl stats`)"
+                    .into()
             } else {
                 format!("io_getevents: {}", errno_text(errno()))
             });
@@ -192,7 +223,10 @@ fn run(cli: &Cli) -> Result<(), String> {
             let slot = &mut slots[i];
             if ev.res < 0 {
                 traffic::kill_sender(sender);
-                return Err(format!("read {i} completed with {}", errno_text(-ev.res as i32)));
+                return Err(format!(
+                    "read {i} completed with {}",
+                    errno_text(-ev.res as i32)
+                ));
             }
             let bytes = ev.res as usize;
             // The payload is read from the submitted buffer: the kernel
@@ -212,7 +246,10 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     traffic::wait_sender(sender)?;
     println!();
-    println!("{}", traffic::summary_line("send -> completion seen", &deliveries));
+    println!(
+        "{}",
+        traffic::summary_line("send -> completion seen", &deliveries)
+    );
     let t0 = now_ns();
     // SAFETY: our context; the reads still posted are cancelled and waited for.
     let r = unsafe { libc::syscall(libc::SYS_io_destroy, ctx) };

@@ -101,7 +101,12 @@ fn threads() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .map(|d| {
             d.filter_map(|t| t.ok())
-                .map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string())
+                .map(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string()
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -120,27 +125,41 @@ fn run(cli: &Cli) -> Result<(), String> {
     )?;
     let depth = cli.depth as usize;
     let mut ring = IoUring::new(4 * cli.depth).map_err(|e| format!("io_uring_setup: {e}"))?;
-    println!("receiver: io_uring_setup({}) = ring fd {}", 4 * cli.depth, {
-        use std::os::fd::AsRawFd;
-        ring.as_raw_fd()
-    });
+    println!(
+        "receiver: io_uring_setup({}) = ring fd {}",
+        4 * cli.depth,
+        {
+            use std::os::fd::AsRawFd;
+            ring.as_raw_fd()
+        }
+    );
     let r = part1(t, fd, depth, &mut ring).and_then(|()| part2(t, fd, &mut ring));
     // SAFETY: our own descriptor.
     unsafe { libc::close(fd) };
     r?;
     println!();
-    println!("threads of this process: {:?} (no iou-wrk-*: no read was handed to an io-wq worker)", threads());
+    println!(
+        "threads of this process: {:?} (no iou-wrk-*: no read was handed to an io-wq worker)",
+        threads()
+    );
     Ok(())
 }
 
 /// Part 1: `depth` plain reads kept in flight.
 fn part1(t: &Traffic, fd: i32, depth: usize, ring: &mut IoUring) -> Result<(), String> {
     println!();
-    println!("== Part 1: {depth} IORING_OP_READs in flight, each parked on the endpoint's wait queue ==");
-    let mut bufs: Vec<Vec<u8>> = (0..depth).map(|_| vec![0u8; simnic::MAX_DATAGRAM]).collect();
+    println!(
+        "== Part 1: {depth} IORING_OP_READs in flight, each parked on the endpoint's wait queue =="
+    );
+    let mut bufs: Vec<Vec<u8>> = (0..depth)
+        .map(|_| vec![0u8; simnic::MAX_DATAGRAM])
+        .collect();
     let mut posted = vec![0u64; depth];
     let read = |buf: &mut Vec<u8>, i: usize| {
-        opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32).offset(u64::MAX).build().user_data(i as u64)
+        opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32)
+            .offset(u64::MAX)
+            .build()
+            .user_data(i as u64)
     };
     for (i, buf) in bufs.iter_mut().enumerate() {
         push(ring, &read(buf, i))?;
@@ -155,7 +174,10 @@ fn part1(t: &Traffic, fd: i32, depth: usize, ring: &mut IoUring) -> Result<(), S
         ring.completion().len()
     );
     let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
-    println!("{:>4} {:>5} {:>6}  {:>22}  {:>16}", "seq", "read", "bytes", "submitted -> completion", "send -> seen");
+    println!(
+        "{:>4} {:>5} {:>6}  {:>22}  {:>16}",
+        "seq", "read", "bytes", "submitted -> completion", "send -> seen"
+    );
     let mut got = 0;
     let mut deliveries = Vec::new();
     while got < t.count {
@@ -185,7 +207,10 @@ fn part1(t: &Traffic, fd: i32, depth: usize, ring: &mut IoUring) -> Result<(), S
         }
     }
     traffic::wait_sender(sender)?;
-    println!("{}", traffic::summary_line("send -> completion seen", &deliveries));
+    println!(
+        "{}",
+        traffic::summary_line("send -> completion seen", &deliveries)
+    );
     cancel_all(ring, (0..depth as u64).collect(), t.patience_ns())
 }
 
@@ -193,7 +218,10 @@ fn part1(t: &Traffic, fd: i32, depth: usize, ring: &mut IoUring) -> Result<(), S
 /// cancels' and the requests' completions.
 fn cancel_all(ring: &mut IoUring, ids: Vec<u64>, patience_ns: u64) -> Result<(), String> {
     for &id in &ids {
-        push(ring, &opcode::AsyncCancel::new(id).build().user_data(CANCEL | id))?;
+        push(
+            ring,
+            &opcode::AsyncCancel::new(id).build().user_data(CANCEL | id),
+        )?;
     }
     let mut left = 2 * ids.len();
     let mut cancelled = 0;
@@ -209,7 +237,10 @@ fn cancel_all(ring: &mut IoUring, ids: Vec<u64>, patience_ns: u64) -> Result<(),
             }
         }
     }
-    println!("receiver: IORING_OP_ASYNC_CANCEL x{}: {cancelled} in flight ended with ECANCELED", ids.len());
+    println!(
+        "receiver: IORING_OP_ASYNC_CANCEL x{}: {cancelled} in flight ended with ECANCELED",
+        ids.len()
+    );
     Ok(())
 }
 
@@ -221,22 +252,44 @@ fn part2(t: &Traffic, fd: i32, ring: &mut IoUring) -> Result<(), String> {
     println!("== Part 2: one IORING_OP_READ_MULTISHOT over {NBUFS} provided buffers ==");
     let mut pool = vec![0u8; size * NBUFS as usize];
     let provide = |pool: &mut Vec<u8>, bid: u16, n: u16| {
-        opcode::ProvideBuffers::new(pool[bid as usize * size..].as_mut_ptr(), size as i32, n, GROUP, bid).build().user_data(PROVIDE)
+        opcode::ProvideBuffers::new(
+            pool[bid as usize * size..].as_mut_ptr(),
+            size as i32,
+            n,
+            GROUP,
+            bid,
+        )
+        .build()
+        .user_data(PROVIDE)
     };
     push(ring, &provide(&mut pool, 0, NBUFS))?;
-    push(ring, &opcode::ReadMulti::new(types::Fd(fd), 0, GROUP).build().user_data(MULTISHOT))?;
+    push(
+        ring,
+        &opcode::ReadMulti::new(types::Fd(fd), 0, GROUP)
+            .build()
+            .user_data(MULTISHOT),
+    )?;
     enter(ring, 1, t.patience_ns())?;
     for c in ring.completion() {
         if c.user_data() == PROVIDE && c.result() < 0 {
-            return Err(format!("IORING_OP_PROVIDE_BUFFERS: {}", traffic::errno_text(-c.result())));
+            return Err(format!(
+                "IORING_OP_PROVIDE_BUFFERS: {}",
+                traffic::errno_text(-c.result())
+            ));
         }
         if c.user_data() == MULTISHOT {
-            return Err(format!("READ_MULTISHOT ended at once: {}", traffic::errno_text(-c.result())));
+            return Err(format!(
+                "READ_MULTISHOT ended at once: {}",
+                traffic::errno_text(-c.result())
+            ));
         }
     }
     println!("receiver: PROVIDE_BUFFERS(group {GROUP}, {NBUFS} x {size} bytes) and READ_MULTISHOT(fd {fd}, group {GROUP}) submitted");
     let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
-    println!("{:>4} {:>6} {:>6}  {:>5}  {:>16}", "seq", "buffer", "bytes", "more", "send -> seen");
+    println!(
+        "{:>4} {:>6} {:>6}  {:>5}  {:>16}",
+        "seq", "buffer", "bytes", "more", "send -> seen"
+    );
     let mut got = 0;
     while got < t.count {
         if let Err(e) = enter(ring, 1, t.patience_ns()) {
@@ -251,19 +304,30 @@ fn part2(t: &Traffic, fd: i32, ring: &mut IoUring) -> Result<(), String> {
             }
             let Some(bid) = cqueue::buffer_select(c.flags()) else {
                 traffic::kill_sender(sender);
-                return Err(format!("READ_MULTISHOT completed without a buffer: {}", traffic::errno_text(-c.result())));
+                return Err(format!(
+                    "READ_MULTISHOT completed without a buffer: {}",
+                    traffic::errno_text(-c.result())
+                ));
             };
             let n = c.result().max(0) as usize;
             let at = bid as usize * size;
             let (seq, sent) = traffic::decode(&pool[at..at + n]).unwrap_or((u32::MAX, seen));
             let more = cqueue::more(c.flags());
-            println!("{seq:>4} {bid:>6} {n:>6}  {more:>5}  {:>16}", fmt_ns(seen.saturating_sub(sent)));
+            println!(
+                "{seq:>4} {bid:>6} {n:>6}  {more:>5}  {:>16}",
+                fmt_ns(seen.saturating_sub(sent))
+            );
             got += 1;
             // The buffer is ours again: give it back to the group.
             push(ring, &provide(&mut pool, bid, 1))?;
             if !more {
                 // Disarmed (no buffer was left): arm it again.
-                push(ring, &opcode::ReadMulti::new(types::Fd(fd), 0, GROUP).build().user_data(MULTISHOT))?;
+                push(
+                    ring,
+                    &opcode::ReadMulti::new(types::Fd(fd), 0, GROUP)
+                        .build()
+                        .user_data(MULTISHOT),
+                )?;
             }
         }
     }

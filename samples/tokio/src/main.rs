@@ -87,12 +87,16 @@ fn run(cli: &Cli) -> Result<(), String> {
         fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
         ports.push(port);
     }
-    let per_round: Vec<u32> = ports.iter().flat_map(|&p| std::iter::repeat_n(p, cli.burst as usize)).collect();
+    let per_round: Vec<u32> = ports
+        .iter()
+        .flat_map(|&p| std::iter::repeat_n(p, cli.burst as usize))
+        .collect();
     let rounds = vec![per_round; t.count as usize];
     let expected = t.count as u64 * cli.burst as u64;
     // Forked before the runtime exists: the process is single-threaded.
     let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    let sender = traffic::spawn_sender_rounds(t, &rounds, &raw).map_err(|e| format!("fork: {e}"))?;
+    let sender =
+        traffic::spawn_sender_rounds(t, &rounds, &raw).map_err(|e| format!("fork: {e}"))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -128,9 +132,15 @@ fn run(cli: &Cli) -> Result<(), String> {
     };
     traffic::wait_sender(sender)?;
     println!();
-    println!("{:>4} {:>8} {:>10} {:>8}", "task", "wake-ups", "datagrams", "EAGAINs");
+    println!(
+        "{:>4} {:>8} {:>10} {:>8}",
+        "task", "wake-ups", "datagrams", "EAGAINs"
+    );
     for (i, tally) in tallies.iter().enumerate() {
-        println!("{i:>4} {:>8} {:>10} {:>8}", tally.wakeups, tally.datagrams, tally.eagains);
+        println!(
+            "{i:>4} {:>8} {:>10} {:>8}",
+            tally.wakeups, tally.datagrams, tally.eagains
+        );
     }
     println!();
     println!(
@@ -153,13 +163,16 @@ async fn read_task(
     while tally.datagrams < expected {
         let mut guard = tokio::time::timeout(patience, afd.readable())
             .await
-            .map_err(|_| format!("task {id}: no datagram in time: was one dropped? (`simnicctl stats`)"))?
+            .map_err(|_| {
+                format!("task {id}: no datagram in time: was one dropped? (`simnicctl stats`)")
+            })?
             .map_err(|e| format!("task {id}: readable: {e}"))?;
         tally.wakeups += 1;
         loop {
             // SAFETY: `buf` is a live, writable buffer of its length.
             let r = guard.try_io(|inner| {
-                let n = unsafe { libc::read(inner.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                let n =
+                    unsafe { libc::read(inner.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 if n < 0 {
                     Err(std::io::Error::last_os_error())
                 } else {
@@ -170,7 +183,10 @@ async fn read_task(
                 Ok(Ok(n)) => {
                     let seen = now_ns();
                     let (seq, sent) = traffic::decode(&buf[..n]).unwrap_or((u32::MAX, seen));
-                    println!("{id:>4} {seq:>4} {n:>6}  {:>16}", fmt_ns(seen.saturating_sub(sent)));
+                    println!(
+                        "{id:>4} {seq:>4} {n:>6}  {:>16}",
+                        fmt_ns(seen.saturating_sub(sent))
+                    );
                     tally.datagrams += 1;
                 }
                 Ok(Err(e)) => return Err(format!("task {id}: read: {e}")),

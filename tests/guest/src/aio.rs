@@ -100,7 +100,14 @@ impl AioContext {
     pub fn submit(&self, iocbs: &mut [&mut Iocb]) -> Result<usize, i32> {
         let mut ptrs: Vec<*mut Iocb> = iocbs.iter_mut().map(|c| &mut **c as *mut Iocb).collect();
         // SAFETY: valid iocb pointers; their buffers are the caller's to keep.
-        let r = unsafe { libc::syscall(libc::SYS_io_submit, self.0, ptrs.len() as libc::c_long, ptrs.as_mut_ptr()) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_submit,
+                self.0,
+                ptrs.len() as libc::c_long,
+                ptrs.as_mut_ptr(),
+            )
+        };
         if r < 0 {
             Err(errno())
         } else {
@@ -141,7 +148,14 @@ impl AioContext {
         };
         // SAFETY: room for 64 events; a valid timespec.
         let n = unsafe {
-            libc::syscall(libc::SYS_io_getevents, self.0, min as libc::c_long, 64 as libc::c_long, ev.as_mut_ptr(), &ts)
+            libc::syscall(
+                libc::SYS_io_getevents,
+                self.0,
+                min as libc::c_long,
+                64 as libc::c_long,
+                ev.as_mut_ptr(),
+                &ts,
+            )
         };
         if n < 0 {
             return Err(format!("io_getevents: {}", errname(errno())));
@@ -150,11 +164,18 @@ impl AioContext {
     }
 
     /// Collects `n` events within `timeout_ms` in all, failing if fewer come.
-    pub fn expect_events(&self, n: usize, timeout_ms: u64, what: &str) -> Result<Vec<IoEvent>, String> {
+    pub fn expect_events(
+        &self,
+        n: usize,
+        timeout_ms: u64,
+        what: &str,
+    ) -> Result<Vec<IoEvent>, String> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
         let mut all = Vec::new();
         while all.len() < n {
-            let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as u64;
+            let left = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis() as u64;
             let got = self.events(n - all.len(), left)?;
             if got.is_empty() && left == 0 {
                 break;
@@ -162,7 +183,10 @@ impl AioContext {
             all.extend(got);
         }
         if all.len() != n {
-            return Err(format!("{what}: {} of {n} completions within {timeout_ms} ms: {all:?}", all.len()));
+            return Err(format!(
+                "{what}: {} of {n} completions within {timeout_ms} ms: {all:?}",
+                all.len()
+            ));
         }
         Ok(all)
     }

@@ -46,19 +46,48 @@ pub fn aio_read_returns_before_data() -> TestResult {
     let start = Instant::now();
     ctx.submit_one(&mut cb, "read on an empty endpoint")?;
     let submit_ms = start.elapsed().as_millis();
-    ensure!(ctx.events(0, 0)?.is_empty(), "a completion before any datagram was sent");
-    ensure!(pinned_pages()? == pins + 1, "one page pinned for the posted read, {} now", pinned_pages()? - pins);
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "a completion before any datagram was sent"
+    );
+    ensure!(
+        pinned_pages()? == pins + 1,
+        "one page pinned for the posted read, {} now",
+        pinned_pages()? - pins
+    );
     sleep_ms(200);
-    ensure!(ctx.events(0, 0)?.is_empty(), "a completion 200 ms later, still without data");
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "a completion 200 ms later, still without data"
+    );
     send(fd, b"async hello", "write")?;
     let ev = ctx.expect_events(1, COMPLETION_MS, "the posted read")?;
-    ensure!(ev[0].data == 0xA1, "completion for aio_data {:#x}", ev[0].data);
-    ensure!(ev[0].res == 11, "the posted read completed with {}, expected 11 bytes", res_name(ev[0].res));
-    check_data(&buf[..11], b"async hello", "the buffer after the completion")?;
-    ensure!(buf[11..].iter().all(|&b| b == 0), "bytes past the datagram were written");
+    ensure!(
+        ev[0].data == 0xA1,
+        "completion for aio_data {:#x}",
+        ev[0].data
+    );
+    ensure!(
+        ev[0].res == 11,
+        "the posted read completed with {}, expected 11 bytes",
+        res_name(ev[0].res)
+    );
+    check_data(
+        &buf[..11],
+        b"async hello",
+        "the buffer after the completion",
+    )?;
+    ensure!(
+        buf[11..].iter().all(|&b| b == 0),
+        "bytes past the datagram were written"
+    );
     expect_pins(pins, "after the completion")?;
     let s = ep_stats(&ep)?;
-    expect_ep(&s, &[("queued", 0), ("rx_packets", 1), ("rx_drops", 0)], "after the direct delivery")?;
+    expect_ep(
+        &s,
+        &[("queued", 0), ("rx_packets", 1), ("rx_drops", 0)],
+        "after the direct delivery",
+    )?;
     ensure!(submit_ms < 5000, "io_submit took {submit_ms} ms");
     Ok(())
 }
@@ -77,21 +106,33 @@ pub fn aio_read_completes_in_submit() -> TestResult {
     let mut cb = Iocb::pread(fd, buf.as_mut_ptr(), buf.len(), 1);
     ctx.submit_one(&mut cb, "read with a datagram queued")?;
     let ev = ctx.events(0, 0)?;
-    ensure!(ev.len() == 1 && ev[0].res == 12, "no 12-byte completion in the ring after io_submit: {ev:?}");
+    ensure!(
+        ev.len() == 1 && ev[0].res == 12,
+        "no 12-byte completion in the ring after io_submit: {ev:?}"
+    );
     check_data(&buf[..12], b"already here", "the buffer")?;
 
     let mut cb = Iocb::pread(fd, buf.as_mut_ptr(), buf.len(), 2);
     cb.aio_rw_flags = RWF_NOWAIT;
     ctx.submit_one(&mut cb, "RWF_NOWAIT read on an empty endpoint")?;
     let ev = ctx.events(0, 0)?;
-    ensure!(ev.len() == 1 && ev[0].res == neg(libc::EAGAIN), "RWF_NOWAIT read: {ev:?}, expected EAGAIN at once");
+    ensure!(
+        ev.len() == 1 && ev[0].res == neg(libc::EAGAIN),
+        "RWF_NOWAIT read: {ev:?}, expected EAGAIN at once"
+    );
 
     let nb = open_dev_nonblocking()?;
     let mut cb = Iocb::pread(nb.as_raw_fd(), buf.as_mut_ptr(), buf.len(), 3);
     ctx.submit_one(&mut cb, "read on an O_NONBLOCK endpoint")?;
     let ev = ctx.events(0, 0)?;
-    ensure!(ev.len() == 1 && ev[0].res == neg(libc::EAGAIN), "O_NONBLOCK read: {ev:?}, expected EAGAIN at once");
-    ensure!(pinned_pages()? == pins, "pages left pinned by reads that completed in io_submit");
+    ensure!(
+        ev.len() == 1 && ev[0].res == neg(libc::EAGAIN),
+        "O_NONBLOCK read: {ev:?}, expected EAGAIN at once"
+    );
+    ensure!(
+        pinned_pages()? == pins,
+        "pages left pinned by reads that completed in io_submit"
+    );
     Ok(())
 }
 
@@ -109,12 +150,20 @@ pub fn aio_reads_in_post_order() -> TestResult {
     let page = page_size();
     let area = map_pages(8, libc::PROT_READ | libc::PROT_WRITE)?;
     let at = |i: usize| (area + i * 2 * page + page - 5) as *mut u8;
-    let mut cbs: Vec<Iocb> = (0..4).map(|i| Iocb::pread(fd, at(i), 64, i as u64)).collect();
+    let mut cbs: Vec<Iocb> = (0..4)
+        .map(|i| Iocb::pread(fd, at(i), 64, i as u64))
+        .collect();
     // A fifth: a vectored read, 3 bytes then the rest.
     let v = map_pages(2, libc::PROT_READ | libc::PROT_WRITE)?;
     let iov = [
-        libc::iovec { iov_base: v as *mut _, iov_len: 3 },
-        libc::iovec { iov_base: (v + page + 10) as *mut _, iov_len: 100 },
+        libc::iovec {
+            iov_base: v as *mut _,
+            iov_len: 3,
+        },
+        libc::iovec {
+            iov_base: (v + page + 10) as *mut _,
+            iov_len: 100,
+        },
     ];
     cbs.push(Iocb::preadv(fd, &iov, 4));
     // A sixth: 4 bytes, for a longer datagram; a seventh: zero bytes.
@@ -124,7 +173,10 @@ pub fn aio_reads_in_post_order() -> TestResult {
     for cb in cbs.iter_mut() {
         ctx.submit_one(cb, "posting a read")?;
     }
-    ensure!(ctx.events(0, 0)?.is_empty(), "a completion before any datagram");
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "a completion before any datagram"
+    );
     let before = ep_stats(&ep)?;
     let dgrams: Vec<Vec<u8>> = (0..7u32).map(|i| pattern(i, 10 + i as usize)).collect();
     for (i, d) in dgrams.iter().enumerate() {
@@ -134,26 +186,53 @@ pub fn aio_reads_in_post_order() -> TestResult {
     ev.sort_by_key(|e| e.data);
     for e in &ev[..4] {
         let i = e.data as usize;
-        ensure!(e.res == dgrams[i].len() as i64, "read {i} completed with {}", res_name(e.res));
+        ensure!(
+            e.res == dgrams[i].len() as i64,
+            "read {i} completed with {}",
+            res_name(e.res)
+        );
         // SAFETY: the read's buffer, in our mapping, written by the kernel.
         let got = unsafe { std::slice::from_raw_parts(at(i), dgrams[i].len()) };
         check_data(got, &dgrams[i], &format!("read {i} (posted {i}th)"))?;
     }
-    ensure!(ev[4].res == 14, "the vectored read completed with {}", res_name(ev[4].res));
+    ensure!(
+        ev[4].res == 14,
+        "the vectored read completed with {}",
+        res_name(ev[4].res)
+    );
     // SAFETY: the two iovec buffers, in our mapping.
     let (a, b) = unsafe {
-        (std::slice::from_raw_parts(v as *const u8, 3), std::slice::from_raw_parts((v + page + 10) as *const u8, 11))
+        (
+            std::slice::from_raw_parts(v as *const u8, 3),
+            std::slice::from_raw_parts((v + page + 10) as *const u8, 11),
+        )
     };
-    check_data(&[a, b].concat(), &dgrams[4], "the vectored read's two pieces")?;
-    ensure!(ev[5].res == 4, "the 4-byte read of a 15-byte datagram completed with {}", res_name(ev[5].res));
+    check_data(
+        &[a, b].concat(),
+        &dgrams[4],
+        "the vectored read's two pieces",
+    )?;
+    ensure!(
+        ev[5].res == 4,
+        "the 4-byte read of a 15-byte datagram completed with {}",
+        res_name(ev[5].res)
+    );
     check_data(&short, &dgrams[5][..4], "the 4-byte read")?;
-    ensure!(ev[6].res == 0, "the zero-length read completed with {}", res_name(ev[6].res));
+    ensure!(
+        ev[6].res == 0,
+        "the zero-length read completed with {}",
+        res_name(ev[6].res)
+    );
     let after = ep_stats(&ep)?;
     ensure!(
         after.rx_packets - before.rx_packets == 7 && after.queued == 0,
         "seven datagrams should have gone straight to the reads: {after:?}"
     );
-    ensure!(after.rx_truncated - before.rx_truncated == 2, "truncated count {} (4-byte and 0-byte reads)", after.rx_truncated - before.rx_truncated);
+    ensure!(
+        after.rx_truncated - before.rx_truncated == 2,
+        "truncated count {} (4-byte and 0-byte reads)",
+        after.rx_truncated - before.rx_truncated
+    );
     expect_pins(pins, "after seven completions")?;
     unmap(area, 8)?;
     unmap(v, 2)
@@ -173,11 +252,22 @@ pub fn aio_cancel_posted_read() -> TestResult {
     ctx.submit_one(&mut cb, "read on an empty endpoint")?;
     match ctx.cancel(&cb) {
         Err(libc::EINPROGRESS) => {}
-        r => return Err(format!("io_cancel of a posted read: {r:?}, expected EINPROGRESS")),
+        r => {
+            return Err(format!(
+                "io_cancel of a posted read: {r:?}, expected EINPROGRESS"
+            ))
+        }
     }
     let ev = ctx.expect_events(1, COMPLETION_MS, "the cancelled read")?;
-    ensure!(ev[0].res == neg(libc::ECANCELED), "cancelled read completed with {}", res_name(ev[0].res));
-    ensure!(buf.iter().all(|&b| b == 0), "the cancelled read's buffer was written");
+    ensure!(
+        ev[0].res == neg(libc::ECANCELED),
+        "cancelled read completed with {}",
+        res_name(ev[0].res)
+    );
+    ensure!(
+        buf.iter().all(|&b| b == 0),
+        "the cancelled read's buffer was written"
+    );
     expect_pins(pins, "after io_cancel")?;
     match ctx.cancel(&cb) {
         Err(libc::EINVAL) => {}
@@ -198,7 +288,9 @@ pub fn aio_cancel_races_completion() -> TestResult {
     let ep = open_dev_nonblocking()?;
     let fd = ep.as_raw_fd();
     let sender = open_dev()?;
-    sender.connect(port_of(&ep)?).map_err(|e| format!("connect: {e}"))?;
+    sender
+        .connect(port_of(&ep)?)
+        .map_err(|e| format!("connect: {e}"))?;
     let ctx = AioContext::new(8)?;
     let pins = pinned_pages()?;
     let go = Arc::new(AtomicBool::new(false));
@@ -229,9 +321,15 @@ pub fn aio_cancel_races_completion() -> TestResult {
             std::hint::spin_loop();
         }
         let c = ctx.cancel(&cb);
-        acked.recv_timeout(5 * SEC).map_err(|_| "sender did not send".to_string())?;
+        acked
+            .recv_timeout(5 * SEC)
+            .map_err(|_| "sender did not send".to_string())?;
         let ev = ctx.expect_events(1, COMPLETION_MS, &format!("round {i}"))?;
-        ensure!(ev[0].data == i as u64, "round {i}: completion for {}", ev[0].data);
+        ensure!(
+            ev[0].data == i as u64,
+            "round {i}: completion for {}",
+            ev[0].data
+        );
         match (c, ev[0].res) {
             (Err(libc::EINPROGRESS), r) if r == neg(libc::ECANCELED) => {
                 cancelled += 1;
@@ -239,15 +337,31 @@ pub fn aio_cancel_races_completion() -> TestResult {
                 wait_arrival(fd, &format!("round {i}: datagram after the cancel"))?;
                 let mut q = [0u8; 16];
                 let n = read(fd, &mut q).map_err(|e| format!("round {i}: read: {}", errname(e)))?;
-                ensure!(n == 4 && q[..4] == i.to_le_bytes(), "round {i}: queued datagram {:?}", &q[..n]);
+                ensure!(
+                    n == 4 && q[..4] == i.to_le_bytes(),
+                    "round {i}: queued datagram {:?}",
+                    &q[..n]
+                );
             }
             (Err(libc::EAGAIN) | Err(libc::EINVAL), 4) => {
                 completed += 1;
-                ensure!(buf[..4] == i.to_le_bytes(), "round {i}: read got {:?}", &buf[..4]);
+                ensure!(
+                    buf[..4] == i.to_le_bytes(),
+                    "round {i}: read got {:?}",
+                    &buf[..4]
+                );
             }
-            (c, r) => return Err(format!("round {i}: io_cancel {c:?} but the read completed with {}", res_name(r))),
+            (c, r) => {
+                return Err(format!(
+                    "round {i}: io_cancel {c:?} but the read completed with {}",
+                    res_name(r)
+                ))
+            }
         }
-        ensure!(ctx.events(0, 0)?.is_empty(), "round {i}: a second completion");
+        ensure!(
+            ctx.events(0, 0)?.is_empty(),
+            "round {i}: a second completion"
+        );
     }
     stop.store(true, Ordering::Release);
     drop(tx);
@@ -255,10 +369,18 @@ pub fn aio_cancel_races_completion() -> TestResult {
     expect_pins(pins, "after the rounds")?;
     match read(fd, &mut buf) {
         Err(libc::EAGAIN) => {}
-        r => return Err(format!("a datagram left over after the rounds: {}", outcome(r))),
+        r => {
+            return Err(format!(
+                "a datagram left over after the rounds: {}",
+                outcome(r)
+            ))
+        }
     }
     println!("# {ROUNDS} rounds: {completed} completed, {cancelled} cancelled");
-    ensure!(completed > 0 && cancelled > 0, "the race never went both ways ({completed} completed, {cancelled} cancelled)");
+    ensure!(
+        completed > 0 && cancelled > 0,
+        "the race never went both ways ({completed} completed, {cancelled} cancelled)"
+    );
     Ok(())
 }
 
@@ -271,20 +393,38 @@ pub fn aio_destroy_with_reads_posted() -> TestResult {
     let pins = pinned_pages()?;
     let ctx = AioContext::new(8)?;
     let mut bufs = [[0u8; 64]; 3];
-    let mut cbs: Vec<Iocb> = bufs.iter_mut().enumerate().map(|(i, b)| Iocb::pread(fd, b.as_mut_ptr(), 64, i as u64)).collect();
+    let mut cbs: Vec<Iocb> = bufs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, b)| Iocb::pread(fd, b.as_mut_ptr(), 64, i as u64))
+        .collect();
     for cb in cbs.iter_mut() {
         ctx.submit_one(cb, "posting a read")?;
     }
-    ensure!(pinned_pages()? - pins == 3, "{} pages pinned for three reads", pinned_pages()? - pins);
+    ensure!(
+        pinned_pages()? - pins == 3,
+        "{} pages pinned for three reads",
+        pinned_pages()? - pins
+    );
     // io_destroy waits for the cancelled reads to complete: it returns (a
     // hang would end the test by its alarm) and nothing is pinned after it.
     let start = Instant::now();
     ctx.destroy()?;
-    ensure!(pinned_pages()? == pins, "{} pages still pinned when io_destroy returned", pinned_pages()? - pins);
-    println!("# io_destroy with three reads posted: {} ms", ms(start.elapsed()));
+    ensure!(
+        pinned_pages()? == pins,
+        "{} pages still pinned when io_destroy returned",
+        pinned_pages()? - pins
+    );
+    println!(
+        "# io_destroy with three reads posted: {} ms",
+        ms(start.elapsed())
+    );
     send(fd, b"after destroy", "write")?;
     expect_datagram(fd, b"after destroy", "datagram after io_destroy")?;
-    ensure!(bufs.iter().all(|b| b.iter().all(|&x| x == 0)), "a destroyed read's buffer was written");
+    ensure!(
+        bufs.iter().all(|b| b.iter().all(|&x| x == 0)),
+        "a destroyed read's buffer was written"
+    );
     Ok(())
 }
 
@@ -298,7 +438,9 @@ pub fn aio_exit_with_reads_posted() -> TestResult {
     let pipe = Pipe::new()?;
     let report = pipe.w.as_raw_fd();
     let mut child = Child::spawn(move || {
-        let Ok(ctx) = AioContext::new(8) else { return 2 };
+        let Ok(ctx) = AioContext::new(8) else {
+            return 2;
+        };
         let mut bufs = vec![[0u8; 128]; 4];
         for (i, b) in bufs.iter_mut().enumerate() {
             let mut cb = Iocb::pread(fd, b.as_mut_ptr(), 128, i as u64);
@@ -341,11 +483,19 @@ pub fn aio_close_with_read_posted() -> TestResult {
     let probe = open_dev()?;
     match probe.bind(port) {
         Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {}
-        r => return Err(format!("bind to the closed endpoint's port with its read posted: {r:?}, expected EADDRINUSE")),
+        r => return Err(format!(
+            "bind to the closed endpoint's port with its read posted: {r:?}, expected EADDRINUSE"
+        )),
     }
-    other.send_to(port, b"to a closed fd").map_err(|e| format!("send_to: {e}"))?;
+    other
+        .send_to(port, b"to a closed fd")
+        .map_err(|e| format!("send_to: {e}"))?;
     let ev = ctx.expect_events(1, COMPLETION_MS, "the read on the closed descriptor")?;
-    ensure!(ev[0].res == 14, "read on the closed descriptor completed with {}", res_name(ev[0].res));
+    ensure!(
+        ev[0].res == 14,
+        "read on the closed descriptor completed with {}",
+        res_name(ev[0].res)
+    );
     check_data(&buf[..14], b"to a closed fd", "its buffer")?;
     expect_pins(pins, "after the completion")?;
     // The last reference went with the completion: the port comes free.
@@ -353,7 +503,9 @@ pub fn aio_close_with_read_posted() -> TestResult {
     loop {
         match probe.bind(port) {
             Ok(()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) && Instant::now() < deadline => sleep_ms(10),
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) && Instant::now() < deadline => {
+                sleep_ms(10)
+            }
             Err(e) => return Err(format!("bind to the released endpoint's port: {e}")),
         }
     }
@@ -373,24 +525,45 @@ pub fn aio_bad_buffers_efault() -> TestResult {
     protect(area + page, 1, libc::PROT_READ)?;
     unmap(area + 2 * page, 1)?;
     let cases: [(&str, Iocb); 2] = [
-        ("an unmapped buffer", Iocb::pread(fd, (area + 2 * page) as *mut u8, 64, 1)),
-        ("a read-only buffer", Iocb::pread(fd, (area + page) as *mut u8, 64, 2)),
+        (
+            "an unmapped buffer",
+            Iocb::pread(fd, (area + 2 * page) as *mut u8, 64, 1),
+        ),
+        (
+            "a read-only buffer",
+            Iocb::pread(fd, (area + page) as *mut u8, 64, 2),
+        ),
     ];
     for (what, mut cb) in cases {
         ctx.submit_one(&mut cb, what)?;
         let ev = ctx.events(0, 0)?;
-        ensure!(ev.len() == 1 && ev[0].res == neg(libc::EFAULT), "{what}: {ev:?}, expected EFAULT in io_submit");
+        ensure!(
+            ev.len() == 1 && ev[0].res == neg(libc::EFAULT),
+            "{what}: {ev:?}, expected EFAULT in io_submit"
+        );
         ensure!(pinned_pages()? == pins, "{what}: pages left pinned");
     }
     let iov = [
-        libc::iovec { iov_base: area as *mut _, iov_len: 16 },
-        libc::iovec { iov_base: (area + 2 * page) as *mut _, iov_len: 16 },
+        libc::iovec {
+            iov_base: area as *mut _,
+            iov_len: 16,
+        },
+        libc::iovec {
+            iov_base: (area + 2 * page) as *mut _,
+            iov_len: 16,
+        },
     ];
     let mut cb = Iocb::preadv(fd, &iov, 3);
     ctx.submit_one(&mut cb, "an iovec with an unmapped second element")?;
     let ev = ctx.events(0, 0)?;
-    ensure!(ev.len() == 1 && ev[0].res == neg(libc::EFAULT), "bad iovec: {ev:?}, expected EFAULT in io_submit");
-    ensure!(pinned_pages()? == pins, "bad iovec: the first element's page stays pinned");
+    ensure!(
+        ev.len() == 1 && ev[0].res == neg(libc::EFAULT),
+        "bad iovec: {ev:?}, expected EFAULT in io_submit"
+    );
+    ensure!(
+        pinned_pages()? == pins,
+        "bad iovec: the first element's page stays pinned"
+    );
     send(fd, b"still here", "write")?;
     expect_datagram(fd, b"still here", "datagram after the failed reads")?;
     unmap(area, 2)
@@ -408,11 +581,16 @@ pub fn aio_posted_reads_bounded() -> TestResult {
     let mut buf = vec![0u8; 16 * (max + 2)];
     let base = buf.as_mut_ptr();
     // SAFETY: offsets inside `buf`.
-    let mut cbs: Vec<Iocb> = (0..max + 2).map(|i| Iocb::pread(fd, unsafe { base.add(16 * i) }, 16, i as u64)).collect();
+    let mut cbs: Vec<Iocb> = (0..max + 2)
+        .map(|i| Iocb::pread(fd, unsafe { base.add(16 * i) }, 16, i as u64))
+        .collect();
     for cb in cbs[..max].iter_mut() {
         ctx.submit_one(cb, "posting a read")?;
     }
-    ensure!(ctx.events(0, 0)?.is_empty(), "a completion among {max} posted reads");
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "a completion among {max} posted reads"
+    );
     ctx.submit_one(&mut cbs[max], "one read too many")?;
     let ev = ctx.events(0, 0)?;
     ensure!(
@@ -426,10 +604,17 @@ pub fn aio_posted_reads_bounded() -> TestResult {
     }
     ctx.expect_events(1, COMPLETION_MS, "the cancelled read")?;
     ctx.submit_one(&mut cbs[max + 1], "a read after one was cancelled")?;
-    ensure!(ctx.events(0, 0)?.is_empty(), "the read after a cancellation did not wait");
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "the read after a cancellation did not wait"
+    );
     send(fd, b"x", "write")?;
     let ev = ctx.expect_events(1, COMPLETION_MS, "the oldest live read")?;
-    ensure!(ev[0].data == 1 && ev[0].res == 1, "the datagram went to {:?}, expected read 1", ev[0]);
+    ensure!(
+        ev[0].data == 1 && ev[0].res == 1,
+        "the datagram went to {:?}, expected read 1",
+        ev[0]
+    );
     ctx.destroy()?;
     expect_pins(pins, "after io_destroy")
 }
@@ -461,10 +646,18 @@ pub fn aio_read_eof_and_error() -> TestResult {
         ev[0]
     );
     sleep_ms(100);
-    ensure!(ctx.events(0, 0)?.is_empty(), "the error completed a second read");
-    ep.shutdown(simnic::SHUT_RD).map_err(|e| format!("shutdown: {e}"))?;
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "the error completed a second read"
+    );
+    ep.shutdown(simnic::SHUT_RD)
+        .map_err(|e| format!("shutdown: {e}"))?;
     let ev = ctx.expect_events(1, COMPLETION_MS, "the read at shutdown")?;
-    ensure!(ev[0].data == 2 && ev[0].res == 0, "{:?}: expected end of file (0)", ev[0]);
+    ensure!(
+        ev[0].data == 2 && ev[0].res == 0,
+        "{:?}: expected end of file (0)",
+        ev[0]
+    );
     Ok(())
 }
 
@@ -498,7 +691,10 @@ pub fn aio_posted_read_before_blocked_reader() -> TestResult {
     let ev = ctx.expect_events(1, COMPLETION_MS, "the posted read")?;
     ensure!(ev[0].res == 5, "posted read: {}", res_name(ev[0].res));
     check_data(&buf[..5], b"first", "the posted read")?;
-    reports.expect_none(300 * Duration::from_millis(1), "the blocked reader with a read posted")?;
+    reports.expect_none(
+        300 * Duration::from_millis(1),
+        "the blocked reader with a read posted",
+    )?;
     send(fd, b"second", "second write")?;
     let done = reports.expect(Kind::Done, 10 * SEC, "the blocked reader")?;
     check_data(&done.data, b"second", "the blocked reader")?;
@@ -513,17 +709,32 @@ pub fn aio_poll_cancel() -> TestResult {
     let ctx = AioContext::new(4)?;
     let mut cb = Iocb::poll(fd, libc::POLLIN, 1);
     ctx.submit_one(&mut cb, "IOCB_CMD_POLL")?;
-    ensure!(ctx.events(0, 0)?.is_empty(), "IOCB_CMD_POLL completed on an empty endpoint");
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "IOCB_CMD_POLL completed on an empty endpoint"
+    );
     match ctx.cancel(&cb) {
         Err(libc::EINPROGRESS) => {}
-        r => return Err(format!("io_cancel of IOCB_CMD_POLL: {r:?}, expected EINPROGRESS")),
+        r => {
+            return Err(format!(
+                "io_cancel of IOCB_CMD_POLL: {r:?}, expected EINPROGRESS"
+            ))
+        }
     }
     let ev = ctx.expect_events(1, COMPLETION_MS, "the cancelled poll")?;
-    ensure!(ev[0].data == 1 && ev[0].res & libc::POLLIN as i64 == 0, "cancelled poll: {:?}", ev[0]);
+    ensure!(
+        ev[0].data == 1 && ev[0].res & libc::POLLIN as i64 == 0,
+        "cancelled poll: {:?}",
+        ev[0]
+    );
     let mut cb = Iocb::poll(fd, libc::POLLIN, 2);
     ctx.submit_one(&mut cb, "second IOCB_CMD_POLL")?;
     send(fd, b"p", "write")?;
     let ev = ctx.expect_events(1, COMPLETION_MS, "the second poll")?;
-    ensure!(ev[0].data == 2 && ev[0].res & libc::POLLIN as i64 != 0, "second poll: {:?}", ev[0]);
+    ensure!(
+        ev[0].data == 2 && ev[0].res & libc::POLLIN as i64 != 0,
+        "second poll: {:?}",
+        ev[0]
+    );
     expect_datagram(fd, b"p", "the datagram the poll saw")
 }

@@ -153,5 +153,6 @@ pub const TESTS: &[Test] = tests![
     module::module_budget,
     module::module_unload_traffic,
     module::module_debugfs_open_pins,
+    module::module_aio_read_pins_module,
     module::module_refcount_unload,
 ];
