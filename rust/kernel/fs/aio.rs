@@ -195,8 +195,9 @@ impl AioRequest {
 ///
 /// Called by `fs/aio.c` on a kiocb [`Kiocb::queue`] registered it for.
 unsafe extern "C" fn cancel(kiocb: *mut bindings::kiocb) -> c_int {
-    // SAFETY: `private` was set to the request before the cancel function
-    // was registered. The request is alive: the kiocb is still on
+    // SAFETY: `private` was set to the request (a pointer `Arc::into_raw`
+    // returned) before the cancel function was registered. The request is
+    // alive: the kiocb is still on
     // `active_reqs` (which is why we are called) and `ctx_lock` is held, so
     // no `ki_complete` has got past its `aio_remove_iocb`; until then
     // somebody holds an `Arc` (type invariant of `AioRequest`). We take our
@@ -265,7 +266,11 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
             }),
             GFP_KERNEL,
         )?;
-        let ptr: *const AioRequest = &*req;
+        // The pointer `ArcBorrow::from_raw` in `cancel` wants: one from
+        // `Arc::into_raw`, whose count is given straight back.
+        let ptr = Arc::into_raw(req);
+        // SAFETY: From `into_raw` just above, converted back once.
+        let req = unsafe { Arc::from_raw(ptr) };
         // SAFETY: The kiocb is valid and ours for the call; `private` is the
         // file's to use (`aio_prep_rw` cleared it). Set before the cancel
         // function, which reads it, is registered.

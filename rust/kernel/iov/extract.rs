@@ -33,6 +33,21 @@ struct Run {
 
 /// Pinned user pages, the destination of a read that completes later.
 ///
+/// # Examples
+///
+/// Only user memory can be kept: a kernel buffer's iterator is refused,
+/// and nothing is taken from it.
+///
+/// ```
+/// use kernel::{error::code_ext::EOPNOTSUPP, iov::IovIterDest};
+///
+/// let mut buf = [0u8; 16];
+/// IovIterDest::with_kernel_buf(&mut buf, |iter| {
+///     assert!(iter.extract_pages(16, 1).err() == Some(EOPNOTSUPP));
+///     assert_eq!(iter.len(), 16);
+/// });
+/// ```
+///
 /// # Invariants
 ///
 /// - Every pointer in `pages` is a page pinned with `FOLL_PIN` by
@@ -192,7 +207,7 @@ impl ExtractedPages {
     /// only).
     pub fn unpin_dirty(mut self) {
         let dirty = self.written > 0;
-        let pages = core::mem::take(&mut self.pages);
+        let pages = core::mem::replace(&mut self.pages, KVec::new());
         if pages.is_empty() {
             return;
         }
