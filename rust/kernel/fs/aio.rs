@@ -39,7 +39,7 @@
 
 use crate::{
     bindings,
-    error::{code::*, code_ext::ECANCELED, Result},
+    error::{code_ext::ECANCELED, Result},
     ffi::{c_int, c_long, c_void},
     fs::Kiocb,
     iov::{ExtractedPages, IovIterDest},

@@ -214,8 +214,12 @@ impl Drop for AioContext {
 /// Pages pinned with `FOLL_PIN` and not released yet, system-wide:
 /// `nr_foll_pin_acquired - nr_foll_pin_released` from `/proc/vmstat`.
 /// Nothing else in the guest pins pages, so a test compares it before and
-/// after and sees its own pins only.
+/// after and sees its own pins only. The counters are per-CPU and folded
+/// into `/proc/vmstat` lazily (every `vm.stat_interval`); writing
+/// `/proc/sys/vm/stat_refresh` folds them first.
 pub fn pinned_pages() -> Result<i64, String> {
+    std::fs::write("/proc/sys/vm/stat_refresh", "1")
+        .map_err(|e| format!("/proc/sys/vm/stat_refresh: {e}"))?;
     let vm = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
     let field = |name: &str| -> Result<i64, String> {
         vm.lines()
