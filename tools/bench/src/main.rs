@@ -474,6 +474,7 @@ fn render_async(args: &Args, rep: &Report, o: &mut String) {
     let mut t = Table::new(&[
         "transport",
         "interface",
+        "one-way min",
         "one-way p50",
         "one-way p99",
         "received/s",
@@ -493,6 +494,7 @@ fn render_async(args: &Args, rep: &Report, o: &mut String) {
         t.row(vec![
             r.transport().to_string(),
             r.method.label().to_string(),
+            us(ow.min),
             us(ow.p50),
             us(ow.p99),
             thousands(r.throughput.received_per_sec()),
