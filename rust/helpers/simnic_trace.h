@@ -137,7 +137,8 @@ TRACE_EVENT(simnic_deliver,
 	TP_printk("dst=%u len=%u %s", __entry->dst_port, __entry->len,
 		  __print_symbolic(__entry->result, { 0, "queued" },
 				   { 1, "queue full" }, { 2, "no memory" },
-				   { 3, "closed" }, { 4, "no port" }))
+				   { 3, "closed" }, { 4, "no port" },
+				   { 5, "to an aio read" }))
 );
 
 /* `sk_data_ready` of an endpoint: whether anyone slept on its queue. */

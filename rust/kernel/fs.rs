@@ -8,6 +8,7 @@
 //!
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
+pub mod aio;
 pub mod fasync;
 pub mod file;
 pub mod kiocb;

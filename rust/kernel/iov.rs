@@ -18,6 +18,9 @@ use crate::{
 };
 use core::marker::PhantomData;
 
+mod extract;
+pub use extract::ExtractedPages;
+
 /// An `iov_iter` that data is copied out of (`ITER_SOURCE`).
 ///
 /// # Invariants
@@ -150,6 +153,13 @@ impl<'data> IovIterDest<'data> {
     /// Whether no room is left.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// `iov_iter_extract_pages()`: pins the user pages behind the next
+    /// `max_bytes` bytes (at most `max_pages` pages), to be written after
+    /// this call returns; see [`ExtractedPages::extract`].
+    pub fn extract_pages(&mut self, max_bytes: usize, max_pages: usize) -> Result<ExtractedPages> {
+        ExtractedPages::extract(self, max_bytes, max_pages)
     }
 
     /// `copy_to_iter()`: copies as much of `input` as fits; returns the byte

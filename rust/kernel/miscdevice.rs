@@ -26,7 +26,7 @@ use crate::{
     bindings, build_error,
     error::{code::EINVAL, to_result, Error, Result, VTABLE_DEFAULT_ERROR},
     ffi::{c_int, c_long, c_uint, c_ulong, c_void},
-    fs::{fasync::FasyncQueue, File, Kiocb},
+    fs::{aio::Submitted, fasync::FasyncQueue, File, Kiocb},
     init::{pin_init_from_closure, PinInit},
     iov::{IovIterDest, IovIterSource},
     mm::virt::VmaNew,
@@ -191,6 +191,19 @@ pub trait MiscDevice: Sized {
 
     /// `read_iter`: `read`, `readv`, `preadv2`, AIO and io_uring reads.
     fn read_iter(_kiocb: Kiocb<'_, Self::Ptr>, _iov: &mut IovIterDest<'_>) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `read_iter` for a driver that can complete a read later: instead of
+    /// [`Self::read_iter`] (a driver implements one of the two). Returns
+    /// [`Submitted::Done`] with the bytes read now, or
+    /// [`Submitted::Queued`] with the token [`Kiocb::queue`] gave when it
+    /// took the kiocb (only AIO kiocbs can be queued: [`Kiocb::can_queue`]).
+    /// Once the kiocb was queued, the request is the [`AsyncKiocb`]'s to
+    /// complete, and the VFS is told `-EIOCBQUEUED` whatever this returns.
+    ///
+    /// [`AsyncKiocb`]: crate::fs::aio::AsyncKiocb
+    fn read_iter_async<'a>(_kiocb: Kiocb<'a, Self::Ptr>, _iov: &mut IovIterDest<'_>) -> Result<Submitted<'a>> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -534,6 +547,36 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
 
     /// # Safety
     ///
+    /// Called as `f_op->read_iter` with valid arguments for an open file.
+    unsafe extern "C" fn read_iter_async(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+        // SAFETY: As in `read_iter`.
+        let Some(rec) = (unsafe { Self::record((*kiocb).ki_filp) }) else {
+            return -(bindings::EBADF as isize);
+        };
+        let data = rec.data;
+        let queued = core::cell::Cell::new(false);
+        // SAFETY: As in `read_iter`; we honour `queued` below.
+        let kiocb = unsafe { Kiocb::<T::Ptr>::from_raw_queueable(kiocb, data, &queued) };
+        // SAFETY: The VFS passes a destination iterator for reads.
+        let iov = unsafe { IovIterDest::from_raw(iter) };
+        let count = iov.len();
+        let r = T::read_iter_async(kiocb, iov);
+        if queued.get() {
+            // The handle completes the request, whatever the driver said
+            // (completing it here as well would complete it twice). The
+            // kiocb may be completed already: not touched again.
+            return -(bindings::EIOCBQUEUED as isize);
+        }
+        match r {
+            Ok(Submitted::Done(n)) => rw_return(Ok(n), count),
+            // A token exists only if `queue` set the flag, checked above.
+            Ok(Submitted::Queued(_)) => -(bindings::EIO as isize),
+            Err(e) => rw_return(Err(e), count),
+        }
+    }
+
+    /// # Safety
+    ///
     /// Called as `f_op->write_iter` with valid arguments for an open file.
     unsafe extern "C" fn write_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
         // SAFETY: As in `read_iter`.
@@ -675,7 +718,13 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         owner: T::OWNER.as_ptr(),
         open: Some(Self::open),
         release: Some(Self::release),
-        read_iter: if T::HAS_READ_ITER { Some(Self::read_iter) } else { None },
+        read_iter: if T::HAS_READ_ITER_ASYNC {
+            Some(Self::read_iter_async)
+        } else if T::HAS_READ_ITER {
+            Some(Self::read_iter)
+        } else {
+            None
+        },
         write_iter: if T::HAS_WRITE_ITER { Some(Self::write_iter) } else { None },
         poll: if T::HAS_POLL { Some(Self::poll) } else { None },
         fasync: if T::HAS_FASYNC { Some(Self::fasync) } else { None },

@@ -5,6 +5,9 @@
 //! queues, and the socket callbacks (`data_ready`, `write_space`,
 //! `error_report`, `state_change`).
 
+#[path = "sock/aio_reads.rs"]
+#[allow(unreachable_pub, dead_code)]
+pub(crate) mod aio_reads;
 #[path = "sock/data_ready.rs"]
 pub(crate) mod data_ready;
 #[path = "sock/dgram_queue.rs"]

@@ -39,6 +39,9 @@ pub const RCVBUF_MIN: u32 = 2048;
 pub const RCVBUF_MAX: u32 = 16 << 20;
 /// Receive queue slots per endpoint (datagrams queued or being read).
 pub const RX_QUEUE_SLOTS: usize = 256;
+/// AIO reads (`io_submit` of `IOCB_CMD_PREAD`/`PREADV`) that can wait for a
+/// datagram on one endpoint at once; one more completes with `ENOBUFS`.
+pub const AIO_READS_MAX: usize = 64;
 /// Generator flows that can run at once.
 pub const GEN_FLOWS: usize = 8;
 

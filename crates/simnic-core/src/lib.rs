@@ -18,6 +18,8 @@ pub mod sock;
 pub mod uapi;
 
 #[cfg(test)]
+mod aio_reads_tests;
+#[cfg(test)]
 mod dgram_queue_tests;
 #[cfg(test)]
 mod dma_tests;

@@ -2,6 +2,8 @@
 //!
 //! Files of the driver, by path (relative to this file's folder).
 
+#[path = "../../../rust/simnic/sock/aio_reads.rs"]
+pub mod aio_reads;
 #[path = "../../../rust/simnic/sock/dgram_queue.rs"]
 pub mod dgram_queue;
 #[path = "../../../rust/simnic/sock/port_bitmap.rs"]

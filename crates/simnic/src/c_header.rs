@@ -99,6 +99,7 @@ pub fn c_header() -> String {
         RCVBUF_MIN,
         RCVBUF_MAX,
         RX_QUEUE_SLOTS,
+        AIO_READS_MAX,
         GEN_FLOWS,
         SIMNIC_MSG_TRUNC,
         SIMNIC_MSG_NOSIGNAL,

@@ -73,7 +73,7 @@ pub use c_header::c_header;
 pub use counters::{frames_unaccounted, nic_counter_kind, nic_counters_of, nic_dropped, NicCounterKind};
 pub use errno::{describe, errno_name};
 pub use uapi::{
-    rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, EPHEMERAL_PORT_FIRST,
+    rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, AIO_READS_MAX, EPHEMERAL_PORT_FIRST,
     GEN_FLOWS, MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT,
     RX_MEM_MAX_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL,
     SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT, TX_DELAY_MAX_NS, MiniPollFd, MiniEpollInfo, MiniPoll,

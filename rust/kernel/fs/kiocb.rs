@@ -6,7 +6,7 @@
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 use crate::{bindings, fs::File, types::ForeignOwnable};
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{cell::Cell, marker::PhantomData, ptr::NonNull};
 
 /// The `kiocb` of a `->read_iter` or `->write_iter` call on a file whose
 /// private data is a `T` (set by the file operation shims' `open`).
@@ -15,10 +15,16 @@ use core::{marker::PhantomData, ptr::NonNull};
 ///
 /// `inner` points to a valid `kiocb` for `'a`, whose `ki_filp` is alive for
 /// `'a`; `private` was produced by `T::into_foreign` and stays valid (not
-/// converted back) for `'a`.
+/// converted back) for `'a`. `queued`, if present, is the flag the file
+/// operation shim reads when the driver returns: set (only by
+/// [`Kiocb::queue`](crate::fs::aio)) once the kiocb was handed to an
+/// [`AsyncKiocb`](crate::fs::aio::AsyncKiocb), after which the shim returns
+/// `-EIOCBQUEUED` whatever the driver says. Absent, the kiocb cannot be
+/// queued (a `read_iter` that must complete in the call).
 pub struct Kiocb<'a, T> {
-    inner: NonNull<bindings::kiocb>,
+    pub(crate) inner: NonNull<bindings::kiocb>,
     private: *const crate::ffi::c_void,
+    pub(crate) queued: Option<&'a Cell<bool>>,
     _phantom: PhantomData<&'a T>,
 }
 
@@ -36,8 +42,30 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
             // SAFETY: The caller guarantees a valid, hence non-null, pointer.
             inner: unsafe { NonNull::new_unchecked(kiocb) },
             private,
+            queued: None,
             _phantom: PhantomData,
         }
+    }
+
+    /// Like [`Self::from_raw`], for a `read_iter` that may complete later:
+    /// [`Kiocb::queue`](crate::fs::aio) sets `queued` when it hands the
+    /// kiocb over.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::from_raw`]; and the caller must return `-EIOCBQUEUED`
+    /// to the kernel if `queued` is set when the driver returns, and must
+    /// not use the `kiocb` after that (its completion may already have run).
+    pub(crate) unsafe fn from_raw_queueable(
+        kiocb: *mut bindings::kiocb,
+        private: *const crate::ffi::c_void,
+        queued: &'a Cell<bool>,
+    ) -> Self {
+        // SAFETY: As the caller guarantees.
+        let mut this = unsafe { Self::from_raw(kiocb, private) };
+        // INVARIANT: The caller honours the flag.
+        this.queued = Some(queued);
+        this
     }
 
     /// The raw `struct kiocb`.
@@ -83,7 +111,7 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
     }
 
     /// `is_sync_kiocb()`: whether the submitter waits for the result (a plain
-    /// `read(2)`), as opposed to AIO with a completion callback.
+    /// `read(2)`), as opposed to AIO or io_uring with a completion callback.
     pub fn is_sync(&self) -> bool {
         // SAFETY: Valid for `'a`.
         unsafe { (*self.raw()).ki_complete.is_none() }

@@ -25,6 +25,8 @@ pub enum Delivery {
     Closed = 3,
     /// Nobody is bound to the port.
     NoPort = 4,
+    /// Copied into a posted AIO read's buffer, not queued.
+    AioRead = 5,
 }
 
 /// `simnic_xmit`: a frame of `len` payload bytes in `descs` descriptors

@@ -3,12 +3,12 @@
 //! The `file_operations` of /dev/simnic: each entry point turns the VFS call
 //! into an [`Endpoint`] operation.
 
-use crate::sock::endpoint::Endpoint;
+use crate::sock::endpoint::{Endpoint, AIO_READ_MAX_PAGES};
 use crate::fops::ioctl;
 use crate::driver::nic::NicCore;
 use core::sync::atomic::Ordering;
 use kernel::{
-    fs::{fasync::FasyncQueue, File, Kiocb},
+    fs::{aio::Submitted, fasync::FasyncQueue, File, Kiocb},
     iov::{IovIterDest, IovIterSource},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
@@ -59,13 +59,29 @@ impl MiscDevice for SimnicDev {
         ep.close();
     }
 
-    fn read_iter(kiocb: Kiocb<'_, Arc<Endpoint>>, iov: &mut IovIterDest<'_>) -> Result<usize> {
+    /// `read`, `readv`, `preadv2`, io_uring and AIO reads: one datagram.
+    ///
+    /// A read that may not wait (`O_NONBLOCK`, `RWF_NOWAIT`, io_uring's
+    /// first attempt) takes what is there or gets `EAGAIN`; a plain read
+    /// sleeps for a datagram. An AIO read (`io_submit`) never waits inside
+    /// `io_submit`: with nothing to read it is posted to the endpoint
+    /// (`-EIOCBQUEUED`), and the receive path completes it.
+    fn read_iter_async<'a>(kiocb: Kiocb<'a, Arc<Endpoint>>, iov: &mut IovIterDest<'_>) -> Result<Submitted<'a>> {
         let ep = kiocb.file();
         let room = iov.len();
-        let info = ep.recvmsg(room, kiocb.is_nonblocking(), |bytes| {
+        let queue = kiocb.can_queue() && !kiocb.is_nonblocking();
+        let r = ep.recvmsg(room, kiocb.is_nonblocking() || queue, |bytes| {
             if iov.copy_to_iter(bytes) == bytes.len() { Ok(()) } else { Err(EFAULT) }
-        })?;
-        Ok(info.copied)
+        });
+        match r {
+            Ok(info) => Ok(Submitted::Done(info.copied)),
+            Err(e) if queue && e == EAGAIN => {
+                let (read, queued) = kiocb.queue(iov, crate::uapi::MAX_DATAGRAM, AIO_READ_MAX_PAGES)?;
+                ep.post_aio_read(read);
+                Ok(Submitted::Queued(queued))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn write_iter(kiocb: Kiocb<'_, Arc<Endpoint>>, iov: &mut IovIterSource<'_>) -> Result<usize> {

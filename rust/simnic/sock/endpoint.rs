@@ -11,6 +11,7 @@
 //! Sending puts a frame on the NIC's TX ring (`udp_sendmsg` down to
 //! `ndo_start_xmit`); receiving takes a datagram the NAPI poll queued.
 
+use crate::sock::aio_reads::{AioReads, PostFull, PostedRead};
 use crate::sock::data_ready::{sock_def_readable, DataReadyFn};
 use crate::sock::dgram_queue::{Datagram, DgramQueue, QueueFull, Slots};
 use crate::hw::dma_buf::HeaderAndPayload;
@@ -19,15 +20,20 @@ use crate::sock::state_change::sock_def_wakeup;
 use crate::driver::nic::NicCore;
 use crate::driver::stats::{add, inc, EpCounters};
 use crate::uapi::{
-    EpStats, FrameHeader, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR,
-    SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
+    EpStats, FrameHeader, AIO_READS_MAX, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR,
+    SHUT_WR, SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
 };
 use crate::sock::write_space::sock_def_write_space;
+use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering::*};
 use kernel::{
     alloc::{kmalloc_size_roundup, KVec},
     error::code_ext::{EMSGSIZE, ENOBUFS},
-    fs::fasync::FasyncQueue,
+    fs::{
+        aio::{AsyncKiocb, ClaimedKiocb},
+        fasync::FasyncQueue,
+    },
+    page::PAGE_SIZE,
     impl_has_list_links, impl_list_arc_safe, impl_list_item,
     // `TryNewListArc`: 6.12's `impl_list_arc_safe!` names it unqualified.
     list::{AtomicTracker, ListArc, ListLinks, TryNewListArc},
@@ -84,10 +90,11 @@ impl Datagram for Received {
     }
 }
 
-/// The receive queue's slot array: allocated when the first datagram
-/// arrives, grown by the poll (softirq, hence atomic), freed when the queue
-/// drains after a burst (`dgram_queue.rs`).
-impl Slots<Received> for KVec<Option<Received>> {
+/// The slot arrays of the receive queue and of the posted AIO reads:
+/// allocated when the first datagram (read) comes, the receive queue's grown
+/// by the poll (softirq, hence atomic), freed when the queue drains after a
+/// burst (`dgram_queue.rs`).
+impl<T> Slots<T> for KVec<Option<T>> {
     fn empty() -> Self {
         KVec::new()
     }
@@ -101,16 +108,58 @@ impl Slots<Received> for KVec<Option<Received>> {
         Some(v)
     }
 
-    fn slots(&self) -> &[Option<Received>] {
+    fn slots(&self) -> &[Option<T>] {
         self
     }
 
-    fn slots_mut(&mut self) -> &mut [Option<Received>] {
+    fn slots_mut(&mut self) -> &mut [Option<T>] {
         self
     }
 }
 
 type RxQueue = DgramQueue<Received, KVec<Option<Received>>, RX_QUEUE_SLOTS>;
+
+/// A posted AIO read: the request `fs/aio.c` left with the endpoint
+/// (`-EIOCBQUEUED`), charged the pages it pins.
+pub(crate) struct PostedAio(AsyncKiocb);
+
+impl PostedRead for PostedAio {
+    fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    fn charge(&self) -> usize {
+        self.0.page_count() * PAGE_SIZE
+    }
+}
+
+/// The most pages one AIO read pins: a maximum-size datagram at any page
+/// offset in a buffer of up to two pieces (iovec elements); a buffer cut
+/// into more pieces than that is filled as far as they reach.
+pub(crate) const AIO_READ_MAX_PAGES: usize = 2 * (MAX_DATAGRAM.div_ceil(PAGE_SIZE) + 1);
+
+/// The receive queue and, under the same lock, the AIO reads waiting for it
+/// (`aio_reads.rs`): a datagram goes to the oldest posted read if there is
+/// one, so the receive queue is empty while reads are posted. Derefs to the
+/// receive queue.
+pub(crate) struct RxState {
+    dgrams: RxQueue,
+    aio: AioReads<PostedAio, KVec<Option<PostedAio>>, AIO_READS_MAX>,
+}
+
+impl Deref for RxState {
+    type Target = RxQueue;
+
+    fn deref(&self) -> &RxQueue {
+        &self.dgrams
+    }
+}
+
+impl DerefMut for RxState {
+    fn deref_mut(&mut self) -> &mut RxQueue {
+        &mut self.dgrams
+    }
+}
 
 /// What a receive returned.
 pub(crate) struct RecvInfo {
@@ -120,6 +169,15 @@ pub(crate) struct RecvInfo {
     pub(crate) dgram_len: usize,
     /// Its sender's port (0 at end of file).
     pub(crate) src_port: u16,
+}
+
+/// Where [`Endpoint::queue_rcv`] put a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rcv {
+    /// On the receive queue, for a reader.
+    Queued,
+    /// Straight into the oldest posted AIO read's buffer.
+    ToAioRead,
 }
 
 /// Why [`Endpoint::queue_rcv`] dropped a datagram.
@@ -158,9 +216,10 @@ pub(crate) struct Endpoint {
     pub(crate) nic: Arc<NicCore>,
     /// Unique per open, to own generator flows.
     pub(crate) id: u64,
-    /// `sk_receive_queue`, filled by the poll in softirq context: BH lock.
+    /// `sk_receive_queue`, filled by the poll in softirq context: BH lock;
+    /// with the posted AIO reads the poll fills first.
     #[pin]
-    rxq: SpinLockBh<RxQueue>,
+    rxq: SpinLockBh<RxState>,
     /// Datagrams waiting in `rxq`, published under its lock after every
     /// change so `->poll` reads it without the lock
     /// (`skb_queue_empty_lockless()` on `sk_receive_queue.qlen`).
@@ -212,7 +271,10 @@ impl Endpoint {
         pin_init!(Self {
             nic,
             id,
-            rxq <- new_spinlock_bh!(RxQueue::new(RCVBUF_DEFAULT as usize), "simnic_rxq"),
+            rxq <- new_spinlock_bh!(
+                RxState { dgrams: RxQueue::new(RCVBUF_DEFAULT as usize), aio: AioReads::new() },
+                "simnic_rxq"
+            ),
             rx_queued: AtomicU32::new(0),
             wq <- new_wait_queue_head!("simnic_wq"),
             fasync: FasyncQueue::new(),
@@ -328,39 +390,55 @@ impl Endpoint {
         self.state.fetch_and(!NOSPACE, AcqRel) & NOSPACE != 0
     }
 
-    /// Receive path, called by the poll in softirq context: charge the NIC's
-    /// receive memory budget and the endpoint's receive buffer, queue the
-    /// datagram and call `data_ready` (`__udp_enqueue_schedule_skb`), or
-    /// drop it (the caller counts why on the NIC; here, on the endpoint).
-    /// `queued` sees the outcome before `data_ready` runs.
-    pub(crate) fn queue_rcv(&self, d: Received, queued: impl FnOnce(Result<(), RcvDrop>)) -> Result<(), RcvDrop> {
+    /// Receive path, called by the poll in softirq context: the oldest
+    /// posted AIO read takes the datagram if there is one (copied straight
+    /// into its pinned pages; nothing is queued, nobody woken); otherwise
+    /// charge the NIC's receive memory budget and the endpoint's receive
+    /// buffer, queue the datagram and call `data_ready`
+    /// (`__udp_enqueue_schedule_skb`), or drop it (the caller counts why on
+    /// the NIC; here, on the endpoint). `delivered` sees the outcome before
+    /// `data_ready` runs or the AIO read completes.
+    pub(crate) fn queue_rcv(
+        &self,
+        d: Received,
+        delivered: impl FnOnce(Result<Rcv, RcvDrop>),
+    ) -> Result<Rcv, RcvDrop> {
         let nic = &*self.nic;
         let charge = d.truesize();
         let len = d.payload_len() as u64;
-        let r = if !nic.rx_mem_charge(charge) {
-            Err(RcvDrop::NoMem)
-        } else {
-            let mut q = self.rxq.lock();
-            // Checked under the queue's lock, which `close` takes too: after
-            // `close` has purged the queue nothing more is charged to it.
-            let r = if self.state.load(Acquire) & (RCV_SHUTDOWN | DEAD) != 0 {
-                Err(RcvDrop::Closed)
-            } else {
-                q.push_back(d).map_err(|(_, why)| match why {
-                    QueueFull::NoMem => RcvDrop::NoMem,
-                    QueueFull::Slots | QueueFull::Bytes => RcvDrop::QueueFull,
-                })
-            };
-            self.publish_queued(&q);
+        let charged = nic.rx_mem_charge(charge);
+        let mut q = self.rxq.lock();
+        // Checked under the queue's lock, which `close` takes too: after
+        // `close` has purged the queue nothing more is charged to it.
+        let r = if self.state.load(Acquire) & (RCV_SHUTDOWN | DEAD) != 0 {
+            Err(RcvDrop::Closed)
+        } else if let Some(read) = self.claim_aio_read(&mut q) {
             drop(q);
-            if r.is_err() {
+            if charged {
                 nic.rx_mem_uncharge(charge);
             }
-            r
+            delivered(Ok(Rcv::ToAioRead));
+            self.complete_aio_read(read, &d);
+            inc(&self.stats.rx_packets);
+            add(&self.stats.rx_bytes, len);
+            return Ok(Rcv::ToAioRead);
+        } else if !charged {
+            Err(RcvDrop::NoMem)
+        } else {
+            q.push_back(d).map_err(|(_, why)| match why {
+                QueueFull::NoMem => RcvDrop::NoMem,
+                QueueFull::Slots | QueueFull::Bytes => RcvDrop::QueueFull,
+            })
         };
-        queued(r);
+        self.publish_queued(&q);
+        drop(q);
+        if r.is_err() && charged {
+            nic.rx_mem_uncharge(charge);
+        }
+        let r = r.map(|()| Rcv::Queued);
+        delivered(r);
         match r {
-            Ok(()) => {
+            Ok(_) => {
                 inc(&self.stats.rx_packets);
                 add(&self.stats.rx_bytes, len);
                 (self.data_ready)(self);
@@ -386,9 +464,11 @@ impl Endpoint {
 
     /// Records `err` (a positive errno) as `sk_err` and reports it
     /// (`sk_error_report`): pollers see `EPOLLERR`, one blocked reader wakes
-    /// and returns it, `SIGIO` owners get `POLL_ERR`.
+    /// and returns it, `SIGIO` owners get `POLL_ERR`. If AIO reads are
+    /// posted, the oldest is the reader that gets it.
     pub(crate) fn set_error(&self, errno: i32) {
         self.err.store(errno, Release);
+        self.give_error_to_aio_read();
         (self.error_report)(self);
     }
 
@@ -396,15 +476,17 @@ impl Endpoint {
     /// checks `sock_error` first), then a datagram, then end of file if shut
     /// for reading.
     fn try_recv(&self) -> Option<Rx> {
+        self.try_recv_locked(&mut self.rxq.lock())
+    }
+
+    /// [`Self::try_recv`] with the receive queue's lock held (by the caller,
+    /// which may then post an AIO read if nothing is there).
+    fn try_recv_locked(&self, q: &mut RxState) -> Option<Rx> {
         if let Some(e) = self.take_error() {
             return Some(Rx::Error(e));
         }
-        let d = {
-            let mut q = self.rxq.lock();
-            let d = q.pop_front();
-            self.publish_queued(&q);
-            d
-        };
+        let d = q.pop_front();
+        self.publish_queued(q);
         if let Some(d) = d {
             return Some(Rx::Datagram(d));
         }
@@ -412,6 +494,142 @@ impl Endpoint {
             return Some(Rx::Eof);
         }
         None
+    }
+
+    /// A datagram a reader took off the queue was copied: it leaves the
+    /// queue's and the NIC's accounts.
+    fn consumed(&self, d: Received) {
+        let charge = d.truesize();
+        self.rxq.lock().complete(charge);
+        self.nic.rx_mem_uncharge(charge);
+    }
+
+    /// Posts an AIO read that found nothing to read (`-EIOCBQUEUED`): the
+    /// next datagram, a pending error or end of file completes it, oldest
+    /// posted first. What arrived since it looked is looked at again under
+    /// the receive queue's lock, which the receive path, `set_error` and
+    /// `shutdown` take to hand things to posted reads: each either sees the
+    /// read posted or is seen here. The read is charged the pages it pins
+    /// against the NIC's receive memory budget; `ENOBUFS` completes it if
+    /// that is used up or [`AIO_READS_MAX`] reads are posted already.
+    pub(crate) fn post_aio_read(&self, read: AsyncKiocb) {
+        let nic = &*self.nic;
+        let pins = read.page_count() * PAGE_SIZE;
+        if !nic.rx_mem_charge(pins) {
+            if let Some(read) = read.try_claim() {
+                read.ki_complete(Err(ENOBUFS));
+            }
+            return;
+        }
+        let mut q = self.rxq.lock();
+        let Some(found) = self.try_recv_locked(&mut q) else {
+            let mut freed = 0;
+            let r = q.aio.push_back(PostedAio(read), &mut freed);
+            drop(q);
+            nic.rx_mem_uncharge(freed);
+            if let Err((PostedAio(read), why)) = r {
+                nic.rx_mem_uncharge(pins);
+                if let Some(read) = read.try_claim() {
+                    read.ki_complete(Err(match why {
+                        PostFull::Slots => ENOBUFS,
+                        PostFull::NoMem => ENOMEM,
+                    }));
+                }
+            }
+            return;
+        };
+        drop(q);
+        nic.rx_mem_uncharge(pins);
+        let Some(read) = read.try_claim() else {
+            // Cancelled meanwhile: what it took goes back to the next reader.
+            self.put_back(found);
+            return;
+        };
+        match found {
+            Rx::Datagram(d) => {
+                self.complete_aio_read(read, &d);
+                self.consumed(d);
+            }
+            Rx::Eof => read.ki_complete(Ok(0)),
+            Rx::Error(e) => read.ki_complete(Err(e)),
+        }
+    }
+
+    /// Gives back what a reader took and could not use: a datagram goes
+    /// back to the head of the queue (readable again: the wake-up it
+    /// consumed is passed on), an error becomes pending again.
+    fn put_back(&self, found: Rx) {
+        match found {
+            Rx::Datagram(d) => {
+                {
+                    let mut q = self.rxq.lock();
+                    q.requeue_front(d);
+                    self.publish_queued(&q);
+                }
+                (self.data_ready)(self);
+            }
+            Rx::Error(e) => {
+                let _ = self.err.compare_exchange(0, e.to_errno().wrapping_neg(), AcqRel, Acquire);
+                (self.error_report)(self);
+            }
+            Rx::Eof => {}
+        }
+    }
+
+    /// The oldest posted AIO read that was not cancelled, taken for
+    /// completion; the cancelled ones met on the way are dropped. Their
+    /// charges go back to the NIC.
+    fn claim_aio_read(&self, q: &mut RxState) -> Option<ClaimedKiocb> {
+        while let Some(posted) = q.aio.pop_front() {
+            self.nic.rx_mem_uncharge(posted.charge());
+            if let Some(read) = posted.0.try_claim() {
+                return Some(read);
+            }
+        }
+        None
+    }
+
+    /// Completes a claimed AIO read with datagram `d`: its payload, cut to
+    /// the read's size, goes straight into the pinned pages.
+    fn complete_aio_read(&self, mut read: ClaimedKiocb, d: &Received) {
+        let n = read.copy_from_slice(d.payload());
+        if n < d.payload_len() {
+            inc(&self.stats.rx_truncated);
+        }
+        read.ki_complete(Ok(n));
+    }
+
+    /// An error arrived: the oldest posted AIO read returns it, as the one
+    /// blocked reader it wakes would.
+    fn give_error_to_aio_read(&self) {
+        let mut q = self.rxq.lock();
+        if q.aio.is_empty() {
+            return;
+        }
+        let Some(e) = self.take_error() else {
+            return;
+        };
+        match self.claim_aio_read(&mut q) {
+            Some(read) => {
+                drop(q);
+                read.ki_complete(Err(e));
+            }
+            None => {
+                let _ = self.err.compare_exchange(0, e.to_errno().wrapping_neg(), AcqRel, Acquire);
+            }
+        }
+    }
+
+    /// Takes every posted AIO read off the endpoint, completing each with
+    /// `res` (end of file at `shutdown(SHUT_RD)`); at release they are all
+    /// cancelled already (each held the file), and are just dropped.
+    fn end_aio_reads(&self, res: Option<usize>) {
+        let freed = self.rxq.lock().aio.drain(|posted| {
+            if let (Some(n), Some(read)) = (res, posted.0.try_claim()) {
+                read.ki_complete(Ok(n));
+            }
+        });
+        self.nic.rx_mem_uncharge(freed);
     }
 
     /// Dequeues one datagram and hands at most `room` bytes of it to `copy`
@@ -455,10 +673,7 @@ impl Endpoint {
             inc(&self.stats.rx_truncated);
         }
         let src_port = d.src_port();
-        let charge = d.truesize();
-        self.rxq.lock().complete(charge);
-        self.nic.rx_mem_uncharge(charge);
-        drop(d);
+        self.consumed(d);
         Ok(RecvInfo { copied: want, dgram_len: len, src_port })
     }
 
@@ -477,6 +692,10 @@ impl Endpoint {
             _ => return Err(EINVAL),
         };
         self.state.fetch_or(bits, AcqRel);
+        if bits & RCV_SHUTDOWN != 0 {
+            // Posted AIO reads are readers too: end of file.
+            self.end_aio_reads(Some(0));
+        }
         (self.state_change)(self);
         Ok(())
     }
@@ -493,6 +712,7 @@ impl Endpoint {
             freed
         };
         self.nic.rx_mem_uncharge(freed);
+        self.end_aio_reads(None);
     }
 
     /// `->poll` (`datagram_poll`): register on the endpoint's wait queue,

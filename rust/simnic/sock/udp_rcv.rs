@@ -8,7 +8,7 @@
 
 use crate::driver::nic::NicCore;
 use crate::driver::stats::{add, inc};
-use crate::sock::endpoint::{RcvDrop, Received};
+use crate::sock::endpoint::{Rcv, RcvDrop, Received};
 use crate::uapi::FrameHeader;
 use kernel::{
     alloc::KVec,
@@ -34,7 +34,8 @@ pub(crate) fn udp_rcv(nic: &NicCore, frame: KVec<u8>) {
     // come in the order things happen.
     let r = ep.queue_rcv(Received::new(frame), |r| {
         let why = match r {
-            Ok(()) => Delivery::Queued,
+            Ok(Rcv::Queued) => Delivery::Queued,
+            Ok(Rcv::ToAioRead) => Delivery::AioRead,
             Err(RcvDrop::QueueFull) => Delivery::QueueFull,
             Err(RcvDrop::NoMem) => Delivery::NoMem,
             Err(RcvDrop::Closed) => Delivery::Closed,
@@ -42,7 +43,7 @@ pub(crate) fn udp_rcv(nic: &NicCore, frame: KVec<u8>) {
         trace::deliver(h.dst_port, h.len, why);
     });
     match r {
-        Ok(()) => {
+        Ok(_) => {
             inc(&nic.stats.rx_packets);
             add(&nic.stats.rx_bytes, h.len as u64);
         }

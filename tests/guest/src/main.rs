@@ -28,6 +28,7 @@ macro_rules! ensure {
     };
 }
 
+mod aio;
 mod cases;
 mod net;
 mod sys;

@@ -14,8 +14,10 @@ use crate::sys;
 use crate::sys::Pinning;
 use simnic::{Endpoint, NicStats};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{mpsc, Arc};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::{mpsc, Arc, Mutex};
+
+use crate::receiver::{Method, Receiver};
 
 /// Which end of a ping-pong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,9 @@ pub enum Link {
     Udp { a: OwnedFd, b: OwnedFd },
     /// Two simnic endpoints, connected to each other's port.
     Simnic { a: Endpoint, b: Endpoint },
+    /// Two connected simnic endpoints (`simnic`) or UDP sockets, B receiving
+    /// through `rx` (epoll, io_uring, AIO...) instead of `read()`.
+    Via { a: OwnedFd, b: OwnedFd, rx: Box<Mutex<Receiver>>, simnic: bool },
 }
 
 impl Link {
@@ -59,6 +64,33 @@ impl Link {
         a.connect(b.port()?)?;
         b.connect(a.port()?)?;
         Ok(Link::Simnic { a, b })
+    }
+
+    /// A connected pair, simnic endpoints or UDP sockets, whose B side
+    /// receives with `method` (`depth` requests in flight).
+    pub fn via(simnic: bool, method: Method, depth: usize, payload: usize) -> io::Result<Self> {
+        let (a, b): (OwnedFd, OwnedFd) = if simnic {
+            let (a, b) = (Endpoint::open()?, Endpoint::open()?);
+            a.connect(b.port()?)?;
+            b.connect(a.port()?)?;
+            // SAFETY: each endpoint hands over its descriptor, which nothing
+            // else owns.
+            unsafe { (OwnedFd::from_raw_fd(a.into_raw_fd()), OwnedFd::from_raw_fd(b.into_raw_fd())) }
+        } else {
+            let (a, pa) = sys::udp_bound()?;
+            let (b, pb) = sys::udp_bound()?;
+            sys::udp_connect(&a, pb)?;
+            sys::udp_connect(&b, pa)?;
+            (a, b)
+        };
+        let rx = Receiver::new(method, b.as_raw_fd(), depth, payload.max(16))?;
+        Ok(Link::Via { a, b, rx: Box::new(Mutex::new(rx)), simnic })
+    }
+
+    /// Whether the messages cross simnic (whose hardware thread the pinned
+    /// placements bind).
+    pub fn is_simnic(&self) -> bool {
+        matches!(self, Link::Simnic { .. } | Link::Via { simnic: true, .. })
     }
 
     /// Bytes a message has on this link: an eventfd moves exactly 8.
@@ -95,6 +127,19 @@ impl Link {
                     }
                 }
             }
+            Link::Via { a, b, .. } => {
+                let fd = if from == Side::A { a } else { b };
+                loop {
+                    match sys::write_fd(fd.as_raw_fd(), buf) {
+                        Ok(_) => return Ok(()),
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            *busy += 1;
+                            sys::yield_cpu();
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
     }
 
@@ -107,6 +152,10 @@ impl Link {
             }
             Link::Udp { a, b } => sys::read_fd(if at == Side::A { a } else { b }.as_raw_fd(), buf),
             Link::Simnic { a, b } => if at == Side::A { a } else { b }.recv(buf),
+            Link::Via { a, rx, .. } => match at {
+                Side::A => sys::read_fd(a.as_raw_fd(), buf),
+                Side::B => rx.lock().map_err(|_| io::Error::other("receiver poisoned"))?.recv(buf),
+            },
         }
     }
 
@@ -211,7 +260,7 @@ pub fn ping_pong(
     let mut engine = None;
     if let Some((cpu, _)) = pin.cpus() {
         sys::pin_to_cpu(cpu)?;
-        if matches!(*link, Link::Simnic { .. }) {
+        if link.is_simnic() {
             engine = Some(sys::EnginePin::new(cpu)?);
         }
     }

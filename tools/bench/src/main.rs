@@ -12,6 +12,9 @@
 //! 4. C10K: the cost of one ready event with 10 to 10,000 idle endpoints
 //!    watched by select, poll and epoll, against UDP sockets; the cost of
 //!    opening that many.
+//! 5. Receiving through each interface: latency and datagrams/s with
+//!    read(), epoll_wait + read(), io_uring and Linux AIO, simnic against
+//!    UDP.
 //!
 //! Timings inside a TCG guest are emulated: only the ratios between
 //! transports measured in the same run mean anything, and the transports
@@ -25,6 +28,7 @@ mod latency;
 mod memory;
 mod module;
 mod progress;
+mod receiver;
 mod stats;
 mod sys;
 mod table;
@@ -47,6 +51,7 @@ enum Section {
     Memory,
     C10k,
     Breakdown,
+    Async,
 }
 
 /// Benchmark /dev/simnic against UDP on 127.0.0.1 and eventfd (run it in the
@@ -66,7 +71,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "latency,throughput,memory,c10k,breakdown"
+        default_value = "latency,throughput,memory,c10k,async,breakdown"
     )]
     only: Vec<Section>,
     /// Datagram payload bytes (latency and throughput; eventfd moves 8).
@@ -165,6 +170,16 @@ struct Args {
     /// Breakdown: measured round trips per model (untraced, then traced).
     #[arg(long, default_value_t = 1000)]
     breakdown_rounds: usize,
+    /// Async: io_uring reads and AIO reads kept in flight by the receiver.
+    #[arg(long, default_value_t = 4)]
+    async_depth: usize,
+    /// Async: measured ping-pong round trips per interface (in 2 blocks).
+    #[arg(long, default_value_t = 1000)]
+    async_rounds: usize,
+    /// Async: seconds of each throughput block (2 blocks per interface,
+    /// after --warmup-secs each).
+    #[arg(long, default_value_t = 1.0)]
+    async_secs: f64,
 
     /// Measure even when CLOCK_MONOTONIC is coarser than a microsecond (a
     /// guest whose TSC calibration failed runs on jiffies: 4 ms steps).
@@ -211,6 +226,8 @@ struct Report {
     mem_noise: Option<BTreeMap<&'static str, i64>>,
     c10k: Option<c10k::C10kResult>,
     breakdown: Vec<breakdown::BreakdownResult>,
+    asyncio: Vec<AsyncRow>,
+    async_pin: Pinning,
     lo_was_down: bool,
     clock_wait: f64,
     secs: f64,
@@ -251,6 +268,8 @@ fn run(args: &Args) -> io::Result<()> {
         reloaded,
         c10k: None,
         breakdown: Vec::new(),
+        asyncio: Vec::new(),
+        async_pin: Pinning::Split,
         lo_was_down: false,
         clock_wait: 0.0,
         secs: 0.0,
@@ -353,6 +372,9 @@ fn run(args: &Args) -> io::Result<()> {
             goal_rounds: args.c10k_goal_rounds,
         };
         rep.c10k = Some(c10k::run(&p, &progress)?);
+    }
+    if args.only.contains(&Section::Async) {
+        async_section(args, &progress, &mut rep)?;
     }
     if args.only.contains(&Section::Breakdown) {
         for &pin in &args.pin {
@@ -507,6 +529,123 @@ fn throughput_section(
     Ok(())
 }
 
+/// One interface of section 5: latency and throughput.
+struct AsyncRow {
+    simnic: bool,
+    method: receiver::Method,
+    latency: LatencyResult,
+    throughput: ThroughputResult,
+}
+
+impl AsyncRow {
+    fn transport(&self) -> &'static str {
+        if self.simnic {
+            "simnic"
+        } else {
+            "UDP 127.0.0.1"
+        }
+    }
+}
+
+fn async_section(args: &Args, progress: &std::sync::Arc<progress::Progress>, rep: &mut Report) -> io::Result<()> {
+    use receiver::Method;
+    if sys::online_cpus() < 2 {
+        rep.async_pin = Pinning::Same;
+    }
+    let pin = rep.async_pin;
+    // AIO on a UDP socket is not asynchronous (sock_read_iter sleeps in
+    // io_submit): no row.
+    let rows = [
+        (true, Method::Read),
+        (true, Method::EpollRead),
+        (true, Method::IoUring),
+        (true, Method::Aio),
+        (false, Method::Read),
+        (false, Method::EpollRead),
+        (false, Method::IoUring),
+    ];
+    rep.asyncio = rows
+        .iter()
+        .map(|&(simnic, method)| AsyncRow {
+            simnic,
+            method,
+            latency: LatencyResult::default(),
+            throughput: ThroughputResult::default(),
+        })
+        .collect();
+    let per_block = args.async_rounds.div_ceil(2);
+    for block in 1..=2 {
+        for row in rep.asyncio.iter_mut() {
+            let what = format!("{} {}", row.transport(), row.method.label());
+            progress.phase(&format!("async {block}/2: latency, {what}"));
+            let link = Link::via(row.simnic, row.method, 1, args.size)?;
+            latency::ping_pong(link, args.size, per_block, args.warmup_rounds, pin, progress, &mut row.latency)?;
+            progress.phase(&format!("async {block}/2: throughput, {what}, {} s", args.async_secs));
+            let r = throughput::loopback_via(
+                row.simnic,
+                row.method,
+                args.async_depth,
+                args.size,
+                args.warmup_secs,
+                args.async_secs,
+                pin,
+                progress,
+            )?;
+            row.throughput.absorb(r);
+        }
+    }
+    Ok(())
+}
+
+fn render_async(args: &Args, rep: &Report, o: &mut String) {
+    let _ = writeln!(
+        o,
+        "\n5. Receiving through each interface, simnic against UDP on 127.0.0.1. Latency: the ping-pong of\n   \
+         section 1, B receiving through the interface (one request in flight) and echoing with write(); {} round\n   \
+         trips each. Throughput: the writer -> reader test of section 2, the reader receiving through the\n   \
+         interface ({} io_uring/AIO reads in flight); 2 blocks of {} s each. {}-byte datagrams. Placement: {}.\n",
+        rep.asyncio.first().map_or(0, |r| r.latency.oneway.len()),
+        args.async_depth,
+        args.async_secs,
+        args.size,
+        rep.async_pin
+    );
+    let base = rep.asyncio.iter().find(|r| !r.simnic && r.method == receiver::Method::Read);
+    let mut t = Table::new(&[
+        "transport",
+        "interface",
+        "one-way min",
+        "one-way p50",
+        "one-way p99",
+        "received/s",
+        "drop %",
+        "p50 vs UDP read()",
+        "received/s vs UDP read()",
+    ]);
+    for r in &rep.asyncio {
+        let ow = r.latency.oneway();
+        let (p50_vs, rx_vs) = match base {
+            Some(b) => (
+                ratio(ow.p50 as f64, b.latency.oneway().p50 as f64),
+                ratio(r.throughput.received_per_sec(), b.throughput.received_per_sec()),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        t.row(vec![
+            r.transport().to_string(),
+            r.method.label().to_string(),
+            us(ow.min),
+            us(ow.p50),
+            us(ow.p99),
+            thousands(r.throughput.received_per_sec()),
+            format!("{:.1} %", r.throughput.drop_pct()),
+            p50_vs,
+            rx_vs,
+        ]);
+    }
+    *o += &t.render();
+}
+
 fn render(args: &Args, rep: &Report) -> String {
     let mut o = String::new();
     let cpus = sys::online_cpus();
@@ -562,6 +701,9 @@ fn render(args: &Args, rep: &Report) -> String {
     }
     if let Some(c) = &rep.c10k {
         c.render(args.size, &mut o);
+    }
+    if !rep.asyncio.is_empty() {
+        render_async(args, rep, &mut o);
     }
     for b in &rep.breakdown {
         render_breakdown(b, &mut o);
@@ -1127,6 +1269,15 @@ fn render_raw(rep: &Report, o: &mut String) {
     }
     if let Some(c) = &rep.c10k {
         c.render_raw(o);
+    }
+    for r in &rep.asyncio {
+        let tag = format!("async {} {}", r.transport(), r.method.label());
+        let _ = writeln!(o, "{tag}: one-way {}", r.latency.oneway().raw());
+        let _ = writeln!(
+            o,
+            "{tag}: throughput windows={:.3} s offered={} received={} dropped={} ENOBUFS={}",
+            r.throughput.secs, r.throughput.offered, r.throughput.received, r.throughput.dropped, r.throughput.busy
+        );
     }
     let _ = writeln!(
         o,

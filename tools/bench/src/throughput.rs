@@ -16,12 +16,13 @@
 //! the same code gives the like-for-like single-endpoint rate.
 
 use crate::progress::Progress;
+use crate::receiver::{Method, Receiver};
 use crate::stats::nic_delta;
 use crate::sys::{self, Pinning};
 use simnic::{Endpoint, GenFlow, NicStats, GEN_STOP_ALL};
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -724,4 +725,65 @@ pub fn udp_many(p: &ManyParams, progress: &Arc<Progress>) -> io::Result<Throughp
     let (a, b) = w?;
     stop_epoll_reader(&sh, reader)?;
     Ok(udp_result(&a, &b, b.sent - a.sent))
+}
+
+/// (d) A writer thread sending `size`-byte datagrams to a reader through
+/// simnic's TX loopback (`simnic`) or UDP on 127.0.0.1, the reader taking
+/// them with `method` (`depth` requests in flight for io_uring and AIO).
+#[allow(clippy::too_many_arguments)]
+pub fn loopback_via(
+    simnic: bool,
+    method: Method,
+    depth: usize,
+    size: usize,
+    warmup: f64,
+    secs: f64,
+    pin: Pinning,
+    progress: &Arc<Progress>,
+) -> io::Result<ThroughputResult> {
+    let _engine = match (simnic, pin.cpus()) {
+        (true, Some(c)) => Some(sys::EnginePin::new(c.0)?),
+        _ => None,
+    };
+    // simnic: an endpoint of its own reads the NIC counters.
+    let stats = if simnic { Some(Endpoint::open()?) } else { None };
+    let (rx, tx, port): (OwnedFd, OwnedFd, u32) = if simnic {
+        let (rx, tx) = (Endpoint::open()?, Endpoint::open()?);
+        let port = rx.port()?;
+        tx.connect(port)?;
+        // SAFETY: each endpoint hands over its descriptor, owned by nobody else.
+        unsafe { (OwnedFd::from_raw_fd(rx.into_raw_fd()), OwnedFd::from_raw_fd(tx.into_raw_fd()), port) }
+    } else {
+        let (rx, port) = sys::udp_bound()?;
+        let (tx, _) = sys::udp_bound()?;
+        sys::udp_connect(&tx, port)?;
+        (rx, tx, port as u32)
+    };
+    let sh = Arc::new(Shared::default());
+    let mut receiver = Receiver::new(method, rx.as_raw_fd(), depth, size.max(64))?;
+    let reader = spawn_reader(pin, &sh, progress, size, move |b| receiver.recv(b))?;
+    let payload = vec![0x5au8; size];
+    let writer = spawn_writer(pin, &sh, move || sys::write_fd(tx.as_raw_fd(), &payload))?;
+    let w = window(&sh, stats.as_ref(), !simnic, warmup, secs);
+    stop_writer(&sh, writer)?;
+    let (a, b) = w?;
+    if simnic {
+        stop_simnic_reader(&sh, reader, port)?;
+        drop(rx);
+        return Ok(simnic_result(&a, &b, b.sent - a.sent));
+    }
+    let (waker, _) = sys::udp_bound()?;
+    sys::udp_connect(&waker, port as u16)?;
+    stop_reader(&sh, reader, || sys::write_fd(waker.as_raw_fd(), b"stop").map(drop))?;
+    drop(rx);
+    let (ua, ub) = (a.udp.as_ref().expect("udp"), b.udp.as_ref().expect("udp"));
+    let udp: BTreeMap<String, u64> = ub
+        .iter()
+        .map(|(k, v)| (k.clone(), v.wrapping_sub(ua.get(k).copied().unwrap_or(0))))
+        .collect();
+    let dropped = udp.get("InErrors").copied().unwrap_or(0);
+    Ok(ThroughputResult {
+        udp: Some(udp),
+        ..window_result(&a, &b, b.sent - a.sent, dropped)
+    })
 }

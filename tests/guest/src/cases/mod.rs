@@ -2,6 +2,7 @@
 //! reload simnic.ko, so they come after all others, and
 //! `module_refcount_unload` is the last of all.
 
+mod aio;
 mod blocking;
 mod c10k;
 mod compat;
@@ -9,6 +10,7 @@ mod data;
 mod errors;
 mod faults;
 mod generator;
+mod io_uring;
 mod limits;
 mod module;
 mod mux;
@@ -78,6 +80,24 @@ pub const TESTS: &[Test] = tests![
     readiness::epoll_exclusive_wakes_one,
     readiness::epoll_nested,
     readiness::aio_iocb_cmd_poll,
+    aio::aio_read_returns_before_data,
+    aio::aio_read_completes_in_submit,
+    aio::aio_reads_in_post_order,
+    aio::aio_cancel_posted_read,
+    aio::aio_cancel_races_completion @ 60,
+    aio::aio_destroy_with_reads_posted,
+    aio::aio_exit_with_reads_posted,
+    aio::aio_close_with_read_posted,
+    aio::aio_bad_buffers_efault,
+    aio::aio_posted_reads_bounded,
+    aio::aio_read_eof_and_error,
+    aio::aio_posted_read_before_blocked_reader,
+    aio::aio_poll_cancel,
+    io_uring::uring_read_parks_on_poll,
+    io_uring::uring_poll_add_and_multishot,
+    io_uring::uring_read_multishot,
+    io_uring::uring_cancel_parked_read,
+    io_uring::uring_exit_with_read_parked,
     write_space::pollout_means_max_datagram_fits,
     write_space::write_space_tx_done_without_rx,
     write_space::write_space_spares_idle_endpoints,
@@ -144,5 +164,6 @@ pub const TESTS: &[Test] = tests![
     module::module_hw_execution_models,
     module::module_unload_traffic,
     module::module_debugfs_open_pins,
+    module::module_aio_read_pins_module,
     module::module_refcount_unload,
 ];

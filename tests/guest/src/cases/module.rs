@@ -622,3 +622,39 @@ pub fn module_hw_execution_models() -> TestResult {
     }
     Ok(())
 }
+
+/// A posted AIO read holds its file, and so the module, even after the
+/// descriptor is closed: refcnt stays 1 and delete_module is refused.
+/// io_destroy cancels the read; its completion drops the file, whose
+/// release (a delayed fput) gives the module back; then it unloads
+/// cleanly and loads again.
+pub fn module_aio_read_pins_module() -> TestResult {
+    use crate::aio::{AioContext, Iocb};
+    expect_refcnt(0, "before the test opens anything")?;
+    let ep = open_dev()?;
+    let ctx = AioContext::new(4)?;
+    let mut buf = vec![0u8; 64];
+    let mut cb = Iocb::pread(ep.as_raw_fd(), buf.as_mut_ptr(), buf.len(), 1);
+    ctx.submit_one(&mut cb, "read on an empty endpoint")?;
+    drop(ep);
+    expect_refcnt(1, "with the descriptor closed and a read posted")?;
+    match delete_module() {
+        Err(e) if e == libc::EAGAIN || e == libc::EWOULDBLOCK => {}
+        Err(e) => return Err(format!("delete_module with a read posted: {}", errname(e))),
+        Ok(()) => {
+            std::mem::forget(ctx);
+            std::mem::forget(buf);
+            return Err("delete_module succeeded with a read posted".into());
+        }
+    }
+    ctx.destroy()?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while refcnt()? > 0 {
+        ensure!(Instant::now() < deadline, "refcnt {} 5 s after io_destroy", refcnt()?);
+        sleep_ms(10);
+    }
+    unload("after the read was cancelled")?;
+    load("")?;
+    let ep = open_dev_nonblocking()?;
+    echo(&ep, b"reloaded", "after the reload")
+}

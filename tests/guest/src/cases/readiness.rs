@@ -6,6 +6,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use crate::aio::{AioContext, Iocb};
 use crate::net::*;
 use crate::sys::*;
 
@@ -497,89 +498,16 @@ pub fn aio_iocb_cmd_poll() -> TestResult {
     let ep = open_dev_nonblocking()?;
     let fd = ep.as_raw_fd();
     let ctx = AioContext::new(4)?;
-    let mut cb = Iocb {
-        aio_data: 0xA10,
-        aio_lio_opcode: IOCB_CMD_POLL,
-        aio_fildes: fd as u32,
-        aio_buf: libc::POLLIN as u64,
-        ..Default::default()
-    };
-    let mut list = [&mut cb as *mut Iocb];
-    // SAFETY: one valid iocb pointer in the list, alive until completion
-    // is reaped below (or the context is destroyed).
-    let r = unsafe { libc::syscall(libc::SYS_io_submit, ctx.0, 1, list.as_mut_ptr()) };
-    ensure!(r == 1, "io_submit(IOCB_CMD_POLL): returned {r}, {}", errname(errno()));
+    let mut cb = Iocb::poll(fd, libc::POLLIN, 0xA10);
+    ctx.submit_one(&mut cb, "IOCB_CMD_POLL")?;
     ensure!(ctx.events(0, 0)?.is_empty(), "IOCB_CMD_POLL completed on an empty endpoint");
     send(fd, b"aio", "write")?;
     let ev = ctx.events(1, WAIT.as_millis() as u64)?;
     ensure!(ev.len() == 1, "no IOCB_CMD_POLL completion within {} s after a datagram", WAIT.as_secs());
-    let (data, res) = ev[0];
+    let (data, res) = (ev[0].data, ev[0].res);
     ensure!(data == 0xA10, "completion for aio_data {data:#x}");
     ensure!(res & libc::POLLIN as i64 != 0, "IOCB_CMD_POLL completed with {res:#x}, without POLLIN");
     expect_datagram(fd, b"aio", "the datagram")
-}
-
-const IOCB_CMD_POLL: u16 = 5;
-
-/// `struct iocb` (include/uapi/linux/aio_abi.h, little-endian).
-#[repr(C)]
-#[derive(Default)]
-struct Iocb {
-    aio_data: u64,
-    aio_key: u32,
-    aio_rw_flags: i32,
-    aio_lio_opcode: u16,
-    aio_reqprio: i16,
-    aio_fildes: u32,
-    aio_buf: u64,
-    aio_nbytes: u64,
-    aio_offset: i64,
-    aio_reserved2: u64,
-    aio_flags: u32,
-    aio_resfd: u32,
-}
-
-/// `struct io_event`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct IoEvent {
-    data: u64,
-    obj: u64,
-    res: i64,
-    res2: i64,
-}
-
-/// An `io_setup` context, destroyed on drop.
-struct AioContext(libc::c_ulong);
-
-impl AioContext {
-    fn new(nr: u32) -> Result<Self, String> {
-        let mut ctx: libc::c_ulong = 0;
-        // SAFETY: `ctx` is a valid out-pointer, zero as io_setup requires.
-        let r = unsafe { libc::syscall(libc::SYS_io_setup, nr, &mut ctx) };
-        ensure!(r == 0, "io_setup: {}", errname(errno()));
-        Ok(Self(ctx))
-    }
-
-    /// io_getevents for at least `min` events, waiting up to `timeout_ms`.
-    fn events(&self, min: i64, timeout_ms: u64) -> Result<Vec<(u64, i64)>, String> {
-        let mut ev = [IoEvent::default(); 4];
-        let ts = libc::timespec {
-            tv_sec: (timeout_ms / 1000) as libc::time_t,
-            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
-        };
-        // SAFETY: room for 4 events; a valid timespec.
-        let n = unsafe { libc::syscall(libc::SYS_io_getevents, self.0, min, 4, ev.as_mut_ptr(), &ts) };
-        ensure!(n >= 0, "io_getevents: {}", errname(errno()));
-        Ok(ev[..n as usize].iter().map(|e| (e.data, e.res)).collect())
-    }
-}
-
-impl Drop for AioContext {
-    fn drop(&mut self) {
-        // SAFETY: our context; pending requests are cancelled by the kernel.
-        unsafe { libc::syscall(libc::SYS_io_destroy, self.0) };
-    }
 }
 
 /// A select(2) blocked in a child (readfds only, no timeout) wakes when the

@@ -1,0 +1,364 @@
+//! io_uring on endpoints, through the `io-uring` crate: a read with nothing
+//! to read parks on the endpoint's wait queue through io_uring's poll
+//! arming (the file has `FMODE_NOWAIT`: the first attempt gets `EAGAIN`),
+//! so no io-wq worker thread is made or blocked; poll (one-shot and
+//! multishot), multishot read into provided buffers, cancellation, and a
+//! process exiting with a read parked.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use crate::net::*;
+use crate::sys::*;
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn ring(entries: u32) -> Result<IoUring, String> {
+    IoUring::new(entries).map_err(|e| format!("io_uring_setup: {e}"))
+}
+
+/// Pushes one entry and submits it.
+fn submit(ring: &mut IoUring, e: &squeue::Entry, what: &str) -> TestResult {
+    // SAFETY: the buffers the entry names are the caller's and outlive the
+    // request (every test reaps or cancels what it submits before they go).
+    unsafe { ring.submission().push(e) }.map_err(|_| format!("{what}: submission queue full"))?;
+    let n = ring
+        .submit()
+        .map_err(|e| format!("{what}: io_uring_enter: {e}"))?;
+    ensure!(n == 1, "{what}: {n} entries submitted");
+    Ok(())
+}
+
+/// Waits up to `timeout` for `n` completions and takes them.
+fn completions(
+    ring: &mut IoUring,
+    n: usize,
+    timeout: Duration,
+    what: &str,
+) -> Result<Vec<cqueue::Entry>, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut got = Vec::new();
+    while got.len() < n {
+        got.extend(ring.completion());
+        if got.len() >= n {
+            break;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "{what}: {} of {n} completions within {} ms: {got:?}",
+                got.len(),
+                timeout.as_millis()
+            ));
+        }
+        let ts = types::Timespec::from(left);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match ring.submitter().submit_with_args(n - got.len(), &args) {
+            Ok(_) => {}
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETIME)
+                    || e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(format!("{what}: io_uring_enter: {e}")),
+        }
+    }
+    Ok(got)
+}
+
+/// Fails if a completion is there or comes within `wait`.
+fn no_completion(ring: &mut IoUring, wait: Duration, what: &str) -> TestResult {
+    match completions(ring, 1, wait, what) {
+        Ok(c) => Err(format!("{what}: unexpected completion {c:?}")),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The io-wq worker threads of this process (`iou-wrk-<tid>`), from the
+/// names in `/proc/self/task/*/comm`: a read io_uring could not park on a
+/// wait queue would be handed to one, which would block in `read_iter`.
+fn io_wq_workers() -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))? {
+        let t = t.map_err(|e| format!("/proc/self/task: {e}"))?;
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.starts_with("iou-wrk") {
+            names.push(format!(
+                "{} ({})",
+                comm.trim(),
+                t.file_name().to_string_lossy()
+            ));
+        }
+    }
+    Ok(names)
+}
+
+fn expect_no_workers(what: &str) -> TestResult {
+    let w = io_wq_workers()?;
+    ensure!(w.is_empty(), "{what}: io-wq workers exist: {w:?}");
+    Ok(())
+}
+
+/// `IORING_OP_READ` (current position: offset -1) of `len` bytes.
+fn read_entry(fd: RawFd, buf: &mut [u8], data: u64) -> squeue::Entry {
+    opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32)
+        .offset(u64::MAX)
+        .build()
+        .user_data(data)
+}
+
+/// A read on an empty endpoint is parked, not completed and not handed to
+/// a worker: no completion, no `iou-wrk` thread; a datagram completes it
+/// with the datagram (the poll wake-up retries the read in task context).
+/// A read with a datagram queued completes inline.
+pub fn uring_read_parks_on_poll() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let mut ring = ring(8)?;
+    let mut buf = [0u8; 64];
+    submit(
+        &mut ring,
+        &read_entry(fd, &mut buf, 1),
+        "read on an empty endpoint",
+    )?;
+    no_completion(
+        &mut ring,
+        Duration::from_millis(300),
+        "read on an empty endpoint",
+    )?;
+    expect_no_workers("with a read parked")?;
+    send(fd, b"uring", "write")?;
+    let c = completions(&mut ring, 1, 10 * SEC, "the parked read")?;
+    ensure!(
+        c[0].user_data() == 1 && c[0].result() == 5,
+        "parked read completed with {:?}",
+        c[0]
+    );
+    check_data(&buf[..5], b"uring", "the parked read's buffer")?;
+    expect_no_workers("after the parked read completed")?;
+
+    send(fd, b"queued", "second write")?;
+    wait_queued(&ep, 1, "the second datagram")?;
+    submit(
+        &mut ring,
+        &read_entry(fd, &mut buf, 2),
+        "read with a datagram queued",
+    )?;
+    let c = completions(&mut ring, 1, 10 * SEC, "the inline read")?;
+    ensure!(
+        c[0].user_data() == 2 && c[0].result() == 6,
+        "inline read completed with {:?}",
+        c[0]
+    );
+    check_data(&buf[..6], b"queued", "the inline read's buffer")?;
+    expect_no_workers("after the inline read")
+}
+
+/// `IORING_OP_POLL_ADD` for `POLLIN` waits for a datagram; a multishot poll
+/// reports each new datagram with `IORING_CQE_F_MORE` and stays armed.
+pub fn uring_poll_add_and_multishot() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let mut ring = ring(16)?;
+    let poll = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+        .build()
+        .user_data(10);
+    submit(&mut ring, &poll, "POLL_ADD")?;
+    no_completion(
+        &mut ring,
+        Duration::from_millis(200),
+        "POLL_ADD on an empty endpoint",
+    )?;
+    send(fd, b"p", "write")?;
+    let c = completions(&mut ring, 1, 10 * SEC, "POLL_ADD")?;
+    ensure!(
+        c[0].user_data() == 10 && c[0].result() & libc::POLLIN as i32 != 0,
+        "POLL_ADD: {:?}",
+        c[0]
+    );
+    expect_datagram(fd, b"p", "the datagram")?;
+
+    let multi = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+        .multi(true)
+        .build()
+        .user_data(11);
+    submit(&mut ring, &multi, "multishot POLL_ADD")?;
+    no_completion(
+        &mut ring,
+        Duration::from_millis(200),
+        "multishot POLL_ADD on an empty endpoint",
+    )?;
+    for i in 0..3u8 {
+        send(fd, &[i], "write")?;
+        let c = completions(
+            &mut ring,
+            1,
+            10 * SEC,
+            &format!("multishot poll, datagram {i}"),
+        )?;
+        ensure!(
+            c[0].user_data() == 11
+                && c[0].result() & libc::POLLIN as i32 != 0
+                && cqueue::more(c[0].flags()),
+            "multishot poll, datagram {i}: {:?} (IORING_CQE_F_MORE expected)",
+            c[0]
+        );
+        expect_datagram(fd, &[i], "the datagram")?;
+        no_completion(
+            &mut ring,
+            Duration::from_millis(100),
+            "multishot poll with the endpoint drained",
+        )?;
+    }
+    let cancel = opcode::AsyncCancel::new(11).build().user_data(12);
+    submit(&mut ring, &cancel, "cancel of the multishot poll")?;
+    let c = completions(&mut ring, 2, 10 * SEC, "cancel of the multishot poll")?;
+    ensure!(
+        c.iter().any(|e| e.user_data() == 11
+            && e.result() == -libc::ECANCELED
+            && !cqueue::more(e.flags())),
+        "multishot poll not ended with ECANCELED: {c:?}"
+    );
+    expect_no_workers("after the polls")
+}
+
+/// `IORING_OP_READ_MULTISHOT` with provided buffers (kernel 6.7+): each
+/// datagram fills the next buffer of the group and completes with its id
+/// and `IORING_CQE_F_MORE`, the read staying armed; nothing blocks a worker.
+pub fn uring_read_multishot() -> TestResult {
+    const BUFS: u16 = 4;
+    const LEN: usize = 128;
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let mut ring = ring(16)?;
+    let mut pool = vec![0u8; LEN * BUFS as usize];
+    let provide = opcode::ProvideBuffers::new(pool.as_mut_ptr(), LEN as i32, BUFS, 7, 0)
+        .build()
+        .user_data(20);
+    submit(&mut ring, &provide, "PROVIDE_BUFFERS")?;
+    let c = completions(&mut ring, 1, 10 * SEC, "PROVIDE_BUFFERS")?;
+    ensure!(
+        c[0].result() >= 0,
+        "PROVIDE_BUFFERS: {}",
+        errname(-c[0].result())
+    );
+    let read = opcode::ReadMulti::new(types::Fd(fd), 0, 7)
+        .build()
+        .user_data(21);
+    submit(&mut ring, &read, "READ_MULTISHOT")?;
+    no_completion(
+        &mut ring,
+        Duration::from_millis(200),
+        "READ_MULTISHOT on an empty endpoint",
+    )?;
+    let mut seen = Vec::new();
+    for i in 0..3u32 {
+        let d = pattern(i, 20 + i as usize);
+        send(fd, &d, "write")?;
+        let c = completions(
+            &mut ring,
+            1,
+            10 * SEC,
+            &format!("READ_MULTISHOT, datagram {i}"),
+        )?;
+        let e = &c[0];
+        ensure!(
+            e.user_data() == 21 && e.result() == d.len() as i32,
+            "READ_MULTISHOT, datagram {i}: {e:?}"
+        );
+        ensure!(
+            cqueue::more(e.flags()),
+            "READ_MULTISHOT, datagram {i}: no IORING_CQE_F_MORE ({e:?})"
+        );
+        let Some(bid) = cqueue::buffer_select(e.flags()) else {
+            return Err(format!(
+                "READ_MULTISHOT, datagram {i}: no buffer id ({e:?})"
+            ));
+        };
+        ensure!(
+            bid < BUFS && !seen.contains(&bid),
+            "datagram {i} in buffer {bid} (seen {seen:?})"
+        );
+        seen.push(bid);
+        let at = bid as usize * LEN;
+        check_data(&pool[at..at + d.len()], &d, &format!("buffer {bid}"))?;
+    }
+    expect_no_workers("with a multishot read armed")?;
+    let cancel = opcode::AsyncCancel::new(21).build().user_data(22);
+    submit(&mut ring, &cancel, "cancel of the multishot read")?;
+    let c = completions(&mut ring, 2, 10 * SEC, "cancel of the multishot read")?;
+    ensure!(
+        c.iter()
+            .any(|e| e.user_data() == 21 && e.result() == -libc::ECANCELED),
+        "multishot read not ended with ECANCELED: {c:?}"
+    );
+    Ok(())
+}
+
+/// `IORING_OP_ASYNC_CANCEL` of a parked read: the cancel completes with 0,
+/// the read with `ECANCELED`; the next datagram goes to the receive queue.
+pub fn uring_cancel_parked_read() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let mut ring = ring(8)?;
+    let mut buf = [0u8; 64];
+    submit(
+        &mut ring,
+        &read_entry(fd, &mut buf, 30),
+        "read on an empty endpoint",
+    )?;
+    no_completion(&mut ring, Duration::from_millis(200), "parked read")?;
+    let cancel = opcode::AsyncCancel::new(30).build().user_data(31);
+    submit(&mut ring, &cancel, "ASYNC_CANCEL")?;
+    let c = completions(&mut ring, 2, 10 * SEC, "cancel")?;
+    let read = c
+        .iter()
+        .find(|e| e.user_data() == 30)
+        .ok_or("no completion for the read")?;
+    let canc = c
+        .iter()
+        .find(|e| e.user_data() == 31)
+        .ok_or("no completion for the cancel")?;
+    ensure!(
+        read.result() == -libc::ECANCELED,
+        "cancelled read: {read:?}"
+    );
+    ensure!(canc.result() == 0, "ASYNC_CANCEL: {canc:?}");
+    send(fd, b"next", "write")?;
+    expect_datagram(fd, b"next", "the datagram after the cancelled read")?;
+    ensure!(
+        buf.iter().all(|&b| b == 0),
+        "the cancelled read's buffer was written"
+    );
+    Ok(())
+}
+
+/// A child parks a read in its ring and exits: the exit cancels it without
+/// hanging, and the next datagram comes to the parent.
+pub fn uring_exit_with_read_parked() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let pipe = Pipe::new()?;
+    let report = pipe.w.as_raw_fd();
+    let mut child = Child::spawn(move || {
+        let Ok(mut ring) = IoUring::new(4) else {
+            return 2;
+        };
+        let buf = Box::leak(Box::new([0u8; 64]));
+        let e = read_entry(fd, buf, 1);
+        // SAFETY: the buffer is leaked, so it outlives the request.
+        if unsafe { ring.submission().push(&e) }.is_err() || !matches!(ring.submit(), Ok(1)) {
+            return 3;
+        }
+        if !Report::ready(0).send(report) {
+            return 4;
+        }
+        0
+    })?;
+    drop(pipe.w);
+    let mut reports = Reports::new(pipe.r);
+    reports.expect(Kind::Ready, 10 * SEC, "child parking a read")?;
+    child.expect_exit0(10 * SEC, "child exiting with a read parked")?;
+    send(fd, b"after exit", "write")?;
+    expect_datagram(fd, b"after exit", "datagram after the child's exit")
+}

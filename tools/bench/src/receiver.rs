@@ -1,0 +1,280 @@
+//! One datagram at a time through each way a process can receive one: a
+//! blocking `read()`; `epoll_wait()` then `read()` (level-triggered, the
+//! descriptor nonblocking); io_uring (`IORING_OP_READ`, `depth` of them in
+//! flight, each resubmitted when it completes); Linux AIO (`IOCB_CMD_PREAD`,
+//! `depth` of them posted, each posted again when it completes). The
+//! latency and throughput tests call [`Receiver::recv`] the same way
+//! whatever the method, so their numbers differ by the receive path only.
+
+use crate::sys;
+use io_uring::{opcode, types, IoUring};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::RawFd;
+
+/// How a receiver waits for and takes a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Read,
+    EpollRead,
+    IoUring,
+    Aio,
+}
+
+impl Method {
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Read => "read()",
+            Method::EpollRead => "epoll_wait + read()",
+            Method::IoUring => "io_uring READ",
+            Method::Aio => "AIO io_submit/io_getevents",
+        }
+    }
+}
+
+/// `struct iocb` (include/uapi/linux/aio_abi.h, little-endian).
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct Iocb {
+    aio_data: u64,
+    aio_key: u32,
+    aio_rw_flags: i32,
+    aio_lio_opcode: u16,
+    aio_reqprio: i16,
+    aio_fildes: u32,
+    aio_buf: u64,
+    aio_nbytes: u64,
+    aio_offset: i64,
+    aio_reserved2: u64,
+    aio_flags: u32,
+    aio_resfd: u32,
+}
+
+/// `struct io_event`.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct IoEvent {
+    data: u64,
+    obj: u64,
+    res: i64,
+    res2: i64,
+}
+
+enum Kind {
+    Read,
+    EpollRead(sys::Epoll),
+    IoUring(Box<IoUring>),
+    Aio {
+        ctx: libc::c_ulong,
+        iocbs: Vec<Iocb>,
+    },
+}
+
+/// A receiver on one descriptor.
+///
+/// The buffers of the requests in flight are leaked, not freed: an
+/// io_uring closed with reads in flight cancels them in the background,
+/// and a benchmark process lives only for its run.
+pub struct Receiver {
+    fd: RawFd,
+    kind: Kind,
+    bufs: Vec<&'static mut [u8]>,
+    /// Completed requests not handed out yet: (slot, result).
+    ready: VecDeque<(usize, i64)>,
+}
+
+// SAFETY: the ring, the AIO context and the buffers may be used from any
+// thread of the process; a receiver is used by one thread at a time.
+unsafe impl Send for Receiver {}
+
+fn check(r: i64) -> io::Result<i64> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl Receiver {
+    /// A receiver for `fd` (which `EpollRead` makes nonblocking), with
+    /// `depth` reads in flight for io_uring and AIO, each of `len` bytes.
+    pub fn new(method: Method, fd: RawFd, depth: usize, len: usize) -> io::Result<Self> {
+        let depth = depth.max(1);
+        let n = if matches!(method, Method::IoUring | Method::Aio) {
+            depth
+        } else {
+            0
+        };
+        let bufs = (0..n)
+            .map(|_| Box::leak(vec![0u8; len].into_boxed_slice()))
+            .collect();
+        let kind = match method {
+            Method::Read => Kind::Read,
+            Method::EpollRead => {
+                // SAFETY: plain fcntl calls on our descriptor.
+                unsafe {
+                    let fl = libc::fcntl(fd, libc::F_GETFL);
+                    check(libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK).into())?;
+                }
+                let ep = sys::Epoll::new()?;
+                ep.add(fd, libc::EPOLLIN as u32, 0)?;
+                Kind::EpollRead(ep)
+            }
+            Method::IoUring => Kind::IoUring(Box::new(IoUring::new((2 * depth) as u32)?)),
+            Method::Aio => {
+                let mut ctx: libc::c_ulong = 0;
+                // SAFETY: `ctx` is a valid out-pointer, zero as io_setup wants.
+                check(unsafe {
+                    libc::syscall(libc::SYS_io_setup, (2 * depth) as libc::c_long, &mut ctx)
+                })?;
+                Kind::Aio {
+                    ctx,
+                    iocbs: vec![Iocb::default(); depth],
+                }
+            }
+        };
+        let mut r = Self {
+            fd,
+            kind,
+            bufs,
+            ready: VecDeque::new(),
+        };
+        for slot in 0..n {
+            r.submit(slot)?;
+        }
+        Ok(r)
+    }
+
+    /// Submits the read of slot `slot` (io_uring, AIO).
+    fn submit(&mut self, slot: usize) -> io::Result<()> {
+        let buf = &mut self.bufs[slot];
+        match &mut self.kind {
+            Kind::IoUring(ring) => {
+                let e = opcode::Read::new(types::Fd(self.fd), buf.as_mut_ptr(), buf.len() as u32)
+                    .offset(u64::MAX)
+                    .build()
+                    .user_data(slot as u64);
+                // SAFETY: the buffer is leaked: it outlives the request.
+                unsafe { ring.submission().push(&e) }
+                    .map_err(|_| io::Error::other("io_uring SQ full"))?;
+                ring.submit()?;
+            }
+            Kind::Aio { ctx, iocbs } => {
+                let cb = &mut iocbs[slot];
+                *cb = Iocb {
+                    aio_data: slot as u64,
+                    aio_fildes: self.fd as u32,
+                    aio_buf: buf.as_mut_ptr() as u64,
+                    aio_nbytes: buf.len() as u64,
+                    ..Iocb::default()
+                };
+                let mut list = [cb as *mut Iocb];
+                // SAFETY: one valid iocb, in a vector that is never resized and
+                // outlives the request
+                // (io_destroy on drop waits for it); a leaked buffer.
+                check(unsafe {
+                    libc::syscall(
+                        libc::SYS_io_submit,
+                        *ctx,
+                        1 as libc::c_long,
+                        list.as_mut_ptr(),
+                    )
+                })?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Waits for completions (io_uring, AIO) and queues them in `ready`.
+    fn reap(&mut self) -> io::Result<()> {
+        match &mut self.kind {
+            Kind::IoUring(ring) => {
+                while ring.completion().is_empty() {
+                    match ring.submit_and_wait(1) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.ready.extend(
+                    ring.completion()
+                        .map(|c| (c.user_data() as usize, c.result() as i64)),
+                );
+            }
+            Kind::Aio { ctx, iocbs } => {
+                let mut ev = vec![IoEvent::default(); iocbs.len()];
+                loop {
+                    // SAFETY: room for as many events as there are requests.
+                    let n = unsafe {
+                        libc::syscall(
+                            libc::SYS_io_getevents,
+                            *ctx,
+                            1 as libc::c_long,
+                            ev.len() as libc::c_long,
+                            ev.as_mut_ptr(),
+                            std::ptr::null::<libc::timespec>(),
+                        )
+                    };
+                    match check(n) {
+                        Ok(n) => {
+                            self.ready
+                                .extend(ev[..n as usize].iter().map(|e| (e.data as usize, e.res)));
+                            break;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Receives one datagram, waiting for it; copies at most `buf.len()`
+    /// bytes of it into `buf` (io_uring and AIO: from the request's own
+    /// buffer, which the kernel filled) and returns its length.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.kind {
+            Kind::Read => return sys::read_fd(self.fd, buf),
+            Kind::EpollRead(ep) => {
+                let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
+                loop {
+                    match ep.wait(&mut ev) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                    match sys::read_fd(self.fd, buf) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        r => return r,
+                    }
+                }
+            }
+            _ => {}
+        }
+        while self.ready.is_empty() {
+            self.reap()?;
+        }
+        let (slot, res) = self.ready.pop_front().expect("a completion");
+        if res < 0 {
+            return Err(io::Error::from_raw_os_error(-res as i32));
+        }
+        let n = res as usize;
+        let m = n.min(buf.len());
+        buf[..m].copy_from_slice(&self.bufs[slot][..m]);
+        self.submit(slot)?;
+        Ok(n)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Kind::Aio { ctx, .. } = self.kind {
+            // SAFETY: our context: cancels the posted reads and waits for
+            // them, before the iocbs go.
+            unsafe { libc::syscall(libc::SYS_io_destroy, ctx) };
+        }
+    }
+}
