@@ -10,8 +10,8 @@
 #[cfg(test)]
 extern crate std;
 
-pub mod hw;
 pub mod driver;
+pub mod hw;
 pub mod sock;
 
 #[path = "../../../rust/simnic/uapi.rs"]
@@ -29,3 +29,5 @@ mod pacer_tests;
 mod port_bitmap_tests;
 #[cfg(test)]
 mod ring_tests;
+#[cfg(test)]
+mod rx_ring_tests;

@@ -84,6 +84,8 @@ pub fn c_header() -> String {
         SIMNIC_IOC_SET_LOOPBACK,
         SIMNIC_IOC_GET_LIMITS,
         SIMNIC_IOC_SET_LIMITS,
+        SIMNIC_IOC_RX_RING_SETUP,
+        SIMNIC_IOC_RX_RING_STATS,
         SIMNIC_MUX_IOC_POLL,
         SIMNIC_MUX_IOC_CTL,
         SIMNIC_MUX_IOC_WAIT,
@@ -119,8 +121,18 @@ pub fn c_header() -> String {
         MINI_EPOLL_MAX_ITEMS,
         MINI_EPOLL_MAX_USER_WATCHES_DEFAULT,
         MINI_EPOLL_MAX_NESTS,
+        RX_RING_PAGE_SIZE,
+        RX_RING_MIN_SLOTS,
+        RX_RING_MAX_SLOTS,
+        RX_RING_MIN_SLOT_SIZE,
+        RX_RING_MAX_SLOT_SIZE,
+        RX_RING_MAX_BYTES,
+        RX_RING_OFF_PRODUCER,
+        RX_RING_OFF_CONSUMER,
+        RX_RING_OFF_STATUS,
+        RX_RING_STATUS_BAD_INDEX,
     ];
-    let structs: [(&str, Layout, usize, usize); 14] = structs![
+    let structs: [(&str, Layout, usize, usize); 17] = structs![
         SendTo,
         RecvFrom,
         GenFlow,
@@ -134,7 +146,10 @@ pub fn c_header() -> String {
         MiniEpollEvent,
         MiniEpollWait,
         MiniEpollInfo,
-        MiniEpollLimits
+        MiniEpollLimits,
+        RxRingReq,
+        RxRingDesc,
+        RxRingStats
     ];
 
     let mut h = String::new();
@@ -171,8 +186,14 @@ pub fn c_header() -> String {
             let _ = writeln!(h, "\t{} {field};", c_type(ty));
         }
         let _ = writeln!(h, "}};");
-        let _ = writeln!(h, "_Static_assert(sizeof(struct {c}) == {size}, \"size of {c}\");");
-        let _ = writeln!(h, "_Static_assert(_Alignof(struct {c}) == {align}, \"alignment of {c}\");");
+        let _ = writeln!(
+            h,
+            "_Static_assert(sizeof(struct {c}) == {size}, \"size of {c}\");"
+        );
+        let _ = writeln!(
+            h,
+            "_Static_assert(_Alignof(struct {c}) == {align}, \"alignment of {c}\");"
+        );
         for (field, _, offset) in layout {
             let _ = writeln!(
                 h,
@@ -202,9 +223,21 @@ mod tests {
     /// `-m32`); Ok or the compiler's messages.
     fn gcc_check(dir: &Path, header: &str, abi: &str) -> Result<(), String> {
         std::fs::write(dir.join("simnic_uapi.h"), header).unwrap();
-        std::fs::write(dir.join("t.c"), "#include \"simnic_uapi.h\"\nint main(void) { return 0; }\n").unwrap();
+        std::fs::write(
+            dir.join("t.c"),
+            "#include \"simnic_uapi.h\"\nint main(void) { return 0; }\n",
+        )
+        .unwrap();
         let out = Command::new("gcc")
-            .args([abi, "-std=c11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I"])
+            .args([
+                abi,
+                "-std=c11",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fsyntax-only",
+                "-I",
+            ])
             .arg(dir)
             .arg(dir.join("t.c"))
             .output()
@@ -252,7 +285,9 @@ mod tests {
         for line in src.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
-                ["pub", "const", name, ..] if name.starts_with("SIMNIC_IOC_") || name.starts_with("SIMNIC_MUX_IOC_") => {
+                ["pub", "const", name, ..]
+                    if name.starts_with("SIMNIC_IOC_") || name.starts_with("SIMNIC_MUX_IOC_") =>
+                {
                     let name = name.trim_end_matches(':');
                     assert!(h.contains(&format!("#define {name} ")), "{name} missing");
                     seen.0 += 1;
@@ -261,14 +296,17 @@ mod tests {
                 // format, no ioctl argument.
                 ["pub", "struct", name, ..] if !name.starts_with('$') && *name != "FrameHeader" => {
                     let c = c_struct_name(name);
-                    assert!(h.contains(&format!("struct {c} {{")), "struct {name} missing");
+                    assert!(
+                        h.contains(&format!("struct {c} {{")),
+                        "struct {name} missing"
+                    );
                     seen.1 += 1;
                 }
                 _ => {}
             }
         }
-        // MAGIC + 17 + 5 requests; 14 structs (the scan itself must have worked).
-        assert_eq!(seen, (23, 14));
+        // MAGIC + 19 + 5 requests; 17 structs (the scan itself must have worked).
+        assert_eq!(seen, (25, 17));
         assert!(h.contains(&format!("#define SIMNIC_FIONREAD 0x{FIONREAD:08x}u")));
     }
 

@@ -28,7 +28,10 @@ pub enum Assembled<V> {
 
 impl<V> Default for FrameAssembler<V> {
     fn default() -> Self {
-        Self { cur: None, broken: false }
+        Self {
+            cur: None,
+            broken: false,
+        }
     }
 }
 

@@ -15,11 +15,12 @@ use crate::sock::data_ready::{sock_def_readable, DataReadyFn};
 use crate::sock::dgram_queue::{Datagram, DgramQueue, QueueFull, Slots};
 use crate::hw::dma_buf::HeaderAndPayload;
 use crate::sock::error_report::sock_def_error_report;
+use crate::sock::rx_mmap_ring::RxMmapRing;
 use crate::sock::state_change::sock_def_wakeup;
 use crate::driver::nic::NicCore;
 use crate::driver::stats::{add, inc, EpCounters};
 use crate::uapi::{
-    EpStats, FrameHeader, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR,
+    EpStats, FrameHeader, RxRingReq, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR,
     SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
 };
 use crate::sock::write_space::sock_def_write_space;
@@ -64,11 +65,11 @@ impl Received {
         self.frame.len() - FrameHeader::SIZE
     }
 
-    fn payload(&self) -> &[u8] {
+    pub(crate) fn payload(&self) -> &[u8] {
         &self.frame[FrameHeader::SIZE..]
     }
 
-    fn src_port(&self) -> u16 {
+    pub(crate) fn src_port(&self) -> u16 {
         // Parsed once more rather than knowing the header's layout twice.
         FrameHeader::parse(&self.frame, self.frame.len()).map_or(0, |h| h.src_port)
     }
@@ -188,6 +189,10 @@ pub(crate) struct Endpoint {
     /// `sk_state_change`.
     pub(crate) state_change: fn(&Endpoint),
     pub(crate) stats: EpCounters,
+    /// The mmap receive ring, once `SIMNIC_IOC_RX_RING_SETUP` made one
+    /// (`sock/rx_mmap_ring.rs`): then datagrams go there, not to `rxq`.
+    #[pin]
+    pub(crate) rx_ring: RxMmapRing,
     /// Links on the NIC's list of endpoints waiting for TX room.
     #[pin]
     tx_wait_links: ListLinks,
@@ -224,6 +229,7 @@ impl Endpoint {
             error_report: sock_def_error_report,
             state_change: sock_def_wakeup,
             stats: EpCounters::default(),
+            rx_ring <- RxMmapRing::new(),
             tx_wait_links <- ListLinks::new(),
             tx_wait_tracker <- AtomicTracker::new(),
         })
@@ -265,6 +271,11 @@ impl Endpoint {
     /// `sk_shutdown`.
     fn shutdown_bits(&self) -> u32 {
         self.state.load(Acquire) & (RCV_SHUTDOWN | SEND_SHUTDOWN)
+    }
+
+    /// Shut for reading, or released: nothing more is delivered.
+    pub(crate) fn rcv_shut(&self) -> bool {
+        self.state.load(Acquire) & (RCV_SHUTDOWN | DEAD) != 0
     }
 
     /// Sends `payload` to `port` through the NIC (`udp_sendmsg`): builds
@@ -330,6 +341,9 @@ impl Endpoint {
     /// datagram and call `data_ready` (`__udp_enqueue_schedule_skb`), or
     /// drop it (the caller counts why on the NIC; here, on the endpoint).
     pub(crate) fn queue_rcv(&self, d: Received) -> Result<(), RcvDrop> {
+        if self.rx_ring.is_active() {
+            return crate::sock::rx_mmap_ring::queue_rcv(self, d.payload(), d.src_port());
+        }
         let nic = &*self.nic;
         let charge = d.truesize();
         let len = d.payload_len() as u64;
@@ -338,8 +352,10 @@ impl Endpoint {
         } else {
             let mut q = self.rxq.lock();
             // Checked under the queue's lock, which `close` takes too: after
-            // `close` has purged the queue nothing more is charged to it.
-            let r = if self.state.load(Acquire) & (RCV_SHUTDOWN | DEAD) != 0 {
+            // `close` has purged the queue nothing more is charged to it;
+            // nor after the ring setup has (a datagram racing with the
+            // setup is dropped as if it had arrived just before).
+            let r = if self.rcv_shut() || self.rx_ring.is_active() {
                 Err(RcvDrop::Closed)
             } else {
                 q.push_back(d).map_err(|(_, why)| match why {
@@ -421,6 +437,10 @@ impl Endpoint {
         nonblock: bool,
         copy: impl FnOnce(&[u8]) -> Result,
     ) -> Result<RecvInfo> {
+        // Datagrams go to the ring, and would never come here.
+        if self.rx_ring.is_active() {
+            return Err(EINVAL);
+        }
         let next = if nonblock {
             self.try_recv().ok_or(EAGAIN)?
         } else {
@@ -486,6 +506,27 @@ impl Endpoint {
             freed
         };
         self.nic.rx_mem_uncharge(freed);
+        self.rx_ring.teardown(&self.nic);
+    }
+
+    /// `SIMNIC_IOC_RX_RING_SETUP`: gives the endpoint its mmap receive ring
+    /// (`sock/rx_mmap_ring.rs`). Datagrams queued until then are dropped:
+    /// `read()` fails on a ring endpoint, so they could never be read.
+    pub(crate) fn rx_ring_setup(&self, req: RxRingReq) -> Result<RxRingReq> {
+        let layout = self.rx_ring.install(&self.nic, req)?;
+        let (purged, freed) = {
+            let mut q = self.rxq.lock();
+            // Under the queue's lock, which `queue_rcv` checks under: no
+            // datagram is queued after the purge.
+            self.rx_ring.activate();
+            let n = q.len();
+            let freed = q.purge();
+            self.publish_queued(&q);
+            (n, freed)
+        };
+        self.nic.rx_mem_uncharge(freed);
+        self.rx_ring.count_purged(purged);
+        Ok(layout)
     }
 
     /// `->poll` (`datagram_poll`): register on the endpoint's wait queue,
@@ -515,6 +556,9 @@ impl Endpoint {
         }
         if ep.rx_queued.load(Acquire) != 0 {
             mask |= PollMask::IN | PollMask::RDNORM;
+        }
+        if ep.rx_ring.is_active() {
+            mask |= ep.rx_ring.poll_mask();
         }
         if shut & SEND_SHUTDOWN == 0 {
             // Read once, then once more only after joining the waiters: a

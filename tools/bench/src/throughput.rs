@@ -12,7 +12,7 @@
 use crate::progress::Progress;
 use crate::stats::nic_delta;
 use crate::sys::{self, Pinning};
-use simnic::{Endpoint, GenFlow, NicStats, GEN_STOP_ALL};
+use simnic::{Endpoint, GenFlow, NicStats, RxRing, GEN_STOP_ALL};
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -377,4 +377,129 @@ pub fn udp_loopback(
         udp: Some(udp),
         ..window_result(&a, &b, b.sent - a.sent, dropped)
     })
+}
+
+/// Slots of the mmap ring the ring paths receive into.
+pub const RING_SLOTS: u32 = 256;
+
+/// An endpoint with a mapped receive ring of [`RING_SLOTS`] slots, each
+/// large enough for a `size`-byte datagram.
+fn ring_endpoint(size: usize) -> io::Result<(Arc<Endpoint>, RxRing)> {
+    let rx = Arc::new(Endpoint::open()?);
+    let slot = (size.max(64) as u32).next_power_of_two();
+    let layout = rx.rx_ring_setup(RING_SLOTS, slot)?;
+    let ring = RxRing::map(&rx, &layout)?;
+    Ok((rx, ring))
+}
+
+/// The ring reader, the second thread of `pin`: takes every published slot
+/// (touching its first and last payload byte, as a consumer would look at
+/// it), returns it, and sleeps in `poll(POLLIN)` only when the ring is
+/// empty (with a timeout, to see the stop flag).
+fn spawn_ring_reader(
+    pin: Pinning,
+    sh: &Arc<Shared>,
+    progress: &Arc<Progress>,
+    rx: &Arc<Endpoint>,
+    mut ring: RxRing,
+) -> io::Result<JoinHandle<()>> {
+    let cpu = pin.cpus().map(|c| c.1);
+    let (sh, progress, rx) = (Arc::clone(sh), Arc::clone(progress), Arc::clone(rx));
+    std::thread::Builder::new()
+        .name("ring-reader".into())
+        .spawn(move || {
+            if let Some(cpu) = cpu {
+                sys::pin_to_cpu(cpu).unwrap_or_else(|e| die("binding the ring reader", &e));
+            }
+            let (mut n, mut touched) = (0u64, 0u64);
+            while !sh.stop_reader.load(Relaxed) {
+                let mut got = 0;
+                while let Some(f) = ring.next_frame() {
+                    touched += u64::from(f.payload.first().copied().unwrap_or(0))
+                        + u64::from(f.payload.last().copied().unwrap_or(0));
+                    ring.advance(1);
+                    got += 1;
+                }
+                if got == 0 {
+                    match simnic::poll_one(rx.as_raw_fd(), libc::POLLIN, 50) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => die("ring reader poll", &e),
+                    }
+                    continue;
+                }
+                let before = n;
+                n += got;
+                sh.received.store(n, Relaxed);
+                if n / 1024 != before / 1024 {
+                    progress.bump();
+                }
+            }
+            std::hint::black_box(touched);
+            sh.reader_done.store(true, Relaxed);
+            drop(ring);
+        })
+}
+
+/// Stops the ring reader (it sees the flag within one poll timeout).
+fn stop_ring_reader(sh: &Shared, reader: JoinHandle<()>) -> io::Result<()> {
+    sh.stop_reader.store(true, Relaxed);
+    reader
+        .join()
+        .map_err(|_| io::Error::other("ring reader panicked"))
+}
+
+/// (d) The generator into an endpoint with an mmap ring.
+pub fn generator_ring(
+    g: &GenParams,
+    warmup: f64,
+    secs: f64,
+    pin: Pinning,
+    progress: &Arc<Progress>,
+) -> io::Result<ThroughputResult> {
+    let _engine = pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
+    let (rx, ring) = ring_endpoint(g.payload as usize)?;
+    let port = rx.port()?;
+    let sh = Arc::new(Shared::default());
+    let reader = spawn_ring_reader(pin, &sh, progress, &rx, ring)?;
+    let flow = GenFlow {
+        flow: 0,
+        dst_port: port,
+        payload_len: g.payload,
+        rate_pps: g.rate_pps,
+        burst: g.burst,
+        reserved: 0,
+        count: 0,
+    };
+    rx.gen_start(&flow)?;
+    let w = window(&sh, Some(&rx), false, warmup, secs);
+    rx.gen_stop(GEN_STOP_ALL)?;
+    let (a, b) = w?;
+    stop_ring_reader(&sh, reader)?;
+    let offered = nic_change(&a, &b).gen_packets;
+    Ok(simnic_result(&a, &b, offered))
+}
+
+/// (e) A writer thread through the NIC into an endpoint with an mmap ring.
+pub fn simnic_loopback_ring(
+    size: usize,
+    warmup: f64,
+    secs: f64,
+    pin: Pinning,
+    progress: &Arc<Progress>,
+) -> io::Result<ThroughputResult> {
+    let _engine = pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
+    let (rx, ring) = ring_endpoint(size)?;
+    let port = rx.port()?;
+    let tx = Endpoint::open()?;
+    tx.connect(port)?;
+    let sh = Arc::new(Shared::default());
+    let reader = spawn_ring_reader(pin, &sh, progress, &rx, ring)?;
+    let payload = vec![0x5au8; size];
+    let writer = spawn_writer(pin, &sh, move || tx.send(&payload))?;
+    let w = window(&sh, Some(&rx), false, warmup, secs);
+    stop_writer(&sh, writer)?;
+    let (a, b) = w?;
+    stop_ring_reader(&sh, reader)?;
+    Ok(simnic_result(&a, &b, b.sent - a.sent))
 }

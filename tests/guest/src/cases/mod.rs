@@ -10,6 +10,7 @@ mod errors;
 mod faults;
 mod generator;
 mod limits;
+mod mmap;
 mod module;
 mod mux;
 pub mod nic;
@@ -123,6 +124,19 @@ pub const TESTS: &[Test] = tests![
     privilege::unprivileged_rx_mem_budget,
     privilege::gen_flows_stop_with_owner,
     privilege::unprivileged_user_watches_bounded,
+    mmap::mmap_ring_frames_in_order,
+    mmap::mmap_ring_poll_wakes,
+    mmap::mmap_ring_full_then_slots_returned,
+    mmap::mmap_ring_bad_consumer_index,
+    mmap::mmap_ring_setup_errors,
+    mmap::mmap_bad_offset_length,
+    mmap::mmap_close_with_ring_mapped,
+    mmap::mmap_munmap_and_remap,
+    mmap::mmap_fork_shares_ring,
+    mmap::mmap_ring_memory_bounded,
+    mmap::mmap_ring_truncates_to_slot,
+    mmap::mmap_setup_purges_queue,
+    mmap::mmap_ring_hostile_scribbler @ 90,
     stress::stress_threads,
     stress::stress_threads_drops,
     compat::compat_ioctl_32bit,
@@ -133,5 +147,6 @@ pub const TESTS: &[Test] = tests![
     module::module_budget,
     module::module_unload_traffic,
     module::module_debugfs_open_pins,
+    module::module_unload_with_ring_mapped,
     module::module_refcount_unload,
 ];
