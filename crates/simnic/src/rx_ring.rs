@@ -123,7 +123,7 @@ impl RxRing {
     /// If `offset` is misaligned or outside the mapping.
     pub fn word(&self, offset: usize) -> &AtomicU32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.layout.map_len as usize,
+            offset.is_multiple_of(4) && offset + 4 <= self.layout.map_len as usize,
             "word at {offset}"
         );
         // SAFETY: Inside the live mapping, aligned; shared words are only

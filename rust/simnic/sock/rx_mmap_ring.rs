@@ -136,19 +136,7 @@ impl RxMmapRing {
         if !nic.rx_mem_charge(map_len) {
             return Err(ENOBUFS);
         }
-        let made = SharedPages::new(map_len / PAGE_SIZE, GFP_KERNEL_ACCOUNT)
-            .and_then(|p| Ok(Arc::new(p, GFP_KERNEL_ACCOUNT)?))
-            .and_then(|pages| {
-                let idx = RingIndex::new(geom.slots).ok_or(EINVAL)?;
-                let stats = RxRingStats {
-                    slots: geom.slots,
-                    slot_size: geom.slot_size,
-                    map_len: geom.map_len,
-                    ..Default::default()
-                };
-                Ok(KBox::new(Ring { pages, geom, idx, status: 0, _locked: locked, stats }, GFP_KERNEL_ACCOUNT)?)
-            });
-        let ring = match made {
+        let ring = match Self::alloc(geom, locked) {
             Ok(r) => r,
             Err(e) => {
                 nic.rx_mem_uncharge(map_len);
@@ -165,6 +153,15 @@ impl RxMmapRing {
         }
         *slot = Some(ring);
         Ok(geom)
+    }
+
+    /// The ring's memory and state, zeroed (producer and consumer at 0).
+    fn alloc(geom: RxRingReq, locked: LockedVmCharge) -> Result<KBox<Ring>> {
+        let pages = SharedPages::new(geom.map_len as usize / PAGE_SIZE, GFP_KERNEL_ACCOUNT)?;
+        let pages = Arc::new(pages, GFP_KERNEL_ACCOUNT)?;
+        let idx = RingIndex::new(geom.slots).ok_or(EINVAL)?;
+        let stats = RxRingStats { slots: geom.slots, slot_size: geom.slot_size, map_len: geom.map_len, ..Default::default() };
+        Ok(KBox::new(Ring { pages, geom, idx, status: 0, _locked: locked, stats }, GFP_KERNEL_ACCOUNT)?)
     }
 
     /// Second half of the setup: from now on datagrams go to the ring. The
