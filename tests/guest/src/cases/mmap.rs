@@ -151,7 +151,7 @@ pub fn mmap_ring_frames_in_order() -> TestResult {
         &[("queued", 0), ("rx_packets", 6), ("rx_drops", 0)],
         "after 6",
     )?;
-    let d = nic_delta(&nic_stats(&ep)?, &before);
+    let d = nic_delta(&before, &nic_stats(&ep)?);
     expect_nic(
         &d,
         &[("rx_packets", 6), ("rx_queue_full", 0)],
@@ -272,7 +272,7 @@ pub fn mmap_ring_full_then_slots_returned() -> TestResult {
         "6 into 4 slots",
     )?;
     expect_nic(
-        &nic_delta(&nic_stats(&ep)?, &before),
+        &nic_delta(&before, &nic_stats(&ep)?),
         &[("rx_packets", 4), ("rx_queue_full", 2)],
         "6 into 4 slots",
     )?;
