@@ -437,9 +437,10 @@ impl Endpoint {
         nonblock: bool,
         copy: impl FnOnce(&[u8]) -> Result,
     ) -> Result<RecvInfo> {
-        // Datagrams go to the ring, and would never come here.
+        // Datagrams go to the ring, and would never come here. A pending
+        // error is still reported (once), so that read() can clear it.
         if self.rx_ring.is_active() {
-            return Err(EINVAL);
+            return Err(self.take_error().unwrap_or(EINVAL));
         }
         let next = if nonblock {
             self.try_recv().ok_or(EAGAIN)?

@@ -510,7 +510,36 @@ pub fn mmap_ring_setup_errors() -> TestResult {
         "setup on a blocking endpoint",
     )?;
     let r = call_without_blocking_read(&blocking)?;
-    expect_errno(r, libc::EINVAL, "blocking read() on a ring endpoint")
+    expect_errno(r, libc::EINVAL, "blocking read() on a ring endpoint")?;
+    // A pending error (ECONNREFUSED from a send to a port nobody has) is
+    // still reported by read(), once, which clears POLLERR.
+    let gone = port_of(&open_dev_nonblocking()?)?;
+    okay(ep.connect(gone), "connect to an unbound port")?;
+    send(ep.as_raw_fd(), b"x", "send to the unbound port")?;
+    settle(&ep)?;
+    let (_, rev) = poll_one(ep.as_raw_fd(), POLL_ALL, 0)?;
+    ensure!(
+        rev & libc::POLLERR != 0,
+        "no POLLERR with ECONNREFUSED pending: {}",
+        poll_names(rev)
+    );
+    expect_errno(
+        read(ep.as_raw_fd(), &mut buf),
+        libc::ECONNREFUSED,
+        "read() with an error pending",
+    )?;
+    expect_errno(
+        read(ep.as_raw_fd(), &mut buf),
+        libc::EINVAL,
+        "read() after the error",
+    )?;
+    let (_, rev) = poll_one(ep.as_raw_fd(), POLL_ALL, 0)?;
+    ensure!(
+        rev & libc::POLLERR == 0,
+        "POLLERR after the error was read: {}",
+        poll_names(rev)
+    );
+    Ok(())
 }
 
 fn call_without_blocking_read(ep: &Endpoint) -> Result<SysResult, String> {
