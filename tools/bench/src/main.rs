@@ -509,6 +509,7 @@ fn render_throughput(args: &Args, rep: &Report, o: &mut String) {
         "ENOBUFS/s",
         "received vs UDP",
         "received/s per block",
+        "reader CPU",
     ]);
     for (name, r) in &rep.throughput {
         t.row(vec![
@@ -525,6 +526,7 @@ fn render_throughput(args: &Args, rep: &Report, o: &mut String) {
                 thousands(r.block_rates.iter().copied().fold(f64::INFINITY, f64::min)),
                 thousands(r.block_rates.iter().copied().fold(0.0, f64::max))
             ),
+            format!("{:.0} %", r.reader_cpu_pct()),
         ]);
     }
     *o += &t.render();
@@ -625,8 +627,8 @@ fn render_raw(rep: &Report, o: &mut String) {
     for (name, r) in &rep.throughput {
         let _ = writeln!(
             o,
-            "throughput {name}: windows={:.3} s offered={} received={} dropped={} ENOBUFS={}",
-            r.secs, r.offered, r.received, r.dropped, r.busy
+            "throughput {name}: windows={:.3} s offered={} received={} dropped={} ENOBUFS={} reader_cpu={:.3} s",
+            r.secs, r.offered, r.received, r.dropped, r.busy, r.reader_cpu
         );
         let rates: Vec<String> = r.block_rates.iter().map(|v| format!("{v:.0}")).collect();
         let _ = writeln!(

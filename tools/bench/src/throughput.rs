@@ -40,6 +40,8 @@ pub struct ThroughputResult {
     pub udp: Option<BTreeMap<String, u64>>,
     /// Received per second in each block, in the order they ran.
     pub block_rates: Vec<f64>,
+    /// CPU time the reader thread used in the window, seconds.
+    pub reader_cpu: f64,
 }
 
 impl ThroughputResult {
@@ -59,6 +61,10 @@ impl ThroughputResult {
     pub fn busy_per_sec(&self) -> f64 {
         self.busy as f64 / self.secs
     }
+    /// The reader thread's share of one CPU over the window, percent.
+    pub fn reader_cpu_pct(&self) -> f64 {
+        100.0 * self.reader_cpu / self.secs
+    }
 
     /// Adds one block's window to the totals.
     pub fn absorb(&mut self, b: ThroughputResult) {
@@ -68,6 +74,7 @@ impl ThroughputResult {
         self.received += b.received;
         self.dropped += b.dropped;
         self.busy += b.busy;
+        self.reader_cpu += b.reader_cpu;
         if let Some(n) = b.nic {
             self.nic = Some(match self.nic {
                 Some(a) => crate::stats::nic_sum(&a, &n),
@@ -176,6 +183,7 @@ fn spawn_writer(
 /// A counter snapshot at one instant.
 struct Snap {
     t: u64,
+    reader_cpu: u64,
     received: u64,
     sent: u64,
     busy: u64,
@@ -183,9 +191,15 @@ struct Snap {
     udp: Option<BTreeMap<String, u64>>,
 }
 
-fn snap(sh: &Shared, nic: Option<&Endpoint>, udp: bool) -> io::Result<Snap> {
+fn snap(
+    sh: &Shared,
+    nic: Option<&Endpoint>,
+    udp: bool,
+    reader: libc::clockid_t,
+) -> io::Result<Snap> {
     Ok(Snap {
         t: sys::now_ns(),
+        reader_cpu: clock_ns(reader)?,
         received: sh.received.load(Relaxed),
         sent: sh.sent.load(Relaxed),
         busy: sh.busy.load(Relaxed),
@@ -194,18 +208,44 @@ fn snap(sh: &Shared, nic: Option<&Endpoint>, udp: bool) -> io::Result<Snap> {
     })
 }
 
+/// The CPU-time clock of the thread `h` runs (`pthread_getcpuclockid`),
+/// which another thread may read.
+fn cpu_clock<T>(h: &JoinHandle<T>) -> io::Result<libc::clockid_t> {
+    use std::os::unix::thread::JoinHandleExt;
+    let mut clk: libc::clockid_t = 0;
+    // SAFETY: a live thread (joined only later) and a valid out-pointer.
+    match unsafe { libc::pthread_getcpuclockid(h.as_pthread_t(), &mut clk) } {
+        0 => Ok(clk),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+fn clock_ns(clk: libc::clockid_t) -> io::Result<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    if unsafe { libc::clock_gettime(clk, &mut ts) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
 /// Warm-up, then the window between two snapshots.
-fn window(
+fn window<T>(
     sh: &Shared,
     nic: Option<&Endpoint>,
     udp: bool,
     warmup: f64,
     secs: f64,
+    reader: &JoinHandle<T>,
 ) -> io::Result<(Snap, Snap)> {
+    let clk = cpu_clock(reader)?;
     sys::sleep_secs(warmup);
-    let a = snap(sh, nic, udp)?;
+    let a = snap(sh, nic, udp, clk)?;
     sys::sleep_secs(secs);
-    let b = snap(sh, nic, udp)?;
+    let b = snap(sh, nic, udp, clk)?;
     Ok((a, b))
 }
 
@@ -254,6 +294,7 @@ fn window_result(a: &Snap, b: &Snap, offered: u64, dropped: u64) -> ThroughputRe
         received: b.received - a.received,
         dropped,
         busy: b.busy - a.busy,
+        reader_cpu: (b.reader_cpu - a.reader_cpu) as f64 / 1e9,
         ..ThroughputResult::default()
     }
 }
@@ -303,7 +344,7 @@ pub fn generator(
         count: 0,
     };
     rx.gen_start(&flow)?;
-    let w = window(&sh, Some(&rx), false, warmup, secs);
+    let w = window(&sh, Some(&rx), false, warmup, secs, &reader);
     rx.gen_stop(GEN_STOP_ALL)?;
     let (a, b) = w?;
     stop_simnic_reader(&sh, reader, port)?;
@@ -330,7 +371,7 @@ pub fn simnic_loopback(
     let reader = spawn_reader(pin, &sh, progress, size, move |b| r.recv(b))?;
     let payload = vec![0x5au8; size];
     let writer = spawn_writer(pin, &sh, move || tx.send(&payload))?;
-    let w = window(&sh, Some(&rx), false, warmup, secs);
+    let w = window(&sh, Some(&rx), false, warmup, secs, &reader);
     stop_writer(&sh, writer)?;
     let (a, b) = w?;
     stop_simnic_reader(&sh, reader, port)?;
@@ -356,7 +397,7 @@ pub fn udp_loopback(
     })?;
     let payload = vec![0x5au8; size];
     let writer = spawn_writer(pin, &sh, move || sys::write_fd(tx.as_raw_fd(), &payload))?;
-    let w = window(&sh, None, true, warmup, secs);
+    let w = window(&sh, None, true, warmup, secs, &reader);
     stop_writer(&sh, writer)?;
     let (a, b) = w?;
     let (waker, _) = sys::udp_bound()?;
@@ -472,7 +513,7 @@ pub fn generator_ring(
         count: 0,
     };
     rx.gen_start(&flow)?;
-    let w = window(&sh, Some(&rx), false, warmup, secs);
+    let w = window(&sh, Some(&rx), false, warmup, secs, &reader);
     rx.gen_stop(GEN_STOP_ALL)?;
     let (a, b) = w?;
     stop_ring_reader(&sh, reader)?;
@@ -497,7 +538,7 @@ pub fn simnic_loopback_ring(
     let reader = spawn_ring_reader(pin, &sh, progress, &rx, ring)?;
     let payload = vec![0x5au8; size];
     let writer = spawn_writer(pin, &sh, move || tx.send(&payload))?;
-    let w = window(&sh, Some(&rx), false, warmup, secs);
+    let w = window(&sh, Some(&rx), false, warmup, secs, &reader);
     stop_writer(&sh, writer)?;
     let (a, b) = w?;
     stop_ring_reader(&sh, reader)?;
