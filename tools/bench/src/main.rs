@@ -99,6 +99,10 @@ struct Args {
     /// Generator burst: datagrams sent back to back.
     #[arg(long, default_value_t = 64)]
     gen_burst: u32,
+    /// Microseconds the mmap-ring reader keeps checking an empty ring
+    /// before it sleeps in poll() (0: it sleeps at once).
+    #[arg(long, default_value_t = 0)]
+    ring_spin_us: u64,
 
     /// Idle endpoints (and UDP sockets) opened for the memory test.
     #[arg(long, default_value_t = 1000)]
@@ -338,6 +342,10 @@ fn throughput_section(
         rep.tp_pin = Pinning::Same;
     }
     let (w, s, size, pin) = (args.warmup_secs, args.secs, args.size, rep.tp_pin);
+    throughput::RING_SPIN_NS.store(
+        args.ring_spin_us * 1000,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let gen_name = format!(
         "simnic generator ({} pps, burst {})",
         thousands(g.rate_pps as f64),
@@ -488,12 +496,14 @@ fn render_throughput(args: &Args, rep: &Report, o: &mut String) {
         "\n2. Throughput of {}-byte datagrams through the whole path, one reader thread draining with blocking\n   \
          read(); {} blocks of {} s per path (after {} s warm-up each), the paths taking turns; drops from the\n   \
          kernel's counters over the same windows; \"-> mmap ring\": the reader takes the datagrams in place from a\n   \
-         {}-slot mmap receive ring and calls poll() only when it is empty, no read(). Placement: {}.\n",
+         {}-slot mmap receive ring and calls poll() only when it is empty (after looking for {} us), no read().\n   \
+         Placement: {}.\n",
         args.size,
         args.tp_blocks.max(1),
         args.secs,
         args.warmup_secs,
         throughput::RING_SLOTS,
+        args.ring_spin_us,
         rep.tp_pin
     );
     let udp_rx = rep

@@ -423,6 +423,10 @@ pub fn udp_loopback(
 /// Slots of the mmap ring the ring paths receive into.
 pub const RING_SLOTS: u32 = 256;
 
+/// How long the ring reader keeps looking at an empty ring before it
+/// sleeps in `poll` (`--ring-spin-us`; 0: sleeps at once).
+pub static RING_SPIN_NS: AtomicU64 = AtomicU64::new(0);
+
 /// An endpoint with a mapped receive ring of [`RING_SLOTS`] slots, each
 /// large enough for a `size`-byte datagram.
 fn ring_endpoint(size: usize) -> io::Result<(Arc<Endpoint>, RxRing)> {
@@ -462,6 +466,16 @@ fn spawn_ring_reader(
                     got += 1;
                 }
                 if got == 0 {
+                    let spin = RING_SPIN_NS.load(Relaxed);
+                    if spin > 0 {
+                        let until = sys::now_ns() + spin;
+                        while ring.pending() == 0 && sys::now_ns() < until {
+                            std::hint::spin_loop();
+                        }
+                        if ring.pending() != 0 {
+                            continue;
+                        }
+                    }
                     match simnic::poll_one(rx.as_raw_fd(), libc::POLLIN, 50) {
                         Ok(_) => {}
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
