@@ -103,6 +103,10 @@ struct Args {
     /// before it sleeps in poll() (0: it sleeps at once).
     #[arg(long, default_value_t = 0)]
     ring_spin_us: u64,
+    /// Slots of the mmap receive ring (a power of two): 1024 holds four of
+    /// the generator's catch-up bursts.
+    #[arg(long, default_value_t = 1024)]
+    ring_slots: u32,
 
     /// Idle endpoints (and UDP sockets) opened for the memory test.
     #[arg(long, default_value_t = 1000)]
@@ -502,7 +506,7 @@ fn render_throughput(args: &Args, rep: &Report, o: &mut String) {
         args.tp_blocks.max(1),
         args.secs,
         args.warmup_secs,
-        throughput::RING_SLOTS,
+        args.ring_slots,
         args.ring_spin_us,
         rep.tp_pin
     );

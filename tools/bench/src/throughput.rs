@@ -16,7 +16,7 @@ use simnic::{Endpoint, GenFlow, NicStats, RxRing, GEN_STOP_ALL};
 use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -420,8 +420,8 @@ pub fn udp_loopback(
     })
 }
 
-/// Slots of the mmap ring the ring paths receive into.
-pub const RING_SLOTS: u32 = 256;
+/// Slots of the mmap ring the ring paths receive into (`--ring-slots`).
+pub static RING_SLOTS: AtomicU32 = AtomicU32::new(1024);
 
 /// How long the ring reader keeps looking at an empty ring before it
 /// sleeps in `poll` (`--ring-spin-us`; 0: sleeps at once).
@@ -432,7 +432,7 @@ pub static RING_SPIN_NS: AtomicU64 = AtomicU64::new(0);
 fn ring_endpoint(size: usize) -> io::Result<(Arc<Endpoint>, RxRing)> {
     let rx = Arc::new(Endpoint::open()?);
     let slot = (size.max(64) as u32).next_power_of_two();
-    let layout = rx.rx_ring_setup(RING_SLOTS, slot)?;
+    let layout = rx.rx_ring_setup(RING_SLOTS.load(Relaxed), slot)?;
     let ring = RxRing::map(&rx, &layout)?;
     Ok((rx, ring))
 }
