@@ -336,9 +336,7 @@ pub const RX_MEM_MAX_DEFAULT: u32 = 64 << 20;
 /// tests check that the two agree.
 pub const fn rx_truesize(payload: usize) -> usize {
     let n = FrameHeader::SIZE + payload;
-    let caches = [
-        8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192,
-    ];
+    let caches = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
     let mut i = 0;
     while i < caches.len() {
         if n <= caches[i] {
@@ -792,10 +790,7 @@ impl FrameHeader {
             src_port: u16::from_le_bytes([b[2], b[3]]),
             len: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
         };
-        if h.len as usize != frame_len - Self::SIZE
-            || h.len as usize > MAX_DATAGRAM
-            || h.dst_port == 0
-        {
+        if h.len as usize != frame_len - Self::SIZE || h.len as usize > MAX_DATAGRAM || h.dst_port == 0 {
             return None;
         }
         Some(h)

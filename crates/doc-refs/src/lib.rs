@@ -64,8 +64,7 @@ fn is_code_path(s: &str) -> bool {
         && CODE_ROOTS.iter().any(|r| s.starts_with(r))
         && !s.contains("..")
         && !s.contains("//")
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
 }
 
 /// Whether `s` is a Rust path: identifiers joined by `::`.
@@ -87,8 +86,7 @@ pub fn references(text: &str) -> Vec<Reference> {
         }
         let item = lits.get(i + 1).and_then(|&(next, _, item)| {
             let between = &text[end..next];
-            (between.chars().all(char::is_whitespace) && is_item_path(item))
-                .then(|| item.to_string())
+            (between.chars().all(char::is_whitespace) && is_item_path(item)).then(|| item.to_string())
         });
         out.push(Reference {
             line: text[..start].matches('\n').count() + 1,
@@ -315,34 +313,15 @@ mod tests {
     fn definitions() {
         let d = Definitions::parse(SRC).unwrap();
         for yes in [
-            "Endpoint",
-            "Endpoint::poll",
-            "Endpoint::recv",
-            "Endpoint::SLOTS",
-            "Endpoint::wq",
-            "Rx::Eof",
-            "Wrapper::read_iter",
-            "MiscDevice::read_iter",
-            "Wrapper",
-            "Callback::run",
-            "new_queue",
-            "nested",
-            "inner",
-            "poll",
-            "crate::endpoint::Endpoint::poll",
+            "Endpoint", "Endpoint::poll", "Endpoint::recv", "Endpoint::SLOTS", "Endpoint::wq",
+            "Rx::Eof", "Wrapper::read_iter", "MiscDevice::read_iter", "Wrapper", "Callback::run",
+            "new_queue", "nested", "inner", "poll", "crate::endpoint::Endpoint::poll",
         ] {
             assert!(d.defines(yes), "{yes} should be defined");
         }
         for no in [
-            "Endpoint::send",
-            "Rx::Error",
-            "Wrapper::poll",
-            "Endpoint::read_iter",
-            "wq",
-            "only_in_a_comment",
-            "not_defined_here",
-            "Callback::stop",
-            "Missing",
+            "Endpoint::send", "Rx::Error", "Wrapper::poll", "Endpoint::read_iter", "wq",
+            "only_in_a_comment", "not_defined_here", "Callback::stop", "Missing",
         ] {
             assert!(!d.defines(no), "{no} should not be defined");
         }
@@ -356,19 +335,13 @@ mod tests {
                     ``fs/file.rs`` ``File`` (not a repository path),\n\
                     ``rust/simnic.rs`` ``a b`` (not an item), ``poll``.";
         let refs = references(text);
-        let got: Vec<(usize, &str, Option<&str>)> = refs
-            .iter()
-            .map(|r| (r.line, r.file.as_str(), r.item.as_deref()))
-            .collect();
+        let got: Vec<(usize, &str, Option<&str>)> =
+            refs.iter().map(|r| (r.line, r.file.as_str(), r.item.as_deref())).collect();
         assert_eq!(
             got,
             [
                 (1, "rust/simnic/sock/endpoint.rs", Some("Endpoint::poll")),
-                (
-                    3,
-                    "tests/guest/src/cases/sigio.rs",
-                    Some("sigio_o_async_flag")
-                ),
+                (3, "tests/guest/src/cases/sigio.rs", Some("sigio_o_async_flag")),
                 (4, "rust/simnic/fops/simnic.rs", None),
                 (6, "rust/simnic.rs", None),
             ]

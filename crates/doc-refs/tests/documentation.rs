@@ -22,10 +22,7 @@ fn documentation_references_exist() {
         let text = std::fs::read_to_string(doc).expect("read a .rst file");
         let name = doc.strip_prefix(&root).unwrap_or(doc).display().to_string();
         errors.extend(doc_refs::check(&root, &name, &text, &mut parsed));
-        let n = doc_refs::references(&text)
-            .iter()
-            .filter(|r| r.item.is_some())
-            .count();
+        let n = doc_refs::references(&text).iter().filter(|r| r.item.is_some()).count();
         // The I/O model pages are built on such references: a page without
         // any means the scanner no longer sees them, and checks nothing.
         if name.contains("Documentation/models/") {
@@ -33,14 +30,6 @@ fn documentation_references_exist() {
         }
         items += n;
     }
-    assert!(
-        errors.is_empty(),
-        "{} broken references:\n{}",
-        errors.len(),
-        errors.join("\n")
-    );
-    println!(
-        "{} documentation files, {items} item references checked",
-        docs.len()
-    );
+    assert!(errors.is_empty(), "{} broken references:\n{}", errors.len(), errors.join("\n"));
+    println!("{} documentation files, {items} item references checked", docs.len());
 }

@@ -97,10 +97,7 @@ fn slot_limit_counts_in_flight() {
     assert_eq!(q.push_back(d(3, 1)).unwrap_err().1, QueueFull::Slots);
     let a = q.pop_front().unwrap();
     // The popped datagram still holds its slot until it completes.
-    assert_eq!(
-        q.push_back(d(3, 1)).unwrap_err(),
-        (d(3, 1), QueueFull::Slots)
-    );
+    assert_eq!(q.push_back(d(3, 1)).unwrap_err(), (d(3, 1), QueueFull::Slots));
     q.complete(a.len);
     q.push_back(d(3, 1)).unwrap();
 }
@@ -111,10 +108,7 @@ fn byte_limit_refuses_and_gives_datagram_back() {
     q.push_back(d(1, 40)).unwrap();
     assert!(q.has_room_for(10));
     assert!(!q.has_room_for(11));
-    assert_eq!(
-        q.push_back(d(2, 11)).unwrap_err(),
-        (d(2, 11), QueueFull::Bytes)
-    );
+    assert_eq!(q.push_back(d(2, 11)).unwrap_err(), (d(2, 11), QueueFull::Bytes));
     q.push_back(d(3, 10)).unwrap();
     // Zero-length datagrams only need a slot.
     q.push_back(d(4, 0)).unwrap();
@@ -252,10 +246,7 @@ fn grows_by_doubling_to_the_bound_and_gives_memory_back_when_drained() {
         q.push_back(d(i, 1)).unwrap();
         caps.push(q.capacity());
     }
-    assert_eq!(
-        caps,
-        [4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16]
-    );
+    assert_eq!(caps, [4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16]);
     assert_eq!(q.push_back(d(99, 1)).unwrap_err().1, QueueFull::Slots);
     // FIFO order survived the moves.
     let order: Vec<u32> = core::iter::from_fn(|| q.pop_front().map(|x| x.seq)).collect();
@@ -310,10 +301,7 @@ fn a_failed_growth_refuses_the_datagram_and_loses_nothing() {
     for i in 0..4 {
         q.push_back(d(i, 1)).unwrap();
     }
-    assert_eq!(
-        q.push_back(d(4, 1)).unwrap_err(),
-        (d(4, 1), QueueFull::NoMem)
-    );
+    assert_eq!(q.push_back(d(4, 1)).unwrap_err(), (d(4, 1), QueueFull::NoMem));
     assert_eq!((q.len(), q.bytes(), q.capacity()), (4, 4, 4));
     TIGHT_ALLOCS_LEFT.with(|l| l.set(1));
     q.push_back(d(4, 1)).unwrap();

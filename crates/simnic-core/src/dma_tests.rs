@@ -6,8 +6,7 @@
 
 use crate::driver::rx_assemble::{Assembled, FrameAssembler};
 use crate::hw::dma_buf::{
-    chunk_len, descs_for, ByteSink, DmaBuf, FrameSource, HeaderAndPayload, BUF_SIZE, DESC_DD,
-    DESC_EOP,
+    chunk_len, descs_for, ByteSink, DmaBuf, FrameSource, HeaderAndPayload, BUF_SIZE, DESC_DD, DESC_EOP,
 };
 use crate::hw::ring::Ring;
 use crate::hw::rx_ring::{RxDesc, RxMissed, RxRing};
@@ -35,10 +34,7 @@ struct Sink {
 
 impl Sink {
     fn with_room(room: usize) -> Self {
-        Self {
-            data: Vec::new(),
-            room,
-        }
+        Self { data: Vec::new(), room }
     }
 }
 
@@ -67,11 +63,7 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
 
 /// Frame number `seq`: a valid wire header and `payload_len` payload bytes.
 fn frame_parts(seq: u64, payload_len: usize) -> ([u8; 8], Vec<u8>) {
-    let h = FrameHeader {
-        dst_port: 1 + (seq % 65535) as u16,
-        src_port: seq as u16,
-        len: payload_len as u32,
-    };
+    let h = FrameHeader { dst_port: 1 + (seq % 65535) as u16, src_port: seq as u16, len: payload_len as u32 };
     (h.encode(), bytes(seq, payload_len))
 }
 
@@ -89,11 +81,7 @@ impl FrameSource for Raw<'_> {
     }
 
     fn write_chunk(&self, k: usize, dst: &DmaBuf) -> usize {
-        HeaderAndPayload {
-            header: &[],
-            payload: self.0,
-        }
-        .write_chunk(k, dst)
+        HeaderAndPayload { header: &[], payload: self.0 }.write_chunk(k, dst)
     }
 }
 
@@ -151,12 +139,7 @@ impl Poller {
     /// number cleaned and the frames completed.
     fn poll(&mut self, rx: &Rx, budget: u32) -> (u32, Vec<Vec<u8>>) {
         let mut frames = Vec::new();
-        let (asm, hints, dropped, fail) = (
-            &mut self.asm,
-            &mut self.hints,
-            &mut self.dropped,
-            &mut self.fail_alloc_after,
-        );
+        let (asm, hints, dropped, fail) = (&mut self.asm, &mut self.hints, &mut self.dropped, &mut self.fail_alloc_after);
         let n = rx.clean(&mut self.ntc, budget, |buf, len, eop| {
             let alloc = |hint: usize| {
                 hints.push(hint);
@@ -396,10 +379,7 @@ fn reassemble(src: &impl FrameSource) -> Vec<u8> {
         assert_eq!(n, chunk_len(src.len(), k));
         let all = read_all(&b);
         // Nothing written past the chunk.
-        assert!(
-            all[n..].iter().all(|&x| x == 0xA5),
-            "chunk {k} wrote past {n}"
-        );
+        assert!(all[n..].iter().all(|&x| x == 0xA5), "chunk {k} wrote past {n}");
         out.extend_from_slice(&all[..n]);
     }
     out
@@ -414,10 +394,7 @@ fn header_and_payload_chunks_around_buffer_boundaries() {
             }
             let header = bytes(1 + total as u64, hlen);
             let payload = bytes(2 + hlen as u64, total - hlen);
-            let src = HeaderAndPayload {
-                header: &header,
-                payload: &payload,
-            };
+            let src = HeaderAndPayload { header: &header, payload: &payload };
             assert_eq!(src.len(), total);
             let want = [&header[..], &payload[..]].concat();
             assert_eq!(reassemble(&src), want, "total {total} header {hlen}");
@@ -442,18 +419,10 @@ proptest! {
 
 #[test]
 fn frame_header_encodes_little_endian_and_round_trips() {
-    let h = FrameHeader {
-        dst_port: 0x1234,
-        src_port: 0xABCD,
-        len: 0x0001_0203,
-    };
+    let h = FrameHeader { dst_port: 0x1234, src_port: 0xABCD, len: 0x0001_0203 };
     let b = h.encode();
     assert_eq!(b, [0x34, 0x12, 0xCD, 0xAB, 0x03, 0x02, 0x01, 0x00]);
-    let h = FrameHeader {
-        dst_port: 7,
-        src_port: 0,
-        len: 100,
-    };
+    let h = FrameHeader { dst_port: 7, src_port: 0, len: 100 };
     assert_eq!(FrameHeader::parse(&h.encode(), 108), Some(h));
     // Trailing bytes after the header are fine (the payload).
     let f = frame(5, 300);
@@ -463,11 +432,7 @@ fn frame_header_encodes_little_endian_and_round_trips() {
 
 #[test]
 fn frame_header_parse_rejects_bad_frames() {
-    let ok = FrameHeader {
-        dst_port: 1,
-        src_port: 2,
-        len: 0,
-    };
+    let ok = FrameHeader { dst_port: 1, src_port: 2, len: 0 };
     assert_eq!(FrameHeader::parse(&ok.encode(), 8), Some(ok));
     // Short buffer or short frame.
     for n in 0..8 {
@@ -484,26 +449,11 @@ fn frame_header_parse_rejects_bad_frames() {
     let h = FrameHeader { dst_port: 0, ..ok };
     assert_eq!(FrameHeader::parse(&h.encode(), 8), None);
     // Largest datagram accepted, one more refused even when consistent.
-    let h = FrameHeader {
-        len: MAX_DATAGRAM as u32,
-        ..ok
-    };
-    assert_eq!(
-        FrameHeader::parse(&h.encode(), FrameHeader::MAX_FRAME),
-        Some(h)
-    );
-    let h = FrameHeader {
-        len: MAX_DATAGRAM as u32 + 1,
-        ..ok
-    };
-    assert_eq!(
-        FrameHeader::parse(&h.encode(), FrameHeader::MAX_FRAME + 1),
-        None
-    );
-    let h = FrameHeader {
-        len: u32::MAX,
-        ..ok
-    };
+    let h = FrameHeader { len: MAX_DATAGRAM as u32, ..ok };
+    assert_eq!(FrameHeader::parse(&h.encode(), FrameHeader::MAX_FRAME), Some(h));
+    let h = FrameHeader { len: MAX_DATAGRAM as u32 + 1, ..ok };
+    assert_eq!(FrameHeader::parse(&h.encode(), FrameHeader::MAX_FRAME + 1), None);
+    let h = FrameHeader { len: u32::MAX, ..ok };
     assert_eq!(FrameHeader::parse(&h.encode(), u32::MAX as usize + 8), None);
 }
 
@@ -556,24 +506,9 @@ fn rx_receive_fills_descriptors_and_clean_sees_the_frame() {
     let (d, b) = (rx_descs(64), bufs(64));
     let rx: Rx = RxRing::new(ring(64), &d, &b);
     let (h, p) = frame_parts(1, 5000);
-    assert_eq!(
-        rx.hw_receive(
-            &HeaderAndPayload {
-                header: &h,
-                payload: &p
-            },
-            4242
-        ),
-        Ok(3)
-    );
+    assert_eq!(rx.hw_receive(&HeaderAndPayload { header: &h, payload: &p }, 4242), Ok(3));
     assert_eq!(rx.head(), 3);
-    for (i, (len, status)) in [
-        (2048, DESC_DD),
-        (2048, DESC_DD),
-        (5008 - 4096, DESC_DD | DESC_EOP),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (len, status)) in [(2048, DESC_DD), (2048, DESC_DD), (5008 - 4096, DESC_DD | DESC_EOP)].into_iter().enumerate()
     {
         assert_eq!(d[i].len.load(Relaxed), len);
         assert_eq!(d[i].status.load(Relaxed), status);
@@ -595,23 +530,7 @@ fn rx_receive_fills_descriptors_and_clean_sees_the_frame() {
         }),
         3
     );
-    assert_eq!(
-        seen,
-        [
-            Seen {
-                len: 2048,
-                eop: false
-            },
-            Seen {
-                len: 2048,
-                eop: false
-            },
-            Seen {
-                len: 912,
-                eop: true
-            }
-        ]
-    );
+    assert_eq!(seen, [Seen { len: 2048, eop: false }, Seen { len: 2048, eop: false }, Seen { len: 912, eop: true }]);
     assert_eq!(data, frame(1, 5000));
     assert_eq!(ntc, 3);
     // Descriptors handed back: status cleared, tail one behind ntc.
@@ -643,30 +562,11 @@ fn rx_empty_and_one_byte_frames() {
 fn rx_clean_delivers_frames_in_order_with_assembler() {
     let (d, b) = (rx_descs(128), bufs(128));
     let rx: Rx = RxRing::new(ring(128), &d, &b);
-    let sizes = [
-        0usize,
-        1,
-        2039,
-        2040,
-        2041,
-        4088,
-        4089,
-        100,
-        FrameHeader::MAX_FRAME - 8,
-        3,
-    ];
+    let sizes = [0usize, 1, 2039, 2040, 2041, 4088, 4089, 100, FrameHeader::MAX_FRAME - 8, 3];
     let mut want = Vec::new();
     for (seq, &len) in sizes.iter().enumerate() {
         let (h, p) = frame_parts(seq as u64, len);
-        let need = rx
-            .hw_receive(
-                &HeaderAndPayload {
-                    header: &h,
-                    payload: &p,
-                },
-                9,
-            )
-            .unwrap();
+        let need = rx.hw_receive(&HeaderAndPayload { header: &h, payload: &p }, 9).unwrap();
         assert_eq!(need, descs_for(8 + len));
         want.push(frame(seq as u64, len));
     }
@@ -675,10 +575,7 @@ fn rx_clean_delivers_frames_in_order_with_assembler() {
     assert_eq!(n, sizes.iter().map(|&l| descs_for(8 + l)).sum::<u32>());
     assert_eq!(frames, want);
     // The allocation hint is the header's length field plus the header.
-    assert_eq!(
-        poller.hints,
-        sizes.iter().map(|&l| l + 8).collect::<Vec<_>>()
-    );
+    assert_eq!(poller.hints, sizes.iter().map(|&l| l + 8).collect::<Vec<_>>());
     assert_eq!(poller.ntc, rx.head());
     assert_eq!(rx.tail(), rx.ring().tail_for(poller.ntc));
 }
@@ -691,14 +588,7 @@ fn rx_budget_splits_frames_and_resumes_mid_frame() {
     let lens = [4 * BUF_SIZE + 10 - 8, 20, 2 * BUF_SIZE + 1 - 8];
     for (seq, &len) in lens.iter().enumerate() {
         let (h, p) = frame_parts(seq as u64, len);
-        rx.hw_receive(
-            &HeaderAndPayload {
-                header: &h,
-                payload: &p,
-            },
-            1,
-        )
-        .unwrap();
+        rx.hw_receive(&HeaderAndPayload { header: &h, payload: &p }, 1).unwrap();
     }
     assert_eq!(rx.head(), 9);
     let mut poller = Poller::default();
@@ -713,14 +603,8 @@ fn rx_budget_splits_frames_and_resumes_mid_frame() {
         assert_eq!(rx.tail(), rx.ring().tail_for(poller.ntc));
         got.extend(frames);
     }
-    assert_eq!(
-        trace,
-        [(2, 0), (2, 0), (0, 0), (1, 1), (1, 1), (2, 0), (1, 1)]
-    );
-    assert_eq!(
-        got,
-        [frame(0, lens[0]), frame(1, lens[1]), frame(2, lens[2])]
-    );
+    assert_eq!(trace, [(2, 0), (2, 0), (0, 0), (1, 1), (1, 1), (2, 0), (1, 1)]);
+    assert_eq!(got, [frame(0, lens[0]), frame(1, lens[1]), frame(2, lens[2])]);
     assert!(!rx.has_work(poller.ntc));
 }
 
@@ -729,23 +613,10 @@ fn rx_full_ring_misses_and_writes_nothing() {
     let (d, b) = (rx_descs(64), bufs(64));
     let rx: Rx = RxRing::new(ring(64), &d, &b);
     for seq in 0..63 {
-        assert_eq!(
-            rx.hw_receive(
-                &HeaderAndPayload {
-                    header: &frame_parts(seq, 0).0,
-                    payload: &[]
-                },
-                1
-            ),
-            Ok(1)
-        );
+        assert_eq!(rx.hw_receive(&HeaderAndPayload { header: &frame_parts(seq, 0).0, payload: &[] }, 1), Ok(1));
     }
     assert_eq!(rx.head(), 63);
-    let snapshot = |d: &[RxDesc]| {
-        d.iter()
-            .map(|x| (x.len.load(Relaxed), x.status.load(Relaxed)))
-            .collect::<Vec<_>>()
-    };
+    let snapshot = |d: &[RxDesc]| d.iter().map(|x| (x.len.load(Relaxed), x.status.load(Relaxed))).collect::<Vec<_>>();
     let before = snapshot(&d);
     let buf63 = read_all(&b[63]);
     let f = frame(100, 10);
@@ -772,10 +643,7 @@ fn rx_full_ring_misses_and_writes_nothing() {
     let (n, frames) = poller.poll(&rx, 1000);
     assert_eq!(n, 63);
     assert_eq!(frames.len(), 62);
-    assert_eq!(
-        frames[..61],
-        (2..63).map(|s| frame(s, 0)).collect::<Vec<_>>()[..]
-    );
+    assert_eq!(frames[..61], (2..63).map(|s| frame(s, 0)).collect::<Vec<_>>()[..]);
     assert_eq!(frames[61], two);
 }
 
@@ -789,12 +657,7 @@ fn rx_frame_larger_than_ring_is_always_missed() {
     assert_eq!(rx.hw_receive(&Raw(&exact), 1), Ok(63));
     let mut s = Sink::with_room(usize::MAX);
     let mut ntc = 0;
-    assert_eq!(
-        rx.clean(&mut ntc, 100, |buf, len, _| assert!(
-            buf.read_into(len, &mut s)
-        )),
-        63
-    );
+    assert_eq!(rx.clean(&mut ntc, 100, |buf, len, _| assert!(buf.read_into(len, &mut s))), 63);
     assert_eq!(s.data, exact);
 }
 
@@ -811,13 +674,7 @@ fn rx_descriptors_are_reused_around_the_ring_many_times() {
         loop {
             let len = (bytes(seq, 1)[0] as usize * 37) % 6000;
             let (h, p) = frame_parts(seq, len);
-            match rx.hw_receive(
-                &HeaderAndPayload {
-                    header: &h,
-                    payload: &p,
-                },
-                1,
-            ) {
+            match rx.hw_receive(&HeaderAndPayload { header: &h, payload: &p }, 1) {
                 Ok(_) => seq += 1,
                 Err(RxMissed) => {
                     missed += 1;
@@ -852,10 +709,7 @@ fn assembler_drops_a_frame_whose_allocation_fails_and_recovers() {
     for (seq, &len) in lens.iter().enumerate() {
         rx.hw_receive(&Raw(&frame(seq as u64, len)), 1).unwrap();
     }
-    let mut poller = Poller {
-        fail_alloc_after: Some(1),
-        ..Poller::default()
-    };
+    let mut poller = Poller { fail_alloc_after: Some(1), ..Poller::default() };
     // First frame allocated; second fails; then allocation works again.
     let (_, f1) = poller.poll(&rx, 3);
     assert_eq!(f1, [frame(0, 3000)]);
@@ -882,9 +736,7 @@ fn assembler_drops_a_frame_that_overflows_its_sink() {
     });
     assert!(matches!(r, Assembled::More));
     assert_eq!(hint_seen, 3008);
-    let r = asm.push(&b1, f.len() - BUF_SIZE, true, |_| {
-        panic!("not a first descriptor")
-    });
+    let r = asm.push(&b1, f.len() - BUF_SIZE, true, |_| panic!("not a first descriptor"));
     assert!(matches!(r, Assembled::Dropped));
     // The next frame starts cleanly.
     let g = frame(2, 4);
@@ -896,18 +748,9 @@ fn assembler_drops_a_frame_that_overflows_its_sink() {
     // A frame that overflows on its first descriptor: dropped at its EOP,
     // not before, and later descriptors ask for no allocation.
     b1.write_at(0, &f[BUF_SIZE..]);
-    assert!(matches!(
-        asm.push(&b0, BUF_SIZE, false, |_| Some(Sink::with_room(5))),
-        Assembled::More
-    ));
-    assert!(matches!(
-        asm.push(&b1, 10, false, |_| panic!("mid-frame alloc")),
-        Assembled::More
-    ));
-    assert!(matches!(
-        asm.push(&b1, 10, true, |_| panic!("mid-frame alloc")),
-        Assembled::Dropped
-    ));
+    assert!(matches!(asm.push(&b0, BUF_SIZE, false, |_| Some(Sink::with_room(5))), Assembled::More));
+    assert!(matches!(asm.push(&b1, 10, false, |_| panic!("mid-frame alloc")), Assembled::More));
+    assert!(matches!(asm.push(&b1, 10, true, |_| panic!("mid-frame alloc")), Assembled::Dropped));
 }
 
 // ---------------------------------------------------------------------------
@@ -927,22 +770,9 @@ fn hw_transmit(tx: &Tx, rx: &Rx, port: u16) -> Option<(TxFrame, Result<u32, RxMi
     }
 }
 
-fn xmit_frame(
-    tx: &Tx,
-    p: &mut TxProducer,
-    seq: u64,
-    payload_len: usize,
-    launch_ns: u64,
-) -> Result<u32, TxBusy> {
+fn xmit_frame(tx: &Tx, p: &mut TxProducer, seq: u64, payload_len: usize, launch_ns: u64) -> Result<u32, TxBusy> {
     let (h, pl) = frame_parts(seq, payload_len);
-    tx.xmit(
-        p,
-        &HeaderAndPayload {
-            header: &h,
-            payload: &pl,
-        },
-        launch_ns,
-    )
+    tx.xmit(p, &HeaderAndPayload { header: &h, payload: &pl }, launch_ns)
 }
 
 #[test]
@@ -966,13 +796,7 @@ fn tx_xmit_peek_transmit_complete_clean() {
     assert_eq!(xmit_frame(&tx, &mut p, 1, 3000, 111), Ok(2));
     assert_eq!(xmit_frame(&tx, &mut p, 2, 0, 222), Ok(1));
     assert_eq!(xmit_frame(&tx, &mut p, 3, 70, 333), Ok(1));
-    assert_eq!(
-        p,
-        TxProducer {
-            next_to_use: 4,
-            next_to_clean: 0
-        }
-    );
+    assert_eq!(p, TxProducer { next_to_use: 4, next_to_clean: 0 });
     assert_eq!(tx.tail(), 4);
     assert_eq!(tx.unused(&p), 59);
     // Driver-written descriptors: EOP on the last, no DD.
@@ -980,12 +804,7 @@ fn tx_xmit_peek_transmit_complete_clean() {
     assert_eq!(st, [0, DESC_EOP, DESC_EOP, DESC_EOP]);
 
     // Peeking does not consume.
-    let f1 = TxFrame {
-        first: 0,
-        ndesc: 2,
-        len: 3008,
-        launch_ns: 111,
-    };
+    let f1 = TxFrame { first: 0, ndesc: 2, len: 3008, launch_ns: 111 };
     assert_eq!(tx.hw_peek(), HwTx::Frame(f1));
     assert_eq!(tx.hw_peek(), HwTx::Frame(f1));
     // Nothing completed: nothing to reclaim.
@@ -997,12 +816,7 @@ fn tx_xmit_peek_transmit_complete_clean() {
     assert_eq!(rd[0].port.load(Relaxed), 80);
     assert_eq!(
         tx.hw_peek(),
-        HwTx::Frame(TxFrame {
-            first: 2,
-            ndesc: 1,
-            len: 8,
-            launch_ns: 222
-        })
+        HwTx::Frame(TxFrame { first: 2, ndesc: 1, len: 8, launch_ns: 222 })
     );
     // Only the completed frame is reclaimed.
     assert_eq!(tx.clean(&mut p), 2);
@@ -1013,15 +827,7 @@ fn tx_xmit_peek_transmit_complete_clean() {
     let (f, _) = hw_transmit(&tx, &rx, 80).unwrap();
     assert_eq!(f.launch_ns, 222);
     let (f, _) = hw_transmit(&tx, &rx, 80).unwrap();
-    assert_eq!(
-        f,
-        TxFrame {
-            first: 3,
-            ndesc: 1,
-            len: 78,
-            launch_ns: 333
-        }
-    );
+    assert_eq!(f, TxFrame { first: 3, ndesc: 1, len: 78, launch_ns: 333 });
     assert!(hw_transmit(&tx, &rx, 80).is_none());
     assert_eq!(tx.head(), 4);
     assert_eq!(tx.clean(&mut p), 2);
@@ -1044,24 +850,9 @@ fn tx_busy_when_the_ring_is_full() {
         assert_eq!(xmit_frame(&tx, &mut p, seq, BUF_SIZE, seq), Ok(2));
     }
     assert_eq!(tx.unused(&p), 1);
-    let before = (
-        p,
-        tx.tail(),
-        td.iter()
-            .map(|d| d.status.load(Relaxed))
-            .collect::<Vec<_>>(),
-    );
+    let before = (p, tx.tail(), td.iter().map(|d| d.status.load(Relaxed)).collect::<Vec<_>>());
     assert_eq!(xmit_frame(&tx, &mut p, 99, BUF_SIZE, 0), Err(TxBusy));
-    assert_eq!(
-        (
-            p,
-            tx.tail(),
-            td.iter()
-                .map(|d| d.status.load(Relaxed))
-                .collect::<Vec<_>>()
-        ),
-        before
-    );
+    assert_eq!((p, tx.tail(), td.iter().map(|d| d.status.load(Relaxed)).collect::<Vec<_>>()), before);
     assert_eq!(xmit_frame(&tx, &mut p, 31, 5, 0), Ok(1));
     assert_eq!(tx.unused(&p), 0);
     assert_eq!(xmit_frame(&tx, &mut p, 99, 0, 0), Err(TxBusy));
@@ -1088,25 +879,11 @@ fn tx_to_rx_loopback_round_trips_every_size() {
     let rx: Rx = RxRing::new(ring(64), &rd, &rb);
     let mut p = TxProducer::default();
     let mut poller = Poller::default();
-    let sizes = [
-        0usize,
-        1,
-        2039,
-        2040,
-        2041,
-        4088,
-        4089,
-        MAX_DATAGRAM,
-        17,
-        MAX_DATAGRAM - 1,
-    ];
+    let sizes = [0usize, 1, 2039, 2040, 2041, 4088, 4089, MAX_DATAGRAM, 17, MAX_DATAGRAM - 1];
     for round in 0..5u64 {
         for (i, &len) in sizes.iter().enumerate() {
             let seq = round * 100 + i as u64;
-            assert_eq!(
-                xmit_frame(&tx, &mut p, seq, len, seq * 7),
-                Ok(descs_for(len + 8))
-            );
+            assert_eq!(xmit_frame(&tx, &mut p, seq, len, seq * 7), Ok(descs_for(len + 8)));
             let (f, r) = hw_transmit(&tx, &rx, 3).unwrap();
             assert_eq!(f.launch_ns, seq * 7);
             assert_eq!(f.len, len + 8);
@@ -1192,13 +969,7 @@ impl Model {
     }
 }
 
-fn check_indices(
-    m: &Model,
-    tx: &Tx,
-    rx: &Rx,
-    p: &TxProducer,
-    poller: &Poller,
-) -> Result<(), TestCaseError> {
+fn check_indices(m: &Model, tx: &Tx, rx: &Rx, p: &TxProducer, poller: &Poller) -> Result<(), TestCaseError> {
     let size = m.size as u64;
     let r = tx.ring();
     let tx_reclaimed = m.tx_put - m.tx_used() as u64;
@@ -1208,9 +979,7 @@ fn check_indices(
     prop_assert_eq!(p.next_to_clean as u64, tx_reclaimed % size);
     prop_assert_eq!(tx.unused(p), m.size - 1 - m.tx_used());
     // The hardware's TX head lies within the driver's in-use span.
-    prop_assert!(
-        r.distance(p.next_to_clean, tx.head()) <= r.distance(p.next_to_clean, p.next_to_use)
-    );
+    prop_assert!(r.distance(p.next_to_clean, tx.head()) <= r.distance(p.next_to_clean, p.next_to_use));
     prop_assert_eq!(rx.head() as u64, m.rx_written % size);
     prop_assert_eq!(poller.ntc as u64, m.rx_cleaned % size);
     prop_assert_eq!(rx.tail(), r.tail_for(poller.ntc));
@@ -1268,12 +1037,7 @@ fn run_model(size: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
         Ok(())
     }
 
-    fn rx_clean_step(
-        m: &mut Model,
-        poller: &mut Poller,
-        rx: &Rx,
-        budget: u32,
-    ) -> Result<(), TestCaseError> {
+    fn rx_clean_step(m: &mut Model, poller: &mut Poller, rx: &Rx, budget: u32) -> Result<(), TestCaseError> {
         let (n, frames) = poller.poll(rx, budget);
         prop_assert_eq!(n, budget.min(m.rx_filled()));
         m.rx_cleaned += n as u64;
@@ -1307,12 +1071,7 @@ fn run_model(size: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let r = xmit_frame(&tx, &mut p, seq, len, seq * 1000 + 1);
                 if need <= m.size - 1 - m.tx_used() {
                     prop_assert_eq!(r, Ok(need));
-                    m.tx.push_back(TxM {
-                        seq,
-                        payload: len,
-                        ndesc: need,
-                        sent: false,
-                    });
+                    m.tx.push_back(TxM { seq, payload: len, ndesc: need, sent: false });
                     m.tx_put += need as u64;
                     m.xmitted.push(seq);
                 } else {
@@ -1393,10 +1152,7 @@ struct Ctl {
 
 impl Ctl {
     fn new() -> Self {
-        Self {
-            stop: AtomicBool::new(false),
-            start: Instant::now(),
-        }
+        Self { stop: AtomicBool::new(false), start: Instant::now() }
     }
 
     /// Marks the test failed if the current thread panics.
@@ -1409,10 +1165,7 @@ impl Ctl {
         if self.stop.load(Ordering::Relaxed) {
             panic!("another thread failed");
         }
-        assert!(
-            self.start.elapsed() < Duration::from_secs(60),
-            "no progress: stuck"
-        );
+        assert!(self.start.elapsed() < Duration::from_secs(60), "no progress: stuck");
         thread::yield_now();
     }
 }
@@ -1446,10 +1199,7 @@ fn stress_rx_hardware_thread_vs_driver_poll() {
             let _g = ctl.guard();
             for seq in 0..N {
                 let (h, p) = frame_parts(seq, stress_len(seq));
-                let src = HeaderAndPayload {
-                    header: &h,
-                    payload: &p,
-                };
+                let src = HeaderAndPayload { header: &h, payload: &p };
                 while rx.hw_receive(&src, 1) == Err(RxMissed) {
                     misses.fetch_add(1, Ordering::Relaxed);
                     ctl.spin();
@@ -1578,14 +1328,7 @@ fn stress_rx_misses_are_whole_frames() {
             let mut missed = 0u64;
             for seq in 0..N {
                 let (h, p) = frame_parts(seq, stress_len(seq));
-                if rx.hw_receive(
-                    &HeaderAndPayload {
-                        header: &h,
-                        payload: &p,
-                    },
-                    1,
-                ) == Err(RxMissed)
-                {
+                if rx.hw_receive(&HeaderAndPayload { header: &h, payload: &p }, 1) == Err(RxMissed) {
                     missed += 1;
                 }
                 if seq % 16 == 0 {

@@ -168,10 +168,7 @@ fn race(events: u64, burst_max: u64, gap: u64, work: u64) -> (u64, u64, u64) {
                     // A latch is cleared by the unmask that reports it, so
                     // repolls that find nothing new cannot go on.
                     empty_repolls = if now == seen { empty_repolls + 1 } else { 0 };
-                    assert!(
-                        empty_repolls < 1000,
-                        "unmask keeps reporting an interrupt with no new event"
-                    );
+                    assert!(empty_repolls < 1000, "unmask keeps reporting an interrupt with no new event");
                     seen = now;
                     consumed.store(seen, Release);
                     busy(next_rand(&mut x) % (work + 1));
@@ -189,11 +186,7 @@ fn race(events: u64, burst_max: u64, gap: u64, work: u64) -> (u64, u64, u64) {
         repolls = driver.join().unwrap();
     });
     assert!(hw_done.load(Acquire));
-    assert_eq!(
-        consumed.load(Acquire),
-        events,
-        "an event was left with no interrupt scheduled"
-    );
+    assert_eq!(consumed.load(Acquire), events, "an event was left with no interrupt scheduled");
     assert!(!line.is_masked(), "the driver left the line masked");
     assert!(!line.unmask(), "an event is still latched");
     assert_eq!(raised + suppressed, events);

@@ -10,8 +10,8 @@
 #[cfg(test)]
 extern crate std;
 
-pub mod driver;
 pub mod hw;
+pub mod driver;
 pub mod sock;
 
 #[path = "../../../rust/simnic/uapi.rs"]

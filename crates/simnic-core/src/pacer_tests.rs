@@ -266,8 +266,5 @@ fn due_times_round_up() {
     let interval = burst as u64 * SEC / rate as u64;
     let period = interval * MAX_CATCH_UP * 428 / 1000;
     let (sent, t) = run_regular(&mut p, 0, period, 3795);
-    assert!(
-        within_one_burst(sent, rate, burst, t),
-        "sent {sent} in {t} ns"
-    );
+    assert!(within_one_burst(sent, rate, burst, t), "sent {sent} in {t} ns");
 }

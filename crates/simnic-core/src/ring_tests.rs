@@ -11,9 +11,7 @@ fn ring(size: u32) -> Ring {
 
 #[test]
 fn new_accepts_exactly_powers_of_two_in_range() {
-    let accepted: std::vec::Vec<u32> = (0..=2 * RING_SIZE_MAX + 1)
-        .filter(|&s| Ring::new(s).is_some())
-        .collect();
+    let accepted: std::vec::Vec<u32> = (0..=2 * RING_SIZE_MAX + 1).filter(|&s| Ring::new(s).is_some()).collect();
     assert_eq!(accepted, [64, 128, 256, 512, 1024, 2048, 4096]);
     for s in accepted {
         assert_eq!(ring(s).size(), s);

@@ -186,14 +186,8 @@ pub fn c_header() -> String {
             let _ = writeln!(h, "\t{} {field};", c_type(ty));
         }
         let _ = writeln!(h, "}};");
-        let _ = writeln!(
-            h,
-            "_Static_assert(sizeof(struct {c}) == {size}, \"size of {c}\");"
-        );
-        let _ = writeln!(
-            h,
-            "_Static_assert(_Alignof(struct {c}) == {align}, \"alignment of {c}\");"
-        );
+        let _ = writeln!(h, "_Static_assert(sizeof(struct {c}) == {size}, \"size of {c}\");");
+        let _ = writeln!(h, "_Static_assert(_Alignof(struct {c}) == {align}, \"alignment of {c}\");");
         for (field, _, offset) in layout {
             let _ = writeln!(
                 h,
@@ -223,21 +217,9 @@ mod tests {
     /// `-m32`); Ok or the compiler's messages.
     fn gcc_check(dir: &Path, header: &str, abi: &str) -> Result<(), String> {
         std::fs::write(dir.join("simnic_uapi.h"), header).unwrap();
-        std::fs::write(
-            dir.join("t.c"),
-            "#include \"simnic_uapi.h\"\nint main(void) { return 0; }\n",
-        )
-        .unwrap();
+        std::fs::write(dir.join("t.c"), "#include \"simnic_uapi.h\"\nint main(void) { return 0; }\n").unwrap();
         let out = Command::new("gcc")
-            .args([
-                abi,
-                "-std=c11",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-fsyntax-only",
-                "-I",
-            ])
+            .args([abi, "-std=c11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-I"])
             .arg(dir)
             .arg(dir.join("t.c"))
             .output()
@@ -285,9 +267,7 @@ mod tests {
         for line in src.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
-                ["pub", "const", name, ..]
-                    if name.starts_with("SIMNIC_IOC_") || name.starts_with("SIMNIC_MUX_IOC_") =>
-                {
+                ["pub", "const", name, ..] if name.starts_with("SIMNIC_IOC_") || name.starts_with("SIMNIC_MUX_IOC_") => {
                     let name = name.trim_end_matches(':');
                     assert!(h.contains(&format!("#define {name} ")), "{name} missing");
                     seen.0 += 1;
@@ -296,10 +276,7 @@ mod tests {
                 // format, no ioctl argument.
                 ["pub", "struct", name, ..] if !name.starts_with('$') && *name != "FrameHeader" => {
                     let c = c_struct_name(name);
-                    assert!(
-                        h.contains(&format!("struct {c} {{")),
-                        "struct {name} missing"
-                    );
+                    assert!(h.contains(&format!("struct {c} {{")), "struct {name} missing");
                     seen.1 += 1;
                 }
                 _ => {}

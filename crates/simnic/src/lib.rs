@@ -75,15 +75,14 @@ pub use c_header::c_header;
 pub use errno::{describe, errno_name};
 pub use rx_ring::{poll_one, RxFrame, RxRing};
 pub use uapi::{
-    rx_truesize, EpStats, FrameHeader, GenFlow, Limits, MiniEpollInfo, MiniPoll, MiniPollFd,
-    NicStats, RingState, RxRingDesc, RxRingReq, RxRingStats, EPHEMERAL_PORT_FIRST, GEN_FLOWS,
-    MAX_DATAGRAM, MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD,
-    MINI_EPOLL_MAX_USER_WATCHES_DEFAULT, MUX_DEVICE_PATH, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN,
-    RMEM_MAX_DEFAULT, RX_MEM_MAX_DEFAULT, RX_QUEUE_SLOTS, RX_RING_MAX_BYTES, RX_RING_MAX_SLOTS,
-    RX_RING_MAX_SLOT_SIZE, RX_RING_MIN_SLOTS, RX_RING_MIN_SLOT_SIZE, RX_RING_OFF_CONSUMER,
-    RX_RING_OFF_PRODUCER, RX_RING_OFF_STATUS, RX_RING_PAGE_SIZE, RX_RING_STATUS_BAD_INDEX, SHUT_RD,
-    SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL, SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
-    TX_DELAY_MAX_NS,
+    rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, EPHEMERAL_PORT_FIRST,
+    GEN_FLOWS, MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT,
+    RX_MEM_MAX_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL,
+    SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT, TX_DELAY_MAX_NS, MiniPollFd, MiniEpollInfo, MiniPoll,
+    MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD, MINI_EPOLL_MAX_USER_WATCHES_DEFAULT, MUX_DEVICE_PATH,
+    RxRingDesc, RxRingReq, RxRingStats, RX_RING_MAX_BYTES, RX_RING_MAX_SLOTS, RX_RING_MAX_SLOT_SIZE,
+    RX_RING_MIN_SLOTS, RX_RING_MIN_SLOT_SIZE, RX_RING_OFF_CONSUMER, RX_RING_OFF_PRODUCER, RX_RING_OFF_STATUS,
+    RX_RING_PAGE_SIZE, RX_RING_STATUS_BAD_INDEX,
 };
 
 use uapi::{RecvFrom, SendTo};
@@ -299,8 +298,7 @@ impl Endpoint {
     /// or lets them leave and be lost (`SIMNIC_IOC_SET_LOOPBACK`,
     /// `CAP_NET_ADMIN`).
     pub fn set_loopback(&self, on: bool) -> io::Result<()> {
-        self.ioctl_in(uapi::SIMNIC_IOC_SET_LOOPBACK, &u32::from(on))
-            .map(drop)
+        self.ioctl_in(uapi::SIMNIC_IOC_SET_LOOPBACK, &u32::from(on)).map(drop)
     }
 
     /// Receives one datagram with one `read()`: copies at most `buf.len()`
@@ -475,13 +473,7 @@ impl MiniEpoll {
     /// of [`MINI_EPOLL_CTL_ADD`], [`MINI_EPOLL_CTL_DEL`],
     /// [`MINI_EPOLL_CTL_MOD`].
     pub fn ctl(&self, op: u32, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
-        let mut c = uapi::MiniEpollCtl {
-            op,
-            fd,
-            events,
-            reserved: 0,
-            data,
-        };
+        let mut c = uapi::MiniEpollCtl { op, fd, events, reserved: 0, data };
         self.ioctl(uapi::SIMNIC_MUX_IOC_CTL, &mut c).map(drop)
     }
 
@@ -496,11 +488,7 @@ impl MiniEpoll {
     /// [`Self::wait`] into the caller's buffer (`epoll_wait(fd, events,
     /// events.len(), timeout_ms)`), allocating nothing; returns how many
     /// events it filled.
-    pub fn wait_into(
-        &self,
-        events: &mut [uapi::MiniEpollEvent],
-        timeout_ms: i32,
-    ) -> io::Result<usize> {
+    pub fn wait_into(&self, events: &mut [uapi::MiniEpollEvent], timeout_ms: i32) -> io::Result<usize> {
         let mut w = uapi::MiniEpollWait {
             events: events.as_mut_ptr() as u64,
             maxevents: len_u32(events.len()),
@@ -512,12 +500,8 @@ impl MiniEpoll {
     /// Sets `max_user_watches`, the most items one user's instances hold
     /// together (`SIMNIC_MUX_IOC_SET_LIMITS`; `CAP_SYS_ADMIN`).
     pub fn set_max_user_watches(&self, max: u32) -> io::Result<()> {
-        let mut l = uapi::MiniEpollLimits {
-            max_user_watches: max,
-            reserved: 0,
-        };
-        self.ioctl(uapi::SIMNIC_MUX_IOC_SET_LIMITS, &mut l)
-            .map(drop)
+        let mut l = uapi::MiniEpollLimits { max_user_watches: max, reserved: 0 };
+        self.ioctl(uapi::SIMNIC_MUX_IOC_SET_LIMITS, &mut l).map(drop)
     }
 
     /// The instance's counters (`SIMNIC_MUX_IOC_INFO`).
@@ -530,11 +514,7 @@ impl MiniEpoll {
     /// `poll(fds, timeout_ms)` done by the module (`SIMNIC_MUX_IOC_POLL`):
     /// fills each `revents` and returns how many are ready, and what the
     /// call did (rescans, entries, wake-ups).
-    pub fn mini_poll(
-        &self,
-        fds: &mut [uapi::MiniPollFd],
-        timeout_ms: i32,
-    ) -> io::Result<(usize, uapi::MiniPoll)> {
+    pub fn mini_poll(&self, fds: &mut [uapi::MiniPollFd], timeout_ms: i32) -> io::Result<(usize, uapi::MiniPoll)> {
         let mut p = uapi::MiniPoll {
             fds: fds.as_mut_ptr() as u64,
             nfds: len_u32(fds.len()),

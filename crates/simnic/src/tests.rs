@@ -61,16 +61,8 @@ fn ioctl_numbers_are_the_c_macros() {
         (SIMNIC_IOC_RESET_STATS, 0x0000_e50d, "_IO(13)"),
         (SIMNIC_IOC_SHUTDOWN, 0x4004_e50e, "_IOW(14, u32)"),
         (SIMNIC_IOC_SET_LOOPBACK, 0x4004_e50f, "_IOW(15, u32)"),
-        (
-            SIMNIC_IOC_GET_LIMITS,
-            0x8010_e510,
-            "_IOR(16, 16-byte Limits)",
-        ),
-        (
-            SIMNIC_IOC_SET_LIMITS,
-            0x4010_e511,
-            "_IOW(17, 16-byte Limits)",
-        ),
+        (SIMNIC_IOC_GET_LIMITS, 0x8010_e510, "_IOR(16, 16-byte Limits)"),
+        (SIMNIC_IOC_SET_LIMITS, 0x4010_e511, "_IOW(17, 16-byte Limits)"),
         (FIONREAD, 0x541b, "asm-generic FIONREAD"),
     ];
     for (got, want, what) in want {

@@ -28,10 +28,7 @@ pub enum Assembled<V> {
 
 impl<V> Default for FrameAssembler<V> {
     fn default() -> Self {
-        Self {
-            cur: None,
-            broken: false,
-        }
+        Self { cur: None, broken: false }
     }
 }
 

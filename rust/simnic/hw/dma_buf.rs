@@ -30,11 +30,7 @@ pub const DESC_EOP: u32 = 2;
 
 /// How many descriptors a frame of `len` bytes takes.
 pub const fn descs_for(len: usize) -> u32 {
-    if len == 0 {
-        1
-    } else {
-        len.div_ceil(BUF_SIZE) as u32
-    }
+    if len == 0 { 1 } else { len.div_ceil(BUF_SIZE) as u32 }
 }
 
 /// Where frame bytes go when the driver copies them out of a buffer.
@@ -57,9 +53,7 @@ impl Default for DmaBuf {
 impl DmaBuf {
     /// A zeroed buffer.
     pub const fn new() -> Self {
-        Self {
-            words: [const { AtomicU64::new(0) }; BUF_WORDS],
-        }
+        Self { words: [const { AtomicU64::new(0) }; BUF_WORDS] }
     }
 
     /// Writes `data` at byte offset `off` (the writer owns the buffer).
@@ -70,11 +64,7 @@ impl DmaBuf {
             let (w, b) = (pos / 8, pos % 8);
             let n = (8 - b).min(rest.len());
             let word = &self.words[w];
-            let mut bytes = if n == 8 {
-                [0u8; 8]
-            } else {
-                word.load(Relaxed).to_le_bytes()
-            };
+            let mut bytes = if n == 8 { [0u8; 8] } else { word.load(Relaxed).to_le_bytes() };
             bytes[b..b + n].copy_from_slice(&rest[..n]);
             word.store(u64::from_le_bytes(bytes), Relaxed);
             pos += n;
@@ -120,10 +110,7 @@ impl DmaBuf {
     /// whole words: up to 7 bytes past `len` are copied too, which no reader
     /// looks at (lengths travel in the descriptors).
     pub fn copy_from(&self, src: &DmaBuf, len: usize) {
-        for (d, s) in self.words[..len.min(BUF_SIZE).div_ceil(8)]
-            .iter()
-            .zip(src.words.iter())
-        {
+        for (d, s) in self.words[..len.min(BUF_SIZE).div_ceil(8)].iter().zip(src.words.iter()) {
             d.store(s.load(Relaxed), Relaxed);
         }
     }
@@ -177,3 +164,4 @@ impl FrameSource for HeaderAndPayload<'_> {
         n
     }
 }
+

@@ -40,9 +40,7 @@ impl Default for IrqLine {
 impl IrqLine {
     /// Unmasked, nothing pending.
     pub const fn new() -> Self {
-        Self {
-            state: AtomicU32::new(0),
-        }
+        Self { state: AtomicU32::new(0) }
     }
 
     /// Hardware side: an interrupt cause happened.
@@ -52,18 +50,10 @@ impl IrqLine {
         let prev = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                if s & MASKED != 0 {
-                    Some(s | PENDING)
-                } else {
-                    Some(s)
-                }
+                if s & MASKED != 0 { Some(s | PENDING) } else { Some(s) }
             })
             .unwrap_or_else(|s| s);
-        if prev & MASKED != 0 {
-            HwEvent::Suppressed
-        } else {
-            HwEvent::Raised
-        }
+        if prev & MASKED != 0 { HwEvent::Suppressed } else { HwEvent::Raised }
     }
 
     /// Driver side, in the interrupt handler: mask (IMC). Returns whether it

@@ -96,11 +96,7 @@ impl Pacer {
 
     /// When the next burst is due; `None` once the count is sent.
     pub fn next_due_ns(&self) -> Option<u64> {
-        if self.is_done() {
-            None
-        } else {
-            Some(self.next_due_ns)
-        }
+        if self.is_done() { None } else { Some(self.next_due_ns) }
     }
 
     /// Whether the flow has sent its `count`.

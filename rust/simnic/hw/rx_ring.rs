@@ -28,6 +28,7 @@ pub struct RxDesc {
     pub status: AtomicU32,
 }
 
+
 /// The RX ring wasn't able to take a frame: the hardware drops it
 /// (`rx_missed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,13 +51,7 @@ impl<D: Deref<Target = [RxDesc]>, B: Deref<Target = [DmaBuf]>> RxRing<D, B> {
         for (i, d) in descs.iter().enumerate() {
             d.buf.store(i as u32, Relaxed);
         }
-        Self {
-            ring,
-            descs,
-            bufs,
-            head: AtomicU32::new(0),
-            tail: AtomicU32::new(ring.tail_for(0)),
-        }
+        Self { ring, descs, bufs, head: AtomicU32::new(0), tail: AtomicU32::new(ring.tail_for(0)) }
     }
 
     /// The ring's geometry.
@@ -93,12 +88,7 @@ impl<D: Deref<Target = [RxDesc]>, B: Deref<Target = [DmaBuf]>> RxRing<D, B> {
     /// Driver side (single consumer, the poll): processes up to `budget`
     /// completed descriptors from `*next_to_clean`, calling `f(buffer, len,
     /// eop)` for each, then hands them back to the hardware. Returns how many.
-    pub fn clean(
-        &self,
-        next_to_clean: &mut u32,
-        budget: u32,
-        mut f: impl FnMut(&DmaBuf, usize, bool),
-    ) -> u32 {
+    pub fn clean(&self, next_to_clean: &mut u32, budget: u32, mut f: impl FnMut(&DmaBuf, usize, bool)) -> u32 {
         let mut n = 0;
         while n < budget {
             let d = &self.descs[*next_to_clean as usize];
@@ -108,11 +98,7 @@ impl<D: Deref<Target = [RxDesc]>, B: Deref<Target = [DmaBuf]>> RxRing<D, B> {
                 break;
             }
             let len = (d.len.load(Relaxed) as usize).min(BUF_SIZE);
-            f(
-                &self.bufs[d.buf.load(Relaxed) as usize],
-                len,
-                status & DESC_EOP != 0,
-            );
+            f(&self.bufs[d.buf.load(Relaxed) as usize], len, status & DESC_EOP != 0);
             d.status.store(0, Relaxed);
             *next_to_clean = self.ring.next(*next_to_clean);
             n += 1;
@@ -140,3 +126,4 @@ impl<D: Deref<Target = [RxDesc]>, B: Deref<Target = [DmaBuf]>> RxRing<D, B> {
         self.tail.load(Acquire)
     }
 }
+

@@ -25,6 +25,7 @@ pub struct TxDesc {
     pub status: AtomicU32,
 }
 
+
 /// The TX ring has no room for the frame: the send fails with `ENOBUFS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxBusy;
@@ -76,13 +77,7 @@ impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> TxRing<D, B> {
         for (i, d) in descs.iter().enumerate() {
             d.buf.store(i as u32, Relaxed);
         }
-        Self {
-            ring,
-            descs,
-            bufs,
-            head: AtomicU32::new(0),
-            tail: AtomicU32::new(0),
-        }
+        Self { ring, descs, bufs, head: AtomicU32::new(0), tail: AtomicU32::new(0) }
     }
 
     /// The ring's geometry.
@@ -92,12 +87,7 @@ impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> TxRing<D, B> {
 
     /// Driver side (under its TX lock): puts one frame on the ring and
     /// rings the doorbell (TDT), or refuses if it does not fit.
-    pub fn xmit(
-        &self,
-        p: &mut TxProducer,
-        src: &impl FrameSource,
-        launch_ns: u64,
-    ) -> Result<u32, TxBusy> {
+    pub fn xmit(&self, p: &mut TxProducer, src: &impl FrameSource, launch_ns: u64) -> Result<u32, TxBusy> {
         let need = descs_for(src.len());
         if need > self.ring.unused(p.next_to_clean, p.next_to_use) {
             return Err(TxBusy);
@@ -107,8 +97,7 @@ impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> TxRing<D, B> {
             let n = src.write_chunk(k as usize, &self.bufs[d.buf.load(Relaxed) as usize]);
             d.len.store(n as u32, Relaxed);
             d.launch_ns.store(launch_ns, Relaxed);
-            d.status
-                .store(if k + 1 == need { DESC_EOP } else { 0 }, Relaxed);
+            d.status.store(if k + 1 == need { DESC_EOP } else { 0 }, Relaxed);
         }
         p.next_to_use = self.ring.add(p.next_to_use, need);
         // Release: the descriptors are complete before the hardware sees the
@@ -151,12 +140,7 @@ impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> TxRing<D, B> {
             ndesc += 1;
             len += d.len.load(Relaxed) as usize;
             if d.status.load(Relaxed) & DESC_EOP != 0 {
-                return HwTx::Frame(TxFrame {
-                    first: head,
-                    ndesc,
-                    len,
-                    launch_ns,
-                });
+                return HwTx::Frame(TxFrame { first: head, ndesc, len, launch_ns });
             }
             i = self.ring.next(i);
         }
@@ -167,10 +151,7 @@ impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> TxRing<D, B> {
 
     /// A source reading `frame`'s bytes out of the TX buffers.
     pub fn frame_source<'a>(&'a self, frame: &TxFrame) -> TxFrameSource<'a, D, B> {
-        TxFrameSource {
-            tx: self,
-            frame: *frame,
-        }
+        TxFrameSource { tx: self, frame: *frame }
     }
 
     /// Hardware side: reads the first bytes of `frame` (its header).
@@ -187,8 +168,7 @@ impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> TxRing<D, B> {
             let d = &self.descs[self.ring.add(frame.first, k) as usize];
             d.status.fetch_or(DESC_DD, Release);
         }
-        self.head
-            .store(self.ring.add(frame.first, frame.ndesc), Release);
+        self.head.store(self.ring.add(frame.first, frame.ndesc), Release);
     }
 
     /// Hardware head (TDH).
@@ -209,9 +189,7 @@ pub struct TxFrameSource<'a, D, B> {
     frame: TxFrame,
 }
 
-impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> FrameSource
-    for TxFrameSource<'_, D, B>
-{
+impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> FrameSource for TxFrameSource<'_, D, B> {
     fn len(&self) -> usize {
         self.frame.len
     }
@@ -223,3 +201,4 @@ impl<D: Deref<Target = [TxDesc]>, B: Deref<Target = [DmaBuf]>> FrameSource
         n
     }
 }
+

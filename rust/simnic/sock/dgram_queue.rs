@@ -136,11 +136,7 @@ impl<T: Datagram, S: Slots<T>, const N: usize> DgramQueue<T, S, N> {
 
     /// The oldest queued datagram, if any (`FIONREAD` peeks at it).
     pub fn front(&self) -> Option<&T> {
-        if self.len == 0 {
-            None
-        } else {
-            self.slots.slots()[self.head].as_ref()
-        }
+        if self.len == 0 { None } else { self.slots.slots()[self.head].as_ref() }
     }
 
     /// Whether a datagram of `len` bytes would be accepted now (memory for
@@ -163,9 +159,7 @@ impl<T: Datagram, S: Slots<T>, const N: usize> DgramQueue<T, S, N> {
     /// at 0. False if the array could not be allocated (nothing changed).
     fn resize(&mut self, n: usize) -> bool {
         debug_assert!(n >= self.len + self.in_flight);
-        let Some(mut new) = S::try_with_slots(n) else {
-            return false;
-        };
+        let Some(mut new) = S::try_with_slots(n) else { return false };
         let cap = self.cap();
         let (old, dst) = (self.slots.slots_mut(), new.slots_mut());
         for (i, slot) in dst.iter_mut().enumerate().take(self.len) {

@@ -26,11 +26,7 @@ impl PortBitmap {
     /// All of `first..=65535` free; `first` must leave at most 16384 ports.
     pub const fn new(first: u16) -> Self {
         assert!(65536 - first as usize <= WORDS * 64);
-        Self {
-            first,
-            words: [0; WORDS],
-            hint: 0,
-        }
+        Self { first, words: [0; WORDS], hint: 0 }
     }
 
     fn span(&self) -> u32 {
@@ -55,8 +51,7 @@ impl PortBitmap {
 
     /// Whether `port` is marked taken (`false` below `first`).
     pub fn is_taken(&self, port: u16) -> bool {
-        self.index(port)
-            .is_some_and(|i| self.words[(i / 64) as usize] & (1 << (i % 64)) != 0)
+        self.index(port).is_some_and(|i| self.words[(i / 64) as usize] & (1 << (i % 64)) != 0)
     }
 
     /// A free port, searching round-robin from after the last one handed

@@ -74,13 +74,8 @@ fn delta(a: &MiniEpollInfo, b: &MiniEpollInfo) -> String {
 
 fn run(cli: &Cli) -> Result<(), String> {
     let t = &cli.traffic;
-    let ep =
-        MiniEpoll::open().map_err(|e| format!("open(\"{}\"): {e}", simnic::MUX_DEVICE_PATH))?;
-    println!(
-        "receiver: open(\"{}\", O_RDWR) = {}: a new instance",
-        simnic::MUX_DEVICE_PATH,
-        ep.as_raw_fd()
-    );
+    let ep = MiniEpoll::open().map_err(|e| format!("open(\"{}\"): {e}", simnic::MUX_DEVICE_PATH))?;
+    println!("receiver: open(\"{}\", O_RDWR) = {}: a new instance", simnic::MUX_DEVICE_PATH, ep.as_raw_fd());
     let mut fds = Vec::new();
     let flags = libc::EPOLLIN as u32 | if cli.edge { libc::EPOLLET as u32 } else { 0 };
     for i in 0..cli.endpoints {
@@ -90,8 +85,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             "",
             t.port + i,
         )?;
-        ep.ctl(MINI_EPOLL_CTL_ADD, fd, flags, u64::from(i))
-            .map_err(|e| format!("ctl ADD {fd}: {e}"))?;
+        ep.ctl(MINI_EPOLL_CTL_ADD, fd, flags, u64::from(i)).map_err(|e| format!("ctl ADD {fd}: {e}"))?;
         println!(
             "receiver: ioctl({}, SIMNIC_MUX_IOC_CTL, {{ADD, fd={fd}, events=EPOLLIN{}, data={i}}}): entry hooked on the endpoint's wait queue",
             ep.as_raw_fd(),
@@ -100,10 +94,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         fds.push(fd);
     }
     let info0 = ep.info().map_err(|e| format!("INFO: {e}"))?;
-    println!(
-        "receiver: {} items, {} wait-queue entries hooked",
-        info0.items, info0.entries
-    );
+    println!("receiver: {} items, {} wait-queue entries hooked", info0.items, info0.entries);
 
     // The sender: one traffic stream per endpoint would be more code than
     // it teaches; it sends to PORT, and the receiver moves the port along.
@@ -148,10 +139,7 @@ fn run(cli: &Cli) -> Result<(), String> {
                     break;
                 }
                 got += 1;
-                println!(
-                    "  endpoint {data} (events {ev:#x}): read({fd}) = {n} (phase 2, {})",
-                    fmt_ns(now_ns() - t2)
-                );
+                println!("  endpoint {data} (events {ev:#x}): read({fd}) = {n} (phase 2, {})", fmt_ns(now_ns() - t2));
             }
         }
         prev = ep.info().map_err(|e| format!("INFO: {e}"))?;
@@ -162,11 +150,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let end = ep.wait(16, 0).map_err(|e| format!("wait: {e}"))?;
     let last = ep.info().map_err(|e| format!("INFO: {e}"))?;
     println!();
-    println!(
-        "a last wait(timeout 0) = {} events: {}",
-        end.len(),
-        delta(&prev, &last)
-    );
+    println!("a last wait(timeout 0) = {} events: {}", end.len(), delta(&prev, &last));
     println!(
         "{}",
         if cli.edge {

@@ -50,8 +50,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), String> {
     let t = &cli.traffic;
-    let mux =
-        MiniEpoll::open().map_err(|e| format!("open(\"{}\"): {e}", simnic::MUX_DEVICE_PATH))?;
+    let mux = MiniEpoll::open().map_err(|e| format!("open(\"{}\"): {e}", simnic::MUX_DEVICE_PATH))?;
     let mut fds = Vec::new();
     for i in 0..cli.endpoints {
         let fd = traffic::open_and_bind(
@@ -60,11 +59,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             "",
             t.port + i,
         )?;
-        fds.push(MiniPollFd {
-            fd,
-            events: libc::POLLIN as u32,
-            ..Default::default()
-        });
+        fds.push(MiniPollFd { fd, events: libc::POLLIN as u32, ..Default::default() });
     }
     let sender = traffic::spawn_sender(t, fds[0].fd).map_err(|e| format!("fork: {e}"))?;
     let timeout_ms = (t.patience_ns() / 1_000_000) as i32;
@@ -73,16 +68,11 @@ fn run(cli: &Cli) -> Result<(), String> {
         fds.len()
     );
     println!();
-    println!(
-        "{:>4} {:>10} {:>8} {:>8} {:>8} {:>9} {:>10}",
-        "seq", "wait", "entries", "wakeups", "rescans", "spurious", "copy"
-    );
+    println!("{:>4} {:>10} {:>8} {:>8} {:>8} {:>9} {:>10}", "seq", "wait", "entries", "wakeups", "rescans", "spurious", "copy");
     let mut buf = vec![0u8; simnic::MAX_DATAGRAM + 1];
     for seq in 0..t.count {
         let t0 = now_ns();
-        let (n, st) = mux
-            .mini_poll(&mut fds, timeout_ms)
-            .map_err(|e| format!("SIMNIC_MUX_IOC_POLL: {e}"))?;
+        let (n, st) = mux.mini_poll(&mut fds, timeout_ms).map_err(|e| format!("SIMNIC_MUX_IOC_POLL: {e}"))?;
         let t1 = now_ns();
         if n == 0 {
             traffic::kill_sender(sender);

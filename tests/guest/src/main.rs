@@ -298,15 +298,7 @@ mod tests {
     }
 
     fn run(run: fn() -> sys::TestResult, timeout: u32) -> Result<(), String> {
-        run_one(
-            &Test {
-                module: "m",
-                name: "t",
-                min_timeout: 0,
-                run,
-            },
-            timeout,
-        )
+        run_one(&Test { module: "m", name: "t", min_timeout: 0, run }, timeout)
     }
 
     #[test]
@@ -367,9 +359,7 @@ mod tests {
         // The tests that unload and reload simnic.ko run after all others.
         let first_module = names.iter().position(|n| n.starts_with("module_")).unwrap();
         assert!(
-            names[first_module..]
-                .iter()
-                .all(|n| n.starts_with("module_")),
+            names[first_module..].iter().all(|n| n.starts_with("module_")),
             "a test runs after the module tests: {names:?}"
         );
     }

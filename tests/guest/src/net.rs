@@ -283,14 +283,7 @@ impl<'a> Paced<'a> {
 }
 
 /// A generator flow configuration.
-pub fn flow(
-    flow: u32,
-    dst_port: u32,
-    payload_len: u32,
-    rate_pps: u32,
-    burst: u32,
-    count: u64,
-) -> GenFlow {
+pub fn flow(flow: u32, dst_port: u32, payload_len: u32, rate_pps: u32, burst: u32, count: u64) -> GenFlow {
     GenFlow {
         flow,
         dst_port,

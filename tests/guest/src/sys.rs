@@ -214,12 +214,8 @@ pub fn poll_one(
 }
 
 /// All the poll bits a datagram device can report.
-pub const POLL_ALL: libc::c_short = libc::POLLIN
-    | libc::POLLRDNORM
-    | libc::POLLOUT
-    | libc::POLLWRNORM
-    | libc::POLLPRI
-    | libc::POLLRDHUP;
+pub const POLL_ALL: libc::c_short =
+    libc::POLLIN | libc::POLLRDNORM | libc::POLLOUT | libc::POLLWRNORM | libc::POLLPRI | libc::POLLRDHUP;
 
 pub fn poll_names(ev: libc::c_short) -> String {
     let bits = [

@@ -232,12 +232,7 @@ fn call_costs(rounds: usize, calls: usize) -> io::Result<Vec<CallCost>> {
         sys::yield_cpu();
     }
     let (mini, empty_mini) = (simnic::MiniEpoll::open()?, simnic::MiniEpoll::open()?);
-    mini.ctl(
-        simnic::uapi::MINI_EPOLL_CTL_ADD,
-        fd,
-        libc::EPOLLIN as u32,
-        1,
-    )?;
+    mini.ctl(simnic::uapi::MINI_EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, 1)?;
     let (kep, empty_kep) = (Epoll::new()?, Epoll::new()?);
     kep.add(fd, libc::EPOLLIN as u32, 1)?;
     let mut mbuf = vec![simnic::uapi::MiniEpollEvent::default(); 16];
@@ -247,9 +242,7 @@ fn call_costs(rounds: usize, calls: usize) -> io::Result<Vec<CallCost>> {
         for _ in 0..calls {
             let n = f()?;
             if n != want {
-                return Err(io::Error::other(format!(
-                    "call costs: a wait returned {n}, expected {want}"
-                )));
+                return Err(io::Error::other(format!("call costs: a wait returned {n}, expected {want}")));
             }
         }
         Ok((sys::now_ns() - t0) as f64 / calls as f64)
@@ -260,18 +253,10 @@ fn call_costs(rounds: usize, calls: usize) -> io::Result<Vec<CallCost>> {
         ("ioctl FIONREAD / getppid", Vec::new(), Vec::new()),
     ];
     for _ in 0..rounds {
-        out[0]
-            .1
-            .push(time(&mut || mini.wait_into(&mut mbuf, 0), 1)?);
-        out[0]
-            .2
-            .push(time(&mut || kep.wait_timeout(&mut kbuf, 0), 1)?);
-        out[1]
-            .1
-            .push(time(&mut || empty_mini.wait_into(&mut mbuf, 0), 0)?);
-        out[1]
-            .2
-            .push(time(&mut || empty_kep.wait_timeout(&mut kbuf, 0), 0)?);
+        out[0].1.push(time(&mut || mini.wait_into(&mut mbuf, 0), 1)?);
+        out[0].2.push(time(&mut || kep.wait_timeout(&mut kbuf, 0), 1)?);
+        out[1].1.push(time(&mut || empty_mini.wait_into(&mut mbuf, 0), 0)?);
+        out[1].2.push(time(&mut || empty_kep.wait_timeout(&mut kbuf, 0), 0)?);
         out[2].1.push(time(&mut || ep.pending_len().map(|_| 0), 0)?);
         out[2].2.push(time(
             &mut || {
@@ -431,18 +416,10 @@ impl Waiter {
                 let ep = simnic::MiniEpoll::open()?;
                 let t0 = sys::now_ns();
                 for (i, &fd) in fds.iter().enumerate() {
-                    ep.ctl(
-                        simnic::uapi::MINI_EPOLL_CTL_ADD,
-                        fd,
-                        libc::EPOLLIN as u32,
-                        i as u64,
-                    )?;
+                    ep.ctl(simnic::uapi::MINI_EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, i as u64)?;
                 }
                 let t = sys::now_ns() - t0;
-                (
-                    Waiter::MiniEpoll(ep, vec![Default::default(); 16], 0),
-                    Some(t),
-                )
+                (Waiter::MiniEpoll(ep, vec![Default::default(); 16], 0), Some(t))
             }
         })
     }
@@ -482,8 +459,7 @@ impl Waiter {
                 }
                 Waiter::MiniPoll(_, fds) => fds[active_idx].revents & libc::POLLIN as u32 != 0,
                 Waiter::MiniEpoll(_, events, _) => {
-                    events[0].data == active_idx as u64
-                        && events[0].events & libc::EPOLLIN as u32 != 0
+                    events[0].data == active_idx as u64 && events[0].events & libc::EPOLLIN as u32 != 0
                 }
             };
         if ok {
@@ -518,8 +494,7 @@ impl Waiter {
                 format!("mini-poll reported (fd, revents) {set:?}")
             }
             Waiter::MiniEpoll(_, events, got) => {
-                let set: Vec<(u64, u32)> =
-                    events[..*got].iter().map(|e| (e.data, e.events)).collect();
+                let set: Vec<(u64, u32)> = events[..*got].iter().map(|e| (e.data, e.events)).collect();
                 format!("mini-epoll reported (index, events) {set:?}")
             }
         };
@@ -1159,14 +1134,8 @@ impl C10kResult {
         use crate::table::{thousands, us, Table};
         use std::fmt::Write as _;
         let kind = Kind::Simnic;
-        let pairs = [
-            (Mechanism::MiniEpoll, Mechanism::Epoll),
-            (Mechanism::MiniPoll, Mechanism::Poll),
-        ];
-        if !pairs
-            .iter()
-            .any(|&(m, _)| !self.sizes_of(kind, m).is_empty())
-        {
+        let pairs = [(Mechanism::MiniEpoll, Mechanism::Epoll), (Mechanism::MiniPoll, Mechanism::Poll)];
+        if !pairs.iter().any(|&(m, _)| !self.sizes_of(kind, m).is_empty()) {
             return;
         }
         let _ = writeln!(
@@ -1201,13 +1170,7 @@ impl C10kResult {
                         .block_p50
                         .iter()
                         .zip(&b.block_p50)
-                        .map(|(x, y)| {
-                            if oneway {
-                                fratio(x.0, y.0)
-                            } else {
-                                fratio(x.1, y.1)
-                            }
-                        })
+                        .map(|(x, y)| if oneway { fratio(x.0, y.0) } else { fratio(x.1, y.1) })
                         .collect();
                     median(&v)
                 };
@@ -1227,11 +1190,7 @@ impl C10kResult {
                     us(a.cpu().p50),
                     us(b.cpu().p50),
                     show(cpu),
-                    if judged {
-                        verdict(worst, MINI_EPOLL_GOAL)
-                    } else {
-                        "-".into()
-                    },
+                    if judged { verdict(worst, MINI_EPOLL_GOAL) } else { "-".into() },
                 ]);
             }
         }
@@ -1256,28 +1215,15 @@ impl C10kResult {
                 continue;
             }
             let slope = |m: Mechanism| -> Option<(f64, f64, f64)> {
-                let (a, b) = (
-                    self.events.get(&(kind, m, lo))?,
-                    self.events.get(&(kind, m, hi))?,
-                );
+                let (a, b) = (self.events.get(&(kind, m, lo))?, self.events.get(&(kind, m, hi))?);
                 let (ca, cb) = (a.cpu().p50 as f64, b.cpu().p50 as f64);
-                Some((
-                    fratio(b.oneway().p50, a.oneway().p50),
-                    cb / ca.max(1.0),
-                    (cb - ca) / (hi - lo) as f64,
-                ))
+                Some((fratio(b.oneway().p50, a.oneway().p50), cb / ca.max(1.0), (cb - ca) / (hi - lo) as f64))
             };
-            let Some((ow, cpu, per_fd)) = slope(mine) else {
-                continue;
-            };
+            let Some((ow, cpu, per_fd)) = slope(mine) else { continue };
             let kernel = slope(theirs).map_or_else(|| "-".into(), |k| format!("{:.1} ns", k.2));
             let flat = if mine == Mechanism::MiniEpoll {
                 let worst = ow.max(cpu);
-                verdicts.push((
-                    format!("flat {} -> {}", thousands(lo as f64), thousands(hi as f64)),
-                    worst,
-                    EPOLL_GOAL,
-                ));
+                verdicts.push((format!("flat {} -> {}", thousands(lo as f64), thousands(hi as f64)), worst, EPOLL_GOAL));
                 verdict(worst, EPOLL_GOAL)
             } else {
                 "- (linear, as poll)".into()
@@ -1301,15 +1247,8 @@ impl C10kResult {
             );
             let mut t = Table::new(&["call", "mini-epoll / ioctl", "epoll / syscall", "ratio"]);
             for (what, mine, theirs) in &self.calls {
-                let (Some(a), Some(b)) = (median(mine), median(theirs)) else {
-                    continue;
-                };
-                t.row(vec![
-                    (*what).into(),
-                    format!("{a:.0} ns"),
-                    format!("{b:.0} ns"),
-                    format!("{:.2}x", a / b.max(1.0)),
-                ]);
+                let (Some(a), Some(b)) = (median(mine), median(theirs)) else { continue };
+                t.row(vec![(*what).into(), format!("{a:.0} ns"), format!("{b:.0} ns"), format!("{:.2}x", a / b.max(1.0))]);
             }
             *o += &t.render();
         }
@@ -1322,11 +1261,7 @@ impl C10kResult {
             let _ = writeln!(
                 o,
                 "mini-epoll goal: {}",
-                if missed.is_empty() {
-                    "MET".to_string()
-                } else {
-                    format!("MISSED ({})", missed.join(", "))
-                }
+                if missed.is_empty() { "MET".to_string() } else { format!("MISSED ({})", missed.join(", ")) }
             );
         }
     }

@@ -320,11 +320,7 @@ impl Epoll {
     }
 
     /// `epoll_wait` with a timeout in milliseconds (0: do not sleep).
-    pub fn wait_timeout(
-        &self,
-        events: &mut [libc::epoll_event],
-        timeout_ms: i32,
-    ) -> io::Result<usize> {
+    pub fn wait_timeout(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
         // SAFETY: the pointer and length describe the live, writable slice.
         check(
             unsafe {

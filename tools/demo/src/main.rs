@@ -58,9 +58,7 @@ fn main() {
 fn demo() -> Result<()> {
     step_device_node()?;
     let ep = step_open()?;
-    let before = ep
-        .nic_stats()
-        .map_err(|e| format!("SIMNIC_IOC_NIC_STATS: {e}"))?;
+    let before = ep.nic_stats().map_err(|e| format!("SIMNIC_IOC_NIC_STATS: {e}"))?;
     step_parent_child(&ep)?;
     step_nic_path(&ep, &before)?;
     step_nonblocking()?;
@@ -274,31 +272,14 @@ fn step_nonblocking() -> Result<()> {
 fn step_nic_path(ep: &Endpoint, before: &simnic::NicStats) -> Result<()> {
     println!("\n[4] The datagram went through the simulated NIC and back");
     let port = ep.port().map_err(|e| format!("SIMNIC_IOC_GET_PORT: {e}"))?;
-    let after = ep
-        .nic_stats()
-        .map_err(|e| format!("SIMNIC_IOC_NIC_STATS: {e}"))?;
+    let after = ep.nic_stats().map_err(|e| format!("SIMNIC_IOC_NIC_STATS: {e}"))?;
     let d = |a: u64, b: u64| a.wrapping_sub(b);
     println!("    the endpoint is bound to port {port}; write() sent to that port");
-    println!(
-        "    tx_packets +{:<3} the frame went onto the TX ring",
-        d(after.tx_packets, before.tx_packets)
-    );
-    println!(
-        "    irqs       +{:<3} the hardware raised its interrupt (irq_work, hard irq)",
-        d(after.irqs, before.irqs)
-    );
-    println!(
-        "    polls      +{:<3} the NAPI poll ran (BH workqueue, softirq)",
-        d(after.polls, before.polls)
-    );
-    println!(
-        "    rx_packets +{:<3} it demuxed the frame to port {port}",
-        d(after.rx_packets, before.rx_packets)
-    );
-    println!(
-        "    wakeups    +{:<3} data_ready woke the blocked reader",
-        d(after.wakeups, before.wakeups)
-    );
+    println!("    tx_packets +{:<3} the frame went onto the TX ring", d(after.tx_packets, before.tx_packets));
+    println!("    irqs       +{:<3} the hardware raised its interrupt (irq_work, hard irq)", d(after.irqs, before.irqs));
+    println!("    polls      +{:<3} the NAPI poll ran (BH workqueue, softirq)", d(after.polls, before.polls));
+    println!("    rx_packets +{:<3} it demuxed the frame to port {port}", d(after.rx_packets, before.rx_packets));
+    println!("    wakeups    +{:<3} data_ready woke the blocked reader", d(after.wakeups, before.wakeups));
     if d(after.rx_packets, before.rx_packets) < 1 || d(after.polls, before.polls) < 1 {
         return Err("the NIC counters do not show the datagram's trip".into());
     }

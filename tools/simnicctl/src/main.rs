@@ -250,9 +250,7 @@ fn run(cli: &Cli) -> Result<()> {
                 count: g.count,
             };
             let ep = open(cli)?;
-            let before = ep
-                .nic_stats()
-                .map_err(|e| ioctl_failure("SIMNIC_IOC_NIC_STATS", e))?;
+            let before = ep.nic_stats().map_err(|e| ioctl_failure("SIMNIC_IOC_NIC_STATS", e))?;
             ep.gen_start(&flow).map_err(|e| {
                 ioctl_failure("SIMNIC_IOC_GEN_START", e)
                     .hint_if(
@@ -260,10 +258,7 @@ fn run(cli: &Cli) -> Result<()> {
                         "the driver takes --flow 0..=7, --port 1..=65535, --size 0..=65535, \
                          --rate 1..=10000000 and --burst of at least 1",
                     )
-                    .hint_if(
-                        libc::EPERM,
-                        "the generator needs CAP_NET_ADMIN (run as root)",
-                    )
+                    .hint_if(libc::EPERM, "the generator needs CAP_NET_ADMIN (run as root)")
             })?;
             println!("{}", describe_flow(&flow));
             // A flow belongs to the endpoint that started it and stops when
@@ -308,21 +303,14 @@ fn run(cli: &Cli) -> Result<()> {
 /// Keeps the endpoint that owns a flow open until the flow has generated
 /// `count` datagrams (as far as the NIC's `gen_packets` shows; other flows
 /// count too) or `duration` seconds passed; forever with neither.
-fn hold_flow(
-    ep: &Endpoint,
-    before: &simnic::NicStats,
-    count: u64,
-    duration: Option<f64>,
-) -> Result<()> {
+fn hold_flow(ep: &Endpoint, before: &simnic::NicStats, count: u64, duration: Option<f64>) -> Result<()> {
     let start = Instant::now();
     loop {
         if duration.is_some_and(|d| start.elapsed().as_secs_f64() >= d) {
             println!("duration reached: stopping the flow");
             return Ok(());
         }
-        let now = ep
-            .nic_stats()
-            .map_err(|e| ioctl_failure("SIMNIC_IOC_NIC_STATS", e))?;
+        let now = ep.nic_stats().map_err(|e| ioctl_failure("SIMNIC_IOC_NIC_STATS", e))?;
         let made = now.gen_packets.wrapping_sub(before.gen_packets);
         if count > 0 && made >= count {
             println!("{made} datagrams generated");

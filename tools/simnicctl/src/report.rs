@@ -440,10 +440,7 @@ mod tests {
     fn counters_cover_every_field_in_order() {
         let s = stats_with(|i| 100 + i as u64);
         for (name, _, meaning) in nic_counters(&s) {
-            assert!(
-                !meaning.is_empty(),
-                "counter {name} has no meaning in simnicctl"
-            );
+            assert!(!meaning.is_empty(), "counter {name} has no meaning in simnicctl");
         }
         for (i, (name, value, _)) in nic_counters(&s).iter().enumerate() {
             assert_eq!(*value, 100 + i as u64, "counter {name} is not field {i}");

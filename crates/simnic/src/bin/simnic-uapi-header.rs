@@ -11,10 +11,7 @@ fn main() {
         std::process::exit(2);
     }
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out
-        .write_all(simnic::c_header().as_bytes())
-        .and_then(|()| out.flush())
-    {
+    if let Err(e) = out.write_all(simnic::c_header().as_bytes()).and_then(|()| out.flush()) {
         eprintln!("simnic-uapi-header: {e}");
         std::process::exit(1);
     }

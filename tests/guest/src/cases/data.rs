@@ -258,12 +258,7 @@ pub fn short_read_truncates() -> TestResult {
     )?;
     expect_ep(
         &ep_stats(&ep)?,
-        &[
-            ("rx_packets", 4),
-            ("rx_truncated", 3),
-            ("queued", 0),
-            ("queued_bytes", 0),
-        ],
+        &[("rx_packets", 4), ("rx_truncated", 3), ("queued", 0), ("queued_bytes", 0)],
         "after reading A, C and D short and B whole",
     )
 }
@@ -288,11 +283,7 @@ pub fn emsgsize() -> TestResult {
         )?;
     }
     settle(&ep)?;
-    expect_ep(
-        &ep_stats(&ep)?,
-        &[("tx_packets", 0)],
-        "after the oversized sends",
-    )?;
+    expect_ep(&ep_stats(&ep)?, &[("tx_packets", 0)], "after the oversized sends")?;
     expect_errno(
         read(fd, &mut [0u8; 64]),
         libc::EAGAIN,
@@ -500,11 +491,7 @@ pub fn lseek_pread_espipe() -> TestResult {
         "the datagram queued before the positioned calls",
     )?;
     settle(&ep)?;
-    expect_ep(
-        &ep_stats(&ep)?,
-        &[("tx_packets", 1)],
-        "after the failed pwrite64",
-    )?;
+    expect_ep(&ep_stats(&ep)?, &[("tx_packets", 1)], "after the failed pwrite64")?;
     expect_errno(
         read(fd, &mut buf),
         libc::EAGAIN,

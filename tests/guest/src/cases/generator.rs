@@ -38,148 +38,39 @@ pub fn generator_bad_args() -> TestResult {
     okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
     let base = flow(0, port, 16, 1000, 1, 1);
     let bad: [(&str, GenFlow); 11] = [
-        (
-            "flow GEN_FLOWS",
-            GenFlow {
-                flow: GEN_FLOWS as u32,
-                ..base
-            },
-        ),
-        (
-            "flow u32::MAX",
-            GenFlow {
-                flow: u32::MAX,
-                ..base
-            },
-        ),
-        (
-            "dst_port 0",
-            GenFlow {
-                dst_port: 0,
-                ..base
-            },
-        ),
-        (
-            "dst_port 65536",
-            GenFlow {
-                dst_port: 65536,
-                ..base
-            },
-        ),
-        (
-            "payload_len 65536",
-            GenFlow {
-                payload_len: MAX_DATAGRAM as u32 + 1,
-                ..base
-            },
-        ),
-        (
-            "rate_pps 0",
-            GenFlow {
-                rate_pps: 0,
-                ..base
-            },
-        ),
-        (
-            "rate_pps 10000001",
-            GenFlow {
-                rate_pps: 10_000_001,
-                ..base
-            },
-        ),
+        ("flow GEN_FLOWS", GenFlow { flow: GEN_FLOWS as u32, ..base }),
+        ("flow u32::MAX", GenFlow { flow: u32::MAX, ..base }),
+        ("dst_port 0", GenFlow { dst_port: 0, ..base }),
+        ("dst_port 65536", GenFlow { dst_port: 65536, ..base }),
+        ("payload_len 65536", GenFlow { payload_len: MAX_DATAGRAM as u32 + 1, ..base }),
+        ("rate_pps 0", GenFlow { rate_pps: 0, ..base }),
+        ("rate_pps 10000001", GenFlow { rate_pps: 10_000_001, ..base }),
         ("burst 0", GenFlow { burst: 0, ..base }),
-        (
-            "burst 4097",
-            GenFlow {
-                burst: 4097,
-                ..base
-            },
-        ),
-        (
-            "reserved 1",
-            GenFlow {
-                reserved: 1,
-                ..base
-            },
-        ),
-        (
-            "reserved 0x80000000",
-            GenFlow {
-                reserved: 0x8000_0000,
-                ..base
-            },
-        ),
+        ("burst 4097", GenFlow { burst: 4097, ..base }),
+        ("reserved 1", GenFlow { reserved: 1, ..base }),
+        ("reserved 0x80000000", GenFlow { reserved: 0x8000_0000, ..base }),
     ];
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
     for (name, f) in bad {
-        expect_io_errno(
-            ep.gen_start(&f),
-            libc::EINVAL,
-            &format!("GEN_START with {name}"),
-        )?;
+        expect_io_errno(ep.gen_start(&f), libc::EINVAL, &format!("GEN_START with {name}"))?;
     }
     for bad_flow in [GEN_FLOWS as u32, 1000, GEN_STOP_ALL - 1] {
-        expect_io_errno(
-            ep.gen_stop(bad_flow),
-            libc::EINVAL,
-            &format!("GEN_STOP({bad_flow})"),
-        )?;
+        expect_io_errno(ep.gen_stop(bad_flow), libc::EINVAL, &format!("GEN_STOP({bad_flow})"))?;
     }
-    okay(
-        ep.gen_stop(GEN_FLOWS as u32 - 1),
-        "GEN_STOP of a stopped flow",
-    )?;
-    okay(
-        ep.gen_stop(GEN_STOP_ALL),
-        "GEN_STOP(all) with nothing running",
-    )?;
+    okay(ep.gen_stop(GEN_FLOWS as u32 - 1), "GEN_STOP of a stopped flow")?;
+    okay(ep.gen_stop(GEN_STOP_ALL), "GEN_STOP(all) with nothing running")?;
     sleep_ms(100);
     settle(&ep)?;
-    expect_nic(
-        &nic_delta(&n0, &nic_stats(&ep)?),
-        &[("gen_packets", 0)],
-        "after the refused GEN_STARTs",
-    )?;
-    expect_errno(
-        read(ep.as_raw_fd(), &mut [0u8; 64]),
-        libc::EAGAIN,
-        "read after the refused GEN_STARTs",
-    )?;
+    expect_nic(&nic_delta(&n0, &nic_stats(&ep)?), &[("gen_packets", 0)], "after the refused GEN_STARTs")?;
+    expect_errno(read(ep.as_raw_fd(), &mut [0u8; 64]), libc::EAGAIN, "read after the refused GEN_STARTs")?;
 
     // The limits: last flow, largest payload, top rate; one datagram each.
     let good = [
-        (
-            "flow GEN_FLOWS - 1",
-            GenFlow {
-                flow: GEN_FLOWS as u32 - 1,
-                ..base
-            },
-        ),
-        (
-            "payload_len 65535",
-            GenFlow {
-                flow: 1,
-                payload_len: MAX_DATAGRAM as u32,
-                ..base
-            },
-        ),
-        (
-            "rate_pps 10000000",
-            GenFlow {
-                flow: 2,
-                rate_pps: 10_000_000,
-                ..base
-            },
-        ),
-        (
-            "burst 4096",
-            GenFlow {
-                flow: 3,
-                burst: 4096,
-                ..base
-            },
-        ),
+        ("flow GEN_FLOWS - 1", GenFlow { flow: GEN_FLOWS as u32 - 1, ..base }),
+        ("payload_len 65535", GenFlow { flow: 1, payload_len: MAX_DATAGRAM as u32, ..base }),
+        ("rate_pps 10000000", GenFlow { flow: 2, rate_pps: 10_000_000, ..base }),
+        ("burst 4096", GenFlow { flow: 3, burst: 4096, ..base }),
     ];
     for (name, f) in good {
         okay(ep.gen_start(&f), &format!("GEN_START with {name}"))?;
@@ -189,16 +80,8 @@ pub fn generator_bad_args() -> TestResult {
     let probe = open_dev_nonblocking()?;
     okay(probe.bind(65535), "BIND(65535) on a probe endpoint")?;
     drop(probe);
-    okay(
-        ep.gen_start(&GenFlow {
-            dst_port: 65535,
-            ..base
-        }),
-        "GEN_START with dst_port 65535",
-    )?;
-    wait_nic(&ep, ARRIVAL, "the datagram to port 65535", |s| {
-        s.rx_no_port > n0.rx_no_port
-    })?;
+    okay(ep.gen_start(&GenFlow { dst_port: 65535, ..base }), "GEN_START with dst_port 65535")?;
+    wait_nic(&ep, ARRIVAL, "the datagram to port 65535", |s| s.rx_no_port > n0.rx_no_port)?;
     settle(&ep)?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
@@ -217,24 +100,15 @@ pub fn generator_count_and_payload() -> TestResult {
     let port = port_of(&ep)?;
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
-    okay(
-        ep.gen_start(&flow(3, port, 32, 1000, 1, 100)),
-        "GEN_START of 100 datagrams",
-    )?;
+    okay(ep.gen_start(&flow(3, port, 32, 1000, 1, 100)), "GEN_START of 100 datagrams")?;
     for seq in 0..100 {
         expect_generated(&ep, 3, seq, 32)?;
     }
-    okay(
-        ep.gen_start(&flow(5, port, 6, 1000, 3, 3)),
-        "GEN_START of 3 datagrams of 6 bytes",
-    )?;
+    okay(ep.gen_start(&flow(5, port, 6, 1000, 3, 3)), "GEN_START of 3 datagrams of 6 bytes")?;
     for seq in 0..3 {
         expect_generated(&ep, 5, seq, 6)?;
     }
-    okay(
-        ep.gen_start(&flow(6, port, 0, 1000, 2, 2)),
-        "GEN_START of 2 empty datagrams",
-    )?;
+    okay(ep.gen_start(&flow(6, port, 0, 1000, 2, 2)), "GEN_START of 2 empty datagrams")?;
     for seq in 0..2 {
         expect_generated(&ep, 6, seq, 0)?;
     }
@@ -243,36 +117,16 @@ pub fn generator_count_and_payload() -> TestResult {
     settle(&ep)?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
-        &[
-            ("gen_packets", 105),
-            ("rx_packets", 105),
-            ("rx_missed", 0),
-            ("rx_queue_full", 0),
-            ("tx_packets", 0),
-        ],
+        &[("gen_packets", 105), ("rx_packets", 105), ("rx_missed", 0), ("rx_queue_full", 0), ("tx_packets", 0)],
         "after flows of 100, 3 and 2 datagrams",
     )?;
-    expect_io_errno(
-        ep.recv_from(&mut [0u8; 64], true),
-        libc::EAGAIN,
-        "RECVFROM after the counted flows",
-    )?;
-    expect_ep(
-        &ep_stats(&ep)?,
-        &[("rx_packets", 105), ("rx_drops", 0)],
-        "the receiver",
-    )
+    expect_io_errno(ep.recv_from(&mut [0u8; 64], true), libc::EAGAIN, "RECVFROM after the counted flows")?;
+    expect_ep(&ep_stats(&ep)?, &[("rx_packets", 105), ("rx_drops", 0)], "the receiver")
 }
 
 /// Receives the `n` datagrams of a flow and returns when the last one was
 /// read, after `t0`.
-fn receive_all(
-    ep: &Endpoint,
-    flow_id: u32,
-    n: u64,
-    len: usize,
-    t0: Instant,
-) -> Result<Duration, String> {
+fn receive_all(ep: &Endpoint, flow_id: u32, n: u64, len: usize, t0: Instant) -> Result<Duration, String> {
     for seq in 0..n {
         expect_generated(ep, flow_id, seq, len)?;
     }
@@ -291,38 +145,24 @@ pub fn generator_rate() -> TestResult {
     settle(&ep)?;
 
     let t0 = Instant::now();
-    okay(
-        ep.gen_start(&flow(1, port, 20, 200, 1, 40)),
-        "GEN_START 40 at 200/s",
-    )?;
+    okay(ep.gen_start(&flow(1, port, 20, 200, 1, 40)), "GEN_START 40 at 200/s")?;
     let took = receive_all(&ep, 1, 40, 20, t0)?;
     ensure!(
         took >= Duration::from_millis(195),
         "40 datagrams at 200/s all arrived within {} ms, less than the 195 ms the rate allows",
         took.as_millis()
     );
-    ensure!(
-        took < Duration::from_secs(5),
-        "40 datagrams at 200/s took {} ms",
-        took.as_millis()
-    );
+    ensure!(took < Duration::from_secs(5), "40 datagrams at 200/s took {} ms", took.as_millis());
 
     let t1 = Instant::now();
-    okay(
-        ep.gen_start(&flow(2, port, 20, 100, 10, 50)),
-        "GEN_START 50 at 100/s in bursts of 10",
-    )?;
+    okay(ep.gen_start(&flow(2, port, 20, 100, 10, 50)), "GEN_START 50 at 100/s in bursts of 10")?;
     let took2 = receive_all(&ep, 2, 50, 20, t1)?;
     ensure!(
         took2 >= Duration::from_millis(400),
         "5 bursts of 10 at 100/s all arrived within {} ms, less than the 400 ms the rate allows",
         took2.as_millis()
     );
-    ensure!(
-        took2 < Duration::from_secs(5),
-        "5 bursts of 10 at 100/s took {} ms",
-        took2.as_millis()
-    );
+    ensure!(took2 < Duration::from_secs(5), "5 bursts of 10 at 100/s took {} ms", took2.as_millis());
     println!(
         "# generator_rate: 40 at 200/s in {} ms (ideal 195), 5 x 10 at 100/s in {} ms (ideal 400)",
         took.as_millis(),
@@ -369,10 +209,7 @@ pub fn generator_stop() -> TestResult {
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
     let drops0 = ep_stats(&ep)?.rx_drops;
-    okay(
-        ep.gen_start(&flow(2, port, 16, 500, 1, 0)),
-        "GEN_START of an endless flow at 500/s",
-    )?;
+    okay(ep.gen_start(&flow(2, port, 16, 500, 1, 0)), "GEN_START of an endless flow at 500/s")?;
     for seq in 0..10 {
         expect_generated(&ep, 2, seq, 16)?;
     }
@@ -380,11 +217,7 @@ pub fn generator_stop() -> TestResult {
     let mut seq = 10u64;
     let mut buf = [0u8; 64];
     while let Ok(n) = read(fd, &mut buf) {
-        check_data(
-            &buf[..n],
-            &gen_payload(2, seq, 16),
-            &format!("datagram {seq} after GEN_STOP"),
-        )?;
+        check_data(&buf[..n], &gen_payload(2, seq, 16), &format!("datagram {seq} after GEN_STOP"))?;
         seq += 1;
     }
     let d = nic_delta(&n0, &nic_stats(&ep)?);
@@ -397,22 +230,12 @@ pub fn generator_stop() -> TestResult {
     );
 
     // Two flows, one GEN_STOP(all).
-    okay(
-        ep.gen_start(&flow(0, port, 16, 200, 1, 0)),
-        "GEN_START flow 0",
-    )?;
-    okay(
-        ep.gen_start(&flow(7, port, 16, 200, 1, 0)),
-        "GEN_START flow 7",
-    )?;
+    okay(ep.gen_start(&flow(0, port, 16, 200, 1, 0)), "GEN_START flow 0")?;
+    okay(ep.gen_start(&flow(7, port, 16, 200, 1, 0)), "GEN_START flow 7")?;
     let mut seen = [false; 2];
     let deadline = Instant::now() + ARRIVAL;
     while !(seen[0] && seen[1]) {
-        ensure!(
-            Instant::now() < deadline,
-            "flows 0 and 7 did not both deliver within {} s",
-            ARRIVAL.as_secs()
-        );
+        ensure!(Instant::now() < deadline, "flows 0 and 7 did not both deliver within {} s", ARRIVAL.as_secs());
         wait_arrival(fd, "flows 0 and 7")?;
         if let Ok(n) = read(fd, &mut buf) {
             ensure!(n == 16, "a {n}-byte datagram from flows of 16");
@@ -427,9 +250,5 @@ pub fn generator_stop() -> TestResult {
     while read(fd, &mut buf).is_ok() {}
     settle(&ep)?;
     sleep_ms(100);
-    expect_errno(
-        read(fd, &mut buf),
-        libc::EAGAIN,
-        "read 400 ms after GEN_STOP(all), drained",
-    )
+    expect_errno(read(fd, &mut buf), libc::EAGAIN, "read 400 ms after GEN_STOP(all), drained")
 }

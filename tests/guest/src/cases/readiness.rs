@@ -229,11 +229,7 @@ const TOKEN: u64 = 0x5151_0000_0000_0007;
 /// [`ARRIVAL`] for it (the datagram crosses the NIC), or, when `want_in`
 /// is false, nothing at once.
 fn expect_epoll_in(epfd: RawFd, want_in: bool, what: &str) -> TestResult {
-    let timeout = if want_in {
-        ARRIVAL.as_millis() as i32
-    } else {
-        0
-    };
+    let timeout = if want_in { ARRIVAL.as_millis() as i32 } else { 0 };
     match epoll_wait(epfd, timeout) {
         Ok(None) if !want_in => Ok(()),
         Ok(Some((ev, tok))) if want_in && tok == TOKEN && ev & libc::EPOLLIN as u32 != 0 => Ok(()),
@@ -439,24 +435,13 @@ pub fn epoll_exclusive_wakes_one() -> TestResult {
     let mut woken = Vec::new();
     for round in 0..N {
         send(fd, &[round as u8], "write")?;
-        let done = reports.expect(
-            Kind::Done,
-            5 * SEC,
-            &format!("datagram #{round}: one epoll_wait"),
-        )?;
-        ensure!(
-            done.ret == 1,
-            "datagram #{round}: epoll_wait {}",
-            done.outcome()
-        );
+        let done = reports.expect(Kind::Done, 5 * SEC, &format!("datagram #{round}: one epoll_wait"))?;
+        ensure!(done.ret == 1, "datagram #{round}: epoll_wait {}", done.outcome());
         ensure!(!woken.contains(&done.id), "child {} woke twice", done.id);
         woken.push(done.id);
         if round + 1 < N {
             // (After the last one every child has exited: nothing to wait for.)
-            reports.expect_none(
-                DELAY,
-                &format!("datagram #{round} woke more than one exclusive waiter"),
-            )?;
+            reports.expect_none(DELAY, &format!("datagram #{round} woke more than one exclusive waiter"))?;
         }
     }
     for c in children.iter_mut() {
@@ -473,29 +458,13 @@ pub fn epoll_nested() -> TestResult {
     let fd = ep.as_raw_fd();
     let inner = epoll_create()?;
     let outer = epoll_create()?;
-    epoll_ctl(
-        inner.as_raw_fd(),
-        libc::EPOLL_CTL_ADD,
-        fd,
-        libc::EPOLLIN as u32,
-        TOKEN,
-    )?;
-    epoll_ctl(
-        outer.as_raw_fd(),
-        libc::EPOLL_CTL_ADD,
-        inner.as_raw_fd(),
-        libc::EPOLLIN as u32,
-        TOKEN,
-    )?;
+    epoll_ctl(inner.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, TOKEN)?;
+    epoll_ctl(outer.as_raw_fd(), libc::EPOLL_CTL_ADD, inner.as_raw_fd(), libc::EPOLLIN as u32, TOKEN)?;
     expect_epoll_in(outer.as_raw_fd(), false, "outer, idle endpoint")?;
     let o = outer.as_raw_fd();
-    let done = blocked_waiter_woken(
-        "epoll_wait on the outer instance",
-        fd,
-        b"nest",
-        1,
-        move || blocked_epoll_wait(o),
-    )?;
+    let done = blocked_waiter_woken("epoll_wait on the outer instance", fd, b"nest", 1, move || {
+        blocked_epoll_wait(o)
+    })?;
     check_woken_epoll(&done)?;
     expect_epoll_in(inner.as_raw_fd(), true, "inner, datagram queued")?;
     expect_datagram(fd, b"nest", "the datagram")?;
@@ -520,27 +489,14 @@ pub fn aio_iocb_cmd_poll() -> TestResult {
     // SAFETY: one valid iocb pointer in the list, alive until completion
     // is reaped below (or the context is destroyed).
     let r = unsafe { libc::syscall(libc::SYS_io_submit, ctx.0, 1, list.as_mut_ptr()) };
-    ensure!(
-        r == 1,
-        "io_submit(IOCB_CMD_POLL): returned {r}, {}",
-        errname(errno())
-    );
-    ensure!(
-        ctx.events(0, 0)?.is_empty(),
-        "IOCB_CMD_POLL completed on an empty endpoint"
-    );
+    ensure!(r == 1, "io_submit(IOCB_CMD_POLL): returned {r}, {}", errname(errno()));
+    ensure!(ctx.events(0, 0)?.is_empty(), "IOCB_CMD_POLL completed on an empty endpoint");
     send(fd, b"aio", "write")?;
     let ev = ctx.events(1, 5_000)?;
-    ensure!(
-        ev.len() == 1,
-        "no IOCB_CMD_POLL completion within 5 s after a datagram"
-    );
+    ensure!(ev.len() == 1, "no IOCB_CMD_POLL completion within 5 s after a datagram");
     let (data, res) = ev[0];
     ensure!(data == 0xA10, "completion for aio_data {data:#x}");
-    ensure!(
-        res & libc::POLLIN as i64 != 0,
-        "IOCB_CMD_POLL completed with {res:#x}, without POLLIN"
-    );
+    ensure!(res & libc::POLLIN as i64 != 0, "IOCB_CMD_POLL completed with {res:#x}, without POLLIN");
     expect_datagram(fd, b"aio", "the datagram")
 }
 
@@ -594,8 +550,7 @@ impl AioContext {
             tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
         };
         // SAFETY: room for 4 events; a valid timespec.
-        let n =
-            unsafe { libc::syscall(libc::SYS_io_getevents, self.0, min, 4, ev.as_mut_ptr(), &ts) };
+        let n = unsafe { libc::syscall(libc::SYS_io_getevents, self.0, min, 4, ev.as_mut_ptr(), &ts) };
         ensure!(n >= 0, "io_getevents: {}", errname(errno()));
         Ok(ev[..n as usize].iter().map(|e| (e.data, e.res)).collect())
     }
@@ -620,13 +575,7 @@ pub fn select_blocked_wakeup() -> TestResult {
             let mut rd: libc::fd_set = std::mem::zeroed();
             libc::FD_ZERO(&mut rd);
             libc::FD_SET(fd, &mut rd);
-            let r = libc::select(
-                fd + 1,
-                &mut rd,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            );
+            let r = libc::select(fd + 1, &mut rd, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
             if r < 0 {
                 (Err(errno()), Vec::new())
             } else {
@@ -634,9 +583,6 @@ pub fn select_blocked_wakeup() -> TestResult {
             }
         }
     })?;
-    ensure!(
-        done.data == [1],
-        "the woken select did not mark the endpoint readable"
-    );
+    ensure!(done.data == [1], "the woken select did not mark the endpoint readable");
     expect_datagram(fd, b"sel", "the datagram after the select")
 }
