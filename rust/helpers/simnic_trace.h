@@ -138,7 +138,8 @@ TRACE_EVENT(simnic_deliver,
 		  __print_symbolic(__entry->result, { 0, "queued" },
 				   { 1, "queue full" }, { 2, "no memory" },
 				   { 3, "closed" }, { 4, "no port" },
-				   { 5, "to an aio read" }))
+				   { 5, "to an aio read" },
+				   { 6, "into the mmap ring" }))
 );
 
 /* `sk_data_ready` of an endpoint: whether anyone slept on its queue. */

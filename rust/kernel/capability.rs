@@ -16,6 +16,8 @@ pub struct Capability(i32);
 
 /// `CAP_NET_ADMIN`: network administration.
 pub const CAP_NET_ADMIN: Capability = Capability(bindings::CAP_NET_ADMIN as i32);
+/// `CAP_IPC_LOCK`: lock memory beyond `RLIMIT_MEMLOCK`.
+pub const CAP_IPC_LOCK: Capability = Capability(bindings::CAP_IPC_LOCK as i32);
 /// `CAP_SYS_ADMIN`: the catch-all.
 pub const CAP_SYS_ADMIN: Capability = Capability(bindings::CAP_SYS_ADMIN as i32);
 

@@ -2,7 +2,7 @@
 
 //! The socket layer (steps 6 to 9 of Documentation/nic.rst): endpoints,
 //! the port table the receive path demultiplexes with (`udp_rcv`), receive
-//! queues, and the socket callbacks (`data_ready`, `write_space`,
+//! queues, the mmap receive ring, and the socket callbacks (`data_ready`, `write_space`,
 //! `error_report`, `state_change`).
 
 #[path = "sock/aio_reads.rs"]
@@ -22,6 +22,11 @@ pub(crate) mod error_report;
 pub(crate) mod port_bitmap;
 #[path = "sock/port_table.rs"]
 pub(crate) mod port_table;
+#[path = "sock/rx_mmap_ring.rs"]
+pub(crate) mod rx_mmap_ring;
+#[path = "sock/rx_ring_index.rs"]
+#[allow(unreachable_pub, dead_code)]
+pub(crate) mod rx_ring_index;
 #[path = "sock/state_change.rs"]
 pub(crate) mod state_change;
 #[path = "sock/udp_rcv.rs"]

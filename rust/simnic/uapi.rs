@@ -404,6 +404,182 @@ pub const SIMNIC_IOC_SET_LIMITS: u32 = ioc(IOC_WRITE, 17, Limits::SIZE);
 pub const TX_DELAY_MAX_NS: u64 = 1_000_000_000;
 
 // ---------------------------------------------------------------------------
+// The mmap receive ring (Documentation/models/mmap.rst): datagrams delivered
+// into memory shared with the process instead of the receive queue.
+//
+// The mapping, from offset 0, `map_len` bytes:
+//
+//   0                  the header page: the producer index at
+//                      RX_RING_OFF_PRODUCER (written by the kernel), the
+//                      consumer index at RX_RING_OFF_CONSUMER (written by the
+//                      process), the status word at RX_RING_OFF_STATUS, each
+//                      on its own 64-byte line;
+//   desc_off           `slots` descriptors (RxRingDesc, 16 bytes each);
+//   data_off           `slots` buffers of `slot_size` bytes.
+//
+// Indices run freely (u32, wrapping); slot `i` is `i & (slots - 1)`. The
+// kernel fills slot `producer`, then stores `producer + 1` with release
+// ordering; the process reads the producer with acquire ordering, handles
+// the slots up to it, then stores the consumer with release ordering.
+
+/// The page size the ring's layout is computed with (x86-64's and the
+/// guest's; the module refuses to load elsewhere).
+pub const RX_RING_PAGE_SIZE: usize = 4096;
+/// Fewest slots of a ring.
+pub const RX_RING_MIN_SLOTS: u32 = 1;
+/// Most slots of a ring.
+pub const RX_RING_MAX_SLOTS: u32 = 32768;
+/// Smallest slot.
+pub const RX_RING_MIN_SLOT_SIZE: u32 = 64;
+/// Largest slot: a whole datagram of the largest size fits.
+pub const RX_RING_MAX_SLOT_SIZE: u32 = 65536;
+/// Largest mapping, header and descriptors included.
+pub const RX_RING_MAX_BYTES: u64 = 16 << 20;
+/// Offset of the producer index (`u32`, written by the kernel only).
+pub const RX_RING_OFF_PRODUCER: u32 = 0;
+/// Offset of the consumer index (`u32`, written by the process only).
+pub const RX_RING_OFF_CONSUMER: u32 = 64;
+/// Offset of the status word (`u32`, written by the kernel only):
+/// [`RX_RING_STATUS_BAD_INDEX`].
+pub const RX_RING_OFF_STATUS: u32 = 128;
+/// [`RX_RING_OFF_STATUS`] bit: the consumer index the kernel last read was
+/// not between the last valid one and the producer, so the kernel ignored it
+/// (and dropped what it had to deliver, [`RxRingStats::bad_index`]). Cleared
+/// when a valid index is read again.
+pub const RX_RING_STATUS_BAD_INDEX: u32 = 1;
+
+uapi_struct! {
+    /// `SIMNIC_IOC_RX_RING_SETUP`: the geometry asked for (in) and the
+    /// layout of the mapping (out). [`RxRingReq::layout`] computes the
+    /// same.
+    pub struct RxRingReq {
+        /// In: number of slots, a power of two in
+        /// [`RX_RING_MIN_SLOTS`]`..=`[`RX_RING_MAX_SLOTS`].
+        pub slots: u32,
+        /// In: bytes per slot, a power of two in
+        /// [`RX_RING_MIN_SLOT_SIZE`]`..=`[`RX_RING_MAX_SLOT_SIZE`]; a longer
+        /// datagram is cut to it ([`SIMNIC_MSG_TRUNC`] in its descriptor).
+        pub slot_size: u32,
+        /// In: zero.
+        pub flags: u32,
+        /// Out: offset of the descriptor array in the mapping.
+        pub desc_off: u32,
+        /// Out: offset of slot 0's buffer in the mapping.
+        pub data_off: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
+        /// Out: the length to `mmap` (at offset 0), at most
+        /// [`RX_RING_MAX_BYTES`].
+        pub map_len: u64,
+    }
+}
+
+impl RxRingReq {
+    /// The layout of a ring of `slots` slots of `slot_size` bytes: the
+    /// header page, then the descriptors, then the buffers, each part
+    /// starting on a page. `None` for a geometry the driver refuses with
+    /// `EINVAL`.
+    pub const fn layout(slots: u32, slot_size: u32) -> Option<Self> {
+        if !slots.is_power_of_two()
+            || slots < RX_RING_MIN_SLOTS
+            || slots > RX_RING_MAX_SLOTS
+            || !slot_size.is_power_of_two()
+            || slot_size < RX_RING_MIN_SLOT_SIZE
+            || slot_size > RX_RING_MAX_SLOT_SIZE
+        {
+            return None;
+        }
+        let page = RX_RING_PAGE_SIZE as u64;
+        let desc_off = page;
+        let data_off = desc_off + (slots as u64 * RxRingDesc::SIZE as u64).div_ceil(page) * page;
+        let map_len = data_off + (slots as u64 * slot_size as u64).div_ceil(page) * page;
+        if map_len > RX_RING_MAX_BYTES {
+            return None;
+        }
+        Some(Self {
+            slots,
+            slot_size,
+            flags: 0,
+            desc_off: desc_off as u32,
+            data_off: data_off as u32,
+            reserved: 0,
+            map_len,
+        })
+    }
+
+    /// Offset of slot `i`'s descriptor (`i` taken modulo the slots).
+    pub const fn desc_at(&self, i: u32) -> usize {
+        self.desc_off as usize + (i & (self.slots - 1)) as usize * RxRingDesc::SIZE
+    }
+
+    /// Offset of slot `i`'s buffer (`i` taken modulo the slots).
+    pub const fn data_at(&self, i: u32) -> usize {
+        self.data_off as usize + (i & (self.slots - 1)) as usize * self.slot_size as usize
+    }
+}
+
+uapi_struct! {
+    /// One slot's descriptor in the ring, written by the kernel before it
+    /// publishes the slot.
+    pub struct RxRingDesc {
+        /// Bytes of payload in the slot's buffer: `min(dgram_len, slot_size)`.
+        pub len: u32,
+        /// The datagram's full payload length.
+        pub dgram_len: u32,
+        /// The sender's port (0 for the generator).
+        pub src_port: u32,
+        /// [`SIMNIC_MSG_TRUNC`] if `len < dgram_len`.
+        pub flags: u32,
+    }
+}
+
+uapi_struct! {
+    /// `SIMNIC_IOC_RX_RING_STATS`: the ring's geometry, indices and
+    /// counters, as the kernel sees them.
+    pub struct RxRingStats {
+        /// Slots (0 if the endpoint has no ring).
+        pub slots: u32,
+        /// Bytes per slot.
+        pub slot_size: u32,
+        /// The producer index: datagrams placed, wrapping.
+        pub producer: u32,
+        /// The last consumer index the kernel found valid.
+        pub consumer: u32,
+        /// The status word ([`RX_RING_STATUS_BAD_INDEX`]).
+        pub status: u32,
+        /// Reserved, zero.
+        pub reserved: u32,
+        /// The length of the mapping.
+        pub map_len: u64,
+        /// Datagrams placed in the ring.
+        pub delivered: u64,
+        /// Datagrams dropped: no free slot (the consumer is behind).
+        pub ring_full: u64,
+        /// Datagrams dropped: the consumer index in shared memory was
+        /// invalid (beyond the producer, or moved backwards).
+        pub bad_index: u64,
+        /// Datagrams cut to the slot size.
+        pub truncated: u64,
+        /// Datagrams that were in the receive queue when the ring was set
+        /// up, dropped then.
+        pub purged: u64,
+    }
+}
+
+/// `SIMNIC_IOC_RX_RING_SETUP`: [`RxRingReq`]: give the endpoint a receive
+/// ring to `mmap`. From then on datagrams go into the ring, `read()` and
+/// `SIMNIC_IOC_RECVFROM` fail with `EINVAL`, and `poll` reports `POLLIN`
+/// while the ring has unconsumed slots (`POLLERR` while the consumer index
+/// is invalid). `EINVAL` for a bad geometry or nonzero `flags`/`reserved`,
+/// `EBUSY` if the endpoint has a ring already, `ENOBUFS` if the ring would
+/// take the user over `RLIMIT_MEMLOCK` (without `CAP_IPC_LOCK`) or the NIC
+/// over its receive memory budget ([`Limits::rx_mem_max`]), `ENOMEM` if the
+/// pages cannot be allocated. Datagrams queued before are dropped.
+pub const SIMNIC_IOC_RX_RING_SETUP: u32 = ioc(IOC_READ | IOC_WRITE, 24, RxRingReq::SIZE);
+/// `SIMNIC_IOC_RX_RING_STATS`: [`RxRingStats`] of the endpoint's ring.
+pub const SIMNIC_IOC_RX_RING_STATS: u32 = ioc(IOC_READ, 25, RxRingStats::SIZE);
+
+// ---------------------------------------------------------------------------
 // /dev/simnic-epoll: the module's own multiplexers (mini-poll, mini-epoll).
 // Each open of the node is a mini-epoll instance.
 

@@ -33,3 +33,5 @@ mod pacer_tests;
 mod port_bitmap_tests;
 #[cfg(test)]
 mod ring_tests;
+#[cfg(test)]
+mod rx_ring_tests;

@@ -1,4 +1,5 @@
-//! The socket layer's kernel-free part: receive queues and port bitmaps.
+//! The socket layer's kernel-free part: receive queues, port bitmaps and
+//! the mmap receive ring's index state machine.
 //!
 //! Files of the driver, by path (relative to this file's folder).
 
@@ -8,3 +9,5 @@ pub mod aio_reads;
 pub mod dgram_queue;
 #[path = "../../../rust/simnic/sock/port_bitmap.rs"]
 pub mod port_bitmap;
+#[path = "../../../rust/simnic/sock/rx_ring_index.rs"]
+pub mod rx_ring_index;

@@ -84,6 +84,8 @@ pub fn c_header() -> String {
         SIMNIC_IOC_SET_LOOPBACK,
         SIMNIC_IOC_GET_LIMITS,
         SIMNIC_IOC_SET_LIMITS,
+        SIMNIC_IOC_RX_RING_SETUP,
+        SIMNIC_IOC_RX_RING_STATS,
         SIMNIC_MUX_IOC_POLL,
         SIMNIC_MUX_IOC_CTL,
         SIMNIC_MUX_IOC_WAIT,
@@ -120,8 +122,18 @@ pub fn c_header() -> String {
         MINI_EPOLL_MAX_ITEMS,
         MINI_EPOLL_MAX_USER_WATCHES_DEFAULT,
         MINI_EPOLL_MAX_NESTS,
+        RX_RING_PAGE_SIZE,
+        RX_RING_MIN_SLOTS,
+        RX_RING_MAX_SLOTS,
+        RX_RING_MIN_SLOT_SIZE,
+        RX_RING_MAX_SLOT_SIZE,
+        RX_RING_MAX_BYTES,
+        RX_RING_OFF_PRODUCER,
+        RX_RING_OFF_CONSUMER,
+        RX_RING_OFF_STATUS,
+        RX_RING_STATUS_BAD_INDEX,
     ];
-    let structs: [(&str, Layout, usize, usize); 14] = structs![
+    let structs: [(&str, Layout, usize, usize); 17] = structs![
         SendTo,
         RecvFrom,
         GenFlow,
@@ -135,7 +147,10 @@ pub fn c_header() -> String {
         MiniEpollEvent,
         MiniEpollWait,
         MiniEpollInfo,
-        MiniEpollLimits
+        MiniEpollLimits,
+        RxRingReq,
+        RxRingDesc,
+        RxRingStats
     ];
 
     let mut h = String::new();
@@ -268,8 +283,8 @@ mod tests {
                 _ => {}
             }
         }
-        // MAGIC + 17 + 5 requests; 14 structs (the scan itself must have worked).
-        assert_eq!(seen, (23, 14));
+        // MAGIC + 19 + 5 requests; 17 structs (the scan itself must have worked).
+        assert_eq!(seen, (25, 17));
         assert!(h.contains(&format!("#define SIMNIC_FIONREAD 0x{FIONREAD:08x}u")));
     }
 

@@ -41,6 +41,9 @@
 //!   it sleeps, or fails with `EAGAIN` when the file is `O_NONBLOCK`.
 //! * **Readiness.** `poll()` reports `POLLIN` while a datagram is queued and
 //!   `POLLOUT` while the TX ring has a free descriptor.
+//! * **The mmap receive ring** ([`Endpoint::rx_ring_setup`], [`RxRing`]):
+//!   datagrams delivered into memory the process maps, read in place with no
+//!   system call; `poll()` then reports `POLLIN` while slots are unconsumed.
 //! * **Instrumentation.** Ioctls read the NIC's and the endpoint's counters
 //!   and the ring indices, reset the counters, set the wire delay, and start
 //!   and stop the built-in traffic generator ([`GenFlow`]).
@@ -62,6 +65,7 @@ pub mod uapi;
 mod c_header;
 pub mod counters;
 mod errno;
+mod rx_ring;
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -72,12 +76,16 @@ use std::path::Path;
 pub use c_header::c_header;
 pub use counters::{frames_unaccounted, nic_counter_kind, nic_counters_of, nic_dropped, NicCounterKind};
 pub use errno::{describe, errno_name};
+pub use rx_ring::{poll_one, RxFrame, RxRing};
 pub use uapi::{
     rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, AIO_READS_MAX, EPHEMERAL_PORT_FIRST,
     GEN_FLOWS, MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT,
     RX_MEM_MAX_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL,
     SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT, TX_DELAY_MAX_NS, MiniPollFd, MiniEpollInfo, MiniPoll,
     MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD, MINI_EPOLL_MAX_USER_WATCHES_DEFAULT, MUX_DEVICE_PATH,
+    RxRingDesc, RxRingReq, RxRingStats, RX_RING_MAX_BYTES, RX_RING_MAX_SLOTS, RX_RING_MAX_SLOT_SIZE,
+    RX_RING_MIN_SLOTS, RX_RING_MIN_SLOT_SIZE, RX_RING_OFF_CONSUMER, RX_RING_OFF_PRODUCER, RX_RING_OFF_STATUS,
+    RX_RING_PAGE_SIZE, RX_RING_STATUS_BAD_INDEX,
 };
 
 use uapi::{RecvFrom, SendTo};

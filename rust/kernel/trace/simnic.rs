@@ -27,6 +27,8 @@ pub enum Delivery {
     NoPort = 4,
     /// Copied into a posted AIO read's buffer, not queued.
     AioRead = 5,
+    /// Placed in a slot of the endpoint's mmap ring.
+    Ring = 6,
 }
 
 /// `simnic_xmit`: a frame of `len` payload bytes in `descs` descriptors

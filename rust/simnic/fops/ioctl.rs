@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `unlocked_ioctl` of /dev/simnic: binding, addressing, send and receive
-//! with addresses, shutdown, limits, counters, ring state and the traffic
-//! generator. The numbers and argument layouts are in `uapi.rs`; arguments
+//! with addresses, shutdown, limits, counters, ring state, the traffic
+//! generator and the mmap receive ring. The numbers and argument layouts are in `uapi.rs`; arguments
 //! are copied as bytes (`UserSlice`), so bad pointers give `EFAULT` and bad
 //! values `EINVAL`.
 //!
@@ -182,6 +182,19 @@ pub(crate) fn dispatch(this: ArcBorrow<'_, Endpoint>, nonblock: bool, cmd: u32, 
                 return Err(EINVAL);
             }
             nic.tx_delay_ns.store(ns, Ordering::Relaxed);
+            Ok(0)
+        }
+        SIMNIC_IOC_RX_RING_SETUP => {
+            let req = RxRingReq::from_bytes(&read_arg(arg)?);
+            // Writable before the ring is made: a ring whose layout the
+            // caller never learnt would be of no use to it.
+            write_arg(arg, &req.to_bytes())?;
+            let layout = ep.rx_ring_setup(req)?;
+            write_arg(arg, &layout.to_bytes())?;
+            Ok(0)
+        }
+        SIMNIC_IOC_RX_RING_STATS => {
+            write_arg(arg, &ep.rx_ring.stats().to_bytes())?;
             Ok(0)
         }
         FIONREAD => {

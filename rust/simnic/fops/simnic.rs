@@ -10,6 +10,7 @@ use core::sync::atomic::Ordering;
 use kernel::{
     fs::{aio::Submitted, fasync::FasyncQueue, File, Kiocb},
     iov::{IovIterDest, IovIterSource},
+    mm::virt::VmaNew,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
     rbtree::RBTreeNodeReservation,
@@ -125,5 +126,11 @@ impl MiscDevice for SimnicDev {
 
     fn ioctl(ep: ArcBorrow<'_, Endpoint>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         ioctl::dispatch(ep, file.is_nonblocking(), cmd, arg)
+    }
+
+    /// Maps the endpoint's receive ring (`sock/rx_mmap_ring.rs`). The area
+    /// holds the file, so the endpoint lives until the last `munmap`.
+    fn mmap(ep: ArcBorrow<'_, Endpoint>, _file: &File, vma: &VmaNew) -> Result {
+        ep.rx_ring.mmap(vma)
     }
 }

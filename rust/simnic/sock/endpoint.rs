@@ -16,12 +16,13 @@ use crate::sock::data_ready::{sock_def_readable, DataReadyFn};
 use crate::sock::dgram_queue::{Datagram, DgramQueue, QueueFull, Slots};
 use crate::hw::dma_buf::HeaderAndPayload;
 use crate::sock::error_report::sock_def_error_report;
+use crate::sock::rx_mmap_ring::RxMmapRing;
 use crate::sock::state_change::sock_def_wakeup;
 use crate::driver::nic::NicCore;
 use crate::driver::stats::{add, inc, EpCounters};
 use crate::uapi::{
-    EpStats, FrameHeader, AIO_READS_MAX, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD, SHUT_RDWR,
-    SHUT_WR, SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
+    EpStats, FrameHeader, RxRingReq, AIO_READS_MAX, MAX_DATAGRAM, RCVBUF_DEFAULT, RX_QUEUE_SLOTS, SHUT_RD,
+    SHUT_RDWR, SHUT_WR, SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
 };
 use crate::sock::write_space::sock_def_write_space;
 use core::ops::{Deref, DerefMut};
@@ -71,11 +72,11 @@ impl Received {
         self.frame.len() - FrameHeader::SIZE
     }
 
-    fn payload(&self) -> &[u8] {
+    pub(crate) fn payload(&self) -> &[u8] {
         &self.frame[FrameHeader::SIZE..]
     }
 
-    fn src_port(&self) -> u16 {
+    pub(crate) fn src_port(&self) -> u16 {
         // Parsed once more rather than knowing the header's layout twice.
         FrameHeader::parse(&self.frame, self.frame.len()).map_or(0, |h| h.src_port)
     }
@@ -178,6 +179,8 @@ pub(crate) enum Rcv {
     Queued,
     /// Straight into the oldest posted AIO read's buffer.
     ToAioRead,
+    /// Into a slot of the endpoint's mmap ring.
+    ToRing,
 }
 
 /// Why [`Endpoint::queue_rcv`] dropped a datagram.
@@ -248,6 +251,10 @@ pub(crate) struct Endpoint {
     /// `sk_state_change`.
     pub(crate) state_change: fn(&Endpoint),
     pub(crate) stats: EpCounters,
+    /// The mmap receive ring, once `SIMNIC_IOC_RX_RING_SETUP` made one
+    /// (`sock/rx_mmap_ring.rs`): then datagrams go there, not to `rxq`.
+    #[pin]
+    pub(crate) rx_ring: RxMmapRing,
     /// Links on the NIC's list of endpoints waiting for TX room.
     #[pin]
     tx_wait_links: ListLinks,
@@ -287,6 +294,7 @@ impl Endpoint {
             error_report: sock_def_error_report,
             state_change: sock_def_wakeup,
             stats: EpCounters::default(),
+            rx_ring <- RxMmapRing::new(),
             tx_wait_links <- ListLinks::new(),
             tx_wait_tracker <- AtomicTracker::new(),
         })
@@ -328,6 +336,11 @@ impl Endpoint {
     /// `sk_shutdown`.
     fn shutdown_bits(&self) -> u32 {
         self.state.load(Acquire) & (RCV_SHUTDOWN | SEND_SHUTDOWN)
+    }
+
+    /// Shut for reading, or released: nothing more is delivered.
+    pub(crate) fn rcv_shut(&self) -> bool {
+        self.state.load(Acquire) & (RCV_SHUTDOWN | DEAD) != 0
     }
 
     /// Sends `payload` to `port` through the NIC (`udp_sendmsg`): builds
@@ -396,21 +409,27 @@ impl Endpoint {
     /// charge the NIC's receive memory budget and the endpoint's receive
     /// buffer, queue the datagram and call `data_ready`
     /// (`__udp_enqueue_schedule_skb`), or drop it (the caller counts why on
-    /// the NIC; here, on the endpoint). `delivered` sees the outcome before
-    /// `data_ready` runs or the AIO read completes.
+    /// the NIC; here, on the endpoint). An endpoint with an mmap ring gets
+    /// it there instead (`sock/rx_mmap_ring.rs`). `delivered` sees the
+    /// outcome before `data_ready` runs or the AIO read completes.
     pub(crate) fn queue_rcv(
         &self,
         d: Received,
         delivered: impl FnOnce(Result<Rcv, RcvDrop>),
     ) -> Result<Rcv, RcvDrop> {
+        if self.rx_ring.is_active() {
+            return crate::sock::rx_mmap_ring::queue_rcv(self, d.payload(), d.src_port(), delivered);
+        }
         let nic = &*self.nic;
         let charge = d.truesize();
         let len = d.payload_len() as u64;
         let charged = nic.rx_mem_charge(charge);
         let mut q = self.rxq.lock();
         // Checked under the queue's lock, which `close` takes too: after
-        // `close` has purged the queue nothing more is charged to it.
-        let r = if self.state.load(Acquire) & (RCV_SHUTDOWN | DEAD) != 0 {
+        // `close` has purged the queue nothing more is charged to it;
+        // nor after the ring setup has (a datagram racing with the setup
+        // is dropped as if it had arrived just before).
+        let r = if self.rcv_shut() || self.rx_ring.is_active() {
             Err(RcvDrop::Closed)
         } else if let Some(read) = self.claim_aio_read(&mut q) {
             drop(q);
@@ -522,6 +541,16 @@ impl Endpoint {
             return;
         }
         let mut q = self.rxq.lock();
+        // Under the queue's lock, which the ring's setup activates it
+        // under before it ends the reads posted until then.
+        if self.rx_ring.is_active() {
+            drop(q);
+            nic.rx_mem_uncharge(pins);
+            if let Some(read) = read.try_claim() {
+                read.ki_complete(Err(EINVAL));
+            }
+            return;
+        }
         let Some(found) = self.try_recv_locked(&mut q) else {
             let mut freed = 0;
             let r = q.aio.push_back(PostedAio(read), &mut freed);
@@ -621,12 +650,13 @@ impl Endpoint {
     }
 
     /// Takes every posted AIO read off the endpoint, completing each with
-    /// `res` (end of file at `shutdown(SHUT_RD)`); at release they are all
-    /// cancelled already (each held the file), and are just dropped.
-    fn end_aio_reads(&self, res: Option<usize>) {
+    /// `res` (end of file at `shutdown(SHUT_RD)`, `EINVAL` at the mmap
+    /// ring's setup); at release they are all cancelled already (each held
+    /// the file), and are just dropped.
+    fn end_aio_reads(&self, res: Option<Result<usize>>) {
         let freed = self.rxq.lock().aio.drain(|posted| {
-            if let (Some(n), Some(read)) = (res, posted.0.try_claim()) {
-                read.ki_complete(Ok(n));
+            if let (Some(r), Some(read)) = (res, posted.0.try_claim()) {
+                read.ki_complete(r);
             }
         });
         self.nic.rx_mem_uncharge(freed);
@@ -645,6 +675,11 @@ impl Endpoint {
         nonblock: bool,
         copy: impl FnOnce(&[u8]) -> Result,
     ) -> Result<RecvInfo> {
+        // Datagrams go to the ring, and would never come here. A pending
+        // error is still reported (once), so that read() can clear it.
+        if self.rx_ring.is_active() {
+            return Err(self.take_error().unwrap_or(EINVAL));
+        }
         let next = if nonblock {
             self.try_recv().ok_or(EAGAIN)?
         } else {
@@ -694,7 +729,7 @@ impl Endpoint {
         self.state.fetch_or(bits, AcqRel);
         if bits & RCV_SHUTDOWN != 0 {
             // Posted AIO reads are readers too: end of file.
-            self.end_aio_reads(Some(0));
+            self.end_aio_reads(Some(Ok(0)));
         }
         (self.state_change)(self);
         Ok(())
@@ -713,6 +748,29 @@ impl Endpoint {
         };
         self.nic.rx_mem_uncharge(freed);
         self.end_aio_reads(None);
+        self.rx_ring.teardown(&self.nic);
+    }
+
+    /// `SIMNIC_IOC_RX_RING_SETUP`: gives the endpoint its mmap receive ring
+    /// (`sock/rx_mmap_ring.rs`). Datagrams queued until then are dropped:
+    /// `read()` fails on a ring endpoint, so they could never be read; and
+    /// AIO reads posted until then end with `EINVAL`, as `read()` would.
+    pub(crate) fn rx_ring_setup(&self, req: RxRingReq) -> Result<RxRingReq> {
+        let layout = self.rx_ring.install(&self.nic, req)?;
+        let (purged, freed) = {
+            let mut q = self.rxq.lock();
+            // Under the queue's lock, which `queue_rcv` checks under: no
+            // datagram is queued after the purge.
+            self.rx_ring.activate();
+            let n = q.len();
+            let freed = q.purge();
+            self.publish_queued(&q);
+            (n, freed)
+        };
+        self.nic.rx_mem_uncharge(freed);
+        self.end_aio_reads(Some(Err(EINVAL)));
+        self.rx_ring.count_purged(purged);
+        Ok(layout)
     }
 
     /// `->poll` (`datagram_poll`): register on the endpoint's wait queue,
@@ -742,6 +800,9 @@ impl Endpoint {
         }
         if ep.rx_queued.load(Acquire) != 0 {
             mask |= PollMask::IN | PollMask::RDNORM;
+        }
+        if ep.rx_ring.is_active() {
+            mask |= ep.rx_ring.poll_mask();
         }
         if shut & SEND_SHUTDOWN == 0 {
             // Read once, then once more only after joining the waiters: a

@@ -36,6 +36,7 @@ pub(crate) fn udp_rcv(nic: &NicCore, frame: KVec<u8>) {
         let why = match r {
             Ok(Rcv::Queued) => Delivery::Queued,
             Ok(Rcv::ToAioRead) => Delivery::AioRead,
+            Ok(Rcv::ToRing) => Delivery::Ring,
             Err(RcvDrop::QueueFull) => Delivery::QueueFull,
             Err(RcvDrop::NoMem) => Delivery::NoMem,
             Err(RcvDrop::Closed) => Delivery::Closed,

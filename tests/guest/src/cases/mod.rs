@@ -12,6 +12,7 @@ mod faults;
 mod generator;
 mod io_uring;
 mod limits;
+mod mmap;
 mod module;
 mod mux;
 pub mod nic;
@@ -151,6 +152,19 @@ pub const TESTS: &[Test] = tests![
     trace::trace_events_off_record_nothing,
     // The sample and the recorder's setup take a few seconds emulated.
     trace_timeline::trace_timeline_blocking_read @ 60,
+    mmap::mmap_ring_frames_in_order,
+    mmap::mmap_ring_poll_wakes,
+    mmap::mmap_ring_full_then_slots_returned,
+    mmap::mmap_ring_bad_consumer_index,
+    mmap::mmap_ring_setup_errors,
+    mmap::mmap_bad_offset_length,
+    mmap::mmap_close_with_ring_mapped,
+    mmap::mmap_munmap_and_remap,
+    mmap::mmap_fork_shares_ring,
+    mmap::mmap_ring_memory_bounded,
+    mmap::mmap_ring_truncates_to_slot,
+    mmap::mmap_setup_purges_queue,
+    mmap::mmap_ring_hostile_scribbler @ 90,
     // 7 to 20 s each on the emulated debug kernel, more under host load.
     stress::stress_threads @ 120,
     stress::stress_threads_drops @ 120,
@@ -165,5 +179,6 @@ pub const TESTS: &[Test] = tests![
     module::module_unload_traffic,
     module::module_debugfs_open_pins,
     module::module_aio_read_pins_module,
+    module::module_unload_with_ring_mapped,
     module::module_refcount_unload,
 ];

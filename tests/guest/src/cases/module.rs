@@ -436,6 +436,55 @@ pub fn module_debugfs_open_pins() -> TestResult {
     expect_refcnt(0, "after closing the debugfs file")
 }
 
+/// A mapped receive ring holds its file, and the file the module: with
+/// the descriptor closed and only the mapping left, refcnt stays 1,
+/// delete_module fails with EAGAIN and the ring still receives. After
+/// munmap the module unloads, and loads again.
+pub fn module_unload_with_ring_mapped() -> TestResult {
+    expect_refcnt(0, "before the test opens anything")?;
+    let ep = open_dev_nonblocking()?;
+    let port = port_of(&ep)?;
+    let layout = okay(ep.rx_ring_setup(4, 256), "RX_RING_SETUP")?;
+    let ring = okay(simnic::RxRing::map(&ep, &layout), "mmap")?;
+    drop(ep);
+    expect_refcnt(1, "with the ring mapped and its descriptor closed")?;
+    match delete_module() {
+        Err(e) if e == libc::EAGAIN || e == libc::EWOULDBLOCK => {}
+        Err(e) => return Err(format!("delete_module with a ring mapped: {}", errname(e))),
+        Ok(()) => {
+            std::mem::forget(ring);
+            return Err("delete_module succeeded with a ring mapped".into());
+        }
+    }
+    {
+        let sender = open_dev_nonblocking()?;
+        okay(
+            sender.send_to(port, b"still here"),
+            "send to the mapped ring",
+        )?;
+        let deadline = Instant::now() + ARRIVAL;
+        while ring.producer() != 1 {
+            ensure!(
+                Instant::now() < deadline,
+                "nothing arrived in the ring after the refused unload"
+            );
+            sleep_ms(5);
+        }
+        let f = ring.next_frame().ok_or("empty ring")?;
+        check_data(f.payload, b"still here", "the datagram in the ring")?;
+    }
+    drop(ring);
+    expect_refcnt(0, "after munmap")?;
+    let mut unloaded = false;
+    let r = unload("after munmap")
+        .map(|()| unloaded = true)
+        .and_then(|()| load(""));
+    if r.is_err() && unloaded && !loaded().unwrap_or(true) {
+        let _ = load("");
+    }
+    r
+}
+
 /// With two files open: refcnt 2, delete_module fails with EAGAIN
 /// (EWOULDBLOCK) and the device keeps working. With none: refcnt 0,
 /// delete_module succeeds and /dev/simnic and /sys/module/simnic go away.

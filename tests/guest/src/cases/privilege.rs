@@ -82,7 +82,7 @@ fn drop_root() -> TestResult {
 
 /// Runs `f` in a forked child that first gives up root ([`drop_root`]);
 /// its failure reason (or panic) comes back through a pipe.
-fn as_nobody(what: &str, f: impl FnOnce() -> TestResult) -> TestResult {
+pub(crate) fn as_nobody(what: &str, f: impl FnOnce() -> TestResult) -> TestResult {
     let pipe = Pipe::new()?;
     let w = pipe.w.as_raw_fd();
     let mut child = Child::spawn(move || {
