@@ -60,6 +60,7 @@ pub mod uapi;
 
 mod c_header;
 mod errno;
+pub mod wq;
 
 use std::ffi::{CStr, CString};
 use std::io;
