@@ -98,7 +98,11 @@ impl WaitEntry {
 
     /// One line for people: the function, exclusive or not, and whose.
     pub fn describe(&self) -> String {
-        let excl = if self.exclusive() { "exclusive" } else { "not exclusive" };
+        let excl = if self.exclusive() {
+            "exclusive"
+        } else {
+            "not exclusive"
+        };
         let whose = match &self.task {
             Some(t) => format!("task {} ({}), private = {}", t.pid, t.comm, self.private),
             None if self.private == "-" => "no task (private = NULL)".to_string(),
@@ -133,7 +137,12 @@ impl WqView {
     /// Reads and parses the view at `path`.
     pub fn read_from(path: &Path) -> io::Result<Self> {
         let text = std::fs::read_to_string(path)?;
-        Self::parse(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+        Self::parse(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })
     }
 
     /// Parses the file's text.
@@ -149,7 +158,8 @@ impl WqView {
                 if entry.starts_with("flags ") || entry.starts_with("... ") {
                     continue;
                 }
-                q.entries.push(parse_entry(entry).ok_or_else(|| format!("bad entry line {line:?}"))?);
+                q.entries
+                    .push(parse_entry(entry).ok_or_else(|| format!("bad entry line {line:?}"))?);
             } else if let Some(q) = parse_header(line) {
                 let mut q = q;
                 q.text = format!("{line}\n");
@@ -173,7 +183,10 @@ impl WqView {
 
     /// The lines about running mini-poll calls.
     pub fn mini_poll_calls(&self) -> impl Iterator<Item = &str> {
-        self.other.iter().filter(|l| l.starts_with("mini-poll call ")).map(|l| l.as_str())
+        self.other
+            .iter()
+            .filter(|l| l.starts_with("mini-poll call "))
+            .map(|l| l.as_str())
     }
 }
 
@@ -184,9 +197,15 @@ fn parse_header(line: &str) -> Option<WaitQueue> {
     let count = match count {
         "no entries" => 0,
         "1 entry" => 1,
-        c => c.trim_start_matches("at least ").strip_suffix(" entries")?.parse().ok()?,
+        c => c
+            .trim_start_matches("at least ")
+            .strip_suffix(" entries")?
+            .parse()
+            .ok()?,
     };
-    let mut nums = counters.split(", ").map(|part| part.split(' ').next().and_then(|n| n.parse::<u64>().ok()));
+    let mut nums = counters
+        .split(", ")
+        .map(|part| part.split(' ').next().and_then(|n| n.parse::<u64>().ok()));
     let (wakeups, woken, spurious) = (nums.next()??, nums.next()??, nums.next()??);
     counters.contains(" wake-ups, ").then_some(WaitQueue {
         title: title.to_string(),
@@ -215,13 +234,23 @@ fn parse_entry(line: &str) -> Option<WaitEntry> {
     let pid = field()?;
     let tgid = field()?;
     let comm = rest.trim_start().to_string();
-    let flags = if flags == "-" { Vec::new() } else { flags.split(',').map(str::to_string).collect() };
+    let flags = if flags == "-" {
+        Vec::new()
+    } else {
+        flags.split(',').map(str::to_string).collect()
+    };
     let module = (module != "-").then(|| module.to_string());
     let task = match (pid.parse(), tgid.parse()) {
         (Ok(pid), Ok(tgid)) => Some(WaitTask { pid, tgid, comm }),
         _ => None,
     };
-    Some(WaitEntry { flags, func, module, private, task })
+    Some(WaitEntry {
+        flags,
+        func,
+        module,
+        private,
+        task,
+    })
 }
 
 #[cfg(test)]
@@ -253,19 +282,35 @@ mini-poll call 4: pid 42 tgid 40; 2 descriptors, 2 entries hooked, 0 wake-ups, 1
         assert_eq!((q.count, q.wakeups, q.woken, q.spurious), (3, 5, 4, 1));
         assert_eq!(q.entries.len(), 3, "the truncation line is not an entry");
         let e = &q.entries[0];
-        assert_eq!((e.func.as_str(), e.exclusive(), e.private.as_str()), ("pollwake", false, "poll_wqueues"));
-        assert_eq!(e.task, Some(WaitTask { pid: 41, tgid: 41, comm: "sample-poll".into() }));
+        assert_eq!(
+            (e.func.as_str(), e.exclusive(), e.private.as_str()),
+            ("pollwake", false, "poll_wqueues")
+        );
+        assert_eq!(
+            e.task,
+            Some(WaitTask {
+                pid: 41,
+                tgid: 41,
+                comm: "sample-poll".into()
+            })
+        );
         let e = &q.entries[1];
         assert_eq!(e.module.as_deref(), Some("simnic"));
         assert_eq!(e.func_ps(), "simnic_pollwake [simnic]");
-        assert_eq!(e.task.as_ref().unwrap().comm, "my prog", "a command name keeps its spaces");
+        assert_eq!(
+            e.task.as_ref().unwrap().comm,
+            "my prog",
+            "a command name keeps its spaces"
+        );
         assert!(q.entries[2].exclusive());
         assert_eq!(v.endpoint(7001).unwrap().count, 0);
         let hw = &v.queues[2];
         assert_eq!(hw.title, "nic hw_wq (hardware engine)");
         assert_eq!(hw.entries[0].task, None);
         assert_eq!(hw.entries[0].private, "-");
-        assert!(hw.entries[0].describe().contains("no task (private = NULL)"));
+        assert!(hw.entries[0]
+            .describe()
+            .contains("no task (private = NULL)"));
         let ep = &v.queues[3];
         assert_eq!(ep.mini_epoll(), Some((3, "poll_wq")));
         assert_eq!(ep.count, 65536);
@@ -275,9 +320,15 @@ mini-poll call 4: pid 42 tgid 40; 2 descriptors, 2 entries hooked, 0 wake-ups, 1
 
     #[test]
     fn refuses_garbage() {
-        assert!(WqView::parse("    excl x - - 1 1 a\n").is_err(), "an entry before any queue");
+        assert!(
+            WqView::parse("    excl x - - 1 1 a\n").is_err(),
+            "an entry before any queue"
+        );
         let bad = "endpoint 1 sk_wq: 1 entry; 0 wake-ups, 0 entries woken, 0 spurious\n    excl\n";
-        assert!(WqView::parse(bad).is_err(), "an entry line with too few fields");
+        assert!(
+            WqView::parse(bad).is_err(),
+            "an entry line with too few fields"
+        );
         assert_eq!(WqView::parse("").unwrap(), WqView::default());
     }
 }

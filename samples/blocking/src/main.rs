@@ -11,7 +11,11 @@
 //!    the datagram off the queue and copying it to our buffer.
 //!
 //! A blocking `read()` on an empty queue does both in one call, so timing
-//! `read()` alone would fold the two together. This program separates them:
+//! `read()` alone would fold the two together. The first datagram is read
+//! that way, and while that `read()` sleeps the program shows the entry it
+//! left on the endpoint's wait queue (the driver's wait-queue view:
+//! `autoremove_wake_function`, exclusive, this task). For the others the
+//! program separates the phases:
 //! `poll(POLLIN)` sleeps through phase 1 and returns when a datagram is
 //! queued; the `read()` that follows finds it there and does phase 2 only
 //! (the time it shows includes entering and leaving the kernel, which for a
@@ -28,6 +32,9 @@
 
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::process::ExitCode;
 
@@ -83,6 +90,10 @@ fn run(t: &Traffic) -> Result<(), String> {
          sleeps until one is queued;"
     );
     println!("receiver:                    phase 2: read({fd}, buf, 65536) copies it out.");
+    println!(
+        "receiver: the first datagram, though, with a plain read({fd}, buf, 65536) that sleeps \
+         until it comes (both phases in one call)."
+    );
     let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
 
     println!();
@@ -92,7 +103,22 @@ fn run(t: &Traffic) -> Result<(), String> {
     );
     let mut buf = vec![0u8; simnic::MAX_DATAGRAM + 1];
     let mut samples = Vec::new();
-    for expected in 0..t.count {
+    // Datagram 0: one blocking read(), whose wait the view shows.
+    let view = wq_view::show_callbacks(&[t.port], "read()");
+    let first = blocking_read(fd, &mut buf);
+    let _ = view.join();
+    match first {
+        Ok((n, took)) => println!(
+            "{:>4} {n:>6}  {:>43}",
+            0,
+            format!("read() slept and copied: {}", fmt_ns(took))
+        ),
+        Err(msg) => {
+            traffic::kill_sender(sender);
+            return Err(msg);
+        }
+    }
+    for expected in 1..t.count {
         match receive_one(fd, &mut buf, timeout_ms) {
             Ok((n, sample)) => {
                 let note = match traffic::decode(&buf[..n]) {
@@ -137,6 +163,23 @@ fn run(t: &Traffic) -> Result<(), String> {
          the CPU was free meanwhile."
     );
     Ok(())
+}
+
+/// One datagram with a read() that sleeps until it is there (a signal
+/// restarts it: EINTR is retried). Returns the bytes read and the time the
+/// call took, both phases together.
+fn blocking_read(fd: i32, buf: &mut [u8]) -> Result<(usize, u64), String> {
+    let t0 = now_ns();
+    loop {
+        // SAFETY: the pointer and length describe the live, writable `buf`.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok((n as usize, now_ns() - t0));
+        }
+        if errno() != libc::EINTR {
+            return Err(format!("read({fd}): {}", errno_text(errno())));
+        }
+    }
 }
 
 /// One datagram: poll() until it is queued, then read() it. Returns the

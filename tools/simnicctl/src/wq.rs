@@ -94,12 +94,29 @@ nic tx: no wait queue (a full ring gives ENOBUFS); waiting for TX room: none
     fn filters_and_explains() {
         let v = WqView::parse(TEXT).unwrap();
         let all = render(&v, None, false);
-        assert!(all.contains("endpoint 7000") && all.contains("endpoint 7001") && all.contains("nic tx"));
-        assert!(all.contains("autoremove_wake_function  a task asleep in wait_event"), "{all}");
+        assert!(
+            all.contains("endpoint 7000")
+                && all.contains("endpoint 7001")
+                && all.contains("nic tx")
+        );
+        assert!(
+            all.contains("autoremove_wake_function  a task asleep in wait_event"),
+            "{all}"
+        );
         let busy = render(&v, None, true);
-        assert!(busy.contains("endpoint 7000") && !busy.contains("endpoint 7001"), "{busy}");
+        assert!(
+            busy.contains("endpoint 7000") && !busy.contains("endpoint 7001"),
+            "{busy}"
+        );
         let one = render(&v, Some(7001), false);
-        assert!(one.starts_with("endpoint 7001") && !one.contains("nic tx") && !one.contains("wake functions"));
-        assert_eq!(render(&v, Some(9), false), "no endpoint is bound to port 9\n");
+        assert!(
+            one.starts_with("endpoint 7001")
+                && !one.contains("nic tx")
+                && !one.contains("wake functions")
+        );
+        assert_eq!(
+            render(&v, Some(9), false),
+            "no endpoint is bound to port 9\n"
+        );
     }
 }
