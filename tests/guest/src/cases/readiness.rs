@@ -500,24 +500,24 @@ pub fn aio_iocb_cmd_poll() -> TestResult {
     expect_datagram(fd, b"aio", "the datagram")
 }
 
-const IOCB_CMD_POLL: u16 = 5;
+pub(crate) const IOCB_CMD_POLL: u16 = 5;
 
 /// `struct iocb` (include/uapi/linux/aio_abi.h, little-endian).
 #[repr(C)]
 #[derive(Default)]
-struct Iocb {
-    aio_data: u64,
-    aio_key: u32,
-    aio_rw_flags: i32,
-    aio_lio_opcode: u16,
-    aio_reqprio: i16,
-    aio_fildes: u32,
-    aio_buf: u64,
-    aio_nbytes: u64,
-    aio_offset: i64,
-    aio_reserved2: u64,
-    aio_flags: u32,
-    aio_resfd: u32,
+pub(crate) struct Iocb {
+    pub(crate) aio_data: u64,
+    pub(crate) aio_key: u32,
+    pub(crate) aio_rw_flags: i32,
+    pub(crate) aio_lio_opcode: u16,
+    pub(crate) aio_reqprio: i16,
+    pub(crate) aio_fildes: u32,
+    pub(crate) aio_buf: u64,
+    pub(crate) aio_nbytes: u64,
+    pub(crate) aio_offset: i64,
+    pub(crate) aio_reserved2: u64,
+    pub(crate) aio_flags: u32,
+    pub(crate) aio_resfd: u32,
 }
 
 /// `struct io_event`.
@@ -531,10 +531,10 @@ struct IoEvent {
 }
 
 /// An `io_setup` context, destroyed on drop.
-struct AioContext(libc::c_ulong);
+pub(crate) struct AioContext(pub(crate) libc::c_ulong);
 
 impl AioContext {
-    fn new(nr: u32) -> Result<Self, String> {
+    pub(crate) fn new(nr: u32) -> Result<Self, String> {
         let mut ctx: libc::c_ulong = 0;
         // SAFETY: `ctx` is a valid out-pointer, zero as io_setup requires.
         let r = unsafe { libc::syscall(libc::SYS_io_setup, nr, &mut ctx) };
@@ -543,7 +543,7 @@ impl AioContext {
     }
 
     /// io_getevents for at least `min` events, waiting up to `timeout_ms`.
-    fn events(&self, min: i64, timeout_ms: u64) -> Result<Vec<(u64, i64)>, String> {
+    pub(crate) fn events(&self, min: i64, timeout_ms: u64) -> Result<Vec<(u64, i64)>, String> {
         let mut ev = [IoEvent::default(); 4];
         let ts = libc::timespec {
             tv_sec: (timeout_ms / 1000) as libc::time_t,
