@@ -155,7 +155,7 @@ pub struct OwnWakeFn(usize);
 ///   `T::FUNC`, taken when hooking.
 /// - `wait.private` is null, or the task `task` holds a reference on.
 #[pin_data(PinnedDrop)]
-pub struct WaitEntry<T: WakeFunction> {
+pub struct WaitEntry<T: WakeCallback> {
     #[pin]
     wait: Opaque<bindings::wait_queue_entry>,
     head: AtomicPtr<bindings::wait_queue_head>,
@@ -174,10 +174,28 @@ pub struct WaitEntry<T: WakeFunction> {
 
 // SAFETY: The raw pointers are owned references (file) or protected by the
 // queue's lock and RCU (head); `T` is `Send + Sync`.
-unsafe impl<T: WakeFunction> Send for WaitEntry<T> {}
+unsafe impl<T: WakeCallback> Send for WaitEntry<T> {}
 // SAFETY: Shared access only reads atomics or goes through the C API, which
 // serialises on the queue's lock; `T` is `Sync`.
-unsafe impl<T: WakeFunction> Sync for WaitEntry<T> {}
+unsafe impl<T: WakeCallback> Sync for WaitEntry<T> {}
+
+impl<T: WakeCallback> WaitEntry<T> {
+    /// The callback's data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// Whether the entry was ever hooked on a queue.
+    pub fn is_hooked(&self) -> bool {
+        self.hooked.load(Ordering::Acquire)
+    }
+
+    /// Whether the queue it was on went away (`POLLFREE`): the entry will
+    /// never be woken again.
+    pub fn is_freed(&self) -> bool {
+        self.freed.load(Ordering::Acquire)
+    }
+}
 
 impl<T: WakeFunction> WaitEntry<T> {
     /// An entry, not on any queue yet, with its callback's data.
@@ -220,22 +238,6 @@ impl<T: WakeFunction> WaitEntry<T> {
         // INVARIANT: `T::FUNC` is this type's wake function; `init` keeps
         // `->private` null or a referenced task.
         OwnWakeFn(T::FUNC as usize)
-    }
-
-    /// The callback's data.
-    pub fn data(&self) -> &T {
-        &self.data
-    }
-
-    /// Whether the entry was ever hooked on a queue.
-    pub fn is_hooked(&self) -> bool {
-        self.hooked.load(Ordering::Acquire)
-    }
-
-    /// Whether the queue it was on went away (`POLLFREE`): the entry will
-    /// never be woken again.
-    pub fn is_freed(&self) -> bool {
-        self.freed.load(Ordering::Acquire)
     }
 
     /// Hooks the entry on `head`, the queue `file`'s `->poll` is
@@ -320,7 +322,7 @@ impl<T: WakeFunction> WaitEntry<T> {
 }
 
 #[pinned_drop]
-impl<T: WakeFunction> PinnedDrop for WaitEntry<T> {
+impl<T: WakeCallback> PinnedDrop for WaitEntry<T> {
     fn drop(self: Pin<&mut Self>) {
         // `ep_remove_wait_queue`: the head may be cleared concurrently by a
         // POLLFREE wake-up, after which its owner frees it once an RCU grace
