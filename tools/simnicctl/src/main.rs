@@ -337,9 +337,8 @@ fn wq_view(path: &std::path::Path, port: Option<u32>, busy: bool, watch: Option<
     use std::io::IsTerminal;
     let show = || -> Result<String> {
         let text = read_debugfs(path)?;
-        let view = simnic::wq::WqView::parse(&text)
-            .map_err(|e| Failure::new(format!("parse {}", path.display()), io::Error::other(e)))?;
-        Ok(wq::render(&view, port, busy))
+        wq::render(&text, port, busy)
+            .map_err(|e| Failure::new(format!("parse {}", path.display()), io::Error::other(e)))
     };
     let Some((interval_ms, count)) = watch else {
         print!("{}", show()?);

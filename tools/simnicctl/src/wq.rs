@@ -32,27 +32,39 @@ pub fn meaning(func: &str) -> &'static str {
     }
 }
 
-/// The view as text: every queue (only `port`'s with `port`, only those
-/// with entries with `busy`), the lines that are not queues (without
-/// `port`), and a legend of the wake functions shown.
-pub fn render(view: &WqView, port: Option<u32>, busy: bool) -> String {
+/// The view's `text` as shown: every queue in the file's order (only
+/// `port`'s with `port`, only those with entries with `busy`), the lines
+/// that are not queues (without `port`), and a legend of the wake
+/// functions shown. `text` must parse ([`WqView::parse`]).
+pub fn render(text: &str, port: Option<u32>, busy: bool) -> Result<String, String> {
     let mut out = String::new();
     let mut funcs = BTreeSet::new();
     let mut shown = 0;
-    for q in &view.queues {
-        if port.is_some_and(|p| q.endpoint_port() != Some(p)) || (busy && q.count == 0) {
-            continue;
-        }
-        out.push_str(&q.text);
-        shown += 1;
-        for e in &q.entries {
-            funcs.insert(e.func.clone());
+    // Blocks: a line at the margin and the indented lines under it.
+    let mut blocks: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match blocks.last_mut() {
+            Some(b) if line.starts_with("    ") => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ => blocks.push(format!("{line}\n")),
         }
     }
-    if port.is_none() {
-        for line in &view.other {
-            let _ = writeln!(out, "{line}");
+    for block in blocks.iter().filter(|b| !b.starts_with("# ")) {
+        let v = WqView::parse(block)?;
+        match v.queues.first() {
+            Some(q) => {
+                if port.is_some_and(|p| q.endpoint_port() != Some(p)) || (busy && q.count == 0) {
+                    continue;
+                }
+                shown += 1;
+                funcs.extend(q.entries.iter().map(|e| e.func.clone()));
+            }
+            None if port.is_some() => continue,
+            None => {}
         }
+        out.push_str(block);
     }
     if shown == 0 {
         match port {
@@ -75,7 +87,7 @@ pub fn render(view: &WqView, port: Option<u32>, busy: bool) -> String {
             let _ = writeln!(out, "  {f:<w$}  {}", meaning(f));
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -83,6 +95,7 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "\
+# a comment
 endpoint 7000 sk_wq: 1 entry; 2 wake-ups, 2 entries woken, 0 spurious
     flags      wake-function              module   private           pid    tgid  comm
     excl       autoremove_wake_function   -        task_struct        43      43  reader
@@ -92,31 +105,36 @@ nic tx: no wait queue (a full ring gives ENOBUFS); waiting for TX room: none
 
     #[test]
     fn filters_and_explains() {
-        let v = WqView::parse(TEXT).unwrap();
-        let all = render(&v, None, false);
+        let all = render(TEXT, None, false).unwrap();
+        let body = &TEXT["# a comment\n".len()..];
         assert!(
-            all.contains("endpoint 7000")
-                && all.contains("endpoint 7001")
-                && all.contains("nic tx")
+            all.starts_with(body),
+            "the file's order, comments left out:\n{all}"
         );
         assert!(
             all.contains("autoremove_wake_function  a task asleep in wait_event"),
             "{all}"
         );
-        let busy = render(&v, None, true);
+        let busy = render(TEXT, None, true).unwrap();
         assert!(
             busy.contains("endpoint 7000") && !busy.contains("endpoint 7001"),
             "{busy}"
         );
-        let one = render(&v, Some(7001), false);
+        assert!(
+            busy.contains("nic tx"),
+            "lines that are not queues stay: {busy}"
+        );
+        let one = render(TEXT, Some(7001), false).unwrap();
         assert!(
             one.starts_with("endpoint 7001")
                 && !one.contains("nic tx")
                 && !one.contains("wake functions")
         );
         assert_eq!(
-            render(&v, Some(9), false),
+            render(TEXT, Some(9), false).unwrap(),
             "no endpoint is bound to port 9\n"
         );
+        let bad = "endpoint 1 sk_wq: 1 entry; 0 wake-ups, 0 entries woken, 0 spurious\n    x\n";
+        assert!(render(bad, None, false).is_err());
     }
 }
