@@ -156,7 +156,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     println!();
     println!("wall-clock time        {}", fmt_ns(wall));
     println!(
-        "CPU time (this process) {}  = user {} + system {}, {:.0}% of the wall-clock time",
+        "CPU time (this thread)  {}  = user {} + system {}, {:.0}% of the wall-clock time",
         fmt_ns(cpu),
         fmt_ns(user),
         fmt_ns(sys),
@@ -176,13 +176,13 @@ fn run(cli: &Cli) -> Result<(), String> {
     let pct = percent(cpu, wall);
     if cli.sleep_us == 0 {
         println!(
-            "Spinning, this process was on the CPU {pct:.0}% of the time, nearly all of it in \
+            "Spinning, this thread was on the CPU {pct:.0}% of the time, nearly all of it in \
              reads that returned EAGAIN; the blocking sample sleeps through the wait instead. \
              Try --sleep-us 100 or 1000: less CPU, later reads."
         );
     } else {
         println!(
-            "Sleeping {} us between attempts, this process was on the CPU {pct:.0}% of the time; \
+            "Sleeping {} us between attempts, this thread was on the CPU {pct:.0}% of the time; \
              the price is that a datagram can wait that long (plus the timer's slack) before it \
              is read.",
             cli.sleep_us
