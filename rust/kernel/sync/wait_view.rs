@@ -33,6 +33,26 @@ pub const WAIT_VIEW_COUNT_MAX: u32 = bindings::RUST_WAIT_VIEW_COUNT_MAX;
 /// [`WaitQueueHead::view_into`]; reusable, so that viewing many queues
 /// allocates once.
 ///
+/// # Examples
+///
+/// A queue nobody waits on: the view is empty, and a wake-up is counted
+/// but wakes nothing.
+///
+/// ```
+/// use kernel::prelude::*;
+/// use kernel::sync::{poll::PollMask, wait::new_wait_queue_head, wait_view::WaitView};
+///
+/// let wq = KBox::pin_init(new_wait_queue_head!("doctest"), GFP_KERNEL)?;
+/// let mut view = WaitView::new(4)?;
+/// wq.view_into(&mut view, &[]);
+/// assert_eq!((view.count(), view.truncated(), view.entries().count()), (0, false, 0));
+/// assert_eq!(wq.wake_up_interruptible_sync_poll(PollMask::IN), 0);
+/// assert_eq!(wq.wake_up_all(), 0);
+/// let c = wq.counters();
+/// assert_eq!((c.wakeups, c.woken, c.spurious), (2, 0, 0));
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// `entries.len()` is the capacity asked for (at most [`WAIT_VIEW_MAX`]);
@@ -237,6 +257,17 @@ impl fmt::Display for Text<'_> {
 
 /// The `WQ_FLAG_*` names of an entry's flags, comma-separated (`excl`,
 /// `woken`, `custom`, `done`, `prio`, and any other bit in hex), or `-`.
+///
+/// ```
+/// use kernel::{fmt, prelude::*, str::CString, sync::wait_view::FlagsText};
+///
+/// let text = |f| CString::try_from_fmt(fmt!("{}", FlagsText(f)));
+/// assert_eq!(text(0)?.to_str()?, "-");
+/// assert_eq!(text(0x1)?.to_str()?, "excl");
+/// assert_eq!(text(0x3)?.to_str()?, "excl,woken");
+/// assert_eq!(text(0x101)?.to_str()?, "excl,0x100");
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy)]
 pub struct FlagsText(pub u32);
 
