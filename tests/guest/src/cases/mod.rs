@@ -109,6 +109,7 @@ pub const TESTS: &[Test] = tests![
     mux::mini_poll_like_poll,
     wq::wq_blocking_read_entry,
     wq::wq_exclusive_readers,
+    wq::wq_woken_counts_every_entry,
     wq::wq_spurious_wakeup_counted,
     wq::wq_select_poll_pollwake,
     wq::wq_epoll_ep_poll_callback,

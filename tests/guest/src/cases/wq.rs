@@ -267,6 +267,59 @@ pub fn wq_exclusive_readers() -> TestResult {
     expect_no_entry(port, "after both readers returned")
 }
 
+/// A poller and a blocked reader on one endpoint: the poller's `pollwake`
+/// entry is at the head, the reader's exclusive one at the tail, and one
+/// datagram is one wake-up that woke both entries (the kernel's
+/// `__wake_up()` would have counted only the exclusive one).
+pub fn wq_woken_counts_every_entry() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let port = port_of(&ep)?;
+    let reader = Waiter::spawn(c"wq-reader", move || read(fd, &mut [0u8; 64]))?;
+    sole_entry(port, "the blocked reader")?;
+    let poller = Waiter::spawn(c"wq-poller", move || {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut p, 1, -1) } {
+            r if r < 0 => Err(errno()),
+            r => Ok(r as usize),
+        }
+    })?;
+    // `pollwake`'s entry is hooked while the poller still runs (its first
+    // scan); a wake-up then finds it running and wakes nothing. Asleep, it
+    // is woken.
+    let mut poller = poller;
+    poller
+        .child
+        .wait_sleeping(5 * SEC, "poll() on the empty endpoint")?;
+    let q = wait_view("the poller and the reader", |v| {
+        v.endpoint(port).filter(|q| q.count == 2).cloned()
+    })?;
+    let order: Vec<&str> = q.entries.iter().map(|e| e.func.as_str()).collect();
+    ensure!(
+        order == ["pollwake", "autoremove_wake_function"],
+        "queue order {order:?}: the poller (added at the head) should come before the exclusive reader"
+    );
+    expect_task(&q.entries[0], poller.child.pid, "wq-poller", "the poller")?;
+    expect_task(&q.entries[1], reader.child.pid, "wq-reader", "the reader")?;
+    send(fd, b"both", "one datagram")?;
+    poller.finish(1, "poll() after the datagram")?;
+    reader.finish(4, "read() after the datagram")?;
+    settle(&ep)?;
+    let after = queue(&view()?, port)?;
+    ensure!(
+        (after.wakeups - q.wakeups, after.woken - q.woken) == (1, 2),
+        "one datagram, a poller and a reader: {} wake-ups waking {} entries, expected 1 and 2",
+        after.wakeups - q.wakeups,
+        after.woken - q.woken
+    );
+    expect_no_entry(port, "after both returned")
+}
+
 /// A spurious wake-up: shutdown(SHUT_WR) wakes every waiter
 /// (`sk_state_change`), and a blocked reader, finding neither a datagram nor
 /// the read side shut, sleeps again: 1 wake-up, 1 entry woken, 1 spurious,
