@@ -135,10 +135,10 @@ impl kernel::Module for SimNic {
         let irq = Arc::pin_init(IrqWork::new(irq_ctx), GFP_KERNEL)?;
         let hw_nic = nic.clone();
         let hw = KThread::run(c_str!("simnic-hw"), move |ctx| hw::engine::run(ctx, hw_nic))?;
-        let dbg = driver::debugfs::create(&nic)?;
 
         // The module's own multiplexers (mini-poll, mini-epoll).
         let shared = Arc::pin_init(mux::mini_epoll::MuxShared::new(), GFP_KERNEL)?;
+        let dbg = driver::debugfs::create(&nic, &shared)?;
         let mux_opts = MiscDeviceOptions { name: c_str!("simnic-epoll"), mode: 0o666 };
         let mux = KBox::pin_init(MiscDeviceRegistration::register(mux_opts, shared), GFP_KERNEL)?;
         // Registrations last, and nothing that can fail after them but the

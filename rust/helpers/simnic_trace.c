@@ -59,6 +59,11 @@ void rust_helper_simnic_trace_data_ready(u16 port, bool sleepers)
 	trace_simnic_data_ready(port, sleepers);
 }
 
+void rust_helper_simnic_trace_wake(u16 port, u32 woken)
+{
+	trace_simnic_wake(port, woken);
+}
+
 void rust_helper_simnic_trace_recv_copy(u16 port, u32 len, u32 copied)
 {
 	trace_simnic_recv_copy(port, len, copied);

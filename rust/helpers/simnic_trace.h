@@ -158,6 +158,26 @@ TRACE_EVENT(simnic_data_ready,
 		  __entry->sleepers ? "wake-up" : "nobody waits")
 );
 
+/*
+ * The wake-up `sk_data_ready` made: how many wait-queue entries' wake
+ * functions it ran that reported a wake (a blocked reader, select/poll's
+ * `pollwake`, epoll's `ep_poll_callback`, ...), counted by the layer's
+ * `__wake_up_common` walk.
+ */
+TRACE_EVENT(simnic_wake,
+	TP_PROTO(u16 port, u32 woken),
+	TP_ARGS(port, woken),
+	TP_STRUCT__entry(
+		__field(u16, port)
+		__field(u32, woken)
+	),
+	TP_fast_assign(
+		__entry->port = port;
+		__entry->woken = woken;
+	),
+	TP_printk("port=%u woken=%u", __entry->port, __entry->woken)
+);
+
 /* A reader copies a datagram to user memory (phase 2 of every model). */
 TRACE_EVENT(simnic_recv_copy,
 	TP_PROTO(u16 port, u32 len, u32 copied),

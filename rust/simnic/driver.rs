@@ -21,5 +21,7 @@ pub(crate) mod nic;
 pub(crate) mod rx_assemble;
 #[path = "driver/stats.rs"]
 pub(crate) mod stats;
+#[path = "driver/wq_view.rs"]
+pub(crate) mod wq_view;
 #[path = "driver/xmit.rs"]
 pub(crate) mod xmit;

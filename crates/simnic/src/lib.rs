@@ -66,6 +66,7 @@ mod c_header;
 pub mod counters;
 mod errno;
 mod rx_ring;
+pub mod wq;
 
 use std::ffi::{CStr, CString};
 use std::io;

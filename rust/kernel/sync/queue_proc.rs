@@ -17,7 +17,7 @@
 
 use super::{
     poll::PollMask,
-    wait_entry::{WaitEntry, WakeCallback},
+    wait_entry::{WaitEntry, WakeFunction},
 };
 use crate::{bindings, fs::File, time::Ktime};
 use core::{
@@ -71,7 +71,7 @@ impl QueueRequest<'_> {
     /// select and poll do), which keeps the queue alive; a queue that goes
     /// earlier (`POLLFREE`) is left by the wake function. Returns `false`
     /// if the entry was hooked before (an entry is hooked once in its life).
-    pub fn hook<T: WakeCallback>(&self, entry: Pin<&WaitEntry<T>>) -> bool {
+    pub fn hook<T: WakeFunction>(&self, entry: Pin<&WaitEntry<T>>) -> bool {
         // SAFETY: `head` is the queue of this `poll_wait` call, which lives
         // as the `hook` contract requires (type invariant); `file` is alive.
         unsafe { entry.hook(self.file, self.head, false) }
@@ -80,7 +80,7 @@ impl QueueRequest<'_> {
     /// `add_wait_queue_exclusive()`: as [`Self::hook`], and an exclusive
     /// wake-up (`nr_exclusive`) counts this entry when its callback returns
     /// `true` (`EPOLLEXCLUSIVE`).
-    pub fn hook_exclusive<T: WakeCallback>(&self, entry: Pin<&WaitEntry<T>>) -> bool {
+    pub fn hook_exclusive<T: WakeFunction>(&self, entry: Pin<&WaitEntry<T>>) -> bool {
         // SAFETY: As in `hook`.
         unsafe { entry.hook(self.file, self.head, true) }
     }

@@ -36,7 +36,11 @@ use crate::{
     task::{TASK_INTERRUPTIBLE, TASK_NORMAL},
     types::Opaque,
 };
-use core::{marker::PhantomPinned, pin::Pin};
+use core::{
+    marker::PhantomPinned,
+    pin::Pin,
+    sync::atomic::{AtomicU64, Ordering},
+};
 use macros::{pin_data, pinned_drop};
 
 /// Creates a [`WaitQueueHead`] initialiser with a new lockdep class and an
@@ -107,8 +111,30 @@ pub use new_wait_queue_head;
 pub struct WaitQueueHead {
     #[pin]
     inner: Opaque<bindings::wait_queue_head>,
+    counters: Counters,
     #[pin]
     _pin: PhantomPinned,
+}
+
+/// The counters a [`WaitQueueHead`] keeps (relaxed atomics: statistics).
+#[derive(Default)]
+struct Counters {
+    wakeups: AtomicU64,
+    woken: AtomicU64,
+    spurious: AtomicU64,
+}
+
+/// A reading of a queue's counters ([`WaitQueueHead::counters`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitQueueCounts {
+    /// Wake-ups made on the queue (calls of a `wake_up_*` method).
+    pub wakeups: u64,
+    /// Entries those wake-ups woke: wake functions that returned non-zero
+    /// (a task woken, a poller's callback that took the event).
+    pub woken: u64,
+    /// Waiters of this queue's `wait_*` loops that were woken, looked, and
+    /// found their condition still false, so went back to sleep.
+    pub spurious: u64,
 }
 
 // SAFETY: A `struct wait_queue_head` is protected by its own spinlock and may be
@@ -127,6 +153,7 @@ impl WaitQueueHead {
             inner <- Opaque::ffi_init(|slot| unsafe {
                 bindings::__init_waitqueue_head(slot, name.as_char_ptr(), key.as_ptr())
             }),
+            counters: Counters::default(),
             _pin: PhantomPinned,
         })
     }
@@ -137,41 +164,44 @@ impl WaitQueueHead {
         self.inner.get()
     }
 
+    /// The wake-up every `wake_up_*` method makes: the kernel's
+    /// `__wake_up_common` walk, counted (`rust_helper_wake_up_counted`), and
+    /// the queue's counters updated. Returns the number of entries woken.
+    fn wake(&self, mode: u32, nr_exclusive: c_int, sync: bool, key: PollMask) -> u32 {
+        // SAFETY: `inner` is initialised (type invariant). The helper takes
+        // the queue's lock (irqsave, any context) and calls the entries' wake
+        // functions as `__wake_up` does; the key is the poll mask encoded as
+        // a pointer (`poll_to_key`), without the kernel-internal bits.
+        let woken = unsafe { bindings::wake_up_counted(self.as_raw(), mode, nr_exclusive, sync, key.to_key()) };
+        self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
+        self.counters.woken.fetch_add(woken.into(), Ordering::Relaxed);
+        woken
+    }
+
     /// `wake_up_poll()`: wakes one exclusive waiter and every non-exclusive
-    /// one whose poll key matches `key`, in any sleep state.
-    pub fn wake_up_poll(&self, key: PollMask) {
-        // SAFETY: `inner` is initialised (type invariant). `__wake_up` takes
-        // the poll mask encoded as the key pointer (`poll_to_key`).
-        unsafe {
-            bindings::__wake_up(self.as_raw(), TASK_NORMAL as u32, 1, key.to_key());
-        }
+    /// one whose poll key matches `key`, in any sleep state. Returns the
+    /// number of entries woken (their wake functions returned non-zero).
+    pub fn wake_up_poll(&self, key: PollMask) -> u32 {
+        self.wake(TASK_NORMAL as u32, 1, false, key)
     }
 
     /// `wake_up_interruptible_poll()`: like [`Self::wake_up_poll`] but only
     /// for interruptible sleepers.
-    pub fn wake_up_interruptible_poll(&self, key: PollMask) {
-        // SAFETY: As in `wake_up_poll`.
-        unsafe {
-            bindings::__wake_up(self.as_raw(), TASK_INTERRUPTIBLE as u32, 1, key.to_key());
-        }
+    pub fn wake_up_interruptible_poll(&self, key: PollMask) -> u32 {
+        self.wake(TASK_INTERRUPTIBLE as u32, 1, false, key)
     }
 
     /// `wake_up_interruptible_sync_poll()`: the waker is about to sleep or
     /// return to user space, so the scheduler need not preempt it for the
-    /// wakee (the hint `sock_def_readable` gives).
-    pub fn wake_up_interruptible_sync_poll(&self, key: PollMask) {
-        // SAFETY: As in `wake_up_poll`.
-        unsafe {
-            bindings::__wake_up_sync_key(self.as_raw(), TASK_INTERRUPTIBLE as u32, key.to_key());
-        }
+    /// wakee (the hint `sock_def_readable` gives, `WF_SYNC`).
+    pub fn wake_up_interruptible_sync_poll(&self, key: PollMask) -> u32 {
+        self.wake(TASK_INTERRUPTIBLE as u32, 1, true, key)
     }
 
     /// `wake_up_all()`: wakes every waiter, exclusive or not.
-    pub fn wake_up_all(&self) {
-        // SAFETY: `inner` is initialised; `nr_exclusive == 0` means all.
-        unsafe {
-            bindings::__wake_up(self.as_raw(), TASK_NORMAL as u32, 0, core::ptr::null_mut());
-        }
+    pub fn wake_up_all(&self) -> u32 {
+        // `nr_exclusive == 0` means all.
+        self.wake(TASK_NORMAL as u32, 0, false, PollMask::NONE)
     }
 
     /// `ep_poll_safewake()`: a keyed wake-up (`wake_up_locked_poll` under the
@@ -180,24 +210,34 @@ impl WaitQueueHead {
     /// each other; `subclass` is the nesting depth lockdep is told (0 to 7,
     /// clamped), so it sees no recursion. `nests` (`ep->nests`) reads
     /// `subclass + 1` while the queue's lock is held, for the wake functions
-    /// that run under it to pass on.
-    pub fn wake_up_poll_nested(&self, key: PollMask, subclass: u32, nests: &core::sync::atomic::AtomicU32) {
+    /// that run under it to pass on. Returns the number of entries woken.
+    pub fn wake_up_poll_nested(&self, key: PollMask, subclass: u32, nests: &core::sync::atomic::AtomicU32) -> u32 {
         // SAFETY: `inner` is initialised; the helper takes the queue's lock
         // (irqsave, any context) with the lockdep subclass, clamped there,
         // and writes `nests` (an `AtomicU32`, a `u32` in memory, accessed
         // with `WRITE_ONCE`) under it.
-        unsafe {
+        let woken = unsafe {
             bindings::wake_up_poll_nested(self.as_raw(), key.without_internal().bits(), subclass, nests.as_ptr())
         };
+        self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
+        self.counters.woken.fetch_add(woken.into(), Ordering::Relaxed);
+        woken
     }
 
     /// `wake_up_interruptible_all()`: wakes every interruptible waiter,
     /// exclusive or not, with no key (pollers re-poll whatever they wait
     /// for): what a state change such as a shutdown calls.
-    pub fn wake_up_interruptible_all(&self) {
-        // SAFETY: `inner` is initialised; `nr_exclusive == 0` means all.
-        unsafe {
-            bindings::__wake_up(self.as_raw(), TASK_INTERRUPTIBLE as u32, 0, core::ptr::null_mut());
+    pub fn wake_up_interruptible_all(&self) -> u32 {
+        self.wake(TASK_INTERRUPTIBLE as u32, 0, false, PollMask::NONE)
+    }
+
+    /// The queue's counters: wake-ups, entries they woke, and waiters of
+    /// the `wait_*` loops that were woken and found their condition false.
+    pub fn counters(&self) -> WaitQueueCounts {
+        WaitQueueCounts {
+            wakeups: self.counters.wakeups.load(Ordering::Relaxed),
+            woken: self.counters.woken.load(Ordering::Relaxed),
+            spurious: self.counters.spurious.load(Ordering::Relaxed),
         }
     }
 
@@ -274,6 +314,9 @@ impl WaitQueueHead {
         // is never moved, and it is taken off the queue by `finish_wait` below
         // before the frame ends.
         unsafe { bindings::init_wait_entry(entry.get(), flags) };
+        // Set once the task has slept: a later look that finds nothing
+        // (and no signal) is a spurious wake-up.
+        let mut slept = false;
         let result = loop {
             // SAFETY: Both pointers are valid; `prepare_to_wait_event` queues the
             // entry (unless a signal is pending) and sets the task state.
@@ -288,6 +331,10 @@ impl WaitQueueHead {
             if interrupted != 0 {
                 break Err(ERESTARTSYS);
             }
+            if slept {
+                self.counters.spurious.fetch_add(1, Ordering::Relaxed);
+            }
+            slept = true;
             match deadline {
                 // SAFETY: Sleeping is allowed: the caller is in process context,
                 // which `prepare_to_wait_event` (a might-sleep path) requires too.

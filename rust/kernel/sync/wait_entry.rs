@@ -33,7 +33,15 @@
 //! [`kernel::sync::queue_proc`]: super::queue_proc
 
 use super::poll::PollMask;
-use crate::{bindings, ffi::c_void, fs::File, init::PinInit, pin_init, types::Opaque};
+use crate::{
+    bindings,
+    ffi::c_void,
+    fs::File,
+    init::PinInit,
+    pin_init,
+    task::Task,
+    types::{ARef, Opaque},
+};
 use core::{
     marker::PhantomPinned,
     pin::Pin,
@@ -63,6 +71,72 @@ pub trait WakeCallback: Send + Sync {
         Self: Sized;
 }
 
+/// The signature of a wake function, `wait_queue_func_t`.
+pub type RawWakeFn = unsafe extern "C" fn(
+    *mut bindings::wait_queue_entry,
+    crate::ffi::c_uint,
+    crate::ffi::c_int,
+    *mut c_void,
+) -> crate::ffi::c_int;
+
+/// The wake function of [`WaitEntry<Self>`]: a named, non-generic C symbol
+/// that calls [`WaitEntry::wake_fn`], so that `%ps`, a stack trace or the
+/// wait-queue view ([`super::wait_view`]) shows `simnic_pollwake`, not a
+/// mangled generic. Implemented by [`wake_function!`] only.
+///
+/// # Safety
+///
+/// `FUNC` must do nothing but call `WaitEntry::<Self>::wake_fn` with its
+/// arguments and return what it returns.
+pub unsafe trait WakeFunction: WakeCallback {
+    /// The function, in the text of the module that implements `Self`.
+    const FUNC: RawWakeFn;
+}
+
+/// Defines the wake function of `WaitEntry<$t>` as a C symbol named
+/// `$name` (`WakeFunction`), which the view and `%ps` show:
+///
+/// ```ignore
+/// kernel::wake_function!(simnic_pollwake for PollWake);
+/// ```
+#[macro_export]
+macro_rules! wake_function {
+    ($name:ident for $t:ty) => {
+        #[no_mangle]
+        #[doc = concat!("The wake function of `WaitEntry<", stringify!($t), ">`.")]
+        unsafe extern "C" fn $name(
+            wait: *mut $crate::bindings::wait_queue_entry,
+            mode: $crate::ffi::c_uint,
+            sync: $crate::ffi::c_int,
+            key: *mut $crate::ffi::c_void,
+        ) -> $crate::ffi::c_int {
+            // SAFETY: The kernel calls this only as the wake function of an
+            // entry that `WaitEntry::<$t>::new` initialised with it (the
+            // only user of `WakeFunction::FUNC`), with the queue's lock
+            // held, which is what `wake_fn` requires.
+            unsafe { $crate::sync::wait_entry::WaitEntry::<$t>::wake_fn(wait, mode, sync, key) }
+        }
+        // SAFETY: `$name` only forwards to `WaitEntry::<$t>::wake_fn`.
+        unsafe impl $crate::sync::wait_entry::WakeFunction for $t {
+            const FUNC: $crate::sync::wait_entry::RawWakeFn = $name;
+        }
+    };
+}
+pub use wake_function;
+
+/// The wake function of one [`WaitEntry`] type, for the wait-queue view
+/// ([`WaitQueueHead::view_into`](super::wait::WaitQueueHead::view_into)),
+/// which then shows the task of its entries.
+///
+/// # Invariants
+///
+/// The address of `WaitEntry::<T>`'s wake function (`T::FUNC`) for some
+/// `T`: entries with that function are `WaitEntry<T>`s, whose `->private`
+/// is NULL or a task the entry holds a reference on while it is queued.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub struct OwnWakeFn(usize);
+
 /// A wait-queue entry whose wake function is `T::wake`.
 ///
 /// # Invariants
@@ -78,7 +152,8 @@ pub trait WakeCallback: Send + Sync {
 /// - `file` is null or holds a reference (`get_file`) taken when hooking.
 /// - `hooked` is set when the entry is (about to be) added, and never cleared.
 /// - `module` is null or holds a reference on the module whose text holds
-///   `Self::wake_fn`, taken when hooking.
+///   `T::FUNC`, taken when hooking.
+/// - `wait.private` is null, or the task `task` holds a reference on.
 #[pin_data(PinnedDrop)]
 pub struct WaitEntry<T: WakeCallback> {
     #[pin]
@@ -89,6 +164,9 @@ pub struct WaitEntry<T: WakeCallback> {
     freed: AtomicBool,
     /// The module of the wake function, referenced while hooked.
     module: AtomicPtr<bindings::module>,
+    /// The task the entry waits for, if it was made for one: its
+    /// `->private`, so that the wait-queue view can name it.
+    task: Option<ARef<Task>>,
     data: T,
     #[pin]
     _pin: PhantomPinned,
@@ -102,24 +180,6 @@ unsafe impl<T: WakeCallback> Send for WaitEntry<T> {}
 unsafe impl<T: WakeCallback> Sync for WaitEntry<T> {}
 
 impl<T: WakeCallback> WaitEntry<T> {
-    /// An entry, not on any queue yet, with its callback's data.
-    pub fn new(data: T) -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `slot` is valid for writes; the function is ours and
-            // matches `wait_queue_func_t`.
-            wait <- Opaque::ffi_init(|slot| unsafe {
-                bindings::init_waitqueue_func_entry(slot, Some(Self::wake_fn))
-            }),
-            head: AtomicPtr::new(core::ptr::null_mut()),
-            file: AtomicPtr::new(core::ptr::null_mut()),
-            hooked: AtomicBool::new(false),
-            freed: AtomicBool::new(false),
-            module: AtomicPtr::new(core::ptr::null_mut()),
-            data,
-            _pin: PhantomPinned,
-        })
-    }
-
     /// The callback's data.
     pub fn data(&self) -> &T {
         &self.data
@@ -134,6 +194,50 @@ impl<T: WakeCallback> WaitEntry<T> {
     /// never be woken again.
     pub fn is_freed(&self) -> bool {
         self.freed.load(Ordering::Acquire)
+    }
+}
+
+impl<T: WakeFunction> WaitEntry<T> {
+    /// An entry, not on any queue yet, with its callback's data.
+    pub fn new(data: T) -> impl PinInit<Self> {
+        Self::init(data, None)
+    }
+
+    /// An entry that a task waits on (`pollwake`'s role: the task that
+    /// polls): its `->private` is that task, as `default_wake_function`'s
+    /// is, and the wait-queue view shows it. The entry holds a reference on
+    /// the task until it is dropped.
+    pub fn new_for_task(data: T, task: ARef<Task>) -> impl PinInit<Self> {
+        Self::init(data, Some(task))
+    }
+
+    fn init(data: T, task: Option<ARef<Task>>) -> impl PinInit<Self> {
+        let private = task.as_ref().map_or(core::ptr::null_mut(), |t| t.0.get().cast::<c_void>());
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; `T::FUNC` matches
+            // `wait_queue_func_t` and calls `Self::wake_fn` (`WakeFunction`).
+            // INVARIANT: `private` is null or the task `task` (moved into
+            // the entry below; the `Task` itself does not move) holds.
+            wait <- Opaque::ffi_init(|slot: *mut bindings::wait_queue_entry| unsafe {
+                bindings::init_waitqueue_func_entry(slot, Some(T::FUNC));
+                (*slot).private = private;
+            }),
+            head: AtomicPtr::new(core::ptr::null_mut()),
+            file: AtomicPtr::new(core::ptr::null_mut()),
+            hooked: AtomicBool::new(false),
+            freed: AtomicBool::new(false),
+            module: AtomicPtr::new(core::ptr::null_mut()),
+            task,
+            data,
+            _pin: PhantomPinned,
+        })
+    }
+
+    /// The wake function of this type's entries, for the wait-queue view.
+    pub fn wake_function() -> OwnWakeFn {
+        // INVARIANT: `T::FUNC` is this type's wake function; `init` keeps
+        // `->private` null or a referenced task.
+        OwnWakeFn(T::FUNC as usize)
     }
 
     /// Hooks the entry on `head`, the queue `file`'s `->poll` is
@@ -153,7 +257,7 @@ impl<T: WakeCallback> WaitEntry<T> {
         // The wake function is the code of the module that instantiated
         // `T`: while hooked (even if the entry is leaked), that module must
         // stay. Released in `drop`, after the entry has left the queue.
-        let wake: unsafe extern "C" fn(_, _, _, _) -> _ = Self::wake_fn;
+        let wake: RawWakeFn = T::FUNC;
         // SAFETY: Takes a reference on the module whose text contains the
         // address, if any (built-in code needs none); any context.
         let module = unsafe { bindings::module_get_by_text(wake as usize) };
@@ -177,14 +281,16 @@ impl<T: WakeCallback> WaitEntry<T> {
         true
     }
 
-    /// The wake function, `wait_queue_func_t`.
+    /// The wake function, `wait_queue_func_t`, which `T::FUNC` (made by
+    /// [`wake_function!`]) calls.
     ///
     /// # Safety
     ///
     /// Called by `__wake_up_common` with the queue's lock held, for an entry
     /// this type initialised, which is therefore alive (its drop removes it
     /// under the same lock).
-    unsafe extern "C" fn wake_fn(
+    #[doc(hidden)]
+    pub unsafe extern "C" fn wake_fn(
         wait: *mut bindings::wait_queue_entry,
         _mode: crate::ffi::c_uint,
         _sync: crate::ffi::c_int,

@@ -98,6 +98,14 @@ pub fn data_ready(port: u16, sleepers: bool) {
     unsafe { bindings::simnic_trace_data_ready(port, sleepers) }
 }
 
+/// `simnic_wake`: the wake-up of an endpoint's `sk_data_ready` ran
+/// `woken` entries' wake functions that reported a wake.
+#[inline]
+pub fn wake(port: u16, woken: u32) {
+    // SAFETY: As above.
+    unsafe { bindings::simnic_trace_wake(port, woken) }
+}
+
 /// `simnic_recv_copy`: a reader copied `copied` of a datagram's `len`
 /// bytes to user memory.
 #[inline]

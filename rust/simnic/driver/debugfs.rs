@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! /sys/kernel/debug/simnic/: the NIC's counters (`stats`), its rings
-//! (`rings`), and every bound endpoint with its queue and counters
-//! (`endpoints`). Text, one `name value` or one endpoint per line.
+//! (`rings`), every bound endpoint with its queue and counters
+//! (`endpoints`), and every wait queue with the entries on it (`wq`,
+//! `wq_view.rs`). Text, one `name value` or one endpoint per line.
 
 use crate::driver::nic::NicCore;
 use core::fmt::{self, Write};
@@ -56,10 +57,12 @@ impl Show for EndpointsFile {
 }
 
 /// Creates the directory and its files.
-pub(crate) fn create(nic: &Arc<NicCore>) -> Result<Dir> {
+pub(crate) fn create(nic: &Arc<NicCore>, mux: &Arc<crate::mux::mini_epoll::MuxShared>) -> Result<Dir> {
     let mut dir = Dir::new(c_str!("simnic"))?;
     dir.add_file(c_str!("stats"), Arc::new(StatsFile(nic.clone()), GFP_KERNEL)?)?;
     dir.add_file(c_str!("rings"), Arc::new(RingsFile(nic.clone()), GFP_KERNEL)?)?;
     dir.add_file(c_str!("endpoints"), Arc::new(EndpointsFile(nic.clone()), GFP_KERNEL)?)?;
+    let wq = crate::driver::wq_view::WqFile { nic: nic.clone(), mux: mux.clone() };
+    dir.add_file(c_str!("wq"), Arc::new(wq, GFP_KERNEL)?)?;
     Ok(dir)
 }

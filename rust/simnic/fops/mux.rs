@@ -36,11 +36,19 @@ impl MiscDevice for MuxDev {
     /// `epoll_create`: a new, empty instance.
     fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<MiniEpoll>> {
         let user = file.cred().euid().into_uid_in_init_ns();
-        Arc::pin_init(MiniEpoll::new(misc.data().clone(), misc.file_ops(), user), GFP_KERNEL_ACCOUNT)
+        let ep = Arc::pin_init(MiniEpoll::new(misc.data().clone(), misc.file_ops(), user), GFP_KERNEL_ACCOUNT)?;
+        // Listed until `release` (last: nothing can fail after it).
+        misc.data().instances.lock().try_create_and_insert(ep.id, ep.clone(), GFP_KERNEL_ACCOUNT)?;
+        Ok(ep)
     }
 
-    /// The last close (`ep_eventpoll_release`): every item leaves.
+    /// The last close (`ep_eventpoll_release`): off the list of instances,
+    /// and every item leaves.
     fn release(ep: Arc<MiniEpoll>, _file: &File) {
+        let listed = ep.shared().instances.lock().remove(&ep.id);
+        // Not the last reference (we hold `ep`): dropped outside the lock
+        // anyway.
+        drop(listed);
         ep.clear();
     }
 
@@ -85,7 +93,7 @@ impl MiscDevice for MuxDev {
                 ep.shared().watches.set_max(l.max_user_watches);
                 Ok(0)
             }
-            SIMNIC_MUX_IOC_POLL => crate::mux::mini_poll::mini_poll(arg, &ep.shared().poll_totals),
+            SIMNIC_MUX_IOC_POLL => crate::mux::mini_poll::mini_poll(arg, ep.shared()),
             _ => Err(ENOTTY),
         }
     }

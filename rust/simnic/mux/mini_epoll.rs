@@ -54,7 +54,7 @@ use kernel::{
         poll::{PollMask, PollTable},
         queue_proc::{QueueProc, QueueRequest},
         wait::{new_wait_queue_head, WaitQueueHead},
-        wait_entry::{WaitEntry, WakeCallback},
+        wait_entry::{OwnWakeFn, WaitEntry, WakeCallback},
         wake_chain::WakeChain,
         Arc, ArcBorrow, Mutex, SpinLockIrq,
     },
@@ -81,6 +81,13 @@ pub(crate) struct MuxShared {
     pub(crate) watches: crate::mux::user_watches::UserWatches,
     pub(crate) next_id: AtomicU64,
     pub(crate) poll_totals: crate::mux::mini_poll::MiniPollTotals,
+    /// Every open instance, by id, from `open` to `release`: what the
+    /// wait-queue view (debugfs `wq`) walks.
+    #[pin]
+    pub(crate) instances: Mutex<RBTree<u64, Arc<MiniEpoll>>>,
+    /// The mini-poll calls running now, by id, for the same view.
+    #[pin]
+    pub(crate) poll_calls: Mutex<RBTree<u64, Arc<crate::mux::mini_poll::Waiter>>>,
 }
 
 impl MuxShared {
@@ -90,6 +97,8 @@ impl MuxShared {
             watches <- crate::mux::user_watches::UserWatches::new(),
             next_id: AtomicU64::new(1),
             poll_totals: Default::default(),
+            instances <- new_mutex!(RBTree::new(), "simnic_mux_instances"),
+            poll_calls <- new_mutex!(RBTree::new(), "simnic_mux_poll_calls"),
         })
     }
 }
@@ -214,6 +223,15 @@ impl_list_item! {
 /// The data of each hooked entry: its item (`ep_pwq_from_wait(wait)->base`).
 pub(crate) struct ItemWake {
     item: Arc<EpItem>,
+}
+
+// The wake function's C name, what the wait-queue view and `%ps` show next
+// to the kernel's `ep_poll_callback`.
+kernel::wake_function!(simnic_ep_poll_callback for ItemWake);
+
+/// The wake function of the items' entries, for the wait-queue view.
+pub(crate) fn wake_function() -> OwnWakeFn {
+    WaitEntry::<ItemWake>::wake_function()
 }
 
 impl WakeCallback for ItemWake {
@@ -791,6 +809,18 @@ impl MiniEpoll {
             }
         }
         PollMask::NONE
+    }
+
+    /// The instance's wait queues with their names, for the wait-queue
+    /// view: `ep->wq` (tasks in `SIMNIC_MUX_IOC_WAIT`) and `ep->poll_wait`
+    /// (pollers of the instance itself).
+    pub(crate) fn queues(&self) -> [(&'static str, &WaitQueueHead); 2] {
+        [("wq", &self.wq), ("poll_wq", &self.poll_wq)]
+    }
+
+    /// The number of items in the interest set.
+    pub(crate) fn items(&self) -> u32 {
+        self.interest.lock().count
     }
 
     /// What every instance shares.

@@ -18,6 +18,7 @@
 //! 5. Return: unhook and free every entry (`poll_freewait`), drop the files.
 
 use crate::driver::stats::inc;
+use crate::mux::mini_epoll::MuxShared;
 use crate::uapi::{MiniPoll, MiniPollFd, MINI_POLL_MAX_FDS};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
@@ -28,7 +29,7 @@ use kernel::{
     sync::{
         poll::PollMask,
         queue_proc::{poll_schedule_timeout, QueueProc, QueueRequest},
-        wait_entry::{WaitEntry, WakeCallback},
+        wait_entry::{OwnWakeFn, WaitEntry, WakeCallback},
         Arc,
     },
     task::Task,
@@ -49,10 +50,17 @@ pub(crate) struct MiniPollTotals {
 
 /// What the wake functions share with the sleeping caller: the
 /// `poll_wqueues` of one call (its `triggered` flag and `polling_task`).
-struct Waiter {
+/// Listed in `MuxShared::poll_calls` while the call runs, for the
+/// wait-queue view (debugfs `wq`).
+pub(crate) struct Waiter {
+    pub(crate) id: u64,
     triggered: AtomicBool,
-    task: ARef<Task>,
-    wakeups: AtomicU32,
+    pub(crate) task: ARef<Task>,
+    pub(crate) nfds: u32,
+    pub(crate) wakeups: AtomicU32,
+    pub(crate) entries: AtomicU32,
+    pub(crate) rescans: AtomicU32,
+    pub(crate) spurious: AtomicU32,
 }
 
 /// One hooked entry's data: the waiter, and the events its descriptor asked
@@ -60,6 +68,15 @@ struct Waiter {
 struct PollWake {
     waiter: Arc<Waiter>,
     events: PollMask,
+}
+
+// The wake function's C name, what the wait-queue view and `%ps` show next
+// to the kernel's `pollwake`.
+kernel::wake_function!(simnic_pollwake for PollWake);
+
+/// The wake function of mini-poll's entries, for the wait-queue view.
+pub(crate) fn wake_function() -> OwnWakeFn {
+    WaitEntry::<PollWake>::wake_function()
 }
 
 impl WakeCallback for PollWake {
@@ -92,7 +109,9 @@ struct Table {
 impl QueueProc for Table {
     fn queue(&mut self, req: &QueueRequest<'_>) {
         let data = PollWake { waiter: self.waiter.clone(), events: self.events };
-        let entry = match KBox::pin_init(WaitEntry::new(data), GFP_KERNEL_ACCOUNT) {
+        // `->private` is the polling task, as `pollwake`'s leads to it.
+        let task = self.waiter.task.clone();
+        let entry = match KBox::pin_init(WaitEntry::new_for_task(data, task), GFP_KERNEL_ACCOUNT) {
             Ok(e) => e,
             Err(_) => {
                 self.error = true;
@@ -106,6 +125,7 @@ impl QueueProc for Table {
         if let Some(e) = self.entries.last() {
             req.hook(e.as_ref());
         }
+        self.waiter.entries.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -117,7 +137,8 @@ fn wanted(events: u32) -> PollMask {
 
 /// `SIMNIC_MUX_IOC_POLL`: returns the number of descriptors with events,
 /// filling `revents` and the counters in `arg`.
-pub(crate) fn mini_poll(arg: usize, totals: &MiniPollTotals) -> Result<isize> {
+pub(crate) fn mini_poll(arg: usize, shared: &MuxShared) -> Result<isize> {
+    let totals = &shared.poll_totals;
     let mut args = MiniPoll::from_bytes(&crate::fops::ioctl::read_arg(arg)?);
     if args.nfds > MINI_POLL_MAX_FDS {
         return Err(EINVAL);
@@ -144,7 +165,21 @@ pub(crate) fn mini_poll(arg: usize, totals: &MiniPollTotals) -> Result<isize> {
     };
 
     let task: ARef<Task> = kernel::current!().into();
-    let waiter = Arc::new(Waiter { triggered: AtomicBool::new(false), task, wakeups: AtomicU32::new(0) }, GFP_KERNEL)?;
+    let waiter = Arc::new(
+        Waiter {
+            id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+            triggered: AtomicBool::new(false),
+            task,
+            nfds: args.nfds,
+            wakeups: AtomicU32::new(0),
+            entries: AtomicU32::new(0),
+            rescans: AtomicU32::new(0),
+            spurious: AtomicU32::new(0),
+        },
+        GFP_KERNEL,
+    )?;
+    // Listed while the call runs (the guard takes it off on every return).
+    let _listed = PollCallListing::add(shared, &waiter)?;
     let mut table = Table { waiter: waiter.clone(), events: PollMask::NONE, entries: KVVec::new(), error: false };
     // A zero timeout registers nothing (`do_poll` clears `_qproc`).
     let mut register = args.timeout_ms != 0;
@@ -173,6 +208,7 @@ pub(crate) fn mini_poll(arg: usize, totals: &MiniPollTotals) -> Result<isize> {
             }
         }
         rescans += 1;
+        waiter.rescans.fetch_add(1, Ordering::Relaxed);
         register = false;
         if table.error {
             break Err(ENOMEM);
@@ -184,6 +220,7 @@ pub(crate) fn mini_poll(arg: usize, totals: &MiniPollTotals) -> Result<isize> {
             // Woken, scanned everything, found nothing: a spurious wake-up
             // (another descriptor's events, or a racing reader).
             spurious += 1;
+            waiter.spurious.fetch_add(1, Ordering::Relaxed);
         }
         if deadline.is_some_and(|d| Ktime::ktime_get().to_ns() >= d.to_ns()) || args.timeout_ms == 0 {
             break Ok(0);
@@ -220,4 +257,26 @@ pub(crate) fn mini_poll(arg: usize, totals: &MiniPollTotals) -> Result<isize> {
     UserSlice::new(args.fds as usize, out.len()).writer().write_slice(&out)?;
     crate::fops::ioctl::write_arg(arg, &args.to_bytes())?;
     Ok(count as isize)
+}
+
+/// A running call's place in `MuxShared::poll_calls`, taken off when the
+/// call returns.
+struct PollCallListing<'a> {
+    shared: &'a MuxShared,
+    id: u64,
+}
+
+impl<'a> PollCallListing<'a> {
+    fn add(shared: &'a MuxShared, waiter: &Arc<Waiter>) -> Result<Self> {
+        shared.poll_calls.lock().try_create_and_insert(waiter.id, waiter.clone(), GFP_KERNEL)?;
+        Ok(Self { shared, id: waiter.id })
+    }
+}
+
+impl Drop for PollCallListing<'_> {
+    fn drop(&mut self) {
+        let removed = self.shared.poll_calls.lock().remove(&self.id);
+        // Dropped outside the lock.
+        drop(removed);
+    }
 }

@@ -42,7 +42,8 @@ pub(crate) fn sock_def_readable(ep: &Endpoint) {
     if sleepers {
         inc(&ep.stats.wakeups);
         inc(&ep.nic.stats.wakeups);
-        ep.wq.wake_up_interruptible_sync_poll(READABLE);
+        let woken = ep.wq.wake_up_interruptible_sync_poll(READABLE);
+        trace::wake(ep.port(), woken);
     }
     // `sk_wake_async(sk, SOCK_WAKE_WAITD, POLL_IN)`.
     ep.fasync.kill(SIGIO, POLL_IN);

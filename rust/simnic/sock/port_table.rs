@@ -76,6 +76,25 @@ impl PortTable {
         ep.set_port(0);
     }
 
+    /// The number of bound endpoints.
+    pub(crate) fn len(&self) -> usize {
+        self.map.iter().count()
+    }
+
+    /// Appends the bound endpoints to `out`, in port order, as many as its
+    /// spare capacity holds (never allocates: the caller holds this
+    /// table's spinlock). Returns whether all of them fit.
+    pub(crate) fn collect(&self, out: &mut KVec<Arc<Endpoint>>) -> bool {
+        for (_, ep) in self.map.iter() {
+            if out.len() >= out.capacity() {
+                return false;
+            }
+            // Within the capacity: does not allocate.
+            let _ = out.push(ep.clone(), GFP_NOWAIT);
+        }
+        true
+    }
+
     /// Calls `f` for every bound endpoint, in port order.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u16, &Endpoint)) {
         for (port, ep) in self.map.iter() {

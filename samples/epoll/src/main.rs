@@ -48,6 +48,9 @@ mod multiplex;
 #[allow(dead_code)]
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::os::fd::RawFd;
 use std::process::ExitCode;
@@ -214,7 +217,12 @@ fn with_epoll(
     let sender =
         traffic::spawn_sender_rounds(t, &rounds, &eps.fds).map_err(|e| format!("fork: {e}"))?;
     println!();
-    if let Err(msg) = part2(epfd, watched, t.patience_ns(), &mut tally) {
+    // What epoll hooked on each endpoint's queue at EPOLL_CTL_ADD, seen
+    // while epoll_wait() sleeps.
+    let view = wq_view::show_callbacks(&eps.ports, "epoll_wait()");
+    let received = part2(epfd, watched, t.patience_ns(), &mut tally);
+    let _ = view.join();
+    if let Err(msg) = received {
         traffic::kill_sender(sender);
         return Err(msg);
     }

@@ -24,6 +24,9 @@
 #[path = "../../common/traffic.rs"]
 #[allow(dead_code)] // shared by all samples; this one uses part of it
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
@@ -107,6 +110,10 @@ fn run(cli: &Cli) -> Result<(), String> {
         pids.push(traffic::spawn_sender(&ti, fds[i as usize]).map_err(|e| format!("fork: {e}"))?);
     }
 
+    // What the instance hooked on each endpoint's queue at ADD, and the
+    // waiter on the instance's own queue, seen while the wait sleeps.
+    let ports: Vec<u32> = (0..cli.endpoints).map(|i| t.port + i).collect();
+    let view = wq_view::show_callbacks(&ports, "SIMNIC_MUX_IOC_WAIT");
     let timeout_ms = (t.patience_ns() / 1_000_000) as i32;
     let mut got = 0u32;
     let mut buf = vec![0u8; simnic::MAX_DATAGRAM + 1];
@@ -144,6 +151,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
         prev = ep.info().map_err(|e| format!("INFO: {e}"))?;
     }
+    let _ = view.join();
     for pid in pids {
         traffic::wait_sender(pid)?;
     }

@@ -18,6 +18,9 @@
 #[path = "../../common/traffic.rs"]
 #[allow(dead_code)] // shared by all samples; this one uses part of it
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::process::ExitCode;
 
@@ -69,6 +72,9 @@ fn run(cli: &Cli) -> Result<(), String> {
     );
     println!();
     println!("{:>4} {:>10} {:>8} {:>8} {:>8} {:>9} {:>10}", "seq", "wait", "entries", "wakeups", "rescans", "spurious", "copy");
+    // What mini-poll hooks on each endpoint's queue, seen while it sleeps.
+    let ports: Vec<u32> = (0..cli.endpoints).map(|i| t.port + i).collect();
+    let view = wq_view::show_callbacks(&ports, "SIMNIC_MUX_IOC_POLL");
     let mut buf = vec![0u8; simnic::MAX_DATAGRAM + 1];
     for seq in 0..t.count {
         let t0 = now_ns();
@@ -95,6 +101,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             fmt_ns(t2 - t1)
         );
     }
+    let _ = view.join();
     traffic::wait_sender(sender)?;
     println!();
     println!(

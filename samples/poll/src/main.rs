@@ -38,6 +38,9 @@ mod multiplex;
 #[allow(dead_code)]
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::process::ExitCode;
 
@@ -140,15 +143,19 @@ fn run(cli: &Cli) -> Result<(), String> {
         traffic::spawn_sender_rounds(t, &rounds, &eps.fds).map_err(|e| format!("fork: {e}"))?;
     println!();
 
+    // What poll() hooks on each endpoint's queue, seen while it sleeps.
+    let view = wq_view::show_callbacks(&eps.ports, "poll()");
     let mut costs = Costs::default();
-    if let Err(msg) = receive(
+    let received = receive(
         &eps,
         &mut pfds,
         timeout_ms,
         t.patience_ns(),
         &mut tally,
         &mut costs,
-    ) {
+    );
+    let _ = view.join();
+    if let Err(msg) = received {
         traffic::kill_sender(sender);
         eps.close();
         return Err(msg);

@@ -46,6 +46,9 @@ mod multiplex;
 #[allow(dead_code)]
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::os::fd::RawFd;
 use std::process::ExitCode;
@@ -149,8 +152,12 @@ fn run(cli: &Cli) -> Result<(), String> {
         traffic::spawn_sender_rounds(t, &rounds, &eps.fds).map_err(|e| format!("fork: {e}"))?;
     println!();
 
+    // What select() hooks on each endpoint's queue, seen while it sleeps.
+    let view = wq_view::show_callbacks(&eps.ports, "select()");
     let mut costs = Costs::default();
-    if let Err(msg) = receive(&eps, nfds, t.patience_ns(), &mut tally, &mut costs) {
+    let received = receive(&eps, nfds, t.patience_ns(), &mut tally, &mut costs);
+    let _ = view.join();
+    if let Err(msg) = received {
         traffic::kill_sender(sender);
         eps.close();
         return Err(msg);

@@ -49,6 +49,9 @@ mod multiplex;
 #[allow(dead_code)]
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::os::fd::RawFd;
 use std::process::ExitCode;
@@ -616,8 +619,17 @@ fn part2(cli: &Cli, fd: RawFd, waiter: &mut Waiter) -> Result<(), String> {
     let sender =
         traffic::spawn_sender_rounds(t, &rounds, &[fd]).map_err(|e| format!("fork: {e}"))?;
     println!();
+    // Nothing of ours is on the endpoint's wait queue: data_ready's
+    // kill_fasync() walks the fasync list instead.
+    let view = wq_view::show_no_callback(
+        &[t.port],
+        "the program waits for SIGIO",
+        "the signal comes from the endpoint's fasync list (kill_fasync), not from a wait queue entry",
+    );
     let mut counts = Counts::default();
-    if let Err(msg) = receive(fd, t.port, waiter, t.patience_ns(), &mut tally, &mut counts) {
+    let received = receive(fd, t.port, waiter, t.patience_ns(), &mut tally, &mut counts);
+    let _ = view.join();
+    if let Err(msg) = received {
         traffic::kill_sender(sender);
         return Err(msg);
     }

@@ -1,15 +1,16 @@
 //! simnicctl: control and observe the simulated NIC behind /dev/simnic.
 //!
-//! Every subcommand but `endpoints` opens the device (which creates a
-//! short-lived endpoint of its own, bound to an ephemeral port) and makes
-//! the ioctls of `simnic::uapi` on it: the NIC's counters and rings are
-//! global, so any open file reaches them. `endpoints` reads the driver's
-//! debugfs file instead.
+//! Every subcommand but `endpoints` and `wq` opens the device (which
+//! creates a short-lived endpoint of its own, bound to an ephemeral port)
+//! and makes the ioctls of `simnic::uapi` on it: the NIC's counters and
+//! rings are global, so any open file reaches them. `endpoints` and `wq`
+//! read the driver's debugfs files instead.
 //!
 //! Exit status: 0 on success, 1 when a system call failed (the message names
 //! the call and the errno), 2 for bad usage (clap's).
 
 mod report;
+mod wq;
 
 use std::io;
 use std::path::PathBuf;
@@ -53,6 +54,30 @@ enum Command {
         /// simnic's debugfs directory.
         #[arg(long, value_name = "DIR", default_value = "/sys/kernel/debug/simnic")]
         debugfs: PathBuf,
+    },
+    /// Show every wait queue with the entries on it: each waiter's wake
+    /// function, exclusive flag and task, and each queue's wake-ups
+    /// (debugfs `wq`; root only).
+    Wq {
+        /// simnic's debugfs directory.
+        #[arg(long, value_name = "DIR", default_value = "/sys/kernel/debug/simnic")]
+        debugfs: PathBuf,
+        /// Only the queue of the endpoint bound to this port.
+        #[arg(long, value_name = "P")]
+        port: Option<u32>,
+        /// Only queues that have entries.
+        #[arg(long)]
+        busy: bool,
+        /// Redraw every interval, like watch(1), until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Length of one interval in milliseconds (with --watch).
+        #[arg(long, value_name = "N", default_value_t = 1000,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        interval_ms: u64,
+        /// Views to show with --watch; without it, until interrupted.
+        #[arg(long, value_name = "K", requires = "watch")]
+        count: Option<u64>,
     },
     /// Start or stop the built-in traffic generator.
     #[command(subcommand)]
@@ -227,17 +252,10 @@ fn run(cli: &Cli) -> Result<()> {
             );
         }
         Command::Endpoints { debugfs } => {
-            let path = debugfs.join("endpoints");
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Failure::new(format!("read {}", path.display()), e)
-                    .hint_if(
-                        libc::ENOENT,
-                        "is debugfs mounted (mount -t debugfs none /sys/kernel/debug) \
-                         and simnic.ko loaded?",
-                    )
-                    .hint_if(libc::EACCES, "debugfs is readable by root only")
-            })?;
-            print!("{text}");
+            print!("{}", read_debugfs(&debugfs.join("endpoints"))?);
+        }
+        Command::Wq { debugfs, port, busy, watch, interval_ms, count } => {
+            wq_view(&debugfs.join("wq"), *port, *busy, watch.then_some((*interval_ms, *count)))?
         }
         Command::Gen(GenCommand::Start(g)) => {
             let flow = GenFlow {
@@ -296,6 +314,62 @@ fn run(cli: &Cli) -> Result<()> {
             println!("NIC counters zeroed");
         }
         Command::Watch { interval_ms, count } => watch(cli, *interval_ms, *count)?,
+    }
+    Ok(())
+}
+
+/// Reads a debugfs file, with the usual reasons it cannot be read.
+fn read_debugfs(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(format!("read {}", path.display()), e)
+            .hint_if(
+                libc::ENOENT,
+                "is debugfs mounted (mount -t debugfs none /sys/kernel/debug) \
+                 and simnic.ko loaded (and new enough to have it)?",
+            )
+            .hint_if(libc::EACCES, "debugfs is readable by root only")
+    })
+}
+
+/// `wq`: the view once, or with `watch = Some((interval_ms, count))`
+/// redrawn every interval (clearing the screen on a terminal).
+fn wq_view(path: &std::path::Path, port: Option<u32>, busy: bool, watch: Option<(u64, Option<u64>)>) -> Result<()> {
+    use std::io::IsTerminal;
+    let show = || -> Result<String> {
+        let text = read_debugfs(path)?;
+        wq::render(&text, port, busy)
+            .map_err(|e| Failure::new(format!("parse {}", path.display()), io::Error::other(e)))
+    };
+    let Some((interval_ms, count)) = watch else {
+        print!("{}", show()?);
+        return Ok(());
+    };
+    let tty = io::stdout().is_terminal();
+    let interval = Duration::from_millis(interval_ms);
+    let start = Instant::now();
+    let mut next = start;
+    let mut shown = 0u64;
+    while count.is_none_or(|c| shown < c) {
+        let body = show()?;
+        if tty {
+            // Home and clear, as watch(1) redraws.
+            print!("\x1b[H\x1b[2J");
+        } else if shown > 0 {
+            println!();
+        }
+        println!(
+            "every {:.1} s: simnicctl wq{}    (t = {:.1} s)\n",
+            interval_ms as f64 / 1000.0,
+            port.map(|p| format!(" --port {p}")).unwrap_or_default(),
+            start.elapsed().as_secs_f64()
+        );
+        print!("{body}");
+        shown += 1;
+        if count.is_some_and(|c| shown >= c) {
+            break;
+        }
+        next += interval;
+        thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     Ok(())
 }
@@ -440,6 +514,22 @@ mod tests {
             }
         ));
         assert!(parse(&["watch", "--interval-ms", "0"]).is_err());
+    }
+
+    #[test]
+    fn wq_options() {
+        let cli = parse(&["wq", "--port", "7000", "--busy"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Wq { port: Some(7000), busy: true, watch: false, interval_ms: 1000, count: None, .. }
+        ));
+        let cli = parse(&["wq", "--watch", "--interval-ms", "200", "--count", "3"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Wq { watch: true, interval_ms: 200, count: Some(3), .. }
+        ));
+        assert!(parse(&["wq", "--count", "3"]).is_err(), "--count needs --watch");
+        assert!(parse(&["wq", "--watch", "--interval-ms", "0"]).is_err());
     }
 
     #[test]

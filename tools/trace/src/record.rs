@@ -213,6 +213,8 @@ pub fn record(model: &Model, figure: &str, out: &mut dyn Write) -> Result<(), St
     session.on(true)?;
     let child = Command::new(model.command[0])
         .args(&model.command[1..])
+        // No wait-queue view thread: the timeline is the sample's calls.
+        .env("SIMNIC_WQ_VIEW", "0")
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(log_err)

@@ -25,6 +25,7 @@ mod stress;
 mod trace;
 mod trace_timeline;
 mod write_space;
+mod wq;
 
 use crate::Test;
 
@@ -129,6 +130,19 @@ pub const TESTS: &[Test] = tests![
     mux::mux_loops_through_epoll,
     mux::mux_pollfree_signalfd,
     mux::mini_poll_like_poll,
+    wq::wq_blocking_read_entry,
+    wq::wq_exclusive_readers,
+    wq::wq_woken_counts_every_entry,
+    wq::wq_spurious_wakeup_counted,
+    wq::wq_select_poll_pollwake,
+    wq::wq_epoll_ep_poll_callback,
+    wq::wq_aio_poll_wake,
+    wq::wq_io_uring_poll_add,
+    wq::wq_mini_poll_entry,
+    wq::wq_mini_epoll_entries,
+    wq::wq_nic_queues,
+    wq::wq_view_bounded,
+    wq::wq_view_stress @ 60,
     nic::nic_counters_single_frame,
     nic::ring_state_quiescent,
     nic::wire_delay,

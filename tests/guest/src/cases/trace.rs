@@ -11,7 +11,7 @@ use crate::sys::*;
 const TRACEFS: &str = "/sys/kernel/tracing";
 const SEC: Duration = Duration::from_secs(1);
 
-/// The steps of one datagram up to `data_ready`, in order
+/// The steps of one datagram up to `data_ready`'s wake-up, in order
 /// (Documentation/nic.rst), each with a field its line must show. What
 /// follows `data_ready` runs on two CPUs at once (the poll's end, the
 /// woken reader's copy) and is checked against `data_ready` only.
@@ -31,6 +31,8 @@ fn expected(port: u32, len: usize) -> Vec<(&'static str, String)> {
         ("simnic_napi_poll_start", "budget=".into()),
         ("simnic_deliver", format!("dst={port} len={len} queued")),
         ("simnic_data_ready", format!("port={port} wake-up")),
+        // The reader's `autoremove_wake_function`: one entry woken.
+        ("simnic_wake", format!("port={port} woken=1")),
     ]
 }
 
@@ -143,6 +145,7 @@ pub fn trace_events_one_datagram_in_order() -> TestResult {
         "simnic_hw_rx_dma",
         "simnic_deliver",
         "simnic_data_ready",
+        "simnic_wake",
         "simnic_recv_copy",
     ] {
         let n = lines
