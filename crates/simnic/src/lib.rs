@@ -60,6 +60,7 @@ pub mod uapi;
 
 mod c_header;
 mod errno;
+mod py_module;
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -68,6 +69,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use c_header::c_header;
+pub use py_module::{py_module, PY_MODULE_PATH};
 pub use errno::{describe, errno_name};
 pub use uapi::{
     rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, EPHEMERAL_PORT_FIRST,
