@@ -2,8 +2,21 @@
 # /init of the guest initramfs that tools/vm/run packs (copied there verbatim).
 #
 # tools/vm/run also puts next to it:
-#   /etc/simnic/run.conf  SIMNIC_MODE=cmd|shell, SIMNIC_LOAD=0|1, SIMNIC_TAG=<nonce>
+#   /etc/simnic/run.conf  SIMNIC_MODE=cmd|shell, SIMNIC_LOAD=0|1, SIMNIC_TAG=<nonce>,
+#                         SIMNIC_ROOTFS=initramfs|host, SIMNIC_KO_BOOT=<path of
+#                         simnic.ko here>, SIMNIC_CWD=<the host's working directory>
 #   /etc/simnic/cmd       the command line to run (mode cmd), shell syntax
+#   /hostlayer, /hostmounts   (host mode) the project's files, see below
+#
+# Root file systems. initramfs: this initramfs is the root; the command runs
+# here, with busybox. host: the host's root, exported by QEMU over virtio-9p
+# as "hostroot" (read-only), is the lower layer of an overlay whose upper
+# layer is a tmpfs, with /hostlayer (the workspace's binaries and simnic.ko,
+# at their physical paths on the host) above it; the guest mounts its own
+# proc, sysfs, devtmpfs, debugfs, tracefs and tmpfs /tmp and /run on it, and
+# the command runs chrooted there, in SIMNIC_CWD. So the host's programs run
+# unchanged (dynamically linked, with their libraries and data), nothing the
+# guest does reaches the host, and everything written is gone at power-off.
 #
 # Serial ports: ttyS0 is the kernel console, which the host saves as the guest
 # log; ttyS1 carries only the command's stdout+stderr, which the host streams
@@ -33,7 +46,8 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mount -t tmpfs tmpfs /tmp
 cd /
 
-SIMNIC_MODE=cmd SIMNIC_LOAD=1 SIMNIC_TAG=none
+SIMNIC_MODE=cmd SIMNIC_LOAD=1 SIMNIC_TAG=none SIMNIC_ROOTFS=initramfs
+SIMNIC_KO_BOOT=$SIMNIC_KO SIMNIC_CWD=/
 . /etc/simnic/run.conf
 
 out=/dev/ttyS1
@@ -85,8 +99,56 @@ others_alive() {
     return 1
 }
 
+# mount_host_root: the overlay of the host's root at /newroot (see the top),
+# with the guest's own file systems on it. Prints what failed on error.
+mount_host_root() {
+    mkdir -p /host/lower /host/rw /newroot
+    # cache=loose: the guest keeps what it read (pages, attributes, names)
+    # instead of asking QEMU again on every access; the export is read-only
+    # and the guest short-lived, so the host changing under it does not
+    # matter. msize: 9p messages of up to 500 KB (the virtio transport's
+    # maximum) instead of 128 KiB, fewer round trips for big reads. Both measured, Documentation/host-programs.rst.
+    mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 \
+        hostroot /host/lower 2>&1 || { echo "mount of the 9p export hostroot failed"; return 1; }
+    mount -t tmpfs -o mode=755 tmpfs /host/rw && mkdir /host/rw/upper /host/rw/work &&
+        mount -t overlay -o lowerdir=/hostlayer:/host/lower,upperdir=/host/rw/upper,workdir=/host/rw/work \
+            overlay /newroot 2>&1 || { echo "the overlay mount failed"; return 1; }
+    # The guest's own: what the host has there would be the host's view
+    # (or, for /tmp and /run, the host's files).
+    mount -t proc proc /newroot/proc &&
+        mount -t sysfs sysfs /newroot/sys &&
+        mount -t devtmpfs devtmpfs /newroot/dev &&
+        mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp &&
+        mount -t tmpfs -o mode=755 tmpfs /newroot/run || { echo "mounting proc, sys, dev, tmp, run failed"; return 1; }
+    mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
+    mount -t tracefs tracefs /newroot/sys/kernel/tracing 2>/dev/null
+    mkdir -p /newroot/dev/shm /newroot/dev/pts
+    mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
+    mount -t devpts devpts /newroot/dev/pts 2>/dev/null
+    # --add files for /tmp and /run.
+    for d in tmp run; do
+        [ ! -d "/hostmounts/$d" ] || cp -a "/hostmounts/$d/." "/newroot/$d/" || return 1
+    done
+}
+
+if [ "$SIMNIC_ROOTFS" = host ]; then
+    if ! err=$(mount_host_root); then
+        finish error "host root: ${err:-failed}"
+    fi
+    echo "init: host root mounted (9p, read-only, under a tmpfs overlay)"
+    # The host's directories first, then busybox's for what the host lacks.
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/simnic/busybox
+    # in_root CMD ARGS...: run in the host root, in SIMNIC_CWD (or / if the
+    # guest has no such directory, or its own file system is there).
+    in_root() {
+        chroot /newroot /bin/sh -c 'cd -- "$1" 2>/dev/null || cd /; shift; exec "$@"' sh "$SIMNIC_CWD" "$@"
+    }
+else
+    in_root() { "$@"; }
+fi
+
 if [ "$SIMNIC_LOAD" = 1 ]; then
-    if ! err=$(insmod "$SIMNIC_KO" 2>&1); then
+    if ! err=$(insmod "$SIMNIC_KO_BOOT" 2>&1); then
         finish error "insmod $SIMNIC_KO failed: ${err:-no message} (the guest log has the kernel's side)"
     fi
     echo "init: simnic.ko loaded"
@@ -97,12 +159,23 @@ if [ "$SIMNIC_MODE" = shell ]; then
     # cttyhack opens the console's real tty (ttyS0) and setsid gives the
     # shell its own session, so the console becomes its controlling terminal
     # and Ctrl-C reaches the foreground job instead of being ignored.
-    setsid cttyhack sh -l
+    if [ "$SIMNIC_ROOTFS" = host ]; then
+        sh=sh
+        [ ! -x /newroot/bin/bash ] || sh=bash
+        setsid cttyhack chroot /newroot /bin/sh -c 'cd -- "$1" 2>/dev/null || cd /; shift; exec "$@"' \
+            sh "$SIMNIC_CWD" "$sh" -l
+    else
+        setsid cttyhack sh -l
+    fi
     finish
 fi
 
+# Boot time to this point, on the console (Documentation/host-programs.rst
+# measures it from these lines).
+read -r up _ </proc/uptime
+echo "init: command starts at $up s ($SIMNIC_ROOTFS root)"
 # The command gets stdin from /dev/null: QEMU's stdin is /dev/null too, and a
 # command blocking on ttyS1 input would only hang until the timeout.
-sh -c "$(cat /etc/simnic/cmd)" </dev/null >"$out" 2>&1
+in_root sh -c "$(cat /etc/simnic/cmd)" </dev/null >"$out" 2>&1
 status=$?
 finish exit "$status"

@@ -27,10 +27,10 @@ macro_rules! structs {
     };
 }
 
-type Layout = &'static [(&'static str, &'static str, usize)];
+pub(crate) type Layout = &'static [(&'static str, &'static str, usize)];
 
 /// The C name of a uapi struct: `SendTo` -> `simnic_send_to`.
-fn c_struct_name(rust: &str) -> String {
+pub(crate) fn c_struct_name(rust: &str) -> String {
     let mut out = String::from("simnic");
     for ch in rust.chars() {
         if ch.is_ascii_uppercase() {
@@ -56,7 +56,7 @@ fn c_type(rust: &str) -> &'static str {
 
 /// The C name of a constant: uapi names without the `SIMNIC_` prefix
 /// (`SHUT_RD`, `FIONREAD`) get it, so they cannot clash with libc's.
-fn c_const_name(rust: &str) -> String {
+pub(crate) fn c_const_name(rust: &str) -> String {
     if rust.starts_with("SIMNIC_") {
         rust.to_string()
     } else {
@@ -64,9 +64,9 @@ fn c_const_name(rust: &str) -> String {
     }
 }
 
-/// The whole header text.
-pub fn c_header() -> String {
-    let ioctls = consts![
+/// Every ioctl request of the uapi, by name.
+pub(crate) fn ioctl_consts() -> [(&'static str, u64); 25] {
+    consts![
         SIMNIC_IOC_BIND,
         SIMNIC_IOC_CONNECT,
         SIMNIC_IOC_GET_PORT,
@@ -92,8 +92,12 @@ pub fn c_header() -> String {
         SIMNIC_MUX_IOC_INFO,
         SIMNIC_MUX_IOC_SET_LIMITS,
         FIONREAD,
-    ];
-    let values = consts![
+    ]
+}
+
+/// Every other constant of the uapi (values, flags, limits), by name.
+pub(crate) fn value_consts() -> [(&'static str, u64); 38] {
+    consts![
         SIMNIC_IOC_MAGIC,
         MAX_DATAGRAM,
         EPHEMERAL_PORT_FIRST,
@@ -132,8 +136,12 @@ pub fn c_header() -> String {
         RX_RING_OFF_CONSUMER,
         RX_RING_OFF_STATUS,
         RX_RING_STATUS_BAD_INDEX,
-    ];
-    let structs: [(&str, Layout, usize, usize); 17] = structs![
+    ]
+}
+
+/// Every ioctl argument struct: Rust name, layout, size, alignment.
+pub(crate) fn uapi_structs() -> [(&'static str, Layout, usize, usize); 17] {
+    structs![
         SendTo,
         RecvFrom,
         GenFlow,
@@ -151,7 +159,14 @@ pub fn c_header() -> String {
         RxRingReq,
         RxRingDesc,
         RxRingStats
-    ];
+    ]
+}
+
+/// The whole header text.
+pub fn c_header() -> String {
+    let ioctls = ioctl_consts();
+    let values = value_consts();
+    let structs = uapi_structs();
 
     let mut h = String::new();
     // `write!` to a String cannot fail; the results are ignored below.

@@ -67,6 +67,7 @@ pub mod counters;
 mod errno;
 mod rx_ring;
 pub mod wq;
+mod py_module;
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -76,6 +77,7 @@ use std::path::Path;
 
 pub use c_header::c_header;
 pub use counters::{frames_unaccounted, nic_counter_kind, nic_counters_of, nic_dropped, NicCounterKind};
+pub use py_module::{py_module, PY_MODULE_PATH};
 pub use errno::{describe, errno_name};
 pub use rx_ring::{poll_one, RxFrame, RxRing};
 pub use uapi::{
