@@ -130,7 +130,7 @@ fn restore_default_load() -> TestResult {
 
 /// Runs `f` with simnic.ko loaded with `params`, then restores the default
 /// load whatever `f` returned.
-fn with_params(params: &str, f: impl FnOnce() -> TestResult) -> TestResult {
+pub(crate) fn with_params(params: &str, f: impl FnOnce() -> TestResult) -> TestResult {
     ensure!(loaded()?, "simnic is not loaded at the start of the test");
     expect_refcnt(0, "before reloading (a file left open by an earlier test?)")?;
     unload(&format!("unloading to reload with {params:?}"))?;

@@ -706,8 +706,19 @@ pub fn wq_mini_epoll_entries() -> TestResult {
 
 /// The NIC's part: no TX wait queue (the view says so), and the hardware
 /// engine, a kernel thread named simnic-hw, asleep on its doorbell queue
-/// while idle; a send rings the doorbell: one more wake-up there.
+/// while idle. A send rings the doorbell: in the inline model (the
+/// default) the writer runs the hardware and the engine sleeps on, no
+/// wake-up; in the thread model (`hw_inline=0`) one more wake-up there.
 pub fn wq_nic_queues() -> TestResult {
+    // The default, inline model: the writer does the hardware's work, and
+    // the engine sleeps through the doorbell.
+    nic_queues(true)?;
+    // The thread model: the doorbell wakes the engine.
+    super::module::with_params("hw_inline=0", || nic_queues(false))
+}
+
+fn nic_queues(inline: bool) -> TestResult {
+    let model = if inline { "hw_inline=1" } else { "hw_inline=0" };
     let ep = open_dev()?;
     settle(&ep)?;
     let hw = |v: &WqView| {
@@ -742,15 +753,25 @@ pub fn wq_nic_queues() -> TestResult {
     );
     send(ep.as_raw_fd(), b"ding", "a datagram")?;
     settle(&ep)?;
+    expect_datagram(ep.as_raw_fd(), b"ding", "the datagram")?;
+    if inline {
+        let after = hw(&view()?).ok_or("no nic hw_wq in the view")?;
+        ensure!(
+            after.wakeups == q.wakeups && after.count == 1,
+            "{model}: the doorbell woke the engine (the writer should have run the hardware):\n{}",
+            after.text
+        );
+        return Ok(());
+    }
     let after = wait_view("the doorbell's wake-up", |v| {
         hw(v).filter(|a| a.wakeups > q.wakeups)
     })?;
     ensure!(
         after.woken > q.woken,
-        "the doorbell woke nothing:\n{}",
+        "{model}: the doorbell woke nothing:\n{}",
         after.text
     );
-    expect_datagram(ep.as_raw_fd(), b"ding", "the datagram")
+    Ok(())
 }
 
 /// The view is bounded: with 20 readers blocked on one endpoint it counts
