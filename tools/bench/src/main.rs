@@ -115,8 +115,15 @@ struct Args {
     /// How the many-endpoint test's writer reaches its N destinations:
     /// write() on N senders each connected to one, or one sender giving the
     /// destination with each datagram (SIMNIC_IOC_SENDTO; sendto() for UDP).
-    #[arg(long, value_enum, default_value_t = Fanout::Connected)]
+    /// The default is the cheaper per datagram in the cost table of the
+    /// same section (measured: SIMNIC_IOC_SENDTO 0.89x write(), sendto()
+    /// 0.78x write() on 1,000 connected UDP sockets).
+    #[arg(long, value_enum, default_value_t = Fanout::Sendto)]
     tp_fanout: Fanout,
+    /// Batches of 32 sends timed per transport and fanout for the cost of
+    /// one send to --tp-endpoints destinations (0: not measured).
+    #[arg(long, default_value_t = 200)]
+    send_cost_batches: usize,
 
     /// Endpoints (and UDP sockets) opened for the memory test; each then
     /// gets one --size datagram queued.
@@ -199,6 +206,7 @@ struct Report {
     latency: Vec<(Pinning, LatencySet)>,
     throughput: Vec<TpRow>,
     tp_pin: Pinning,
+    send_costs: Vec<throughput::SendCost>,
     memory: Vec<(&'static str, MemPair)>,
     /// `--module-params`, when the module was reloaded.
     reloaded: Option<Reloaded>,
@@ -239,6 +247,7 @@ fn run(args: &Args) -> io::Result<()> {
         latency: Vec::new(),
         throughput: Vec::new(),
         tp_pin: args.tp_pin,
+        send_costs: Vec::new(),
         memory: Vec::new(),
         mem_noise: None,
         reloaded,
@@ -482,6 +491,19 @@ fn throughput_section(
             row.r.absorb(r);
         }
     }
+    if args.tp_endpoints > 0 && args.send_cost_batches > 0 {
+        progress.phase(&format!(
+            "throughput: cost of one send to {} destinations, {} batches",
+            args.tp_endpoints, args.send_cost_batches
+        ));
+        rep.send_costs = throughput::send_costs(
+            args.tp_endpoints,
+            size,
+            args.send_cost_batches,
+            pin,
+            progress,
+        )?;
+    }
     Ok(())
 }
 
@@ -704,6 +726,93 @@ fn render_throughput(args: &Args, rep: &Report, o: &mut String) {
     *o += &t.render();
     if rep.throughput.iter().any(|t| t.epoll) {
         render_many(args, rep, o);
+    }
+    if !rep.send_costs.is_empty() {
+        render_send_costs(args, rep, o);
+    }
+}
+
+/// The median of a cost's batches, nanoseconds per call.
+fn send_cost_p50(c: &throughput::SendCost) -> f64 {
+    let ns: Vec<u64> = c.per_call.iter().map(|v| v.round() as u64).collect();
+    stats::Summary::of(&ns).p50 as f64
+}
+
+/// What one send to many destinations costs the sender, by way of
+/// addressing them, and which is cheaper.
+fn render_send_costs(args: &Args, rep: &Report, o: &mut String) {
+    let batches = rep.send_costs.first().map_or(0, |c| c.per_call.len());
+    let place = if rep.tp_pin.cpus().is_some() {
+        "the sending thread (which also reads back) and simnic-hw on CPU 0"
+    } else {
+        "unpinned"
+    };
+    let _ = writeln!(
+        o,
+        "\nCost of one send to {} destinations round-robin, by way of addressing them: the sender's CPU time\n   \
+         (CLOCK_THREAD_CPUTIME_ID) per call, median over {batches} batches of {}, the four variants taking turns\n   \
+         batch by batch; the datagrams are read back between batches, untimed. Placement: {place}.\n",
+        thousands(args.tp_endpoints as f64),
+        throughput::SEND_BATCH,
+    );
+    let get = |transport: &str, fanout: Fanout| {
+        rep.send_costs
+            .iter()
+            .find(|c| c.transport == transport && c.fanout == fanout)
+            .map(send_cost_p50)
+    };
+    let mut t = Table::new(&[
+        "transport",
+        "write(), connected",
+        "SIMNIC_IOC_SENDTO / sendto()",
+        "one sender / connected",
+    ]);
+    let ns = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.0} ns"));
+    let r = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => ratio(a, b),
+        _ => "-".into(),
+    };
+    for transport in ["simnic", "UDP"] {
+        let (c, s) = (
+            get(transport, Fanout::Connected),
+            get(transport, Fanout::Sendto),
+        );
+        t.row(vec![transport.into(), ns(c), ns(s), r(s, c)]);
+    }
+    let (sc, ss, uc, us_) = (
+        get("simnic", Fanout::Connected),
+        get("simnic", Fanout::Sendto),
+        get("UDP", Fanout::Connected),
+        get("UDP", Fanout::Sendto),
+    );
+    t.row(vec![
+        "simnic / UDP".into(),
+        r(sc, uc),
+        r(ss, us_),
+        "-".into(),
+    ]);
+    *o += &t.render();
+    for transport in ["simnic", "UDP"] {
+        let (Some(c), Some(s)) = (
+            get(transport, Fanout::Connected),
+            get(transport, Fanout::Sendto),
+        ) else {
+            continue;
+        };
+        let cheaper = if c <= s {
+            Fanout::Connected
+        } else {
+            Fanout::Sendto
+        };
+        let _ = writeln!(
+            o,
+            "=> {transport}: cheaper per datagram: {cheaper}{}",
+            if cheaper == args.tp_fanout {
+                " (the one the test above used)"
+            } else {
+                " (NOT the one the test above used: see --tp-fanout)"
+            }
+        );
     }
 }
 
@@ -1062,6 +1171,17 @@ fn render_raw(rep: &Report, o: &mut String) {
                 s.join(" ")
             );
         }
+    }
+    for c in &rep.send_costs {
+        let ns: Vec<u64> = c.per_call.iter().map(|v| v.round() as u64).collect();
+        let _ = writeln!(
+            o,
+            "send cost {} {:?} (per call, one value per batch of {}): {}",
+            c.transport,
+            c.fanout,
+            throughput::SEND_BATCH,
+            stats::Summary::of(&ns).raw()
+        );
     }
     if let Some(noise) = &rep.mem_noise {
         let s: Vec<String> = noise.iter().map(|(k, v)| format!("{k}={v}")).collect();
