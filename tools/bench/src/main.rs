@@ -88,10 +88,10 @@ struct Args {
     pin: Vec<Pinning>,
 
     /// Seconds each throughput block is measured for.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 1.0)]
     secs: f64,
     /// Throughput blocks per path; the paths take turns block by block.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     tp_blocks: usize,
     /// Seconds each throughput block runs before it is measured.
     #[arg(long, default_value_t = 0.3)]
@@ -115,9 +115,8 @@ struct Args {
     /// How the many-endpoint test's writer reaches its N destinations:
     /// write() on N senders each connected to one, or one sender giving the
     /// destination with each datagram (SIMNIC_IOC_SENDTO; sendto() for UDP).
-    /// The default is the cheaper per datagram in the cost table of the
-    /// same section (measured: SIMNIC_IOC_SENDTO 0.89x write(), sendto()
-    /// 0.78x write() on 1,000 connected UDP sockets).
+    /// The default is the one the section's send-cost table found cheaper
+    /// per datagram, for simnic and for UDP.
     #[arg(long, value_enum, default_value_t = Fanout::Sendto)]
     tp_fanout: Fanout,
     /// Batches of 32 sends timed per transport and fanout for the cost of
@@ -469,9 +468,34 @@ fn throughput_section(
             }
         }
     }
+    // The order within a block: the single-receiver paths, then for each
+    // transport its 1- and N-receiver epoll paths back to back, N first in
+    // every other block, so that each pair sees the same host load and an
+    // after-effect of one on the other shows as a difference between the
+    // two orders.
+    let fixed: Vec<usize> = (0..rep.throughput.len())
+        .filter(|&i| !rep.throughput[i].epoll)
+        .collect();
+    let pairs: Vec<Vec<usize>> = [TpKind::Simnic, TpKind::Udp]
+        .iter()
+        .map(|&k| {
+            (0..rep.throughput.len())
+                .filter(|&i| rep.throughput[i].epoll && rep.throughput[i].kind == k)
+                .collect()
+        })
+        .collect();
     let blocks = args.tp_blocks.max(1);
     for block in 1..=blocks {
-        for row in rep.throughput.iter_mut() {
+        let mut order = fixed.clone();
+        for p in &pairs {
+            if block % 2 == 0 {
+                order.extend(p.iter().rev());
+            } else {
+                order.extend(p.iter());
+            }
+        }
+        for &i in &order {
+            let row = &mut rep.throughput[i];
             progress.phase(&format!("throughput {block}/{blocks}: {}, {s} s", row.name));
             let many = ManyParams {
                 n: row.receivers,
@@ -822,15 +846,16 @@ fn render_many(args: &Args, rep: &Report, o: &mut String) {
     let n = args.tp_endpoints;
     let _ = writeln!(
         o,
-        "\nThroughput with {} active endpoints: a writer thread sends {}-byte datagrams round-robin to N receivers,\n   \
-         each bound to its own port ({}); one reader thread drains\n   \
-         all N through one epoll set (level-triggered EPOLLIN; one non-blocking read per reported receiver per\n   \
-         epoll_wait). Same blocks and windows as above, taking turns with those paths. vs 1 read() = against the\n   \
+        "\nThroughput with {} active endpoints: a writer thread sends {}-byte datagrams round-robin to N\n   \
+         receivers, each bound to its own port ({});\n   \
+         one reader thread drains all N through one epoll set (level-triggered EPOLLIN; one non-blocking read\n   \
+         per reported receiver per epoll_wait). Same blocks and windows as above; in each block a transport's\n   \
+         1- and N-receiver paths run back to back, N first in every other block. vs 1 read() = against the\n   \
          same transport's blocking-read path above; vs 1 epoll = against this path with N = 1 (isolates N);\n   \
          vs UDP = against UDP's row of the same N and reader. send CPU/dgram and reader CPU/dgram = the\n   \
-         writer's and the reader's CPU time (CLOCK_THREAD_CPUTIME_ID) per datagram sent and received; reader\n   \
-         busy = the reader's CPU time over the window (near 100 %: the reader limits the rate); events/wait =\n   \
-         epoll events per epoll_wait.\n",
+         writer's and the reader's CPU time (CLOCK_THREAD_CPUTIME_ID) per datagram sent and received (an\n   \
+         emulated guest counts the time the host took its CPU away, too); reader busy = the reader's CPU time\n   \
+         over the window (near 100 %: the reader limits the rate); events/wait = epoll events per epoll_wait.\n",
         thousands(n as f64),
         args.size,
         args.tp_fanout
