@@ -119,10 +119,12 @@ struct Args {
     /// per datagram, for simnic and for UDP.
     #[arg(long, value_enum, default_value_t = Fanout::Sendto)]
     tp_fanout: Fanout,
-    /// Batches of 32 sends timed per transport and fanout for the cost of
-    /// one send to --tp-endpoints destinations (0: not measured).
+    /// Batches of 32 datagrams timed per variant for the cost of one
+    /// delivery (1 and --tp-endpoints receivers) and of one send (by
+    /// fanout), medians that a stall of the emulation does not move (0: not
+    /// measured).
     #[arg(long, default_value_t = 200)]
-    send_cost_batches: usize,
+    cost_batches: usize,
 
     /// Endpoints (and UDP sockets) opened for the memory test; each then
     /// gets one --size datagram queued.
@@ -206,6 +208,7 @@ struct Report {
     throughput: Vec<TpRow>,
     tp_pin: Pinning,
     send_costs: Vec<throughput::SendCost>,
+    delivery_costs: Vec<throughput::DeliveryCost>,
     memory: Vec<(&'static str, MemPair)>,
     /// `--module-params`, when the module was reloaded.
     reloaded: Option<Reloaded>,
@@ -247,6 +250,7 @@ fn run(args: &Args) -> io::Result<()> {
         throughput: Vec::new(),
         tp_pin: args.tp_pin,
         send_costs: Vec::new(),
+        delivery_costs: Vec::new(),
         memory: Vec::new(),
         mem_noise: None,
         reloaded,
@@ -515,18 +519,19 @@ fn throughput_section(
             row.r.absorb(r);
         }
     }
-    if args.tp_endpoints > 0 && args.send_cost_batches > 0 {
+    if args.tp_endpoints > 0 && args.cost_batches > 0 {
+        progress.phase(&format!(
+            "throughput: cost of one delivery with 1 and {} receivers, {} batches",
+            args.tp_endpoints, args.cost_batches
+        ));
+        rep.delivery_costs =
+            throughput::delivery_costs(args.tp_endpoints, size, args.cost_batches, pin, progress)?;
         progress.phase(&format!(
             "throughput: cost of one send to {} destinations, {} batches",
-            args.tp_endpoints, args.send_cost_batches
+            args.tp_endpoints, args.cost_batches
         ));
-        rep.send_costs = throughput::send_costs(
-            args.tp_endpoints,
-            size,
-            args.send_cost_batches,
-            pin,
-            progress,
-        )?;
+        rep.send_costs =
+            throughput::send_costs(args.tp_endpoints, size, args.cost_batches, pin, progress)?;
     }
     Ok(())
 }
@@ -751,15 +756,134 @@ fn render_throughput(args: &Args, rep: &Report, o: &mut String) {
     if rep.throughput.iter().any(|t| t.epoll) {
         render_many(args, rep, o);
     }
+    if !rep.delivery_costs.is_empty() {
+        render_delivery_costs(args, rep, o);
+    }
     if !rep.send_costs.is_empty() {
         render_send_costs(args, rep, o);
     }
 }
 
+/// The median of per-batch costs, nanoseconds.
+fn p50_of(v: &[f64]) -> f64 {
+    let ns: Vec<u64> = v.iter().map(|v| v.round() as u64).collect();
+    stats::Summary::of(&ns).p50 as f64
+}
+
+/// The whole path's cost per datagram with 1 and N receivers, from
+/// batches: the robust counterpart of the rates above.
+fn render_delivery_costs(args: &Args, rep: &Report, o: &mut String) {
+    let batches = rep.delivery_costs.first().map_or(0, |c| c.per_dgram.len());
+    let n = args.tp_endpoints;
+    let place = if rep.tp_pin.cpus().is_some() {
+        "on CPU 0 with simnic-hw"
+    } else {
+        "unpinned"
+    };
+    let _ = writeln!(
+        o,
+        "\nCost of delivering one datagram with 1 and with {} active endpoints, timed so that the host's moods\n   \
+         cancel out: one thread ({place}) sends {} datagrams round-robin to the receivers (one sender,\n   \
+         SIMNIC_IOC_SENDTO / sendto()) and takes them all back through its epoll set (level-triggered); the wall\n   \
+         time of the batch (the hardware thread, the interrupt and the poll run inside it, on the same CPU) over\n   \
+         the batch; p50 and p10 over {batches} batches, the variants taking turns batch by batch (a stall of the\n   \
+         emulation only ever adds time, so the p10 is the least disturbed). dgrams/s = what the p50 allows one\n   \
+         CPU; per batch pair = the ratios of the batches run one after the other.\n",
+        thousands(n as f64),
+        throughput::SEND_BATCH,
+    );
+    let get = |transport: &str, k: usize| {
+        rep.delivery_costs
+            .iter()
+            .find(|c| c.transport == transport && c.receivers == k)
+    };
+    let per_block = |transport: &str| -> Vec<f64> {
+        match (get(transport, n), get(transport, 1)) {
+            (Some(a), Some(b)) => a
+                .per_dgram
+                .iter()
+                .zip(&b.per_dgram)
+                .map(|(x, y)| x / y.max(1.0))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let one_label = "1 endpoint";
+    let many_label = format!("{} endpoints", thousands(n as f64));
+    let mut t = Table::new(&[
+        "transport",
+        one_label,
+        "dgrams/s",
+        &many_label,
+        "dgrams/s",
+        &format!("{} / 1 p50", thousands(n as f64)),
+        &format!("{} / 1 p10", thousands(n as f64)),
+        "per batch pair",
+    ]);
+    let cost = |c: Option<&throughput::DeliveryCost>| c.map(|c| p50_of(&c.per_dgram));
+    let p10 = |c: Option<&throughput::DeliveryCost>| {
+        c.map(|c| {
+            let ns: Vec<u64> = c.per_dgram.iter().map(|v| v.round() as u64).collect();
+            stats::Summary::of(&ns).p10 as f64
+        })
+    };
+    let ns = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{:.2} us", v / 1000.0));
+    let rate = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| thousands(1e9 / v.max(1.0)));
+    for transport in ["simnic", "UDP"] {
+        let (one, many) = (cost(get(transport, 1)), cost(get(transport, n)));
+        t.row(vec![
+            transport.into(),
+            ns(one),
+            rate(one),
+            ns(many),
+            rate(many),
+            match (one, many) {
+                (Some(a), Some(b)) => ratio(b, a),
+                _ => "-".into(),
+            },
+            match (p10(get(transport, 1)), p10(get(transport, n))) {
+                (Some(a), Some(b)) => ratio(b, a),
+                _ => "-".into(),
+            },
+            block_ratios(&per_block(transport)).replace("per block ", ""),
+        ]);
+    }
+    let r = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => ratio(a, b),
+        _ => "-".into(),
+    };
+    t.row(vec![
+        "simnic / UDP".into(),
+        r(cost(get("simnic", 1)), cost(get("UDP", 1))),
+        "-".into(),
+        r(cost(get("simnic", n)), cost(get("UDP", n))),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+    ]);
+    *o += &t.render();
+    for transport in ["simnic", "UDP"] {
+        let v = per_block(transport);
+        if v.is_empty() {
+            continue;
+        }
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        let m = sorted[sorted.len() / 2];
+        let _ = writeln!(
+            o,
+            "=> {transport}: with {} endpoints one datagram costs the whole path {m:.2}x what it costs with 1 (median batch\n   \
+             pair): {:.0} % of the 1-endpoint rate per CPU",
+            thousands(n as f64),
+            100.0 / m.max(1e-9)
+        );
+    }
+}
+
 /// The median of a cost's batches, nanoseconds per call.
 fn send_cost_p50(c: &throughput::SendCost) -> f64 {
-    let ns: Vec<u64> = c.per_call.iter().map(|v| v.round() as u64).collect();
-    stats::Summary::of(&ns).p50 as f64
+    p50_of(&c.per_call)
 }
 
 /// What one send to many destinations costs the sender, by way of
@@ -1196,6 +1320,18 @@ fn render_raw(rep: &Report, o: &mut String) {
                 s.join(" ")
             );
         }
+    }
+    for c in &rep.delivery_costs {
+        let ns: Vec<u64> = c.per_dgram.iter().map(|v| v.round() as u64).collect();
+        let _ = writeln!(
+            o,
+            "delivery cost {} with {} receivers (wall time per datagram, one value per batch of {}): p10={} {}",
+            c.transport,
+            c.receivers,
+            throughput::SEND_BATCH,
+            stats::Summary::of(&ns).p10,
+            stats::Summary::of(&ns).raw()
+        );
     }
     for c in &rep.send_costs {
         let ns: Vec<u64> = c.per_call.iter().map(|v| v.round() as u64).collect();
