@@ -123,7 +123,7 @@ struct Args {
     /// delivery (1 and --tp-endpoints receivers) and of one send (by
     /// fanout), medians that a stall of the emulation does not move (0: not
     /// measured).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 500)]
     cost_batches: usize,
 
     /// Endpoints (and UDP sockets) opened for the memory test; each then
