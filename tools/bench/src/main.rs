@@ -95,10 +95,10 @@ struct Args {
     pin: Vec<Pinning>,
 
     /// Seconds each throughput block is measured for.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 1.0)]
     secs: f64,
     /// Throughput blocks per path; the paths take turns block by block.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     tp_blocks: usize,
     /// Seconds each throughput block runs before it is measured.
     #[arg(long, default_value_t = 0.3)]
@@ -122,8 +122,16 @@ struct Args {
     /// How the many-endpoint test's writer reaches its N destinations:
     /// write() on N senders each connected to one, or one sender giving the
     /// destination with each datagram (SIMNIC_IOC_SENDTO; sendto() for UDP).
-    #[arg(long, value_enum, default_value_t = Fanout::Connected)]
+    /// The default is the one the section's send-cost table found cheaper
+    /// per datagram, for simnic and for UDP.
+    #[arg(long, value_enum, default_value_t = Fanout::Sendto)]
     tp_fanout: Fanout,
+    /// Batches of 32 datagrams timed per variant for the cost of one
+    /// delivery (1 and --tp-endpoints receivers) and of one send (by
+    /// fanout), medians that a stall of the emulation does not move (0: not
+    /// measured).
+    #[arg(long, default_value_t = 500)]
+    cost_batches: usize,
 
     /// Endpoints (and UDP sockets) opened for the memory test; each then
     /// gets one --size datagram queued.
@@ -220,6 +228,8 @@ struct Report {
     latency: Vec<(Pinning, LatencySet)>,
     throughput: Vec<TpRow>,
     tp_pin: Pinning,
+    send_costs: Vec<throughput::SendCost>,
+    delivery_costs: Vec<throughput::DeliveryCost>,
     memory: Vec<(&'static str, MemPair)>,
     /// `--module-params`, when the module was reloaded.
     reloaded: Option<Reloaded>,
@@ -263,6 +273,8 @@ fn run(args: &Args) -> io::Result<()> {
         latency: Vec::new(),
         throughput: Vec::new(),
         tp_pin: args.tp_pin,
+        send_costs: Vec::new(),
+        delivery_costs: Vec::new(),
         memory: Vec::new(),
         mem_noise: None,
         reloaded,
@@ -504,9 +516,34 @@ fn throughput_section(
             }
         }
     }
+    // The order within a block: the single-receiver paths, then for each
+    // transport its 1- and N-receiver epoll paths back to back, N first in
+    // every other block, so that each pair sees the same host load and an
+    // after-effect of one on the other shows as a difference between the
+    // two orders.
+    let fixed: Vec<usize> = (0..rep.throughput.len())
+        .filter(|&i| !rep.throughput[i].epoll)
+        .collect();
+    let pairs: Vec<Vec<usize>> = [TpKind::Simnic, TpKind::Udp]
+        .iter()
+        .map(|&k| {
+            (0..rep.throughput.len())
+                .filter(|&i| rep.throughput[i].epoll && rep.throughput[i].kind == k)
+                .collect()
+        })
+        .collect();
     let blocks = args.tp_blocks.max(1);
     for block in 1..=blocks {
-        for row in rep.throughput.iter_mut() {
+        let mut order = fixed.clone();
+        for p in &pairs {
+            if block % 2 == 0 {
+                order.extend(p.iter().rev());
+            } else {
+                order.extend(p.iter());
+            }
+        }
+        for &i in &order {
+            let row = &mut rep.throughput[i];
             progress.phase(&format!("throughput {block}/{blocks}: {}, {s} s", row.name));
             let many = ManyParams {
                 n: row.receivers,
@@ -525,6 +562,20 @@ fn throughput_section(
             };
             row.r.absorb(r);
         }
+    }
+    if args.tp_endpoints > 0 && args.cost_batches > 0 {
+        progress.phase(&format!(
+            "throughput: cost of one delivery with 1 and {} receivers, {} batches",
+            args.tp_endpoints, args.cost_batches
+        ));
+        rep.delivery_costs =
+            throughput::delivery_costs(args.tp_endpoints, size, args.cost_batches, pin, progress)?;
+        progress.phase(&format!(
+            "throughput: cost of one send to {} destinations, {} batches",
+            args.tp_endpoints, args.cost_batches
+        ));
+        rep.send_costs =
+            throughput::send_costs(args.tp_endpoints, size, args.cost_batches, pin, progress)?;
     }
     Ok(())
 }
@@ -872,6 +923,212 @@ fn render_throughput(args: &Args, rep: &Report, o: &mut String) {
     if rep.throughput.iter().any(|t| t.epoll) {
         render_many(args, rep, o);
     }
+    if !rep.delivery_costs.is_empty() {
+        render_delivery_costs(args, rep, o);
+    }
+    if !rep.send_costs.is_empty() {
+        render_send_costs(args, rep, o);
+    }
+}
+
+/// The median of per-batch costs, nanoseconds.
+fn p50_of(v: &[f64]) -> f64 {
+    let ns: Vec<u64> = v.iter().map(|v| v.round() as u64).collect();
+    stats::Summary::of(&ns).p50 as f64
+}
+
+/// The whole path's cost per datagram with 1 and N receivers, from
+/// batches: the robust counterpart of the rates above.
+fn render_delivery_costs(args: &Args, rep: &Report, o: &mut String) {
+    let batches = rep.delivery_costs.first().map_or(0, |c| c.per_dgram.len());
+    let n = args.tp_endpoints;
+    let place = if rep.tp_pin.cpus().is_some() {
+        "on CPU 0 with simnic-hw"
+    } else {
+        "unpinned"
+    };
+    let _ = writeln!(
+        o,
+        "\nCost of delivering one datagram with 1 and with {} active endpoints, timed so that the host's moods\n   \
+         cancel out: one thread ({place}) sends {} datagrams round-robin to the receivers (one sender,\n   \
+         SIMNIC_IOC_SENDTO / sendto()) and takes them all back through its epoll set (level-triggered); the wall\n   \
+         time of the batch (the hardware thread, the interrupt and the poll run inside it, on the same CPU) over\n   \
+         the batch; p50 and p10 over {batches} batches, the variants taking turns batch by batch (a stall of the\n   \
+         emulation only ever adds time, so the p10 is the least disturbed). dgrams/s = what the p50 allows one\n   \
+         CPU; per batch pair = the ratios of the batches run one after the other.\n",
+        thousands(n as f64),
+        throughput::SEND_BATCH,
+    );
+    let get = |transport: &str, k: usize| {
+        rep.delivery_costs
+            .iter()
+            .find(|c| c.transport == transport && c.receivers == k)
+    };
+    let per_block = |transport: &str| -> Vec<f64> {
+        match (get(transport, n), get(transport, 1)) {
+            (Some(a), Some(b)) => a
+                .per_dgram
+                .iter()
+                .zip(&b.per_dgram)
+                .map(|(x, y)| x / y.max(1.0))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let one_label = "1 endpoint";
+    let many_label = format!("{} endpoints", thousands(n as f64));
+    let mut t = Table::new(&[
+        "transport",
+        one_label,
+        "dgrams/s",
+        &many_label,
+        "dgrams/s",
+        &format!("{} / 1 p50", thousands(n as f64)),
+        &format!("{} / 1 p10", thousands(n as f64)),
+        "per batch pair",
+    ]);
+    let cost = |c: Option<&throughput::DeliveryCost>| c.map(|c| p50_of(&c.per_dgram));
+    let p10 = |c: Option<&throughput::DeliveryCost>| {
+        c.map(|c| {
+            let ns: Vec<u64> = c.per_dgram.iter().map(|v| v.round() as u64).collect();
+            stats::Summary::of(&ns).p10 as f64
+        })
+    };
+    let ns = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{:.2} us", v / 1000.0));
+    let rate = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| thousands(1e9 / v.max(1.0)));
+    for transport in ["simnic", "UDP"] {
+        let (one, many) = (cost(get(transport, 1)), cost(get(transport, n)));
+        t.row(vec![
+            transport.into(),
+            ns(one),
+            rate(one),
+            ns(many),
+            rate(many),
+            match (one, many) {
+                (Some(a), Some(b)) => ratio(b, a),
+                _ => "-".into(),
+            },
+            match (p10(get(transport, 1)), p10(get(transport, n))) {
+                (Some(a), Some(b)) => ratio(b, a),
+                _ => "-".into(),
+            },
+            block_ratios(&per_block(transport)).replace("per block ", ""),
+        ]);
+    }
+    let r = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => ratio(a, b),
+        _ => "-".into(),
+    };
+    t.row(vec![
+        "simnic / UDP".into(),
+        r(cost(get("simnic", 1)), cost(get("UDP", 1))),
+        "-".into(),
+        r(cost(get("simnic", n)), cost(get("UDP", n))),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+    ]);
+    *o += &t.render();
+    for transport in ["simnic", "UDP"] {
+        let v = per_block(transport);
+        if v.is_empty() {
+            continue;
+        }
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        let m = sorted[sorted.len() / 2];
+        let _ = writeln!(
+            o,
+            "=> {transport}: with {} endpoints one datagram costs the whole path {m:.2}x what it costs with 1 (median batch\n   \
+             pair): {:.0} % of the 1-endpoint rate per CPU",
+            thousands(n as f64),
+            100.0 / m.max(1e-9)
+        );
+    }
+}
+
+/// The median of a cost's batches, nanoseconds per call.
+fn send_cost_p50(c: &throughput::SendCost) -> f64 {
+    p50_of(&c.per_call)
+}
+
+/// What one send to many destinations costs the sender, by way of
+/// addressing them, and which is cheaper.
+fn render_send_costs(args: &Args, rep: &Report, o: &mut String) {
+    let batches = rep.send_costs.first().map_or(0, |c| c.per_call.len());
+    let place = if rep.tp_pin.cpus().is_some() {
+        "the sending thread (which also reads back) and simnic-hw on CPU 0"
+    } else {
+        "unpinned"
+    };
+    let _ = writeln!(
+        o,
+        "\nCost of one send to {} destinations round-robin, by way of addressing them: the sender's CPU time\n   \
+         (CLOCK_THREAD_CPUTIME_ID) per call, median over {batches} batches of {}, the four variants taking turns\n   \
+         batch by batch; the datagrams are read back between batches, untimed. Placement: {place}.\n",
+        thousands(args.tp_endpoints as f64),
+        throughput::SEND_BATCH,
+    );
+    let get = |transport: &str, fanout: Fanout| {
+        rep.send_costs
+            .iter()
+            .find(|c| c.transport == transport && c.fanout == fanout)
+            .map(send_cost_p50)
+    };
+    let mut t = Table::new(&[
+        "transport",
+        "write(), connected",
+        "SIMNIC_IOC_SENDTO / sendto()",
+        "one sender / connected",
+    ]);
+    let ns = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.0} ns"));
+    let r = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => ratio(a, b),
+        _ => "-".into(),
+    };
+    for transport in ["simnic", "UDP"] {
+        let (c, s) = (
+            get(transport, Fanout::Connected),
+            get(transport, Fanout::Sendto),
+        );
+        t.row(vec![transport.into(), ns(c), ns(s), r(s, c)]);
+    }
+    let (sc, ss, uc, us_) = (
+        get("simnic", Fanout::Connected),
+        get("simnic", Fanout::Sendto),
+        get("UDP", Fanout::Connected),
+        get("UDP", Fanout::Sendto),
+    );
+    t.row(vec![
+        "simnic / UDP".into(),
+        r(sc, uc),
+        r(ss, us_),
+        "-".into(),
+    ]);
+    *o += &t.render();
+    for transport in ["simnic", "UDP"] {
+        let (Some(c), Some(s)) = (
+            get(transport, Fanout::Connected),
+            get(transport, Fanout::Sendto),
+        ) else {
+            continue;
+        };
+        let cheaper = if c <= s {
+            Fanout::Connected
+        } else {
+            Fanout::Sendto
+        };
+        let _ = writeln!(
+            o,
+            "=> {transport}: cheaper per datagram: {cheaper}{}",
+            if cheaper == args.tp_fanout {
+                " (the one the test above used)"
+            } else {
+                " (NOT the one the test above used: see --tp-fanout)"
+            }
+        );
+    }
 }
 
 /// Section 2's second table: the traffic spread over N receivers drained
@@ -880,15 +1137,16 @@ fn render_many(args: &Args, rep: &Report, o: &mut String) {
     let n = args.tp_endpoints;
     let _ = writeln!(
         o,
-        "\nThroughput with {} active endpoints: a writer thread sends {}-byte datagrams round-robin to N receivers,\n   \
-         each bound to its own port ({}); one reader thread drains\n   \
-         all N through one epoll set (level-triggered EPOLLIN; one non-blocking read per reported receiver per\n   \
-         epoll_wait). Same blocks and windows as above, taking turns with those paths. vs 1 read() = against the\n   \
+        "\nThroughput with {} active endpoints: a writer thread sends {}-byte datagrams round-robin to N\n   \
+         receivers, each bound to its own port ({});\n   \
+         one reader thread drains all N through one epoll set (level-triggered EPOLLIN; one non-blocking read\n   \
+         per reported receiver per epoll_wait). Same blocks and windows as above; in each block a transport's\n   \
+         1- and N-receiver paths run back to back, N first in every other block. vs 1 read() = against the\n   \
          same transport's blocking-read path above; vs 1 epoll = against this path with N = 1 (isolates N);\n   \
          vs UDP = against UDP's row of the same N and reader. send CPU/dgram and reader CPU/dgram = the\n   \
-         writer's and the reader's CPU time (CLOCK_THREAD_CPUTIME_ID) per datagram sent and received; reader\n   \
-         busy = the reader's CPU time over the window (near 100 %: the reader limits the rate); events/wait =\n   \
-         epoll events per epoll_wait.\n",
+         writer's and the reader's CPU time (CLOCK_THREAD_CPUTIME_ID) per datagram sent and received (an\n   \
+         emulated guest counts the time the host took its CPU away, too); reader busy = the reader's CPU time\n   \
+         over the window (near 100 %: the reader limits the rate); events/wait = epoll events per epoll_wait.\n",
         thousands(n as f64),
         args.size,
         args.tp_fanout
@@ -1041,12 +1299,13 @@ fn loss_verdict(per_block: &[f64]) -> &'static str {
 const GOAL_IDLE: f64 = 1024.0;
 const GOAL_QUEUED: f64 = 2048.0;
 
-/// Bytes per object a goal is judged on: the larger of MemAvailable and
-/// Slab, since neither undercounts what the other sees (a kmalloc above
-/// 8 KiB comes from the page allocator and is not in Slab; MemAvailable
-/// moves with unrelated allocations too).
+/// Bytes per object a goal is judged on: the larger of the free pages
+/// used (with the per-CPU lists: [`memory::FREE_PCP`]) and Slab, since
+/// neither undercounts what the other sees (a kmalloc above 8 KiB comes
+/// from the page allocator and is not in Slab; free pages also move with
+/// unrelated allocations).
 fn judged_bytes(r: &MemResult) -> f64 {
-    r.per_obj("MemAvailable").max(r.per_obj("Slab"))
+    r.per_obj(memory::FREE_PCP).max(r.per_obj("Slab"))
 }
 
 /// "met (x to spare)" or "missed by x".
@@ -1074,8 +1333,9 @@ fn render_memory(args: &Args, rep: &Report, o: &mut String) {
         o,
         "\n3. Memory per endpoint: /proc/meminfo before opening {n} of them, after opening them, and after queueing one\n   \
          {}-byte datagram on each ({} s settle before each reading), divided by {n}; UDP sockets bound to 127.0.0.1 the\n   \
-         same way. Goal (issue 10): a simnic endpoint at most {} idle and at most {} with one datagram queued,\n   \
-         judged on the larger of MemAvailable and Slab per endpoint.\n",
+         same way. MemFree+pcp = free pages, those on the per-CPU free lists included (/proc/zoneinfo), which\n   \
+         MemFree and MemAvailable leave out. Goal (issue 10): a simnic endpoint at most {} idle and at most {}\n   \
+         with one datagram queued, judged on the larger of MemFree+pcp and Slab per endpoint.\n",
         args.size,
         args.settle,
         bytes(GOAL_IDLE),
@@ -1090,11 +1350,11 @@ fn render_memory(args: &Args, rep: &Report, o: &mut String) {
         "object",
         "state",
         "N",
-        "MemAvailable",
+        memory::FREE_PCP,
         "Slab",
         "SUnreclaim",
         "Vmalloc",
-        "MemAvailable vs UDP",
+        "MemFree+pcp vs UDP",
         "Slab vs UDP",
         "goal",
     ]);
@@ -1120,11 +1380,11 @@ fn render_memory(args: &Args, rep: &Report, o: &mut String) {
                 name.to_string(),
                 state.to_string(),
                 r.n.to_string(),
-                bytes(r.per_obj("MemAvailable")),
+                bytes(r.per_obj(memory::FREE_PCP)),
                 bytes(r.per_obj("Slab")),
                 bytes(r.per_obj("SUnreclaim")),
                 bytes(r.per_obj("VmallocUsed")),
-                vs("MemAvailable"),
+                vs(memory::FREE_PCP),
                 vs("Slab"),
                 if simnic {
                     goal_verdict(judged_bytes(r), goal)
@@ -1139,13 +1399,13 @@ fn render_memory(args: &Args, rep: &Report, o: &mut String) {
     let share = |p: &MemPair, f: &str| p.queued.per_obj(f) - p.idle.per_obj(f);
     let mut t = Table::new(&[
         "one queued datagram alone",
-        "MemAvailable",
+        memory::FREE_PCP,
         "Slab",
-        "MemAvailable vs UDP",
+        "MemFree+pcp vs UDP",
         "Slab vs UDP",
     ]);
     for (name, p) in &rep.memory {
-        let (a, sl) = (share(p, "MemAvailable"), share(p, "Slab"));
+        let (a, sl) = (share(p, memory::FREE_PCP), share(p, "Slab"));
         let vs = |f: &str, v: f64| {
             udp.map(|u| ratio(v, share(u, f)))
                 .unwrap_or_else(|| "-".into())
@@ -1154,7 +1414,7 @@ fn render_memory(args: &Args, rep: &Report, o: &mut String) {
             name.to_string(),
             bytes(a),
             bytes(sl),
-            vs("MemAvailable", a),
+            vs(memory::FREE_PCP, a),
             vs("Slab", sl),
         ]);
     }
@@ -1227,6 +1487,29 @@ fn render_raw(rep: &Report, o: &mut String) {
                 s.join(" ")
             );
         }
+    }
+    for c in &rep.delivery_costs {
+        let ns: Vec<u64> = c.per_dgram.iter().map(|v| v.round() as u64).collect();
+        let _ = writeln!(
+            o,
+            "delivery cost {} with {} receivers (wall time per datagram, one value per batch of {}): p10={} {}",
+            c.transport,
+            c.receivers,
+            throughput::SEND_BATCH,
+            stats::Summary::of(&ns).p10,
+            stats::Summary::of(&ns).raw()
+        );
+    }
+    for c in &rep.send_costs {
+        let ns: Vec<u64> = c.per_call.iter().map(|v| v.round() as u64).collect();
+        let _ = writeln!(
+            o,
+            "send cost {} {:?} (per call, one value per batch of {}): {}",
+            c.transport,
+            c.fanout,
+            throughput::SEND_BATCH,
+            stats::Summary::of(&ns).raw()
+        );
     }
     if let Some(noise) = &rep.mem_noise {
         let s: Vec<String> = noise.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -1373,10 +1656,10 @@ mod tests {
             "missed by 7,434 B (8,458 B > 1,024 B)"
         );
         assert!(goal_verdict(2048.0, GOAL_QUEUED).starts_with("met"));
-        // Judged on the larger of MemAvailable and Slab.
+        // Judged on the larger of MemFree+pcp and Slab.
         let r = MemResult {
             n: 2,
-            used: [("MemAvailable", 1000), ("Slab", 3000)]
+            used: [(memory::FREE_PCP, 1000), ("Slab", 3000)]
                 .into_iter()
                 .collect(),
             slab_growth: None,

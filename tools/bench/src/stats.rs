@@ -7,6 +7,7 @@ use simnic::NicStats;
 pub struct Summary {
     pub n: usize,
     pub min: u64,
+    pub p10: u64,
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
@@ -26,6 +27,7 @@ impl Summary {
         Self {
             n: s.len(),
             min: s[0],
+            p10: rank(10.0),
             p50: rank(50.0),
             p90: rank(90.0),
             p99: rank(99.0),
@@ -71,8 +73,8 @@ mod tests {
         let v: Vec<u64> = (1..=100).rev().collect();
         let s = Summary::of(&v);
         assert_eq!(
-            (s.n, s.min, s.p50, s.p90, s.p99, s.max, s.mean),
-            (100, 1, 50, 90, 99, 100, 50)
+            (s.n, s.min, s.p10, s.p50, s.p90, s.p99, s.max, s.mean),
+            (100, 1, 10, 50, 90, 99, 100, 50)
         );
         let one = Summary::of(&[7]);
         assert_eq!((one.p50, one.p99), (7, 7));

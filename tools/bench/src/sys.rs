@@ -550,6 +550,24 @@ pub fn meminfo() -> io::Result<BTreeMap<String, u64>> {
     Ok(m)
 }
 
+/// Pages on the per-CPU free lists of every zone: the `count:` lines of
+/// the `pagesets` in `/proc/zoneinfo`; `None` without that file.
+pub fn pcp_free_pages() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/zoneinfo").ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("count:"))
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum(),
+    )
+}
+
+/// The page size, bytes.
+pub fn page_size() -> u64 {
+    // SAFETY: no pointers.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
+}
+
 /// `/proc/slabinfo` as cache name -> (active objects, object size), or `None`
 /// when the kernel has none (it needs `CONFIG_SLUB_DEBUG`, which
 /// `CONFIG_SLUB_TINY` turns off) or it cannot be read.

@@ -787,3 +787,330 @@ pub fn loopback_via(
         ..window_result(&a, &b, b.sent - a.sent, dropped)
     })
 }
+
+/// What one send costs the sender, by transport and [`Fanout`].
+pub struct SendCost {
+    pub transport: &'static str,
+    pub fanout: Fanout,
+    /// Sender CPU time per call, nanoseconds, one value per batch.
+    pub per_call: Vec<f64>,
+}
+
+/// Datagrams per timed batch of [`send_costs`].
+pub const SEND_BATCH: usize = 32;
+
+/// Sends one datagram to destination `i`.
+type SendFn = Box<dyn FnMut(usize) -> io::Result<usize>>;
+/// Reads one datagram of destination `i`, without blocking.
+type RecvFn = Box<dyn FnMut(usize, &mut [u8]) -> io::Result<usize>>;
+
+/// One variant of [`send_costs`]: sends datagram `k` to destination
+/// `k mod n`, and reads destination `i`'s datagram back without blocking.
+struct Variant {
+    transport: &'static str,
+    fanout: Fanout,
+    send: SendFn,
+    recv: RecvFn,
+    next: usize,
+    cost: Vec<f64>,
+}
+
+/// The cost of one send with each [`Fanout`], simnic and UDP, to `n`
+/// destinations round-robin: the sender's CPU time
+/// (`CLOCK_THREAD_CPUTIME_ID`, so neither the hardware thread's nor
+/// anyone else's) over a batch of [`SEND_BATCH`] sends, divided by the
+/// batch; after each batch, untimed, the datagrams are read back so that
+/// no queue fills. The four variants take turns batch by batch, so that a
+/// change of the host's load hits them alike. Runs on CPU 0 with
+/// `simnic-hw` when `pin` pins.
+pub fn send_costs(
+    n: usize,
+    size: usize,
+    batches: usize,
+    pin: Pinning,
+    progress: &Progress,
+) -> io::Result<Vec<SendCost>> {
+    let _engine = pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
+    if let Some((cpu, _)) = pin.cpus() {
+        sys::pin_to_cpu(cpu)?;
+    }
+    let payload = vec![0x5au8; size];
+    let n = n.max(1);
+    let mut variants = Vec::new();
+
+    // simnic: n receivers, and both kinds of sender.
+    let rx: Arc<Vec<Endpoint>> = Arc::new(
+        (0..n)
+            .map(|_| Endpoint::open_nonblocking())
+            .collect::<io::Result<_>>()?,
+    );
+    let ports: Vec<u32> = rx.iter().map(Endpoint::port).collect::<io::Result<_>>()?;
+    let connected: Vec<Endpoint> = ports
+        .iter()
+        .map(|&p| {
+            let e = Endpoint::open()?;
+            e.connect(p)?;
+            Ok(e)
+        })
+        .collect::<io::Result<_>>()?;
+    let one = Endpoint::open()?;
+    let mut connected = Some(connected);
+    let mut one = Some(one);
+    for fanout in [Fanout::Connected, Fanout::Sendto] {
+        let p = payload.clone();
+        let send: SendFn = match fanout {
+            Fanout::Connected => {
+                let tx = connected.take().expect("once");
+                Box::new(move |i| tx[i].send(&p))
+            }
+            Fanout::Sendto => {
+                let tx = one.take().expect("once");
+                let ports = ports.clone();
+                Box::new(move |i| tx.send_to(ports[i], &p))
+            }
+        };
+        let r = Arc::clone(&rx);
+        variants.push(Variant {
+            transport: "simnic",
+            fanout,
+            send,
+            recv: Box::new(move |i, b| r[i].recv(b)),
+            next: 0,
+            cost: Vec::new(),
+        });
+    }
+
+    // UDP: the same over sockets on 127.0.0.1.
+    let (urx, uports): (Vec<OwnedFd>, Vec<u16>) = (0..n)
+        .map(|_| sys::udp_bound())
+        .collect::<io::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let urx = Arc::new(urx);
+    let uconnected: Vec<OwnedFd> = uports
+        .iter()
+        .map(|&p| {
+            let (s, _) = sys::udp_bound()?;
+            sys::udp_connect(&s, p)?;
+            Ok(s)
+        })
+        .collect::<io::Result<_>>()?;
+    let (uone, _) = sys::udp_bound()?;
+    let mut uconnected = Some(uconnected);
+    let mut uone = Some(uone);
+    for fanout in [Fanout::Connected, Fanout::Sendto] {
+        let p = payload.clone();
+        let send: SendFn = match fanout {
+            Fanout::Connected => {
+                let tx = uconnected.take().expect("once");
+                Box::new(move |i| sys::write_fd(tx[i].as_raw_fd(), &p))
+            }
+            Fanout::Sendto => {
+                let tx = uone.take().expect("once");
+                let ports = uports.clone();
+                Box::new(move |i| sys::udp_sendto(tx.as_raw_fd(), ports[i], &p))
+            }
+        };
+        let r = Arc::clone(&urx);
+        variants.push(Variant {
+            transport: "UDP",
+            fanout,
+            send,
+            recv: Box::new(move |i, b| sys::recv_dontwait(r[i].as_raw_fd(), b)),
+            next: 0,
+            cost: Vec::new(),
+        });
+    }
+
+    let mut buf = vec![0u8; size.max(64)];
+    for _ in 0..batches {
+        for v in variants.iter_mut() {
+            let first = v.next;
+            let t0 = sys::thread_cpu_ns();
+            for j in 0..SEND_BATCH {
+                let i = (first + j) % n;
+                loop {
+                    match (v.send)(i) {
+                        Ok(_) => break,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => sys::yield_cpu(),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            let t1 = sys::thread_cpu_ns();
+            v.cost.push((t1 - t0) as f64 / SEND_BATCH as f64);
+            v.next = (first + SEND_BATCH) % n;
+            // Read the batch back (a destination may hold more than one
+            // when n < SEND_BATCH: read until each read finds nothing).
+            let t_read = sys::now_ns();
+            let mut got = 0;
+            while got < SEND_BATCH {
+                for j in 0..SEND_BATCH.min(n) {
+                    let i = (first + j) % n;
+                    match (v.recv)(i, &mut buf) {
+                        Ok(_) => got += 1,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if got < SEND_BATCH {
+                    if sys::now_ns() - t_read > 5_000_000_000 {
+                        return Err(io::Error::other(format!(
+                            "send costs: {} {:?}: {got} of {SEND_BATCH} datagrams came back",
+                            v.transport, v.fanout
+                        )));
+                    }
+                    sys::yield_cpu();
+                }
+            }
+            progress.bump();
+        }
+    }
+    if pin.cpus().is_some() {
+        sys::unpin()?;
+    }
+    Ok(variants
+        .into_iter()
+        .map(|v| SendCost {
+            transport: v.transport,
+            fanout: v.fanout,
+            per_call: v.cost,
+        })
+        .collect())
+}
+
+/// What delivering one datagram costs with `receivers` active endpoints
+/// (or UDP sockets): wall time per datagram, one value per batch.
+pub struct DeliveryCost {
+    pub transport: &'static str,
+    pub receivers: usize,
+    pub per_dgram: Vec<f64>,
+}
+
+/// One variant of [`delivery_costs`].
+struct Delivery {
+    transport: &'static str,
+    receivers: usize,
+    send: SendFn,
+    recv: RecvFn,
+    epoll: sys::Epoll,
+    next: usize,
+    cost: Vec<f64>,
+}
+
+/// The whole path's cost per datagram with 1 and with `n` receivers, timed
+/// so that the host's moods cancel out: one thread, on CPU 0 with
+/// `simnic-hw` when `pin` pins, sends a batch of [`SEND_BATCH`] datagrams
+/// round-robin to the receivers (one sender, `SIMNIC_IOC_SENDTO` or
+/// `sendto()`) and then takes them all back through its epoll set
+/// (level-triggered, one read per reported receiver per `epoll_wait`); the
+/// wall time of the batch (`CLOCK_MONOTONIC`: the hardware thread, the
+/// interrupt and the poll run on the same CPU, inside it) divided by the
+/// batch. The variants take turns batch by batch, and the median batch
+/// is what counts, so a stall of the emulation in one batch moves nothing.
+pub fn delivery_costs(
+    n: usize,
+    size: usize,
+    batches: usize,
+    pin: Pinning,
+    progress: &Progress,
+) -> io::Result<Vec<DeliveryCost>> {
+    let _engine = pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
+    if let Some((cpu, _)) = pin.cpus() {
+        sys::pin_to_cpu(cpu)?;
+    }
+    let mut sizes = vec![1, n.max(1)];
+    sizes.dedup();
+    let mut variants = Vec::new();
+    for &k in &sizes {
+        let rx: Arc<Vec<Endpoint>> = Arc::new(
+            (0..k)
+                .map(|_| Endpoint::open_nonblocking())
+                .collect::<io::Result<_>>()?,
+        );
+        let ports: Vec<u32> = rx.iter().map(Endpoint::port).collect::<io::Result<_>>()?;
+        let epoll = epoll_of(rx.iter().map(AsRawFd::as_raw_fd))?;
+        let tx = Endpoint::open()?;
+        let p = vec![0x5au8; size];
+        let r = Arc::clone(&rx);
+        variants.push(Delivery {
+            transport: "simnic",
+            receivers: k,
+            send: Box::new(move |i| tx.send_to(ports[i], &p)),
+            recv: Box::new(move |i, b| r[i].recv(b)),
+            epoll,
+            next: 0,
+            cost: Vec::new(),
+        });
+        let (urx, uports): (Vec<OwnedFd>, Vec<u16>) = (0..k)
+            .map(|_| sys::udp_bound())
+            .collect::<io::Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        let epoll = epoll_of(urx.iter().map(AsRawFd::as_raw_fd))?;
+        let (utx, _) = sys::udp_bound()?;
+        let p = vec![0x5au8; size];
+        variants.push(Delivery {
+            transport: "UDP",
+            receivers: k,
+            send: Box::new(move |i| sys::udp_sendto(utx.as_raw_fd(), uports[i], &p)),
+            recv: Box::new(move |i, b| sys::recv_dontwait(urx[i].as_raw_fd(), b)),
+            epoll,
+            next: 0,
+            cost: Vec::new(),
+        });
+    }
+    let mut buf = vec![0u8; size.max(64)];
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    for _ in 0..batches {
+        for v in variants.iter_mut() {
+            let t0 = sys::now_ns();
+            for j in 0..SEND_BATCH {
+                let i = (v.next + j) % v.receivers;
+                loop {
+                    match (v.send)(i) {
+                        Ok(_) => break,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => sys::yield_cpu(),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            v.next = (v.next + SEND_BATCH) % v.receivers;
+            let mut got = 0;
+            while got < SEND_BATCH {
+                let k = match v.epoll.wait_timeout(&mut events, 5000) {
+                    Ok(0) => {
+                        return Err(io::Error::other(format!(
+                            "delivery costs: {} with {}: {got} of {SEND_BATCH} datagrams after 5 s",
+                            v.transport, v.receivers
+                        )))
+                    }
+                    Ok(k) => k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                for ev in &events[..k] {
+                    let idx = { ev.u64 } as usize;
+                    match (v.recv)(idx, &mut buf) {
+                        Ok(_) => got += 1,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            v.cost.push((sys::now_ns() - t0) as f64 / SEND_BATCH as f64);
+            progress.bump();
+        }
+    }
+    if pin.cpus().is_some() {
+        sys::unpin()?;
+    }
+    Ok(variants
+        .into_iter()
+        .map(|v| DeliveryCost {
+            transport: v.transport,
+            receivers: v.receivers,
+            per_dgram: v.cost,
+        })
+        .collect())
+}
