@@ -394,9 +394,13 @@ pub fn aio_destroy_with_reads_posted() -> TestResult {
     let fd = ep.as_raw_fd();
     let pins = pinned_pages()?;
     let ctx = AioContext::new(8)?;
-    let mut bufs = [[0u8; 64]; 3];
-    let mut cbs: Vec<Iocb> = bufs
-        .iter_mut()
+    // Three 64-byte buffers in one page, so that each read pins exactly
+    // one (buffers on the stack may straddle a page boundary).
+    let page = map_pages(1, libc::PROT_READ | libc::PROT_WRITE)?;
+    // SAFETY: our fresh, private mapping of one page.
+    let buf = unsafe { std::slice::from_raw_parts_mut(page as *mut u8, 3 * 64) };
+    let mut cbs: Vec<Iocb> = buf
+        .chunks_mut(64)
         .enumerate()
         .map(|(i, b)| Iocb::pread(fd, b.as_mut_ptr(), 64, i as u64))
         .collect();
@@ -424,7 +428,7 @@ pub fn aio_destroy_with_reads_posted() -> TestResult {
     send(fd, b"after destroy", "write")?;
     expect_datagram(fd, b"after destroy", "datagram after io_destroy")?;
     ensure!(
-        bufs.iter().all(|b| b.iter().all(|&x| x == 0)),
+        buf.iter().all(|&x| x == 0),
         "a destroyed read's buffer was written"
     );
     Ok(())
