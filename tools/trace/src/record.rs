@@ -235,7 +235,9 @@ fn reload(params: &str) -> Result<(), String> {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Err(format!("/dev/simnic did not appear within 5 s of insmod {params}"))
+    Err(format!(
+        "/dev/simnic did not appear within 5 s of insmod {params}"
+    ))
 }
 
 /// Runs `model`'s sample traced and writes the trace to `out`, under the

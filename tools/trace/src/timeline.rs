@@ -360,7 +360,8 @@ pub fn datagram(
                 match sample_pid {
                     Some(p) => p,
                     None => {
-                        first_err.get_or_insert("no sample pid in the trace's metadata".to_string());
+                        first_err
+                            .get_or_insert("no sample pid in the trace's metadata".to_string());
                         continue;
                     }
                 }
@@ -379,11 +380,15 @@ pub fn datagram(
             }
         }
     }
-    Err(first_err.unwrap_or_else(|| match delivered_outcome(model.copy) {
-        None => "no simnic_recv_copy of the sample in the trace: was the datagram received?"
-            .to_string(),
-        Some(o) => format!("no simnic_deliver ... {o} in the trace: was the datagram received?"),
-    }))
+    Err(
+        first_err.unwrap_or_else(|| match delivered_outcome(model.copy) {
+            None => "no simnic_recv_copy of the sample in the trace: was the datagram received?"
+                .to_string(),
+            Some(o) => {
+                format!("no simnic_deliver ... {o} in the trace: was the datagram received?")
+            }
+        }),
+    )
 }
 
 /// The `simnic_deliver` outcome that ends the datagram's path when no
@@ -409,7 +414,9 @@ pub fn steps(lines: &[Line], at: usize, reader: i32, copy: Copy) -> Result<Steps
             l.is("simnic_deliver") && l.num("dst") == Some(port) && l.fields().ends_with("queued")
         })
         .ok_or_else(|| {
-            format!("no simnic_deliver ... queued before the receiver's simnic_recv_copy (port {port})")
+            format!(
+                "no simnic_deliver ... queued before the receiver's simnic_recv_copy (port {port})"
+            )
         })?;
         (port, deliver, Some(at))
     } else {
@@ -585,7 +592,9 @@ pub fn phases(lines: &[Line], steps: &Steps, model: &Model) -> Result<[(u64, u64
             let copy_call = calls
                 .iter()
                 .find(|c| c.start <= copied && c.end >= copied)
-                .ok_or_else(|| format!("simnic_recv_copy outside any system call of pid {reader}"))?;
+                .ok_or_else(|| {
+                    format!("simnic_recv_copy outside any system call of pid {reader}")
+                })?;
             if copy_call.end == u64::MAX {
                 return Err(format!(
                     "the receiver's {}() that copied the datagram does not return in the trace",
@@ -595,28 +604,75 @@ pub fn phases(lines: &[Line], steps: &Steps, model: &Model) -> Result<[(u64, u64
             (copied, copy_call.end)
         }
         Copy::Softirq => {
-            let end = [steps.wakeup, steps.poll_end]
-                .into_iter()
-                .flatten()
+            // The copy is in the softirq, right after the delivery; the
+            // completion in a work item, whose aio_complete() wakes the
+            // receiver's io_getevents(). Without that wake-up (the
+            // receiver was not waiting yet), the softirq's end.
+            let end = steps
+                .wakeup
+                .or(steps.poll_end)
                 .map(|i| lines[i].ts)
-                .min()
                 .ok_or("neither a wake-up of the receiver nor the poll's end after the AIO read's delivery")?;
             (queued, end)
         }
         Copy::Ring => {
-            let told = steps
-                .returned
-                .map(|i| lines[i].ts)
-                .ok_or_else(|| format!("the receiver (pid {reader}) does not return from its wait after the delivery"))?;
+            let told = steps.returned.map(|i| lines[i].ts).ok_or_else(|| {
+                format!(
+                    "the receiver (pid {reader}) does not return from its wait after the delivery"
+                )
+            })?;
             let next = calls
                 .iter()
                 .find(|c| c.start >= told)
                 .map(|c| c.start)
-                .ok_or_else(|| format!("no system call of the receiver (pid {reader}) after its wait returned"))?;
+                .ok_or_else(|| {
+                    format!("no system call of the receiver (pid {reader}) after its wait returned")
+                })?;
             (told, next)
         }
     };
     Ok([(start, queued), p2])
+}
+
+/// A kworker's run: the work item that completed an AIO read.
+struct Work {
+    pid: i32,
+    comm: String,
+    start: u64,
+    end: u64,
+}
+
+/// The kworker the delivery's softirq woke (`queue_work` of the AIO
+/// completion), from its switch-in to its switch-out; it must run before
+/// the receiver's wake-up when there is one.
+fn completion_work(lines: &[Line], s: &Steps) -> Option<Work> {
+    let until = s.poll_end.unwrap_or(lines.len());
+    let woken = find_fwd(lines, s.deliver, until, |l| {
+        l.is("sched_wakeup")
+            && crate::parse::field(l.fields(), "comm").is_some_and(|c| c.starts_with("kworker/"))
+    })?;
+    let pid = lines[woken].num("pid")?;
+    let comm = crate::parse::field(lines[woken].fields(), "comm")?.to_string();
+    let switched = |side: &'static str| {
+        move |l: &Line| {
+            l.is("sched_switch")
+                && l.fields().split_once("==>").is_some_and(|(prev, next)| {
+                    let f = if side == "next" { next } else { prev };
+                    crate::parse::field(f, &format!("{side}_pid")) == Some(pid.to_string().as_str())
+                })
+        }
+    };
+    let start = find_fwd(lines, woken, lines.len(), switched("next"))?;
+    if s.wakeup.is_some_and(|w| w < start) {
+        return None;
+    }
+    let end = find_fwd(lines, start, lines.len(), switched("prev"))?;
+    Some(Work {
+        pid: pid as i32,
+        comm,
+        start: lines[start].ts,
+        end: lines[end].ts,
+    })
 }
 
 /// The lane of the context a line fired in, if it is one of the figure's.
@@ -855,6 +911,28 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             }
         }
     }
+    // AIO: the work item that completes the read (the copy was in the
+    // softirq), on the softirq's lane: a kworker the softirq woke after
+    // the delivery, from its switch-in to its switch-out.
+    let work = (model.copy == Copy::Softirq)
+        .then(|| completion_work(lines, &s))
+        .flatten();
+    if let Some(w) = &work {
+        if let Some((a, b)) = clip(w.start, w.end) {
+            spans.push(Span {
+                lane: SOFTIRQ,
+                start: a,
+                end: b,
+                kind: SpanKind::Softirq,
+                label: format!("work item, {}", w.comm),
+                detail: format!(
+                    "{} (pid {}): the AIO read's completion (aio_complete_rw: unpin, event, wake-up)",
+                    w.comm, w.pid
+                ),
+                depth: 0,
+            });
+        }
+    }
     // Softirq: the poll, inside its softirq.
     if let Some((a, b, name)) = softirq_span(lines, s.poll_start) {
         spans.push(Span {
@@ -885,14 +963,8 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
 
     // Marks: each step where it ran.
     let mut marks = Vec::new();
-    let mut steps_shown: Vec<usize> = vec![
-        s.xmit,
-        s.doorbell,
-        s.rx_dma,
-        s.irq_raise,
-        s.intr,
-        s.deliver,
-    ];
+    let mut steps_shown: Vec<usize> =
+        vec![s.xmit, s.doorbell, s.rx_dma, s.irq_raise, s.intr, s.deliver];
     steps_shown.extend(s.data_ready);
     steps_shown.extend(s.wake);
     steps_shown.extend(s.recv_copy);
@@ -958,6 +1030,15 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
         label: "poll scheduled".into(),
     });
     let mut from = at(s.data_ready.unwrap_or(s.deliver));
+    if let Some(w) = &work {
+        arrows.push(Arrow {
+            from,
+            to: (SOFTIRQ, w.start),
+            kind: ArrowKind::Datapath,
+            label: "completion work queued".into(),
+        });
+        from = (SOFTIRQ, w.start);
+    }
     if let Some(sig) = s.signal {
         arrows.push(Arrow {
             from,
@@ -1013,7 +1094,7 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             "phase 2, copying it: io_uring's task work (the read retried) in {copy_name}, recv_copy to its return"
         ),
         Copy::Softirq => {
-            "phase 2, copying it: by the kernel in the softirq, no system call: deliver to the completion's wake-up"
+            "phase 2, copying it: the kernel, no system call: the copy in the softirq (deliver), the completion in a work item, to its wake-up"
                 .to_string()
         }
         Copy::Ring => {
@@ -1022,7 +1103,7 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
                 .find(|c| c.end == p2.0)
                 .map_or("the wait".to_string(), |c| format!("{}()", c.name));
             format!(
-                "phase 2: no copy call: the kernel filled the slot before deliver; the process reads it in place, from {wait} returning to its next system call"
+                "phase 2, no system call: the slot (filled before deliver) read in place, from {wait}'s return to the next call"
             )
         }
     };
@@ -1054,11 +1135,21 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             "user and kernel: system calls; off the CPU: asleep / runnable".to_string(),
         ),
         (
-            "softirq".to_string(),
-            format!(
-                "BH workqueue on cpu{}: the NAPI-style poll",
-                lines[s.poll_start].cpu
-            ),
+            if work.is_some() {
+                "softirq, work item".to_string()
+            } else {
+                "softirq".to_string()
+            },
+            match &work {
+                Some(w) => format!(
+                    "BH workqueue on cpu{}: the NAPI-style poll; {}: the AIO completion",
+                    lines[s.poll_start].cpu, w.comm
+                ),
+                None => format!(
+                    "BH workqueue on cpu{}: the NAPI-style poll",
+                    lines[s.poll_start].cpu
+                ),
+            },
         ),
         (
             "hard irq".to_string(),

@@ -793,7 +793,9 @@ pub fn wq_samples_print_callbacks() -> TestResult {
         ),
         (
             "sample-tokio",
-            &["-p", "7431", "-n", "3", "-i", "50"],
+            // Long pauses: the view must catch the one thread asleep in
+            // epoll_wait() between the rounds.
+            &["-p", "7431", "-n", "4", "-i", "200"],
             &[
                 "wq view while the tokio reactor's epoll_wait() waits",
                 "port 7431: ep_poll_callback, not exclusive",
