@@ -27,6 +27,9 @@
 #[allow(dead_code)]
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::process::ExitCode;
 
@@ -180,6 +183,14 @@ fn run(cli: &Cli) -> Result<(), String> {
          the data is already in the buffer (no read() follows); the read is posted again."
     );
     let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
+    // The posted reads are no wait-queue entries: the driver keeps the
+    // iocbs on the endpoint, and its receive path completes them.
+    let view = wq_view::show_no_callback(
+        &[t.port],
+        &format!("{depth} AIO reads are posted"),
+        "a posted read is kept by the driver (its pending reads), not hooked on the queue; \
+         the receive path completes it, and io_getevents() sleeps on the AIO context's own queue",
+    );
 
     println!();
     println!(
@@ -244,6 +255,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             submit(ctx, fd, i, slot, false)?;
         }
     }
+    let _ = view.join();
     traffic::wait_sender(sender)?;
     println!();
     println!(

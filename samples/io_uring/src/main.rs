@@ -34,6 +34,9 @@
 #[allow(dead_code)]
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::process::ExitCode;
 
@@ -174,6 +177,12 @@ fn part1(t: &Traffic, fd: i32, depth: usize, ring: &mut IoUring) -> Result<(), S
         ring.completion().len()
     );
     let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
+    // Each parked read is an `io_poll_wake` entry on the endpoint's queue,
+    // with no task: no thread sleeps for it.
+    let view = wq_view::show_callbacks(
+        &[t.port],
+        &format!("io_uring_enter() with {depth} parked reads"),
+    );
     println!(
         "{:>4} {:>5} {:>6}  {:>22}  {:>16}",
         "seq", "read", "bytes", "submitted -> completion", "send -> seen"
@@ -206,6 +215,7 @@ fn part1(t: &Traffic, fd: i32, depth: usize, ring: &mut IoUring) -> Result<(), S
             posted[i] = now_ns();
         }
     }
+    let _ = view.join();
     traffic::wait_sender(sender)?;
     println!(
         "{}",
@@ -286,6 +296,8 @@ fn part2(t: &Traffic, fd: i32, ring: &mut IoUring) -> Result<(), String> {
     }
     println!("receiver: PROVIDE_BUFFERS(group {GROUP}, {NBUFS} x {size} bytes) and READ_MULTISHOT(fd {fd}, group {GROUP}) submitted");
     let sender = traffic::spawn_sender(t, fd).map_err(|e| format!("fork: {e}"))?;
+    // The armed multishot read: one `io_poll_wake` entry, which stays.
+    let view = wq_view::show_callbacks(&[t.port], "io_uring_enter() with READ_MULTISHOT armed");
     println!(
         "{:>4} {:>6} {:>6}  {:>5}  {:>16}",
         "seq", "buffer", "bytes", "more", "send -> seen"
@@ -331,6 +343,7 @@ fn part2(t: &Traffic, fd: i32, ring: &mut IoUring) -> Result<(), String> {
             }
         }
     }
+    let _ = view.join();
     traffic::wait_sender(sender)?;
     cancel_all(ring, vec![MULTISHOT], t.patience_ns())
 }

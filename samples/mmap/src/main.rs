@@ -30,6 +30,9 @@
 
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -311,6 +314,10 @@ fn receiver(cli: &Cli) -> Result<(), String> {
     let (mut polls, mut wakeups_empty) = (0u64, 0u64);
     let mut next = consumer.load(Ordering::Relaxed);
     let mut timed_out = false;
+    // What poll() hooks while the ring is empty, seen by a second thread
+    // (started before the first marker: its clone() is not counted, and
+    // the tracer follows this thread only, so its reads are not either).
+    let view = wq_view::show_callbacks(&[t.port], "poll() on an empty ring");
     // Nothing in the loop prints (a write() would show in the count); it
     // records, and the lines come after.
     marker();
@@ -364,6 +371,7 @@ fn receiver(cli: &Cli) -> Result<(), String> {
         consumer.store(next, Ordering::Release);
     }
     marker();
+    let _ = view.join();
 
     for s in &seen {
         println!(

@@ -22,6 +22,9 @@
 #[allow(dead_code)]
 #[path = "../../common/traffic.rs"]
 mod traffic;
+#[path = "../../common/wq_view.rs"]
+#[allow(dead_code)] // shared by the samples; each uses part of it
+mod wq_view;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::ExitCode;
@@ -102,6 +105,9 @@ fn run(cli: &Cli) -> Result<(), String> {
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
     let patience = std::time::Duration::from_nanos(t.patience_ns());
+    // AsyncFd::register hooks epoll's `ep_poll_callback` on each endpoint's
+    // queue; the runtime's thread sleeps in the reactor's epoll_wait().
+    let view = wq_view::show_callbacks(&ports, "the tokio reactor's epoll_wait()");
     let result = rt.block_on(async move {
         let mut tasks = Vec::new();
         for (i, fd) in fds.into_iter().enumerate() {
@@ -123,6 +129,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
         Ok::<_, String>(tallies)
     });
+    let _ = view.join();
     let tallies = match result {
         Ok(t) => t,
         Err(e) => {

@@ -203,9 +203,60 @@ fn meta_line(key: &str, value: &str) -> String {
     format!("{META_PREFIX}{key}: {value}\n")
 }
 
+/// Where tools/vm/run puts the module in the guest.
+const MODULE_KO: &str = "/lib/modules/simnic.ko";
+
+/// Unloads simnic.ko and loads it again with `params` (as the guest's
+/// init did, with none), then waits until /dev/simnic is there.
+fn reload(params: &str) -> Result<(), String> {
+    let run = |argv: &[&str]| -> Result<(), String> {
+        let out = Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .map_err(|e| format!("{}: {e}", argv[0]))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed ({}): {}",
+                argv.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    run(&["rmmod", "simnic"])?;
+    let mut argv = vec!["insmod", MODULE_KO];
+    argv.extend(params.split_whitespace());
+    run(&argv)?;
+    for _ in 0..250 {
+        if fs::metadata("/dev/simnic").is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(format!(
+        "/dev/simnic did not appear within 5 s of insmod {params}"
+    ))
+}
+
 /// Runs `model`'s sample traced and writes the trace to `out`, under the
-/// figure name `figure`.
+/// figure name `figure`. A model with module parameters has simnic.ko
+/// reloaded with them first, and with none afterwards, whatever happened.
 pub fn record(model: &Model, figure: &str, out: &mut dyn Write) -> Result<(), String> {
+    if model.params.is_empty() {
+        return record_loaded(model, figure, out);
+    }
+    reload(model.params)?;
+    let r = record_loaded(model, figure, out);
+    match (r, reload("")) {
+        (r, Ok(())) => r,
+        (Ok(()), Err(e)) => Err(e),
+        (Err(r), Err(e)) => Err(format!("{r} (and restoring the default load: {e})")),
+    }
+}
+
+fn record_loaded(model: &Model, figure: &str, out: &mut dyn Write) -> Result<(), String> {
     let session = Session::start()?;
     let log = format!("/tmp/simnic-trace-{}.out", std::process::id());
     let log_file = fs::File::create(&log).map_err(|e| format!("{log}: {e}"))?;

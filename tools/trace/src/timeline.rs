@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::models::{Model, Wait};
+use crate::models::{Copy, Model, Wait};
 use crate::parse::{Context, Kind, Line};
 
 /// The lanes, top to bottom: the datagram goes up from the sender to the
@@ -300,6 +300,8 @@ fn find_back(lines: &[Line], before: usize, pred: impl Fn(&Line) -> bool) -> Opt
 /// The indices of the datagram's steps in the trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Steps {
+    /// The receiving task.
+    pub reader: i32,
     pub xmit: usize,
     pub doorbell: usize,
     pub rx_dma: usize,
@@ -307,7 +309,11 @@ pub struct Steps {
     pub intr: usize,
     pub poll_start: usize,
     pub deliver: usize,
-    pub data_ready: usize,
+    /// `simnic_data_ready` (none when the datagram went to an AIO read:
+    /// nothing is queued, nobody is woken through the endpoint's queue).
+    pub data_ready: Option<usize>,
+    /// `simnic_wake`: the entries `data_ready`'s wake-up woke.
+    pub wake: Option<usize>,
     pub poll_end: Option<usize>,
     /// `signal_generate` for the receiver (signal-driven I/O).
     pub signal: Option<usize>,
@@ -317,29 +323,55 @@ pub struct Steps {
     pub switch_in: Option<usize>,
     /// `signal_deliver` in the receiver (its handler is set up).
     pub signal_deliver: Option<usize>,
-    pub recv_copy: usize,
+    /// `simnic_recv_copy` in the receiver (none when the kernel copied
+    /// the datagram in its receive path: AIO, the mmap ring).
+    pub recv_copy: Option<usize>,
+    /// The exit of the receiver's first system call to return after the
+    /// delivery (for AIO and the mmap ring: the wait telling it).
+    pub returned: Option<usize>,
 }
 
 /// Finds the first datagram that the sample's receiver (a task of the
-/// sample's process tree) copied, that another process sent (samples
-/// that send to themselves first, to show a point, do not count), and
-/// whose wait phase is in the trace; returns its steps and phases.
+/// sample's process tree) got, that another process sent (samples that
+/// send to themselves first, to show a point, do not count), and whose
+/// wait phase is in the trace; returns its steps and phases. The datagram
+/// is found by where `model`'s phase 2 leaves its mark: the receiver's
+/// `simnic_recv_copy`, or (AIO, the mmap ring: no receiver's context
+/// copies) the delivery's outcome, the receiver then being the sample.
 pub fn datagram(
     lines: &[Line],
     sample_pid: Option<i32>,
-    wait: Wait,
+    model: &Model,
 ) -> Result<(Steps, [(u64, u64); 2]), String> {
     let tree = process_tree(lines, sample_pid);
     let mut first_err = None;
     for (i, l) in lines.iter().enumerate() {
-        if !l.is("simnic_recv_copy") || !(tree.is_empty() || tree.contains(&l.pid)) {
-            continue;
-        }
-        let found = steps(lines, i).and_then(|s| {
-            if lines[s.xmit].pid == l.pid {
+        let reader = match (model.copy, delivered_outcome(model.copy)) {
+            (_, None) => {
+                if !l.is("simnic_recv_copy") || !(tree.is_empty() || tree.contains(&l.pid)) {
+                    continue;
+                }
+                l.pid
+            }
+            (_, Some(outcome)) => {
+                if !l.is("simnic_deliver") || !l.fields().ends_with(outcome) {
+                    continue;
+                }
+                match sample_pid {
+                    Some(p) => p,
+                    None => {
+                        first_err
+                            .get_or_insert("no sample pid in the trace's metadata".to_string());
+                        continue;
+                    }
+                }
+            }
+        };
+        let found = steps(lines, i, reader, model.copy).and_then(|s| {
+            if lines[s.xmit].pid == reader {
                 return Err("sent by the receiver itself".to_string());
             }
-            Ok((s, phases(lines, &s, wait)?))
+            Ok((s, phases(lines, &s, model)?))
         });
         match found {
             Ok(found) => return Ok(found),
@@ -348,34 +380,76 @@ pub fn datagram(
             }
         }
     }
-    Err(first_err.unwrap_or_else(|| {
-        "no simnic_recv_copy of the sample in the trace: was the datagram received?".to_string()
-    }))
+    Err(
+        first_err.unwrap_or_else(|| match delivered_outcome(model.copy) {
+            None => "no simnic_recv_copy of the sample in the trace: was the datagram received?"
+                .to_string(),
+            Some(o) => {
+                format!("no simnic_deliver ... {o} in the trace: was the datagram received?")
+            }
+        }),
+    )
 }
 
-/// Walks back from the `simnic_recv_copy` at line `recv_copy` through its
-/// datagram's steps.
-pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
-    let reader = lines[recv_copy].pid;
-    let port = lines[recv_copy]
-        .num("port")
-        .ok_or("simnic_recv_copy without port=")?;
+/// The `simnic_deliver` outcome that ends the datagram's path when no
+/// receiver's context copies it.
+fn delivered_outcome(copy: Copy) -> Option<&'static str> {
+    match copy {
+        Copy::Syscall | Copy::TaskWork => None,
+        Copy::Softirq => Some("to an aio read"),
+        Copy::Ring => Some("into the mmap ring"),
+    }
+}
+
+/// Walks back from line `at` (the receiver's `simnic_recv_copy`, or the
+/// `simnic_deliver` that ends the path for `copy`) through its datagram's
+/// steps; `reader` is the receiving task.
+pub fn steps(lines: &[Line], at: usize, reader: i32, copy: Copy) -> Result<Steps, String> {
+    let by_recv_copy = delivered_outcome(copy).is_none();
+    let (port, deliver, recv_copy) = if by_recv_copy {
+        let port = lines[at]
+            .num("port")
+            .ok_or("simnic_recv_copy without port=")?;
+        let deliver = find_back(lines, at, |l| {
+            l.is("simnic_deliver") && l.num("dst") == Some(port) && l.fields().ends_with("queued")
+        })
+        .ok_or_else(|| {
+            format!(
+                "no simnic_deliver ... queued before the receiver's simnic_recv_copy (port {port})"
+            )
+        })?;
+        (port, deliver, Some(at))
+    } else {
+        let port = lines[at].num("dst").ok_or("simnic_deliver without dst=")?;
+        (port, at, None)
+    };
     let missing =
-        |what: &str| format!("no {what} before the receiver's simnic_recv_copy (port {port})");
-    let deliver = find_back(lines, recv_copy, |l| {
-        l.is("simnic_deliver") && l.num("dst") == Some(port) && l.fields().ends_with("queued")
-    })
-    .ok_or_else(|| missing("simnic_deliver ... queued"))?;
-    let data_ready = find_fwd(lines, deliver, recv_copy, |l| {
+        |what: &str| format!("no {what} before the datagram's delivery (port {port}, line {at})");
+    // The receiver's first return from a system call after the delivery:
+    // its wake-up, if any, comes before.
+    let returned = find_fwd(lines, deliver, lines.len(), |l| {
+        l.pid == reader && matches!(l.kind, Kind::SysExit { .. })
+    });
+    let limit = recv_copy.or(returned).unwrap_or(lines.len());
+    let data_ready = find_fwd(lines, deliver, limit, |l| {
         l.is("simnic_data_ready") && l.num("port") == Some(port)
-    })
-    .ok_or_else(|| missing("simnic_data_ready after the delivery"))?;
+    });
+    if data_ready.is_none() && copy != Copy::Softirq {
+        return Err(format!(
+            "no simnic_data_ready after the delivery (port {port}, line {at})"
+        ));
+    }
+    let wake = data_ready.and_then(|d| {
+        find_fwd(lines, d, limit, |l| {
+            l.is("simnic_wake") && l.num("port") == Some(port)
+        })
+    });
     let cpu = lines[deliver].cpu;
     let poll_start = find_back(lines, deliver, |l| {
         l.is("simnic_napi_poll_start") && l.cpu == cpu
     })
     .ok_or_else(|| missing("simnic_napi_poll_start"))?;
-    let poll_end = find_fwd(lines, data_ready, lines.len(), |l| {
+    let poll_end = find_fwd(lines, data_ready.unwrap_or(deliver), lines.len(), |l| {
         l.is("simnic_napi_poll_end") && l.cpu == cpu
     });
     let intr = find_back(lines, poll_start, |l| l.is("simnic_intr"))
@@ -399,22 +473,30 @@ pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
     .ok_or_else(|| missing("simnic_doorbell after the simnic_xmit"))?;
 
     let reader_i = i64::from(reader);
-    let signal = find_fwd(lines, data_ready, recv_copy, |l| {
-        l.is("signal_generate") && l.num("pid") == Some(reader_i)
+    let signal = data_ready.and_then(|d| {
+        find_fwd(lines, d, limit, |l| {
+            l.is("signal_generate") && l.num("pid") == Some(reader_i)
+        })
     });
-    let woke_by_data = lines[data_ready].fields().ends_with("wake-up");
+    let woke_by_data = data_ready.is_some_and(|d| lines[d].fields().ends_with("wake-up"));
     // The signal's wake-up (complete_signal -> signal_wake_up) happens
     // inside __send_signal_locked, whose signal_generate event is traced
     // at its end: on another CPU the woken receiver's sched_wakeup can
-    // come first. So the wake-up is looked for from data_ready on.
-    let wake_from = (woke_by_data || signal.is_some()).then_some(data_ready);
+    // come first. So the wake-up is looked for from data_ready on. An AIO
+    // read's completion (aio_complete, right after the delivery) wakes
+    // the receiver's io_getevents() without data_ready.
+    let wake_from = if copy == Copy::Softirq {
+        Some(deliver)
+    } else {
+        data_ready.filter(|_| woke_by_data || signal.is_some())
+    };
     let wakeup = wake_from.and_then(|from| {
-        find_fwd(lines, from, recv_copy, |l| {
+        find_fwd(lines, from, limit, |l| {
             l.is("sched_wakeup") && l.num("pid") == Some(reader_i)
         })
     });
     let switch_in = wakeup.and_then(|w| {
-        find_fwd(lines, w, recv_copy, |l| {
+        find_fwd(lines, w, limit, |l| {
             l.is("sched_switch")
                 && l.fields()
                     .split_once("==>")
@@ -423,11 +505,12 @@ pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
         })
     });
     let signal_deliver = signal.and_then(|s| {
-        find_fwd(lines, switch_in.unwrap_or(s), recv_copy, |l| {
+        find_fwd(lines, switch_in.unwrap_or(s), limit, |l| {
             l.is("signal_deliver") && l.pid == reader
         })
     });
     Ok(Steps {
+        reader,
         xmit,
         doorbell,
         rx_dma,
@@ -436,25 +519,31 @@ pub fn steps(lines: &[Line], recv_copy: usize) -> Result<Steps, String> {
         poll_start,
         deliver,
         data_ready,
+        wake,
         poll_end,
         signal,
         wakeup,
         switch_in,
         signal_deliver,
         recv_copy,
+        returned,
     })
 }
 
-/// The two phases of the receiver's input operation, in nanoseconds:
-/// phase 1 from the start of the wait to the datagram being queued
-/// (`simnic_deliver`), phase 2 from `simnic_recv_copy` to the return of
-/// the system call that copied.
-pub fn phases(lines: &[Line], steps: &Steps, wait: Wait) -> Result<[(u64, u64); 2], String> {
-    let reader = lines[steps.recv_copy].pid;
+/// The two phases of the receiver's input operation, in nanoseconds.
+/// Phase 1 runs from the start of the wait (see [`Wait`]) to the datagram
+/// being delivered (`simnic_deliver`). Phase 2 is the copy: from
+/// `simnic_recv_copy` to the return of the system call it ran in (the
+/// receiver's read, or io_uring's task work in `io_uring_enter()`); for
+/// AIO, from the delivery to the completion's wake-up of the receiver (or
+/// the poll's end, whichever comes first), all in the softirq; for the
+/// mmap ring, which has no copy call, from the return of the wait to the
+/// receiver's next system call: the process reading the slot in place.
+pub fn phases(lines: &[Line], steps: &Steps, model: &Model) -> Result<[(u64, u64); 2], String> {
+    let reader = steps.reader;
     let calls = syscalls(lines, reader);
     let queued = lines[steps.deliver].ts;
-    let copied = lines[steps.recv_copy].ts;
-    let start = match wait {
+    let start = match model.wait {
         Wait::In(names) => calls
             .iter()
             // A call whose entry is not in the trace (start 0) cannot
@@ -484,18 +573,106 @@ pub fn phases(lines: &[Line], steps: &Steps, wait: Wait) -> Result<[(u64, u64); 
                     format!("the receiver (pid {reader}) made no {name}() that failed with EAGAIN before the datagram was queued")
                 })?
         }
+        Wait::Posted(name) => calls
+            .iter()
+            .filter(|c| {
+                c.name == name && c.start > 0 && c.end < queued && c.ret.is_some_and(|r| r > 0)
+            })
+            .map(|c| c.start)
+            .next_back()
+            .ok_or_else(|| {
+                format!(
+                    "the receiver (pid {reader}) made no {name}() that returned before the datagram was delivered"
+                )
+            })?,
     };
-    let copy_call = calls
-        .iter()
-        .find(|c| c.start <= copied && c.end >= copied)
-        .ok_or_else(|| format!("simnic_recv_copy outside any system call of pid {reader}"))?;
-    if copy_call.end == u64::MAX {
-        return Err(format!(
-            "the receiver's {}() that copied the datagram does not return in the trace",
-            copy_call.name
-        ));
+    let p2 = match model.copy {
+        Copy::Syscall | Copy::TaskWork => {
+            let copied = lines[steps.recv_copy.ok_or("no simnic_recv_copy")?].ts;
+            let copy_call = calls
+                .iter()
+                .find(|c| c.start <= copied && c.end >= copied)
+                .ok_or_else(|| {
+                    format!("simnic_recv_copy outside any system call of pid {reader}")
+                })?;
+            if copy_call.end == u64::MAX {
+                return Err(format!(
+                    "the receiver's {}() that copied the datagram does not return in the trace",
+                    copy_call.name
+                ));
+            }
+            (copied, copy_call.end)
+        }
+        Copy::Softirq => {
+            // The copy is in the softirq, right after the delivery; the
+            // completion in a work item, whose aio_complete() wakes the
+            // receiver's io_getevents(). Without that wake-up (the
+            // receiver was not waiting yet), the softirq's end.
+            let end = steps
+                .wakeup
+                .or(steps.poll_end)
+                .map(|i| lines[i].ts)
+                .ok_or("neither a wake-up of the receiver nor the poll's end after the AIO read's delivery")?;
+            (queued, end)
+        }
+        Copy::Ring => {
+            let told = steps.returned.map(|i| lines[i].ts).ok_or_else(|| {
+                format!(
+                    "the receiver (pid {reader}) does not return from its wait after the delivery"
+                )
+            })?;
+            let next = calls
+                .iter()
+                .find(|c| c.start >= told)
+                .map(|c| c.start)
+                .ok_or_else(|| {
+                    format!("no system call of the receiver (pid {reader}) after its wait returned")
+                })?;
+            (told, next)
+        }
+    };
+    Ok([(start, queued), p2])
+}
+
+/// A kworker's run: the work item that completed an AIO read.
+struct Work {
+    pid: i32,
+    comm: String,
+    start: u64,
+    end: u64,
+}
+
+/// The kworker the delivery's softirq woke (`queue_work` of the AIO
+/// completion), from its switch-in to its switch-out; it must run before
+/// the receiver's wake-up when there is one.
+fn completion_work(lines: &[Line], s: &Steps) -> Option<Work> {
+    let until = s.poll_end.unwrap_or(lines.len());
+    let woken = find_fwd(lines, s.deliver, until, |l| {
+        l.is("sched_wakeup")
+            && crate::parse::field(l.fields(), "comm").is_some_and(|c| c.starts_with("kworker/"))
+    })?;
+    let pid = lines[woken].num("pid")?;
+    let comm = crate::parse::field(lines[woken].fields(), "comm")?.to_string();
+    let switched = |side: &'static str| {
+        move |l: &Line| {
+            l.is("sched_switch")
+                && l.fields().split_once("==>").is_some_and(|(prev, next)| {
+                    let f = if side == "next" { next } else { prev };
+                    crate::parse::field(f, &format!("{side}_pid")) == Some(pid.to_string().as_str())
+                })
+        }
+    };
+    let start = find_fwd(lines, woken, lines.len(), switched("next"))?;
+    if s.wakeup.is_some_and(|w| w < start) {
+        return None;
     }
-    Ok([(start, queued), (copied, copy_call.end)])
+    let end = find_fwd(lines, start, lines.len(), switched("prev"))?;
+    Some(Work {
+        pid: pid as i32,
+        comm,
+        start: lines[start].ts,
+        end: lines[end].ts,
+    })
 }
 
 /// The lane of the context a line fired in, if it is one of the figure's.
@@ -576,8 +753,8 @@ fn describe(l: &Line) -> String {
 /// Builds the figure of `model` from a parsed trace; `sample_pid` is the
 /// pid `record` started the sample as (the trace's metadata).
 pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<Timeline, String> {
-    let (s, [p1, p2]) = datagram(lines, sample_pid, model.wait)?;
-    let reader = lines[s.recv_copy].pid;
+    let (s, [p1, p2]) = datagram(lines, sample_pid, model)?;
+    let reader = s.reader;
     let sender = lines[s.xmit].pid;
     let hw = lines[s.rx_dma].pid;
     let inline = hw == sender && lines[s.rx_dma].context() == Context::Task;
@@ -595,6 +772,10 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
     let mut last = p2.1;
     if let Some(e) = s.poll_end {
         last = last.max(lines[e].ts);
+    }
+    // AIO: the wait that tells the receiver, after the kernel's copy.
+    if let Some(r) = s.returned.filter(|_| s.recv_copy.is_none()) {
+        last = last.max(lines[r].ts);
     }
     if let Some(c) = send_call {
         if c.end != u64::MAX {
@@ -730,6 +911,28 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             }
         }
     }
+    // AIO: the work item that completes the read (the copy was in the
+    // softirq), on the softirq's lane: a kworker the softirq woke after
+    // the delivery, from its switch-in to its switch-out.
+    let work = (model.copy == Copy::Softirq)
+        .then(|| completion_work(lines, &s))
+        .flatten();
+    if let Some(w) = &work {
+        if let Some((a, b)) = clip(w.start, w.end) {
+            spans.push(Span {
+                lane: SOFTIRQ,
+                start: a,
+                end: b,
+                kind: SpanKind::Softirq,
+                label: format!("work item, {}", w.comm),
+                detail: format!(
+                    "{} (pid {}): the AIO read's completion (aio_complete_rw: unpin, event, wake-up)",
+                    w.comm, w.pid
+                ),
+                depth: 0,
+            });
+        }
+    }
     // Softirq: the poll, inside its softirq.
     if let Some((a, b, name)) = softirq_span(lines, s.poll_start) {
         spans.push(Span {
@@ -760,16 +963,11 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
 
     // Marks: each step where it ran.
     let mut marks = Vec::new();
-    let mut steps_shown: Vec<usize> = vec![
-        s.xmit,
-        s.doorbell,
-        s.rx_dma,
-        s.irq_raise,
-        s.intr,
-        s.deliver,
-        s.data_ready,
-        s.recv_copy,
-    ];
+    let mut steps_shown: Vec<usize> =
+        vec![s.xmit, s.doorbell, s.rx_dma, s.irq_raise, s.intr, s.deliver];
+    steps_shown.extend(s.data_ready);
+    steps_shown.extend(s.wake);
+    steps_shown.extend(s.recv_copy);
     steps_shown.extend(s.signal);
     steps_shown.extend(s.wakeup);
     steps_shown.extend(s.signal_deliver);
@@ -781,10 +979,19 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             lane_of(l, reader, sender, hw)
         };
         if let Some(lane) = lane {
+            // The delivery says where the datagram went when it is not
+            // the endpoint's queue.
+            let label = match (l.event(), delivered_outcome(model.copy)) {
+                ("simnic_deliver", Some(o)) if l.fields().ends_with(o) => match model.copy {
+                    Copy::Softirq => "deliver: copied to the AIO read".to_string(),
+                    _ => "deliver: into the ring slot".to_string(),
+                },
+                _ => short(l.event()).to_string(),
+            };
             marks.push(Mark {
                 lane,
                 t: l.ts,
-                label: short(l.event()).to_string(),
+                label,
                 detail: describe(l),
             });
         }
@@ -822,7 +1029,16 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
         kind: ArrowKind::Datapath,
         label: "poll scheduled".into(),
     });
-    let mut from = at(s.data_ready);
+    let mut from = at(s.data_ready.unwrap_or(s.deliver));
+    if let Some(w) = &work {
+        arrows.push(Arrow {
+            from,
+            to: (SOFTIRQ, w.start),
+            kind: ArrowKind::Datapath,
+            label: "completion work queued".into(),
+        });
+        from = (SOFTIRQ, w.start);
+    }
     if let Some(sig) = s.signal {
         arrows.push(Arrow {
             from,
@@ -841,7 +1057,11 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
                 label: if s.signal.is_some() {
                     "signal_wake_up".into()
                 } else {
-                    "wake-up".into()
+                    match model.copy {
+                        Copy::Softirq => "aio_complete: wake-up".into(),
+                        Copy::TaskWork => "io_poll_wake: task work".into(),
+                        _ => "wake-up".into(),
+                    }
                 },
             });
         }
@@ -862,23 +1082,50 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             .find(|c| c.start == p1.0)
             .map_or("the wait".to_string(), |c| format!("{}()", c.name)),
         Wait::Retry(name) => format!("the first {name}() = EAGAIN"),
+        Wait::Posted(name) => format!("{name}() posting the read"),
     };
     let copy_name = reader_calls
         .iter()
         .find(|c| c.start <= p2.0 && c.end >= p2.0)
         .map_or("the call".to_string(), |c| format!("{}()", c.name));
+    let p2_label = match model.copy {
+        Copy::Syscall => format!("phase 2, copying it: recv_copy to {copy_name} returning"),
+        Copy::TaskWork => format!(
+            "phase 2, copying it: io_uring's task work (the read retried) in {copy_name}, recv_copy to its return"
+        ),
+        Copy::Softirq => {
+            "phase 2, copying it: the kernel, no system call: the copy in the softirq (deliver), the completion in a work item, to its wake-up"
+                .to_string()
+        }
+        Copy::Ring => {
+            let wait = reader_calls
+                .iter()
+                .find(|c| c.end == p2.0)
+                .map_or("the wait".to_string(), |c| format!("{}()", c.name));
+            format!(
+                "phase 2, no system call: the slot (filled before deliver) read in place, from {wait}'s return to the next call"
+            )
+        }
+    };
     let phases = vec![
         Phase {
             number: 1,
             start: p1.0,
             end: p1.1,
-            label: format!("phase 1, waiting for the data: {wait_name} to the datagram queued"),
+            label: format!(
+                "phase 1, waiting for the data: {wait_name} to the datagram {}",
+                match model.copy {
+                    Copy::Syscall | Copy::TaskWork => "queued",
+                    Copy::Softirq => "delivered to the posted read",
+                    Copy::Ring => "in the ring",
+                }
+            ),
         },
         Phase {
             number: 2,
             start: p2.0,
             end: p2.1,
-            label: format!("phase 2, copying it: recv_copy to {copy_name} returning"),
+            label: p2_label,
         },
     ];
 
@@ -888,11 +1135,21 @@ pub fn build(lines: &[Line], model: &Model, sample_pid: Option<i32>) -> Result<T
             "user and kernel: system calls; off the CPU: asleep / runnable".to_string(),
         ),
         (
-            "softirq".to_string(),
-            format!(
-                "BH workqueue on cpu{}: the NAPI-style poll",
-                lines[s.poll_start].cpu
-            ),
+            if work.is_some() {
+                "softirq, work item".to_string()
+            } else {
+                "softirq".to_string()
+            },
+            match &work {
+                Some(w) => format!(
+                    "BH workqueue on cpu{}: the NAPI-style poll; {}: the AIO completion",
+                    lines[s.poll_start].cpu, w.comm
+                ),
+                None => format!(
+                    "BH workqueue on cpu{}: the NAPI-style poll",
+                    lines[s.poll_start].cpu
+                ),
+            },
         ),
         (
             "hard irq".to_string(),

@@ -274,3 +274,164 @@ fn every_model_names_a_one_datagram_run() {
         assert!(args.contains("--count 1"), "{}: {args}", m.name);
     }
 }
+
+fn spans_on(t: &timeline::Timeline, lane: usize, label: &str) -> Vec<(u64, u64)> {
+    t.spans
+        .iter()
+        .filter(|s| s.lane == lane && s.label == label)
+        .map(|s| (s.start, s.end))
+        .collect()
+}
+
+#[test]
+fn aio_phase_two_is_the_kernels_in_softirq_and_work_item() {
+    let t = build(&data("aio.trace")).unwrap();
+    assert_eq!((t.reader, t.sender, t.inline), (329, 330, true));
+    // Phase 1 from the io_submit() that posted the read (it returned at
+    // once) to simnic_deliver ... to an aio read; phase 2 from there, the
+    // copy in the softirq, to the completion work item's wake-up of the
+    // receiver (in an IPI on cpu1), not to any system call of its own.
+    assert_eq!(
+        phases(&t),
+        [
+            (ns("43.386975"), ns("43.607840")),
+            (ns("43.607840"), ns("43.612382"))
+        ]
+    );
+    assert!(t.phases[1].label.contains("no system call"));
+    // No recv_copy: nobody's read copied; the delivery says where it went.
+    assert!(t.marks.iter().all(|m| m.label != "recv_copy"));
+    assert!(t
+        .marks
+        .iter()
+        .any(|m| m.label == "deliver: copied to the AIO read"
+            && m.lane == SOFTIRQ
+            && m.t == ns("43.607840")));
+    // The work item: kworker/0:0, woken by the softirq, runs from its
+    // switch-in to its switch-out, and it is what wakes the receiver.
+    assert_eq!(
+        spans_on(&t, SOFTIRQ, "work item, kworker/0:0"),
+        [(ns("43.610210"), ns("43.623077"))]
+    );
+    assert_eq!(
+        wakeups(&t),
+        [
+            ((SOFTIRQ, ns("43.610210")), (HARDIRQ, ns("43.612382"))),
+            ((HARDIRQ, ns("43.612382")), (RECEIVER, ns("43.612766")))
+        ]
+    );
+    // The receiver learns of it when io_getevents() returns: in the figure.
+    assert!(t.end >= ns("43.625586"));
+}
+
+#[test]
+fn io_uring_phase_two_is_task_work_in_io_uring_enter() {
+    let t = build(&data("io_uring.trace")).unwrap();
+    assert_eq!((t.reader, t.sender), (331, 332));
+    // Phase 1 from the io_uring_enter() that submitted the read (to_submit
+    // 1, it returned 1 at once), not the one waiting for completions when
+    // the datagram came; phase 2 from simnic_recv_copy, in the receiver's
+    // own context, to that waiting io_uring_enter()'s return.
+    assert_eq!(
+        phases(&t),
+        [
+            (ns("48.005122"), ns("48.184843")),
+            (ns("48.193277"), ns("48.193880"))
+        ]
+    );
+    assert!(t.phases[1].label.contains("task work"));
+    assert!(t
+        .arrows
+        .iter()
+        .any(|a| a.kind == ArrowKind::Wakeup && a.label == "io_poll_wake: task work"));
+    assert_eq!(
+        wakeups(&t),
+        [
+            ((SOFTIRQ, ns("48.184999")), (HARDIRQ, ns("48.192335"))),
+            ((HARDIRQ, ns("48.192335")), (RECEIVER, ns("48.192698")))
+        ]
+    );
+    // simnic_wake, the entries data_ready's wake-up woke, is a step.
+    assert!(t
+        .marks
+        .iter()
+        .any(|m| m.label == "wake" && m.t == ns("48.190453") && m.lane == SOFTIRQ));
+}
+
+#[test]
+fn mmap_phase_two_is_no_system_call() {
+    let t = build(&data("mmap.trace")).unwrap();
+    assert_eq!((t.reader, t.sender), (334, 335));
+    // Phase 1: poll() to simnic_deliver ... into the mmap ring (the slot
+    // is filled by then); phase 2: poll()'s return to the receiver's next
+    // system call, the getppid() marker: the slot read in place.
+    assert_eq!(
+        phases(&t),
+        [
+            (ns("55.607520"), ns("55.779723")),
+            (ns("55.784158"), ns("55.784832"))
+        ]
+    );
+    assert!(t.marks.iter().all(|m| m.label != "recv_copy"));
+    assert!(t
+        .marks
+        .iter()
+        .any(|m| m.label == "deliver: into the ring slot" && m.t == ns("55.779723")));
+    assert_eq!(
+        wakeups(&t),
+        [
+            ((SOFTIRQ, ns("55.779753")), (HARDIRQ, ns("55.780682"))),
+            ((HARDIRQ, ns("55.780682")), (RECEIVER, ns("55.780811")))
+        ]
+    );
+    // No read() anywhere in the receiver's figure.
+    assert!(t
+        .spans
+        .iter()
+        .all(|s| !(s.lane == RECEIVER && s.label == "read")));
+}
+
+#[test]
+fn thread_hardware_model_runs_the_engine_in_simnic_hw() {
+    let t = build(&data("hw-thread.trace")).unwrap();
+    assert_eq!((t.reader, t.sender, t.inline), (339, 340, false));
+    assert!(t.lanes[timeline::HARDWARE]
+        .1
+        .contains("simnic-hw thread (pid 338)"));
+    // The doorbell (the sender's) wakes simnic-hw; the engine runs from its
+    // switch-in to the interrupt it raises.
+    assert!(t
+        .arrows
+        .iter()
+        .any(|a| a.label == "doorbell wakes simnic-hw"
+            && a.from == (timeline::SENDER, ns("64.553226"))
+            && a.to == (timeline::HARDWARE, ns("64.555439"))));
+    assert_eq!(
+        spans_on(&t, timeline::HARDWARE, "engine"),
+        [(ns("64.555575"), ns("64.571334"))]
+    );
+    assert_eq!(
+        phases(&t),
+        [
+            (ns("64.417639"), ns("64.596886")),
+            (ns("64.599778"), ns("64.617357"))
+        ]
+    );
+}
+
+#[test]
+fn the_committed_figures_of_the_new_models_are_their_snippets() {
+    for name in ["aio", "io_uring", "mmap", "hw-thread"] {
+        let snip = data(&format!("{name}.trace"));
+        assert_eq!(snippet(&snip).unwrap(), snip, "{name}");
+        let committed = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../Documentation/figures")
+            .join(format!("{name}.trace"));
+        assert_eq!(
+            std::fs::read_to_string(&committed).unwrap(),
+            snip,
+            "{}",
+            committed.display()
+        );
+    }
+}

@@ -566,6 +566,282 @@ pub fn wq_io_uring_poll_add() -> TestResult {
     expect_no_entry(port, "after the completion")
 }
 
+/// A Linux AIO read (`IOCB_CMD_PREAD`) posted on an empty endpoint is no
+/// wait-queue entry: the driver keeps the request itself and its receive
+/// path completes it, so the endpoint's queue stays empty while the read
+/// waits and after it completed, and the arrival wakes no entry.
+pub fn wq_aio_read_no_entry() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let port = port_of(&ep)?;
+    let before = queue(&view()?, port)?;
+    let ctx = AioContext::new(4)?;
+    let mut buf = vec![0u8; 64];
+    let mut cb = Iocb::pread(fd, buf.as_mut_ptr(), buf.len(), 0xA1);
+    ctx.submit_one(&mut cb, "IOCB_CMD_PREAD")?;
+    ensure!(
+        ctx.events(1, 0)?.is_empty(),
+        "the read completed before any datagram was sent"
+    );
+    // Looked at several times while the read is posted.
+    for _ in 0..10 {
+        expect_no_entry(port, "while an AIO read is posted")?;
+        sleep_ms(20);
+    }
+    send(fd, b"aio-read", "a datagram")?;
+    let ev = ctx.expect_events(1, 5_000, "the posted read")?;
+    ensure!(
+        ev[0].data == 0xA1 && ev[0].res == 8,
+        "completion {:#x} with res {}, expected 0xa1 with 8",
+        ev[0].data,
+        ev[0].res
+    );
+    check_data(&buf[..8], b"aio-read", "the buffer the read named")?;
+    expect_no_entry(port, "after the completion")?;
+    settle(&ep)?;
+    let after = queue(&view()?, port)?;
+    ensure!(
+        after.woken == before.woken,
+        "the arrival woke {} entries on the queue, expected none",
+        after.woken - before.woken
+    );
+    ctx.destroy()
+}
+
+/// An `IORING_OP_READ` on an empty endpoint is parked by poll arming: an
+/// `io_poll_wake` entry (private the request, no task) on the endpoint's
+/// queue, gone once the read completed with the datagram. A
+/// `IORING_OP_READ_MULTISHOT` hooks the same kind of entry, and it stays
+/// after a completion (`IORING_CQE_F_MORE`), until the request is
+/// cancelled.
+pub fn wq_io_uring_read_parked() -> TestResult {
+    use io_uring::{cqueue, opcode, types, IoUring};
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let port = port_of(&ep)?;
+    let mut ring = IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"))?;
+    let mut buf = vec![0u8; 64];
+    let sqe = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32)
+        .offset(u64::MAX)
+        .build()
+        .user_data(1);
+    // SAFETY: `buf` and `fd` outlive the request (it completes below).
+    unsafe { ring.submission().push(&sqe) }
+        .map_err(|_| "the submission queue is full".to_string())?;
+    ring.submit().map_err(|e| format!("io_uring_enter: {e}"))?;
+    let e = sole_entry(port, "a parked IORING_OP_READ")?;
+    expect_entry(
+        &e,
+        "io_poll_wake",
+        None,
+        false,
+        "io_kiocb",
+        "the parked read's entry",
+    )?;
+    ensure!(
+        e.task.is_none(),
+        "the parked read's entry shows a task: {}",
+        e.describe()
+    );
+    send(fd, b"parked", "a datagram")?;
+    ring.submit_and_wait(1)
+        .map_err(|e| format!("io_uring_enter(wait 1): {e}"))?;
+    let cqe = ring
+        .completion()
+        .next()
+        .ok_or("no completion after the wait")?;
+    ensure!(
+        cqe.user_data() == 1 && cqe.result() == 6,
+        "completion {} with result {}, expected 1 with 6",
+        cqe.user_data(),
+        cqe.result()
+    );
+    check_data(&buf[..6], b"parked", "the read's buffer")?;
+    expect_no_entry(port, "after the read completed")?;
+
+    // The multishot read, over two provided buffers of group 3.
+    let mut pool = vec![0u8; 2 * 64];
+    let provide = opcode::ProvideBuffers::new(pool.as_mut_ptr(), 64, 2, 3, 0)
+        .build()
+        .user_data(2);
+    let multi = opcode::ReadMulti::new(types::Fd(fd), 0, 3)
+        .build()
+        .user_data(3);
+    // SAFETY: `pool` and `fd` outlive the requests (cancelled below).
+    unsafe {
+        ring.submission()
+            .push(&provide)
+            .map_err(|_| "the submission queue is full".to_string())?;
+        ring.submission()
+            .push(&multi)
+            .map_err(|_| "the submission queue is full".to_string())?;
+    }
+    ring.submit_and_wait(1)
+        .map_err(|e| format!("io_uring_enter: {e}"))?;
+    for c in ring.completion() {
+        ensure!(
+            c.user_data() == 2 && c.result() >= 0,
+            "completion {} with result {} before any datagram",
+            c.user_data(),
+            c.result()
+        );
+    }
+    let e = sole_entry(port, "an armed READ_MULTISHOT")?;
+    expect_entry(
+        &e,
+        "io_poll_wake",
+        None,
+        false,
+        "io_kiocb",
+        "the multishot read's entry",
+    )?;
+    send(fd, b"multi", "a datagram")?;
+    ring.submit_and_wait(1)
+        .map_err(|e| format!("io_uring_enter(wait 1): {e}"))?;
+    let cqe = ring
+        .completion()
+        .next()
+        .ok_or("no completion after the wait")?;
+    ensure!(
+        cqe.user_data() == 3 && cqe.result() == 5 && cqueue::more(cqe.flags()),
+        "completion {} with result {} (more: {}), expected 3 with 5 and more",
+        cqe.user_data(),
+        cqe.result(),
+        cqueue::more(cqe.flags())
+    );
+    let e = sole_entry(port, "the multishot read after a completion")?;
+    ensure!(
+        e.func == "io_poll_wake",
+        "the multishot read's entry after a completion is {}",
+        e.describe()
+    );
+    let cancel = opcode::AsyncCancel::new(3).build().user_data(4);
+    // SAFETY: the entry refers to no memory.
+    unsafe { ring.submission().push(&cancel) }
+        .map_err(|_| "the submission queue is full".to_string())?;
+    let mut left = 2;
+    let deadline = Instant::now() + 5 * SEC;
+    while left > 0 && Instant::now() < deadline {
+        ring.submit_and_wait(1)
+            .map_err(|e| format!("io_uring_enter(wait 1): {e}"))?;
+        for c in ring.completion() {
+            if c.user_data() == 4 || (c.user_data() == 3 && !cqueue::more(c.flags())) {
+                left -= 1;
+            }
+        }
+    }
+    ensure!(
+        left == 0,
+        "the cancel and the multishot read's last completion did not both come"
+    );
+    expect_no_entry(port, "after the multishot read was cancelled")
+}
+
+/// With an mmap receive ring, the process waits for an empty ring in
+/// poll(): a `pollwake` entry of the poller's task, gone when the arrival
+/// (delivered into the ring) woke it.
+pub fn wq_mmap_ring_poll() -> TestResult {
+    let ep = open_dev_nonblocking()?;
+    let fd = ep.as_raw_fd();
+    let port = port_of(&ep)?;
+    let layout = okay(ep.rx_ring_setup(4, 128), "RX_RING_SETUP(4 x 128)")?;
+    let ring = okay(simnic::RxRing::map(&ep, &layout), "mmap of the ring")?;
+    let poller = Waiter::spawn(c"wq-ring-poll", move || {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut p, 1, -1) } {
+            r if r < 0 => Err(errno()),
+            r => Ok(r as usize),
+        }
+    })?;
+    let e = sole_entry(port, "poll() on an empty ring")?;
+    expect_entry(
+        &e,
+        "pollwake",
+        None,
+        false,
+        "poll_wqueues",
+        "poll() on the ring",
+    )?;
+    expect_task(&e, poller.child.pid, "wq-ring-poll", "poll() on the ring")?;
+    send(fd, b"ring", "a datagram")?;
+    poller.finish(1, "poll() after a datagram into the ring")?;
+    expect_no_entry(port, "after poll() returned")?;
+    drop(ring);
+    Ok(())
+}
+
+/// The samples of the asynchronous and ring models print what the view
+/// shows while they wait: sample-io-uring `io_poll_wake` (parked reads,
+/// then the multishot read), sample-tokio `ep_poll_callback` (the
+/// reactor's epoll), sample-mmap `pollwake` (poll() on an empty ring), and
+/// sample-aio no entry at all while its reads are posted.
+pub fn wq_samples_print_callbacks() -> TestResult {
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "sample-io-uring",
+            &["-p", "7421", "-n", "3", "-i", "50", "--depth", "2"],
+            &[
+                "wq view while io_uring_enter() with 2 parked reads waits",
+                "wq view while io_uring_enter() with READ_MULTISHOT armed waits",
+                "port 7421: io_poll_wake, not exclusive",
+            ],
+        ),
+        (
+            "sample-tokio",
+            // Long pauses: the view must catch the one thread asleep in
+            // epoll_wait() between the rounds.
+            &["-p", "7431", "-n", "4", "-i", "200"],
+            &[
+                "wq view while the tokio reactor's epoll_wait() waits",
+                "port 7431: ep_poll_callback, not exclusive",
+            ],
+        ),
+        (
+            "sample-mmap",
+            &["-p", "7441", "-n", "3", "-i", "50"],
+            &[
+                "wq view while poll() on an empty ring waits",
+                "port 7441: pollwake, not exclusive",
+            ],
+        ),
+        (
+            "sample-aio",
+            &["-p", "7451", "-n", "3", "-i", "50", "--depth", "2"],
+            &["wq view while 2 AIO reads are posted (/sys/kernel/debug/simnic/wq): no entry on the queues of ports [7451]"],
+        ),
+    ];
+    for (program, args, want) in cases {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("running {program}: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        ensure!(
+            out.status.success(),
+            "{program} {}: {}\n{text}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for w in want {
+            ensure!(
+                text.contains(w),
+                "{program}: no line with {w:?} in its output:\n{text}"
+            );
+        }
+        ensure!(
+            !text.contains("wq view: ") && !text.contains("unexpectedly"),
+            "{program}: the view did not show what was expected:\n{text}"
+        );
+    }
+    Ok(())
+}
+
 /// mini-poll hooks a `simnic_pollwake [simnic]` entry whose private is the
 /// calling task, and lists the call; gone (entry and call) when it returns.
 /// A wake-up for events it did not ask for (shutdown's key-less one) makes
