@@ -9,6 +9,9 @@
 #[path = "hw/dma_buf.rs"]
 #[allow(unreachable_pub, dead_code)]
 pub(crate) mod dma_buf;
+#[path = "hw/doorbell.rs"]
+#[allow(unreachable_pub, dead_code)]
+pub(crate) mod doorbell;
 #[path = "hw/engine.rs"]
 pub(crate) mod engine;
 #[path = "hw/irq_line.rs"]

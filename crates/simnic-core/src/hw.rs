@@ -5,6 +5,8 @@
 
 #[path = "../../../rust/simnic/hw/dma_buf.rs"]
 pub mod dma_buf;
+#[path = "../../../rust/simnic/hw/doorbell.rs"]
+pub mod doorbell;
 #[path = "../../../rust/simnic/hw/irq_line.rs"]
 pub mod irq_line;
 #[path = "../../../rust/simnic/hw/pacer.rs"]

@@ -24,6 +24,8 @@ mod dgram_queue_tests;
 #[cfg(test)]
 mod dma_tests;
 #[cfg(test)]
+mod doorbell_tests;
+#[cfg(test)]
 mod irq_line_tests;
 #[cfg(test)]
 mod napi_irq_tests;

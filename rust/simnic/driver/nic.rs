@@ -120,7 +120,7 @@ pub(crate) struct NicCore {
     pub(crate) intr: crate::driver::intr::IntrLine,
     /// The doorbell: set by the driver after it moved a tail or changed the
     /// generator, cleared by the engine when it looks.
-    pub(crate) doorbell: AtomicBool,
+    pub(crate) doorbell: crate::hw::doorbell::DoorbellFlag,
     /// Where the engine sleeps between doorbells and deadlines.
     #[pin]
     pub(crate) hw_wq: WaitQueueHead,
@@ -180,7 +180,7 @@ impl NicCore {
                 engine <- new_mutex!((), "simnic_engine"),
                 hw_inline,
                 intr <- crate::driver::intr::IntrLine::new(),
-                doorbell: AtomicBool::new(false),
+                doorbell: crate::hw::doorbell::DoorbellFlag::new(),
                 hw_wq <- new_wait_queue_head!("simnic_hw_wq"),
                 tx_waiters <- new_spinlock_bh!(List::new(), "simnic_tx_waiters"),
                 tx_delay_ns: AtomicU64::new(tx_delay_ns),
@@ -199,7 +199,7 @@ impl NicCore {
     /// Rings the doorbell: wakes the hardware engine thread (a register
     /// write). For a new TX tail, use [`Self::tx_doorbell`].
     pub(crate) fn ring_doorbell(&self) {
-        self.doorbell.store(true, Ordering::Release);
+        self.doorbell.ring();
         self.hw_wq.wake_up_poll(PollMask::NONE);
     }
 

@@ -11,6 +11,14 @@ use crate::hw::tx_ring::{TxBusy, TxProducer};
 use core::sync::atomic::Ordering;
 use kernel::trace::simnic as trace;
 
+/// What [`NicCore::start_xmit`] put on the TX ring.
+pub(crate) struct Xmitted {
+    /// TX descriptors the frame took.
+    pub(crate) descs: u32,
+    /// The TX tail (TDT) after it, for the doorbell.
+    pub(crate) tail: u32,
+}
+
 impl NicCore {
     /// Reclaims sent TX descriptors (`e1000_clean_tx_irq`); if that made
     /// room, `write_space` for the endpoints waiting for it.
@@ -29,14 +37,15 @@ impl NicCore {
 
     /// Puts a frame on the TX ring (`ndo_start_xmit`), first reclaiming
     /// what the hardware already sent, as a driver may when the ring looks
-    /// full. Returns the descriptors it took. The caller rings the doorbell
-    /// ([`Self::tx_doorbell`]).
+    /// full. Returns the descriptors it took and the TX tail that published
+    /// them, read under `tx_lock`: after the lock another sender may move
+    /// the tail on. The caller rings the doorbell ([`Self::tx_doorbell`]).
     #[doc(alias = "ndo_start_xmit")]
-    pub(crate) fn start_xmit(&self, frame: &impl FrameSource, launch_ns: u64) -> Result<u32, TxBusy> {
+    pub(crate) fn start_xmit(&self, frame: &impl FrameSource, launch_ns: u64) -> Result<Xmitted, TxBusy> {
         let (freed, r) = {
             let mut p = self.tx_lock.lock();
             let freed = self.tx.clean(&mut p);
-            let r = self.tx.xmit(&mut p, frame, launch_ns);
+            let r = self.tx.xmit(&mut p, frame, launch_ns).map(|descs| Xmitted { descs, tail: self.tx.tail() });
             self.publish_tx_room(&p);
             (freed, r)
         };
@@ -46,12 +55,12 @@ impl NicCore {
         r
     }
 
-    /// Writes the TX tail register (the doorbell) after `start_xmit`. In
-    /// the inline model (`hw_inline`) with no wire delay the hardware
-    /// transmits right here, in the writer's context; otherwise, or if the
-    /// engine is busy, its thread is woken to do it.
-    pub(crate) fn tx_doorbell(&self) {
-        trace::doorbell(self.tx.tail());
+    /// Writes the TX tail register (the doorbell) after `start_xmit`, with
+    /// the tail it returned. In the inline model (`hw_inline`) with no wire
+    /// delay the hardware transmits right here, in the writer's context;
+    /// otherwise, or if the engine is busy, its thread is woken to do it.
+    pub(crate) fn tx_doorbell(&self, tail: u32) {
+        trace::doorbell(tail);
         if self.hw_inline && self.tx_delay_ns.load(Ordering::Relaxed) == 0 && crate::hw::engine::doorbell_inline(self)
         {
             return;

@@ -37,6 +37,7 @@
 //!   device has one DMA engine.
 
 use crate::hw::dma_buf::{chunk_len, DmaBuf, FrameSource};
+use crate::hw::doorbell::{inline_doorbell, Engine, Rang};
 use crate::hw::rx_ring::RxMissed;
 use crate::hw::tx_ring::HwTx;
 use crate::hw::irq_line::HwEvent;
@@ -44,7 +45,15 @@ use crate::driver::nic::{GenRun, NicCore};
 use crate::driver::stats::{add, inc};
 use crate::uapi::FrameHeader;
 use core::sync::atomic::Ordering;
-use kernel::{kthread::KThreadContext, sync::Arc, time::Ktime, trace::simnic as trace};
+use kernel::{
+    kthread::KThreadContext,
+    sync::{
+        lock::{mutex::MutexBackend, Guard},
+        Arc, Mutex,
+    },
+    time::Ktime,
+    trace::simnic as trace,
+};
 
 /// A frame of generator flow `flow`: header, then the flow id (u32 LE) and
 /// sequence number (u64 LE), then zeros, cut at the payload length.
@@ -97,7 +106,7 @@ pub(crate) fn run(ctx: &KThreadContext, nic: Arc<NicCore>) {
         // Under a flood (a generator faster than the emulated CPU) the next
         // deadline is always due and the wait below never sleeps: yield.
         ctx.cond_resched();
-        let woken = || (nic.doorbell.swap(false, Ordering::AcqRel) || ctx.should_stop()).then_some(());
+        let woken = || (nic.doorbell.take() || ctx.should_stop()).then_some(());
         // Sleep until the doorbell, the next deadline, or kthread_stop().
         // A kernel thread gets no signals, so the waits cannot fail.
         let _ = match next {
@@ -110,20 +119,30 @@ pub(crate) fn run(ctx: &KThreadContext, nic: Arc<NicCore>) {
 /// The doorbell in the inline model (`NicCore::tx_doorbell`): runs the
 /// transmission now, in the caller's context, if nobody else is running
 /// the engine. Returns `false` if the thread must do it instead: the
-/// engine was busy (its holder, or the thread woken after it, will see the
-/// frame), or a frame is not due yet (a wire delay).
+/// engine was busy (its holder may have looked at the ring before this
+/// frame was on it), or the pass left frames behind (a wire delay, or more
+/// than its limit). The protocol is `hw/doorbell.rs`'s.
 pub(crate) fn doorbell_inline(nic: &NicCore) -> bool {
-    let Some(engine) = nic.engine.try_lock() else {
-        return false;
-    };
-    inc(&nic.stats.hw_runs);
-    // At most one ring's worth: a writer's syscall must not go on
-    // transmitting what other writers keep publishing. The rest is the
-    // thread's (the pass reports it due now).
-    let (delivered, tx_done, next) = transmit(nic, now_ns(), nic.tx.ring().size());
-    drop(engine);
-    raise_irq(nic, delivered, tx_done);
-    next.is_none()
+    let (ran, rang) = inline_doorbell(&nic.engine, || {
+        inc(&nic.stats.hw_runs);
+        // At most one ring's worth: a writer's syscall must not go on
+        // transmitting what other writers keep publishing.
+        let (delivered, tx_done, next) = transmit(nic, now_ns(), nic.tx.ring().size());
+        ((delivered, tx_done), next.is_some())
+    });
+    if let Some((delivered, tx_done)) = ran {
+        raise_irq(nic, delivered, tx_done);
+    }
+    rang == Rang::RanInline
+}
+
+/// The engine's lock is the device's one DMA engine (`NicCore::engine`).
+impl Engine for Mutex<()> {
+    type Held<'a> = Guard<'a, (), MutexBackend>;
+
+    fn try_hold(&self) -> Option<Guard<'_, (), MutexBackend>> {
+        self.try_lock()
+    }
 }
 
 /// The interrupt, after a batch: raised for received frames (RXT0) and

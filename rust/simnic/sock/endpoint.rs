@@ -366,7 +366,7 @@ impl Endpoint {
         let header = FrameHeader { dst_port: port, src_port: this.port(), len: payload.len() as u32 }.encode();
         let frame = HeaderAndPayload { header: &header, payload };
         let launch = Ktime::ktime_get().to_ns() as u64 + nic.tx_delay_ns.load(Relaxed);
-        let Ok(descs) = nic.start_xmit(&frame, launch) else {
+        let Ok(sent) = nic.start_xmit(&frame, launch) else {
             inc(&nic.stats.tx_busy);
             // No room now: be told when there is (`sk_stream_wait_memory`
             // would sleep here; a datagram socket returns at once). Joined
@@ -378,12 +378,12 @@ impl Endpoint {
             }
             return Err(ENOBUFS);
         };
-        trace::xmit(this.port(), port, payload.len() as u32, descs);
+        trace::xmit(this.port(), port, payload.len() as u32, sent.descs);
         inc(&nic.stats.tx_packets);
         add(&nic.stats.tx_bytes, payload.len() as u64);
         inc(&this.stats.tx_packets);
         add(&this.stats.tx_bytes, payload.len() as u64);
-        nic.tx_doorbell();
+        nic.tx_doorbell(sent.tail);
         Ok(payload.len())
     }
 
