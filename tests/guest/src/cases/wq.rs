@@ -784,7 +784,9 @@ pub fn wq_samples_print_callbacks() -> TestResult {
     let cases: [(&str, &[&str], &[&str]); 4] = [
         (
             "sample-io-uring",
-            &["-p", "7421", "-n", "3", "-i", "50", "--depth", "2"],
+            // Long pauses for every sample: the view must catch the wait
+            // while it lasts, on a guest that stalls under host load.
+            &["-p", "7421", "-n", "3", "-i", "300", "--depth", "2"],
             &[
                 "wq view while io_uring_enter() with 2 parked reads waits",
                 "wq view while io_uring_enter() with READ_MULTISHOT armed waits",
@@ -793,9 +795,8 @@ pub fn wq_samples_print_callbacks() -> TestResult {
         ),
         (
             "sample-tokio",
-            // Long pauses: the view must catch the one thread asleep in
-            // epoll_wait() between the rounds.
-            &["-p", "7431", "-n", "4", "-i", "200"],
+            // The one thread asleep in epoll_wait() between the rounds.
+            &["-p", "7431", "-n", "4", "-i", "300"],
             &[
                 "wq view while the tokio reactor's epoll_wait() waits",
                 "port 7431: ep_poll_callback, not exclusive",
@@ -803,7 +804,7 @@ pub fn wq_samples_print_callbacks() -> TestResult {
         ),
         (
             "sample-mmap",
-            &["-p", "7441", "-n", "3", "-i", "50"],
+            &["-p", "7441", "-n", "3", "-i", "300"],
             &[
                 "wq view while poll() on an empty ring waits",
                 "port 7441: pollwake, not exclusive",
