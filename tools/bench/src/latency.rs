@@ -36,7 +36,12 @@ pub enum Link {
     Simnic { a: Endpoint, b: Endpoint },
     /// Two connected simnic endpoints (`simnic`) or UDP sockets, B receiving
     /// through `rx` (epoll, io_uring, AIO...) instead of `read()`.
-    Via { a: OwnedFd, b: OwnedFd, rx: Box<Mutex<Receiver>>, simnic: bool },
+    Via {
+        a: OwnedFd,
+        b: OwnedFd,
+        rx: Box<Mutex<Receiver>>,
+        simnic: bool,
+    },
 }
 
 impl Link {
@@ -67,15 +72,27 @@ impl Link {
     }
 
     /// A connected pair, simnic endpoints or UDP sockets, whose B side
-    /// receives with `method` (`depth` requests in flight).
-    pub fn via(simnic: bool, method: Method, depth: usize, payload: usize) -> io::Result<Self> {
+    /// receives with `method` (`depth` requests in flight; a ring of
+    /// `ring_slots` slots).
+    pub fn via(
+        simnic: bool,
+        method: Method,
+        depth: usize,
+        payload: usize,
+        ring_slots: u32,
+    ) -> io::Result<Self> {
         let (a, b): (OwnedFd, OwnedFd) = if simnic {
             let (a, b) = (Endpoint::open()?, Endpoint::open()?);
             a.connect(b.port()?)?;
             b.connect(a.port()?)?;
             // SAFETY: each endpoint hands over its descriptor, which nothing
             // else owns.
-            unsafe { (OwnedFd::from_raw_fd(a.into_raw_fd()), OwnedFd::from_raw_fd(b.into_raw_fd())) }
+            unsafe {
+                (
+                    OwnedFd::from_raw_fd(a.into_raw_fd()),
+                    OwnedFd::from_raw_fd(b.into_raw_fd()),
+                )
+            }
         } else {
             let (a, pa) = sys::udp_bound()?;
             let (b, pb) = sys::udp_bound()?;
@@ -83,8 +100,13 @@ impl Link {
             sys::udp_connect(&b, pa)?;
             (a, b)
         };
-        let rx = Receiver::new(method, b.as_raw_fd(), depth, payload.max(16))?;
-        Ok(Link::Via { a, b, rx: Box::new(Mutex::new(rx)), simnic })
+        let rx = Receiver::new(method, b.as_raw_fd(), depth, payload.max(16), ring_slots)?;
+        Ok(Link::Via {
+            a,
+            b,
+            rx: Box::new(Mutex::new(rx)),
+            simnic,
+        })
     }
 
     /// Whether the messages cross simnic (whose hardware thread the pinned
@@ -154,8 +176,27 @@ impl Link {
             Link::Simnic { a, b } => if at == Side::A { a } else { b }.recv(buf),
             Link::Via { a, rx, .. } => match at {
                 Side::A => sys::read_fd(a.as_raw_fd(), buf),
-                Side::B => rx.lock().map_err(|_| io::Error::other("receiver poisoned"))?.recv(buf),
+                Side::B => rx
+                    .lock()
+                    .map_err(|_| io::Error::other("receiver poisoned"))?
+                    .recv(buf),
             },
+        }
+    }
+
+    /// Receives one message at B, blocking, and hands its bytes to `f`
+    /// where the receive left them (a `Via` receiver's own buffer or ring
+    /// slot: nothing is copied for `f`); returns what `f` returns.
+    pub fn recv_b_with<R>(&self, buf: &mut [u8], f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+        match self {
+            Link::Via { rx, .. } => rx
+                .lock()
+                .map_err(|_| io::Error::other("receiver poisoned"))?
+                .recv_with(f),
+            _ => {
+                let n = self.recv(Side::B, buf)?;
+                Ok(f(&buf[..n]))
+            }
         }
     }
 
@@ -242,11 +283,15 @@ pub fn ping_pong(
             let mut oneway = Vec::with_capacity(total);
             let mut busy = 0;
             for _ in 0..total {
-                let r = lb.recv(Side::B, &mut buf).and_then(|n| {
-                    let t = sys::now_ns();
-                    oneway.push(t.saturating_sub(get_u64(&buf, 0)));
-                    lb.send(Side::B, &buf[..n], &mut busy)
-                });
+                // The echo goes out from where the message was received
+                // (the ring's slot is handed back after the send).
+                let r = lb
+                    .recv_b_with(&mut buf, |m| {
+                        let t = sys::now_ns();
+                        oneway.push(t.saturating_sub(get_u64(m, 0)));
+                        lb.send(Side::B, m, &mut busy)
+                    })
+                    .and_then(|r| r);
                 if let Err(e) = r {
                     eprintln!("simnic-bench: latency reader: {}", simnic::describe(&e));
                     std::process::exit(1);

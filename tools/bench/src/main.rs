@@ -13,8 +13,9 @@
 //!    watched by select, poll and epoll, against UDP sockets; the cost of
 //!    opening that many.
 //! 5. Receiving through each interface: latency and datagrams/s with
-//!    read(), epoll_wait + read(), io_uring and Linux AIO, simnic against
-//!    UDP.
+//!    read(), epoll_wait + read(), io_uring, Linux AIO and the mmap receive
+//!    ring, simnic against UDP (and the generator into read() and into the
+//!    ring); the mmap ring's goal of 5x UDP read().
 //!
 //! Timings inside a TCG guest are emulated: only the ratios between
 //! transports measured in the same run mean anything, and the transports
@@ -184,10 +185,17 @@ struct Args {
     /// Async: measured ping-pong round trips per interface (in 2 blocks).
     #[arg(long, default_value_t = 1000)]
     async_rounds: usize,
-    /// Async: seconds of each throughput block (2 blocks per interface,
-    /// after --warmup-secs each).
+    /// Async: seconds of each throughput block (after --warmup-secs each).
     #[arg(long, default_value_t = 1.0)]
     async_secs: f64,
+    /// Async: blocks the round trips and the throughput windows are split
+    /// into; the interfaces take turns block by block.
+    #[arg(long, default_value_t = 2)]
+    async_blocks: usize,
+    /// Async: slots of the mmap receive ring (a power of two): 1024 holds
+    /// four of the generator's catch-up bursts of 256.
+    #[arg(long, default_value_t = 1024)]
+    ring_slots: u32,
 
     /// Measure even when CLOCK_MONOTONIC is coarser than a microsecond (a
     /// guest whose TSC calibration failed runs on jiffies: 4 ms steps).
@@ -580,9 +588,21 @@ fn throughput_section(
     Ok(())
 }
 
+/// Where the datagrams of a section 5 row come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AsyncSource {
+    /// A sender thread through simnic's TX loopback (and, for latency, the
+    /// echo back the same way).
+    Simnic,
+    /// A sender thread on a UDP socket on 127.0.0.1.
+    Udp,
+    /// The NIC's generator (throughput only: it cannot echo).
+    Generator,
+}
+
 /// One interface of section 5: latency and throughput.
 struct AsyncRow {
-    simnic: bool,
+    source: AsyncSource,
     method: receiver::Method,
     latency: LatencyResult,
     throughput: ThroughputResult,
@@ -590,111 +610,226 @@ struct AsyncRow {
 
 impl AsyncRow {
     fn transport(&self) -> &'static str {
-        if self.simnic {
-            "simnic"
-        } else {
-            "UDP 127.0.0.1"
+        match self.source {
+            AsyncSource::Simnic => "simnic",
+            AsyncSource::Udp => "UDP 127.0.0.1",
+            AsyncSource::Generator => "simnic generator",
         }
+    }
+    fn is_ring(&self) -> bool {
+        self.method == receiver::Method::MmapRing
     }
 }
 
-fn async_section(args: &Args, progress: &std::sync::Arc<progress::Progress>, rep: &mut Report) -> io::Result<()> {
+fn async_section(
+    args: &Args,
+    progress: &std::sync::Arc<progress::Progress>,
+    rep: &mut Report,
+) -> io::Result<()> {
     use receiver::Method;
+    use AsyncSource::{Generator, Simnic, Udp};
     if sys::online_cpus() < 2 {
         rep.async_pin = Pinning::Same;
     }
     let pin = rep.async_pin;
     // AIO on a UDP socket is not asynchronous (sock_read_iter sleeps in
-    // io_submit): no row.
+    // io_submit): no row. The ring is simnic's alone.
     let rows = [
-        (true, Method::Read),
-        (true, Method::EpollRead),
-        (true, Method::IoUring),
-        (true, Method::Aio),
-        (false, Method::Read),
-        (false, Method::EpollRead),
-        (false, Method::IoUring),
+        (Simnic, Method::Read),
+        (Simnic, Method::EpollRead),
+        (Simnic, Method::IoUring),
+        (Simnic, Method::Aio),
+        (Simnic, Method::MmapRing),
+        (Udp, Method::Read),
+        (Udp, Method::EpollRead),
+        (Udp, Method::IoUring),
+        (Generator, Method::Read),
+        (Generator, Method::MmapRing),
     ];
     rep.asyncio = rows
         .iter()
-        .map(|&(simnic, method)| AsyncRow {
-            simnic,
+        .map(|&(source, method)| AsyncRow {
+            source,
             method,
             latency: LatencyResult::default(),
             throughput: ThroughputResult::default(),
         })
         .collect();
-    let per_block = args.async_rounds.div_ceil(2);
-    for block in 1..=2 {
+    let g = GenParams {
+        rate_pps: args.gen_rate,
+        burst: args.gen_burst,
+        payload: args.size as u32,
+    };
+    let blocks = args.async_blocks.max(1);
+    let per_block = args.async_rounds.div_ceil(blocks);
+    for block in 1..=blocks {
         for row in rep.asyncio.iter_mut() {
             let what = format!("{} {}", row.transport(), row.method.label());
-            progress.phase(&format!("async {block}/2: latency, {what}"));
-            let link = Link::via(row.simnic, row.method, 1, args.size)?;
-            latency::ping_pong(link, args.size, per_block, args.warmup_rounds, pin, progress, &mut row.latency)?;
-            progress.phase(&format!("async {block}/2: throughput, {what}, {} s", args.async_secs));
-            let r = throughput::loopback_via(
-                row.simnic,
-                row.method,
-                args.async_depth,
-                args.size,
-                args.warmup_secs,
-                args.async_secs,
-                pin,
-                progress,
-            )?;
+            let via = throughput::Via {
+                method: row.method,
+                depth: args.async_depth,
+                ring_slots: args.ring_slots,
+            };
+            if row.source != Generator {
+                progress.phase(&format!("async {block}/{blocks}: latency, {what}"));
+                let link = Link::via(
+                    row.source == Simnic,
+                    row.method,
+                    1,
+                    args.size,
+                    args.ring_slots,
+                )?;
+                latency::ping_pong(
+                    link,
+                    args.size,
+                    per_block,
+                    args.warmup_rounds,
+                    pin,
+                    progress,
+                    &mut row.latency,
+                )?;
+            }
+            progress.phase(&format!(
+                "async {block}/{blocks}: throughput, {what}, {} s",
+                args.async_secs
+            ));
+            let (w, s) = (args.warmup_secs, args.async_secs);
+            let r = match row.source {
+                Generator => throughput::generator_via(&g, via, w, s, pin, progress)?,
+                src => {
+                    throughput::loopback_via(src == Simnic, via, args.size, w, s, pin, progress)?
+                }
+            };
             row.throughput.absorb(r);
         }
     }
     Ok(())
 }
 
+/// Nanoseconds per datagram as microseconds, one decimal.
+fn us_f(ns: f64) -> String {
+    format!("{:.1} us", ns / 1000.0)
+}
+
 fn render_async(args: &Args, rep: &Report, o: &mut String) {
+    let blocks = args.async_blocks.max(1);
     let _ = writeln!(
         o,
         "\n5. Receiving through each interface, simnic against UDP on 127.0.0.1. Latency: the ping-pong of\n   \
-         section 1, B receiving through the interface (one request in flight) and echoing with write(); {} round\n   \
-         trips each. Throughput: the writer -> reader test of section 2, the reader receiving through the\n   \
-         interface ({} io_uring/AIO reads in flight); 2 blocks of {} s each. {}-byte datagrams. Placement: {}.\n",
+         section 1, B receiving through the interface (one request in flight; the mmap ring: poll() until a slot\n   \
+         is published, the stamp read and the echo written from the slot in place) and echoing with write();\n   \
+         {} round trips each. Throughput: the writer -> reader test of section 2 (\"simnic generator\": the NIC's\n   \
+         generator at {} pps, bursts of {}, no writer), the reader receiving through the interface ({} io_uring/AIO\n   \
+         reads in flight; a {}-slot ring) and looking at each datagram where it was received; {} blocks of {} s\n   \
+         each, the interfaces taking turns. {}-byte datagrams. Placement: {}.\n",
         rep.asyncio.first().map_or(0, |r| r.latency.oneway.len()),
+        thousands(args.gen_rate as f64),
+        args.gen_burst,
         args.async_depth,
+        args.ring_slots,
+        blocks,
         args.async_secs,
         args.size,
         rep.async_pin
     );
-    let base = rep.asyncio.iter().find(|r| !r.simnic && r.method == receiver::Method::Read);
+    let base = rep
+        .asyncio
+        .iter()
+        .find(|r| r.source == AsyncSource::Udp && r.method == receiver::Method::Read);
     let mut t = Table::new(&[
         "transport",
         "interface",
         "one-way min",
         "one-way p50",
         "one-way p99",
-        "received/s",
-        "drop %",
+        "p50 per block",
         "p50 vs UDP read()",
-        "received/s vs UDP read()",
     ]);
-    for r in &rep.asyncio {
+    for r in rep.asyncio.iter().filter(|r| !r.latency.oneway.is_empty()) {
         let ow = r.latency.oneway();
-        let (p50_vs, rx_vs) = match base {
-            Some(b) => (
-                ratio(ow.p50 as f64, b.latency.oneway().p50 as f64),
-                ratio(r.throughput.received_per_sec(), b.throughput.received_per_sec()),
-            ),
-            None => ("-".into(), "-".into()),
+        let p50_vs = match base {
+            Some(b) => ratio(ow.p50 as f64, b.latency.oneway().p50 as f64),
+            None => "-".into(),
         };
+        let lo = r.latency.block_p50.iter().copied().min().unwrap_or(0);
+        let hi = r.latency.block_p50.iter().copied().max().unwrap_or(0);
         t.row(vec![
             r.transport().to_string(),
             r.method.label().to_string(),
             us(ow.min),
             us(ow.p50),
             us(ow.p99),
-            thousands(r.throughput.received_per_sec()),
-            format!("{:.1} %", r.throughput.drop_pct()),
+            format!("{:.1}..{:.1} us", lo as f64 / 1000.0, hi as f64 / 1000.0),
             p50_vs,
+        ]);
+    }
+    *o += &t.render();
+    o.push('\n');
+    let mut t = Table::new(&[
+        "source",
+        "interface",
+        "offered/s",
+        "received/s",
+        "drop %",
+        "reader CPU/dgram",
+        "reader busy",
+        "wakeups/dgram",
+        "received/s per block",
+        "received/s vs UDP read()",
+    ]);
+    for r in &rep.asyncio {
+        let tp = &r.throughput;
+        let rx_vs = match base {
+            Some(b) => ratio(tp.received_per_sec(), b.throughput.received_per_sec()),
+            None => "-".into(),
+        };
+        t.row(vec![
+            r.transport().to_string(),
+            r.method.label().to_string(),
+            thousands(tp.offered_per_sec()),
+            thousands(tp.received_per_sec()),
+            format!("{:.1} %", tp.drop_pct()),
+            us_f(tp.reader_cpu_per_dgram()),
+            format!("{:.0} %", 100.0 * tp.reader_busy()),
+            tp.wakeups_per_dgram()
+                .map_or("-".into(), |w| format!("{w:.2}")),
+            format!(
+                "{}..{}",
+                thousands(tp.block_rates.iter().copied().fold(f64::INFINITY, f64::min)),
+                thousands(tp.block_rates.iter().copied().fold(0.0, f64::max))
+            ),
             rx_vs,
         ]);
     }
     *o += &t.render();
+    // The issue's goal: the ring at 5x UDP loopback's datagrams/s, both
+    // ways of feeding it, with what the source offered (the ceiling: the
+    // ring cannot receive more than it is offered).
+    if let Some(b) = base {
+        let u = b.throughput.received_per_sec();
+        for r in rep.asyncio.iter().filter(|r| r.is_ring()) {
+            let rx = r.throughput.received_per_sec();
+            if u == 0.0 {
+                continue;
+            }
+            let x = rx / u;
+            let verdict = if x >= 5.0 {
+                format!("met by {:.0} %", 100.0 * (x / 5.0 - 1.0))
+            } else {
+                format!("missed by {:.0} %", 100.0 * (1.0 - x / 5.0))
+            };
+            let _ = writeln!(
+                o,
+                "goal: mmap ring at 5x UDP read(): {} -> mmap ring at {x:.2}x ({} against {} datagrams/s): {verdict}; \
+                 offered {:.2}x, reader busy {:.0} %.",
+                r.transport(),
+                thousands(rx),
+                thousands(u),
+                r.throughput.offered_per_sec() / u,
+                100.0 * r.throughput.reader_busy()
+            );
+        }
+    }
 }
 
 fn render(args: &Args, rep: &Report) -> String {
@@ -1555,12 +1690,39 @@ fn render_raw(rep: &Report, o: &mut String) {
     }
     for r in &rep.asyncio {
         let tag = format!("async {} {}", r.transport(), r.method.label());
-        let _ = writeln!(o, "{tag}: one-way {}", r.latency.oneway().raw());
+        if !r.latency.oneway.is_empty() {
+            let _ = writeln!(o, "{tag}: one-way {}", r.latency.oneway().raw());
+        }
+        let tp = &r.throughput;
         let _ = writeln!(
             o,
-            "{tag}: throughput windows={:.3} s offered={} received={} dropped={} ENOBUFS={}",
-            r.throughput.secs, r.throughput.offered, r.throughput.received, r.throughput.dropped, r.throughput.busy
+            "{tag}: throughput windows={:.3} s offered={} received={} dropped={} ENOBUFS={} reader_cpu={:.3} s \
+             writer_cpu={:.3} s wakeups={}",
+            tp.secs,
+            tp.offered,
+            tp.received,
+            tp.dropped,
+            tp.busy,
+            tp.reader_cpu_ns as f64 / 1e9,
+            tp.writer_cpu_ns as f64 / 1e9,
+            tp.wakeups.map_or("-".into(), |w| w.to_string())
         );
+        if let Some(n) = &tp.nic {
+            let drops: Vec<String> = throughput::nic_drops(n)
+                .iter()
+                .filter(|(_, v)| *v > 0)
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "{tag}: NIC drops {}",
+                if drops.is_empty() {
+                    "none".into()
+                } else {
+                    drops.join(" ")
+                }
+            );
+        }
     }
     let _ = writeln!(
         o,

@@ -2,15 +2,20 @@
 //! blocking `read()`; `epoll_wait()` then `read()` (level-triggered, the
 //! descriptor nonblocking); io_uring (`IORING_OP_READ`, `depth` of them in
 //! flight, each resubmitted when it completes); Linux AIO (`IOCB_CMD_PREAD`,
-//! `depth` of them posted, each posted again when it completes). The
-//! latency and throughput tests call [`Receiver::recv`] the same way
-//! whatever the method, so their numbers differ by the receive path only.
+//! `depth` of them posted, each posted again when it completes); simnic's
+//! mmap receive ring (Documentation/models/mmap.rst: `poll()` while the ring
+//! is empty, then the datagram taken in place in its slot, no `read()`).
+//! The latency and throughput tests call [`Receiver::recv_with`] the same
+//! way whatever the method, so their numbers differ by the receive path
+//! only.
 
 use crate::sys;
 use io_uring::{opcode, types, IoUring};
+use simnic::{Endpoint, RxRing};
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
+use std::mem::ManuallyDrop;
+use std::os::fd::{FromRawFd, RawFd};
 
 /// How a receiver waits for and takes a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +24,8 @@ pub enum Method {
     EpollRead,
     IoUring,
     Aio,
+    /// simnic only: an mmap receive ring on the endpoint.
+    MmapRing,
 }
 
 impl Method {
@@ -28,6 +35,7 @@ impl Method {
             Method::EpollRead => "epoll_wait + read()",
             Method::IoUring => "io_uring READ",
             Method::Aio => "AIO io_submit/io_getevents",
+            Method::MmapRing => "mmap ring (poll, slot in place)",
         }
     }
 }
@@ -68,6 +76,7 @@ enum Kind {
         ctx: libc::c_ulong,
         iocbs: Vec<Iocb>,
     },
+    Ring(RxRing),
 }
 
 /// A receiver on one descriptor.
@@ -81,6 +90,8 @@ pub struct Receiver {
     bufs: Vec<&'static mut [u8]>,
     /// Completed requests not handed out yet: (slot, result).
     ready: VecDeque<(usize, i64)>,
+    /// What `read()` fills (read, epoll + read).
+    scratch: Vec<u8>,
 }
 
 // SAFETY: the ring, the AIO context and the buffers may be used from any
@@ -98,7 +109,15 @@ fn check(r: i64) -> io::Result<i64> {
 impl Receiver {
     /// A receiver for `fd` (which `EpollRead` makes nonblocking), with
     /// `depth` reads in flight for io_uring and AIO, each of `len` bytes.
-    pub fn new(method: Method, fd: RawFd, depth: usize, len: usize) -> io::Result<Self> {
+    /// `MmapRing`: `fd` must be a simnic endpoint, which gets a ring of
+    /// `ring_slots` slots (a power of two) large enough for `len` bytes.
+    pub fn new(
+        method: Method,
+        fd: RawFd,
+        depth: usize,
+        len: usize,
+        ring_slots: u32,
+    ) -> io::Result<Self> {
         let depth = depth.max(1);
         let n = if matches!(method, Method::IoUring | Method::Aio) {
             depth
@@ -132,12 +151,21 @@ impl Receiver {
                     iocbs: vec![Iocb::default(); depth],
                 }
             }
+            Method::MmapRing => {
+                // SAFETY: `fd` is the caller's open endpoint, which outlives
+                // the receiver; ManuallyDrop never closes it.
+                let ep = ManuallyDrop::new(unsafe { Endpoint::from_raw_fd(fd) });
+                let slot = (len.max(64) as u32).next_power_of_two();
+                let layout = ep.rx_ring_setup(ring_slots, slot)?;
+                Kind::Ring(RxRing::map(&ep, &layout)?)
+            }
         };
         let mut r = Self {
             fd,
             kind,
             bufs,
             ready: VecDeque::new(),
+            scratch: vec![0u8; len.max(1)],
         };
         for slot in 0..n {
             r.submit(slot)?;
@@ -232,12 +260,16 @@ impl Receiver {
         Ok(())
     }
 
-    /// Receives one datagram, waiting for it; copies at most `buf.len()`
-    /// bytes of it into `buf` (io_uring and AIO: from the request's own
-    /// buffer, which the kernel filled) and returns its length.
-    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &self.kind {
-            Kind::Read => return sys::read_fd(self.fd, buf),
+    /// Receives one datagram, waiting for it, and hands its bytes to `f`:
+    /// in the buffer `read()` filled, in the request's own buffer (io_uring,
+    /// AIO: the kernel filled it), or in its ring slot (mmap ring: the slot
+    /// goes back to the kernel after `f`). Returns what `f` returns.
+    pub fn recv_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+        match &mut self.kind {
+            Kind::Read => {
+                let n = sys::read_fd(self.fd, &mut self.scratch)?;
+                return Ok(f(&self.scratch[..n]));
+            }
             Kind::EpollRead(ep) => {
                 let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
                 loop {
@@ -246,12 +278,14 @@ impl Receiver {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return Err(e),
                     }
-                    match sys::read_fd(self.fd, buf) {
+                    match sys::read_fd(self.fd, &mut self.scratch) {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        r => return r,
+                        Err(e) => return Err(e),
+                        Ok(n) => return Ok(f(&self.scratch[..n])),
                     }
                 }
             }
+            Kind::Ring(ring) => return ring_recv(self.fd, ring, f),
             _ => {}
         }
         while self.ready.is_empty() {
@@ -261,11 +295,39 @@ impl Receiver {
         if res < 0 {
             return Err(io::Error::from_raw_os_error(-res as i32));
         }
-        let n = res as usize;
-        let m = n.min(buf.len());
-        buf[..m].copy_from_slice(&self.bufs[slot][..m]);
+        let n = (res as usize).min(self.bufs[slot].len());
+        let r = f(&self.bufs[slot][..n]);
         self.submit(slot)?;
-        Ok(n)
+        Ok(r)
+    }
+
+    /// [`Self::recv_with`] copying at most `buf.len()` bytes into `buf`;
+    /// returns the datagram's length.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_with(|p| {
+            let m = p.len().min(buf.len());
+            buf[..m].copy_from_slice(&p[..m]);
+            p.len()
+        })
+    }
+}
+
+/// The mmap ring's receive: the oldest published slot if there is one,
+/// else `poll(POLLIN)` on the endpoint until there is (`data_ready` wakes
+/// it); `f` reads the slot in place, then the slot is handed back. Only
+/// `next_frame`, `advance` and the frame's payload are used.
+fn ring_recv<R>(fd: RawFd, ring: &mut RxRing, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+    loop {
+        if let Some(frame) = ring.next_frame() {
+            let r = f(frame.payload);
+            ring.advance(1);
+            return Ok(r);
+        }
+        match simnic::poll_one(fd, libc::POLLIN, -1) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -54,6 +54,9 @@ pub struct ThroughputResult {
     pub block_rates: Vec<f64>,
     /// The epoll reader's calls, when the reader used epoll.
     pub epoll: Option<EpollCounts>,
+    /// simnic, one receiving endpoint: the times `data_ready` woke its
+    /// reader (the endpoint's `wakeups` counter) over the window.
+    pub wakeups: Option<u64>,
 }
 
 /// What an epoll reader did over a window.
@@ -97,6 +100,10 @@ impl ThroughputResult {
     pub fn reader_busy(&self) -> f64 {
         self.reader_cpu_ns as f64 / (self.secs * 1e9)
     }
+    /// Wake-ups of the reader per datagram received, when counted.
+    pub fn wakeups_per_dgram(&self) -> Option<f64> {
+        self.wakeups.map(|w| w as f64 / self.received.max(1) as f64)
+    }
 
     /// Adds one block's window to the totals.
     pub fn absorb(&mut self, b: ThroughputResult) {
@@ -113,6 +120,9 @@ impl ThroughputResult {
                 Some(a) => crate::stats::nic_sum(&a, &n),
                 None => n,
             });
+        }
+        if let Some(w) = b.wakeups {
+            *self.wakeups.get_or_insert(0) += w;
         }
         if let Some(e) = b.epoll {
             let acc = self.epoll.get_or_insert_with(EpollCounts::default);
@@ -250,10 +260,18 @@ struct Snap {
     nic: Option<NicStats>,
     udp: Option<BTreeMap<String, u64>>,
     epoll: EpollCounts,
+    /// The receiving endpoint's `wakeups`, when one was given.
+    wakeups: Option<u64>,
 }
 
-fn snap(sh: &Shared, nic: Option<&Endpoint>, udp: bool) -> io::Result<Snap> {
+fn snap_ep(
+    sh: &Shared,
+    nic: Option<&Endpoint>,
+    ep: Option<&Endpoint>,
+    udp: bool,
+) -> io::Result<Snap> {
     Ok(Snap {
+        wakeups: ep.map(|e| e.ep_stats().map(|s| s.wakeups)).transpose()?,
         t: sys::now_ns(),
         received: sh.received.load(Relaxed),
         sent: sh.sent.load(Relaxed),
@@ -278,10 +296,22 @@ fn window(
     warmup: f64,
     secs: f64,
 ) -> io::Result<(Snap, Snap)> {
+    window_ep(sh, nic, None, udp, warmup, secs)
+}
+
+/// [`window`], also reading the `wakeups` of the receiving endpoint `ep`.
+fn window_ep(
+    sh: &Shared,
+    nic: Option<&Endpoint>,
+    ep: Option<&Endpoint>,
+    udp: bool,
+    warmup: f64,
+    secs: f64,
+) -> io::Result<(Snap, Snap)> {
     sys::sleep_secs(warmup);
-    let a = snap(sh, nic, udp)?;
+    let a = snap_ep(sh, nic, ep, udp)?;
     sys::sleep_secs(secs);
-    let b = snap(sh, nic, udp)?;
+    let b = snap_ep(sh, nic, ep, udp)?;
     Ok((a, b))
 }
 
@@ -337,6 +367,7 @@ fn window_result(a: &Snap, b: &Snap, offered: u64, dropped: u64) -> ThroughputRe
             events: b.epoll.events - a.epoll.events,
             empty_reads: b.epoll.empty_reads - a.epoll.empty_reads,
         }),
+        wakeups: a.wakeups.zip(b.wakeups).map(|(a, b)| b - a),
         ..ThroughputResult::default()
     }
 }
@@ -727,14 +758,33 @@ pub fn udp_many(p: &ManyParams, progress: &Arc<Progress>) -> io::Result<Throughp
     Ok(udp_result(&a, &b, b.sent - a.sent))
 }
 
+/// How the reader of [`loopback_via`] and [`generator_via`] receives.
+#[derive(Clone, Copy, Debug)]
+pub struct Via {
+    pub method: Method,
+    /// io_uring and AIO: requests kept in flight.
+    pub depth: usize,
+    /// The mmap ring's slots.
+    pub ring_slots: u32,
+}
+
+/// The reader's work on each datagram, wherever it lies (the receiver's
+/// buffer or the ring's slot): it looks at its first and last byte, as a
+/// consumer would look at it, and nothing is copied.
+fn look_at(p: &[u8]) -> usize {
+    let first = p.first().copied().unwrap_or(0);
+    let last = p.last().copied().unwrap_or(0);
+    std::hint::black_box(first ^ last);
+    p.len()
+}
+
 /// (d) A writer thread sending `size`-byte datagrams to a reader through
 /// simnic's TX loopback (`simnic`) or UDP on 127.0.0.1, the reader taking
-/// them with `method` (`depth` requests in flight for io_uring and AIO).
+/// them through `via` ([`look_at`] each datagram where it was received).
 #[allow(clippy::too_many_arguments)]
 pub fn loopback_via(
     simnic: bool,
-    method: Method,
-    depth: usize,
+    via: Via,
     size: usize,
     warmup: f64,
     secs: f64,
@@ -746,46 +796,93 @@ pub fn loopback_via(
         _ => None,
     };
     // simnic: an endpoint of its own reads the NIC counters.
-    let stats = if simnic { Some(Endpoint::open()?) } else { None };
-    let (rx, tx, port): (OwnedFd, OwnedFd, u32) = if simnic {
-        let (rx, tx) = (Endpoint::open()?, Endpoint::open()?);
-        let port = rx.port()?;
-        tx.connect(port)?;
-        // SAFETY: each endpoint hands over its descriptor, owned by nobody else.
-        unsafe { (OwnedFd::from_raw_fd(rx.into_raw_fd()), OwnedFd::from_raw_fd(tx.into_raw_fd()), port) }
+    let stats = if simnic {
+        Some(Endpoint::open()?)
     } else {
-        let (rx, port) = sys::udp_bound()?;
-        let (tx, _) = sys::udp_bound()?;
-        sys::udp_connect(&tx, port)?;
-        (rx, tx, port as u32)
+        None
+    };
+    // The receiving endpoint stays an Endpoint (its `wakeups` are read),
+    // the receiver using its descriptor; UDP's socket an OwnedFd.
+    let (rx_ep, rx_udp, tx, port): (Option<Arc<Endpoint>>, Option<OwnedFd>, OwnedFd, u32) =
+        if simnic {
+            let (rx, tx) = (Endpoint::open()?, Endpoint::open()?);
+            let port = rx.port()?;
+            tx.connect(port)?;
+            // SAFETY: the endpoint hands over its descriptor, owned by nobody else.
+            let tx = unsafe { OwnedFd::from_raw_fd(tx.into_raw_fd()) };
+            (Some(Arc::new(rx)), None, tx, port)
+        } else {
+            let (rx, port) = sys::udp_bound()?;
+            let (tx, _) = sys::udp_bound()?;
+            sys::udp_connect(&tx, port)?;
+            (None, Some(rx), tx, port as u32)
+        };
+    let rx_fd = match (&rx_ep, &rx_udp) {
+        (Some(e), _) => e.as_raw_fd(),
+        (_, Some(u)) => u.as_raw_fd(),
+        _ => unreachable!("one receiver"),
     };
     let sh = Arc::new(Shared::default());
-    let mut receiver = Receiver::new(method, rx.as_raw_fd(), depth, size.max(64))?;
-    let reader = spawn_reader(pin, &sh, progress, size, move |b| receiver.recv(b))?;
+    let mut receiver = Receiver::new(via.method, rx_fd, via.depth, size.max(64), via.ring_slots)?;
+    let reader = spawn_reader(pin, &sh, progress, size, move |_| {
+        receiver.recv_with(look_at)
+    })?;
     let payload = vec![0x5au8; size];
     let writer = spawn_writer(pin, &sh, move || sys::write_fd(tx.as_raw_fd(), &payload))?;
-    let w = window(&sh, stats.as_ref(), !simnic, warmup, secs);
+    let w = window_ep(&sh, stats.as_ref(), rx_ep.as_deref(), !simnic, warmup, secs);
     stop_writer(&sh, writer)?;
     let (a, b) = w?;
     if simnic {
         stop_simnic_reader(&sh, reader, port)?;
-        drop(rx);
+        drop(rx_ep);
         return Ok(simnic_result(&a, &b, b.sent - a.sent));
     }
     let (waker, _) = sys::udp_bound()?;
     sys::udp_connect(&waker, port as u16)?;
-    stop_reader(&sh, reader, || sys::write_fd(waker.as_raw_fd(), b"stop").map(drop))?;
+    stop_reader(&sh, reader, || {
+        sys::write_fd(waker.as_raw_fd(), b"stop").map(drop)
+    })?;
+    drop(rx_udp);
+    Ok(udp_result(&a, &b, b.sent - a.sent))
+}
+
+/// (e) The NIC's built-in generator into one endpoint, the reader taking
+/// the datagrams through `via` (simnic methods only), as in
+/// [`loopback_via`]. No sender thread: the rate has no sender's cost in it.
+pub fn generator_via(
+    g: &GenParams,
+    via: Via,
+    warmup: f64,
+    secs: f64,
+    pin: Pinning,
+    progress: &Arc<Progress>,
+) -> io::Result<ThroughputResult> {
+    let _engine = pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
+    let rx = Endpoint::open()?;
+    let port = rx.port()?;
+    let sh = Arc::new(Shared::default());
+    let len = (g.payload as usize).max(64);
+    let mut receiver = Receiver::new(via.method, rx.as_raw_fd(), via.depth, len, via.ring_slots)?;
+    let reader = spawn_reader(pin, &sh, progress, len, move |_| {
+        receiver.recv_with(look_at)
+    })?;
+    let flow = GenFlow {
+        flow: 0,
+        dst_port: port,
+        payload_len: g.payload,
+        rate_pps: g.rate_pps,
+        burst: g.burst,
+        reserved: 0,
+        count: 0,
+    };
+    rx.gen_start(&flow)?;
+    let w = window_ep(&sh, Some(&rx), Some(&rx), false, warmup, secs);
+    rx.gen_stop(GEN_STOP_ALL)?;
+    let (a, b) = w?;
+    stop_simnic_reader(&sh, reader, port)?;
     drop(rx);
-    let (ua, ub) = (a.udp.as_ref().expect("udp"), b.udp.as_ref().expect("udp"));
-    let udp: BTreeMap<String, u64> = ub
-        .iter()
-        .map(|(k, v)| (k.clone(), v.wrapping_sub(ua.get(k).copied().unwrap_or(0))))
-        .collect();
-    let dropped = udp.get("InErrors").copied().unwrap_or(0);
-    Ok(ThroughputResult {
-        udp: Some(udp),
-        ..window_result(&a, &b, b.sent - a.sent, dropped)
-    })
+    let offered = nic_change(&a, &b).gen_packets;
+    Ok(simnic_result(&a, &b, offered))
 }
 
 /// What one send costs the sender, by transport and [`Fanout`].
