@@ -252,7 +252,7 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
             && !self.is_sync()
             && f & bindings::IOCB_AIO_RW != 0
             && f & bindings::IOCB_WRITE == 0
-            && f & bindings::IOCB_NOWAIT == 0
+            && f & bindings::IOCB_NOWAIT as u32 == 0
     }
 
     /// Keeps the request to complete it later: pins the user pages behind
