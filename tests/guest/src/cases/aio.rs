@@ -897,7 +897,11 @@ pub fn aio_pins_charged_to_memlock() -> TestResult {
         Reports::new(ready.r).expect(Kind::Ready, 10 * SEC, "the child posting four reads")?;
         let ctx = AioContext::new(8)?;
         expect_memlock_full(&ctx, gfd, b(4), "a read while the child has four posted")?;
-        drop(go.w);
+        // A byte, not EOF: the child holds a copy of the write end too.
+        okay(
+            write(go.w.as_raw_fd(), b"x").map_err(std::io::Error::from_raw_os_error),
+            "telling the child to exit",
+        )?;
         child.expect_exit0(10 * SEC, "the child exiting with four reads posted")?;
         let _g = post_waiting(&ctx, gfd, &[b(17), b(18), b(19), b(20)], "four reads after the child's exit")?;
         expect_memlock_full(&ctx, gfd, b(4), "one more after the child's exit")?;
@@ -1144,12 +1148,14 @@ pub fn aio_given_back_datagram_goes_to_posted_read() -> TestResult {
     let fd = ep.as_raw_fd();
     let ctx = AioContext::new(8)?;
     let pins = pinned_pages()?;
-    let bad = map_pages(1, libc::PROT_READ | libc::PROT_WRITE)?;
-    unmap(bad, 1)?;
+    // Inaccessible but reserved: an unmapped hole could be reused (by the
+    // thread's stack, say), and a copy into it would then succeed.
+    let bad = map_pages(1, libc::PROT_NONE)?;
     let active = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let faults = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (a, s, fl) = (active.clone(), stop.clone(), faults.clone());
+    let copied = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (a, s, fl, cp) = (active.clone(), stop.clone(), faults.clone(), copied.clone());
     let t = std::thread::spawn(move || {
         let iov = libc::iovec { iov_base: bad as *mut _, iov_len: 64 };
         while !s.load(Ordering::Acquire) {
@@ -1162,6 +1168,8 @@ pub fn aio_given_back_datagram_goes_to_posted_read() -> TestResult {
             let r = unsafe { libc::preadv2(fd, &iov, 1, -1, RWF_NOWAIT) };
             if r < 0 && errno() == libc::EFAULT {
                 fl.fetch_add(1, Ordering::Relaxed);
+            } else if r >= 0 {
+                cp.fetch_add(1, Ordering::Relaxed);
             }
         }
     });
@@ -1181,6 +1189,8 @@ pub fn aio_given_back_datagram_goes_to_posted_read() -> TestResult {
             ctx.submit_one(&mut cb, &format!("round {i}: the AIO read"))?;
             let mut ev = ctx.events(0, 0)?;
             active.store(false, Ordering::Release);
+            let n = copied.load(Ordering::Relaxed);
+            ensure!(n == 0, "round {i}: {n} reads into the inaccessible buffer succeeded");
             if ev.is_empty() {
                 ev = ctx.expect_events(1, COMPLETION_MS, &format!("round {i}: the posted read"))?;
             } else {
