@@ -19,7 +19,7 @@ use crate::{
 use core::marker::PhantomData;
 
 mod extract;
-pub use extract::ExtractedPages;
+pub(crate) use extract::ExtractedPages;
 
 /// An `iov_iter` that data is copied out of (`ITER_SOURCE`).
 ///
@@ -155,10 +155,11 @@ impl<'data> IovIterDest<'data> {
         self.len() == 0
     }
 
-    /// `iov_iter_extract_pages()`: pins the user pages behind the next
-    /// `max_bytes` bytes (at most `max_pages` pages), to be written after
-    /// this call returns; see [`ExtractedPages::extract`].
-    pub fn extract_pages(&mut self, max_bytes: usize, max_pages: usize) -> Result<ExtractedPages> {
+    /// Pins the user pages behind the next `max_bytes` bytes (at most
+    /// `max_pages` pages) long-term, to be written after this call returns;
+    /// see [`ExtractedPages::extract`]. Crate-private: only `fs::aio`, which
+    /// gives the pins back correctly, keeps pages.
+    pub(crate) fn extract_pages(&mut self, max_bytes: usize, max_pages: usize) -> Result<ExtractedPages> {
         ExtractedPages::extract(self, max_bytes, max_pages)
     }
 

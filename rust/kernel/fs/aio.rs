@@ -11,28 +11,48 @@
 //! - [`Kiocb::queue`] turns the `read_iter` call's [`Kiocb`] (consumed) into
 //!   an [`AsyncKiocb`], a handle the driver keeps, and a [`Queued`] token,
 //!   the only way to say [`Submitted::Queued`]. It pins the destination
-//!   pages ([`ExtractedPages`]), since the iovec array and the iterator are
-//!   gone when `io_submit()` returns, and registers the cancel function
-//!   before the handle exists, so nothing can complete the request before
-//!   `fs/aio.c` knows it is cancellable.
+//!   pages long-term (`FOLL_LONGTERM`, see `iov/extract.rs`), since the
+//!   iovec array and the iterator are gone when `io_submit()` returns;
+//!   charges them to the submitting user's `RLIMIT_MEMLOCK`
+//!   ([`LockedVmCharge`], as io_uring charges registered buffers and AF_XDP
+//!   a umem: the pins are the user's memory, held for as long as the user
+//!   likes); and registers the cancel function before the handle exists,
+//!   so nothing can complete the request before `fs/aio.c` knows it is
+//!   cancellable.
 //! - One atomic state per request decides, once, who finishes it: the driver
 //!   ([`AsyncKiocb::try_claim`], or dropping the handle) or the cancel
 //!   function. Whoever wins queues the request's work item, which gives the
-//!   pins back (`unpin_user_pages_dirty_lock()` sleeps: process context) and
-//!   calls `ki_complete` exactly once. The cancel function cannot complete
+//!   pins back (`unpin_user_pages_dirty_lock()` sleeps: process context),
+//!   then their `RLIMIT_MEMLOCK` charge, then calls `ki_complete` exactly
+//!   once. So the charge lasts exactly as long as the pins, whichever way
+//!   the request ends (completion, `io_cancel()`, `io_destroy()`, exit,
+//!   the driver dropping it), whatever the driver still holds. The cancel function cannot complete
 //!   the request itself: `fs/aio.c` calls it under `ctx->ctx_lock` with
 //!   interrupts off, and `aio_complete_rw()` takes that lock.
 //! - A handle or a claimed request dropped without completing completes
 //!   with `-ECANCELED`: a request handed over is always completed, whatever
-//!   the driver does (short of leaking the handle with `mem::forget`, which
-//!   would leave `io_destroy()` and process exit waiting, as a C driver
-//!   that forgot a request would).
+//!   the driver does. Short of `mem::forget`: a leaked [`AsyncKiocb`] costs
+//!   only its allocation (about 150 bytes), since the cancel function does
+//!   not need the handle: `io_cancel()`, `io_destroy()` and exit still
+//!   cancel the request, unpin and complete it. A leaked [`ClaimedKiocb`]
+//!   is worse: nothing can complete that request any more, so its pins and
+//!   charge leak for good and the process's exit (`exit_aio`) waits for it
+//!   forever, in an unkillable D state, as with a C driver that forgot a
+//!   request.
+//! - The completion cannot report more than was written: `Ok(n)` above
+//!   the bytes [`ClaimedKiocb::copy_from_slice`] wrote becomes `-EIO`.
 //!
 //! Only kiocbs of `fs/aio.c` (`IOCB_AIO_RW`) are queued: they are the ones
 //! that can be cancelled. io_uring's kiocbs cannot (`kiocb_set_cancel_fn`
 //! ignores them, and io_uring would wait for the completion at exit), so
 //! [`Kiocb::can_queue`] refuses them; io_uring waits for data through
 //! `->poll` instead (`FMODE_NOWAIT`, `IOCB_NOWAIT`, then poll arming).
+//! `RWF_NOWAIT` reads (`IOCB_NOWAIT`) are refused too: queueing allocates
+//! and may fault pages in, which such a read must not wait for.
+//!
+//! Completions are queued to `system_wq` on the completing CPU, so the
+//! events of two requests completed one after the other may reach the AIO
+//! ring in either order: user space matches them by `aio_data`.
 //!
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
 //! [`include/linux/aio.h`](srctree/include/linux/aio.h)
@@ -43,6 +63,8 @@ use crate::{
     ffi::{c_int, c_long, c_void},
     fs::Kiocb,
     iov::{ExtractedPages, IovIterDest},
+    mm::locked_vm::LockedVmCharge,
+    page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, ArcBorrow},
     types::ForeignOwnable,
@@ -89,9 +111,9 @@ pub enum Submitted<'a> {
 ///   Its `private` points to this request and its cancel function is
 ///   [`cancel`] from before any handle exists.
 /// - `state` leaves `PENDING` once, to `CLAIMED` or `CANCELLED`.
-/// - `pages` is touched only by the owner of the state: nobody while
+/// - `pinned` is touched only by the owner of the state: nobody while
 ///   `PENDING`; the [`ClaimedKiocb`] while `CLAIMED` until it queues the work;
-///   the work item after it was queued.
+///   the work item after it was queued. Its charge covers its pages.
 /// - The request is alive until `ki_complete` returned: before the state
 ///   leaves `PENDING`, the [`AsyncKiocb`] holds an `Arc`; the claimer holds
 ///   one and queues the work with one; the work holds its own until after
@@ -113,15 +135,22 @@ struct AioRequest {
     state: AtomicU32,
     /// The result `run` passes to `ki_complete` for a claimed request.
     result: AtomicIsize,
-    pages: UnsafeCell<Option<ExtractedPages>>,
+    pinned: UnsafeCell<Option<Pinned>>,
+}
+
+/// The destination pages and their `RLIMIT_MEMLOCK` charge, given back
+/// together (the pins first).
+struct Pinned {
+    pages: ExtractedPages,
+    _charge: LockedVmCharge,
 }
 
 // SAFETY: The kiocb may be completed from any thread (`ki_complete` is
-// called from interrupt handlers in C); `pages` is accessed by one owner at a
-// time, handed over through the atomic state and the work queue, which
+// called from interrupt handlers in C); `pinned` is accessed by one owner at
+// a time, handed over through the atomic state and the work queue, which
 // orders the accesses.
 unsafe impl Send for AioRequest {}
-// SAFETY: As above: shared access is to atomics; `pages` has one owner at a
+// SAFETY: As above: shared access is to atomics; `pinned` has one owner at a
 // time (type invariant).
 unsafe impl Sync for AioRequest {}
 
@@ -133,14 +162,15 @@ impl WorkItem for AioRequest {
     type Pointer = Arc<AioRequest>;
 
     /// Finishes the request in process context: the pins go back (dirty if
-    /// data was written), then `ki_complete`, once.
+    /// data was written), then their charge, then `ki_complete`, once.
     fn run(this: Arc<AioRequest>) {
         // SAFETY: The work was queued by the owner of the state, which no
-        // longer touches `pages` (type invariant); queueing orders its
+        // longer touches `pinned` (type invariant); queueing orders its
         // writes before this.
-        let pages = unsafe { (*this.pages.get()).take() };
-        if let Some(pages) = pages {
+        let pinned = unsafe { (*this.pinned.get()).take() };
+        if let Some(Pinned { pages, _charge }) = pinned {
             pages.unpin_dirty();
+            drop(_charge);
         }
         let res = if this.state.load(Ordering::Acquire) == CANCELLED {
             ECANCELED.to_errno() as isize
@@ -222,18 +252,25 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
             && !self.is_sync()
             && f & bindings::IOCB_AIO_RW != 0
             && f & bindings::IOCB_WRITE == 0
+            && f & bindings::IOCB_NOWAIT as u32 == 0
     }
 
     /// Keeps the request to complete it later: pins the user pages behind
-    /// the first `max_bytes` bytes of `iov` (at most `max_pages` pages; see
-    /// [`ExtractedPages::extract`]), registers the cancel function, and
-    /// returns the handle the driver completes it through and the token its
+    /// the first `max_bytes` bytes of `iov` long-term (at most `max_pages`
+    /// pages; see `iov/extract.rs`), charges them to the current user's
+    /// `RLIMIT_MEMLOCK` until they are unpinned (a task with `CAP_IPC_LOCK`
+    /// is not charged), registers the cancel function, and returns the
+    /// handle the driver completes it through and the token its
     /// `read_iter` returns.
     ///
     /// Fails, consuming the kiocb (the driver returns the error, which
     /// completes the request), with `EOPNOTSUPP` if [`Self::can_queue`] is
     /// false or the iterator is not user memory, `EFAULT` if a page cannot
-    /// be pinned for writing, `ENOMEM`. Nothing stays pinned then.
+    /// be pinned for writing long-term (unmapped, read-only, or a shared
+    /// mapping of a file on a filesystem that tracks dirty pages),
+    /// `ENOBUFS` if the pages would take the user's pinned memory over
+    /// `RLIMIT_MEMLOCK` (as AF_XDP refuses a umem), `ENOMEM`. Nothing stays
+    /// pinned or charged then.
     pub fn queue(
         self,
         iov: &mut IovIterDest<'_>,
@@ -252,6 +289,8 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
         let count = iov.len();
         let pages = iov.extract_pages(max_bytes, max_pages)?;
         let (len, page_count) = (pages.len(), pages.page_count());
+        // On failure `pages` drops, unpinned (nothing was written).
+        let charge = LockedVmCharge::charge_current(page_count * PAGE_SIZE)?;
         let req = Arc::pin_init(
             pin_init!(AioRequest {
                 work <- new_work!("AioRequest::work"),
@@ -262,9 +301,9 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
                 page_count,
                 state: AtomicU32::new(PENDING),
                 result: AtomicIsize::new(0),
-                pages: UnsafeCell::new(Some(pages)),
+                pinned: UnsafeCell::new(Some(Pinned { pages, _charge: charge })),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         // The pointer `ArcBorrow::from_raw` in `cancel` wants: one from
         // `Arc::into_raw`, whose count is given straight back.
@@ -315,7 +354,8 @@ impl AsyncKiocb {
         self.len() == 0
     }
 
-    /// Pages pinned for this request (what it costs: `* PAGE_SIZE`).
+    /// Pages pinned for this request (charged to the submitter's
+    /// `RLIMIT_MEMLOCK`: `* PAGE_SIZE` bytes).
     pub fn page_count(&self) -> usize {
         self.req().page_count
     }
@@ -361,26 +401,35 @@ pub struct ClaimedKiocb {
 }
 
 impl ClaimedKiocb {
-    /// Writes `data` at the start of the pinned memory, as much as fits
-    /// (the rest is cut off, like a datagram read into a short buffer);
-    /// returns the bytes written. Any context; one write per request.
-    pub fn copy_from_slice(&mut self, data: &[u8]) -> usize {
-        let Some(req) = self.req.as_deref() else { return 0 };
+    /// The pinned pages, while this handle owns them.
+    fn pages(&mut self) -> Option<&mut ExtractedPages> {
+        let req = self.req.as_deref()?;
         // SAFETY: The state is `CLAIMED` and this is its one owner, which
-        // has not queued the work yet: nobody else touches `pages`
+        // has not queued the work yet: nobody else touches `pinned`
         // (type invariant of `AioRequest`); `&mut self` excludes a second
         // access through this handle.
-        match unsafe { (*req.pages.get()).as_mut() } {
-            Some(pages) => pages.copy_from_slice(data),
-            None => 0,
-        }
+        unsafe { (*req.pinned.get()).as_mut() }.map(|p| &mut p.pages)
+    }
+
+    /// Writes `data` at the start of the pinned memory, as much as fits
+    /// (the rest is cut off, like a datagram read into a short buffer);
+    /// returns the bytes written. Any context; one write per request (a
+    /// second returns 0 and writes nothing).
+    pub fn copy_from_slice(&mut self, data: &[u8]) -> usize {
+        self.pages().map_or(0, |p| p.copy_from_slice(data))
     }
 
     /// `ki_complete`: the request completes with `res` (bytes, or an
-    /// error; a count above the request's or an internal errno becomes
-    /// `-EIO`, a restart code `-EINTR`). The completion event reaches the
-    /// AIO ring from a work item, after the pins are given back.
+    /// error). A count above the bytes [`Self::copy_from_slice`] wrote, or
+    /// an internal errno, becomes `-EIO`; a restart code `-EINTR`. The
+    /// completion event reaches the AIO ring from a work item, after the
+    /// pins and their charge are given back.
     pub fn ki_complete(mut self, res: Result<usize>) {
+        let written = self.pages().map_or(0, |p| p.written());
+        let res = match res {
+            Ok(n) if n > written => Err(EIO),
+            r => r,
+        };
         if let Some(req) = self.req.take() {
             req.result.store(req.result_of(res), Ordering::Release);
             AioRequest::finish(req);

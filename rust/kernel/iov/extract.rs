@@ -1,25 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! User pages pinned out of an `iov_iter`, to be written after the call that
-//! handed the iterator in has returned: what an asynchronous read needs,
-//! since the iterator (and the iovec array behind it, on the submitter's
-//! stack) is gone when `io_submit()` returns.
+//! User pages pinned long-term out of an `iov_iter`, to be written after the
+//! call that handed the iterator in has returned: what an asynchronous read
+//! needs, since the iterator (and the iovec array behind it, on the
+//! submitter's stack) is gone when `io_submit()` returns.
 //!
-//! `iov_iter_extract_pages()` pins the pages of user-backed iterators
-//! (`FOLL_PIN`, counted in `/proc/vmstat` as `nr_foll_pin_acquired`);
+//! The pins may be held indefinitely (until a datagram comes), so they are
+//! long-term pins (`Documentation/core-api/pin_user_pages.rst`, "CASE 2"):
+//! `pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM)` per piece of the
+//! iterator, as io_uring pins registered buffers (`io_pin_pages`) and
+//! AF_XDP a umem. With `FOLL_LONGTERM`, gup refuses (`EFAULT`) a writable
+//! shared file mapping whose filesystem tracks dirty pages (the data would
+//! be written behind its back, perhaps under writeback), and migrates the
+//! pages out of `ZONE_MOVABLE`/CMA first. Anonymous memory, private file
+//! mappings and shmem (tmpfs, memfd), which has no writeback, are pinned.
+//! `iov_iter_extract_pages()` cannot pass `FOLL_LONGTERM`, hence the loop
+//! here. The pins are counted in `/proc/vmstat` as `nr_foll_pin_acquired`.
+//!
 //! [`ExtractedPages`] gives every pin back exactly once:
 //! `unpin_user_pages_dirty_lock()` after data was written (it may sleep, so
-//! only in process context), `unpin_user_pages()` from `Drop` otherwise
-//! (which does not sleep, so a drop anywhere is fine).
+//! only in process context), `unpin_user_pages()` from `Drop` otherwise.
+//! It is `pub(crate)`: a driver could otherwise unpin from atomic context,
+//! drop written pages without dirtying them, or keep long-term pins in a
+//! structure of its own. Drivers get at it only through `fs::aio`, whose
+//! work item gives the pins back in process context.
 //!
 //! C headers: [`include/linux/uio.h`](srctree/include/linux/uio.h),
 //! [`include/linux/mm.h`](srctree/include/linux/mm.h)
 
 use super::IovIterDest;
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KVec},
     bindings,
     error::{code::*, Result},
+    ffi::c_int,
 };
 
 /// One contiguous run of user memory: `len` bytes from `offset` in the first
@@ -33,37 +47,25 @@ struct Run {
 
 /// Pinned user pages, the destination of a read that completes later.
 ///
-/// # Examples
-///
-/// Only user memory can be kept: a kernel buffer's iterator is refused,
-/// and nothing is taken from it.
-///
-/// ```
-/// use kernel::{error::code_ext::EOPNOTSUPP, iov::IovIterDest};
-///
-/// let mut buf = [0u8; 16];
-/// IovIterDest::with_kernel_buf(&mut buf, |iter| {
-///     assert!(iter.extract_pages(16, 1).err() == Some(EOPNOTSUPP));
-///     assert_eq!(iter.len(), 16);
-/// });
-/// ```
-///
 /// # Invariants
 ///
-/// - Every pointer in `pages` is a page pinned with `FOLL_PIN` by
-///   `iov_iter_extract_pages()` on a user-backed iterator, pinned once per
-///   entry, and not yet unpinned. The pin keeps the page itself alive
-///   (whatever happens to the mapping), so writing it through a kernel
-///   mapping is valid at any time until it is unpinned.
+/// - Every pointer in `pages` is a page pinned by `pin_user_pages_fast()`
+///   with `FOLL_WRITE | FOLL_LONGTERM` (so `FOLL_PIN`), once per entry, and
+///   not yet unpinned. The pin keeps the page itself alive (whatever
+///   happens to the mapping), so writing it through a kernel mapping is
+///   valid at any time until it is unpinned.
 /// - The runs cover `pages` in order, each inside its pages
 ///   (`offset + len <= PAGE_SIZE * pages of the run`, `offset < PAGE_SIZE`);
 ///   `len` is the sum of their lengths.
-pub struct ExtractedPages {
+/// - `written <= len`; `written_once` is set by the first write.
+pub(crate) struct ExtractedPages {
     pages: KVec<*mut bindings::page>,
     runs: KVec<Run>,
     len: usize,
-    /// Bytes written so far (from the start), which makes the pages dirty.
+    /// Bytes written (from the start), which makes the pages dirty.
     written: usize,
+    /// Whether the one write happened (even of 0 bytes).
+    written_once: bool,
 }
 
 // SAFETY: The pins are not tied to the task that took them: any thread may
@@ -75,98 +77,120 @@ unsafe impl Sync for ExtractedPages {}
 const PAGE_SIZE: usize = bindings::PAGE_SIZE;
 
 impl ExtractedPages {
-    /// `iov_iter_extract_pages()` in a loop: pins the pages behind the first
-    /// `max_bytes` bytes of `iter`, at most `max_pages` pages (an iovec of
-    /// many small elements may need a page per element: the pinned range
-    /// then ends earlier, which the reader sees as a smaller buffer), and
-    /// advances the iterator past them.
+    /// Pins the pages behind the first `max_bytes` bytes of `iter`, at most
+    /// `max_pages` pages, one `pin_user_pages_fast()` per piece (iovec
+    /// element), and advances the iterator past them. An iovec of many
+    /// small elements may need a page per element: the pinned range then
+    /// ends earlier, which the reader sees as a smaller buffer. Process
+    /// context (gup may fault pages in and sleep).
     ///
     /// Only user-backed iterators (`ITER_UBUF`, `ITER_IOVEC`) can be kept
     /// beyond the call: a kernel iterator's memory (a `kvec` on someone's
     /// stack, a bio's pages) belongs to its caller, so those give
-    /// `EOPNOTSUPP`. A page that cannot be pinned for writing (unmapped,
-    /// read-only) gives `EFAULT`, with everything pinned so far given back.
-    pub fn extract(iter: &mut IovIterDest<'_>, max_bytes: usize, max_pages: usize) -> Result<Self> {
+    /// `EOPNOTSUPP`. A page that cannot be pinned for writing long-term
+    /// (unmapped, read-only, a shared mapping of a file whose filesystem
+    /// tracks dirty pages) gives `EFAULT`, and other gup errors (`ENOMEM`)
+    /// are passed on, with everything pinned so far given back.
+    pub(crate) fn extract(iter: &mut IovIterDest<'_>, max_bytes: usize, max_pages: usize) -> Result<Self> {
         // SAFETY: A valid iterator (type invariant of `IovIterDest`).
-        if !unsafe { bindings::iov_iter_extract_will_pin(iter.iov.get()) } {
+        if !unsafe { bindings::user_backed_iter(iter.iov.get()) } {
             return Err(crate::error::code_ext::EOPNOTSUPP);
         }
         let want = iter.len().min(max_bytes);
         let mut this = Self {
-            pages: KVec::with_capacity(max_pages, GFP_KERNEL)?,
-            runs: KVec::with_capacity(max_pages, GFP_KERNEL)?,
+            pages: KVec::with_capacity(max_pages, GFP_KERNEL_ACCOUNT)?,
+            runs: KVec::with_capacity(max_pages, GFP_KERNEL_ACCOUNT)?,
             len: 0,
             written: 0,
+            written_once: false,
         };
         while this.len < want && this.pages.len() < max_pages {
-            let room = max_pages - this.pages.len();
+            let mut seg: usize = 0;
+            // SAFETY: A valid user-backed iterator with bytes left
+            // (`this.len < want <= count` before the first advance, and
+            // each advance takes what `len` gains), so its current piece
+            // exists; `seg` is a valid out-pointer.
+            let addr = unsafe { bindings::iov_iter_user_seg(iter.iov.get(), &mut seg) } as usize;
+            let seg = seg.min(want - this.len);
+            if seg == 0 {
+                // An empty iovec element: advancing by 0 steps over it
+                // (bytes are left, so a non-empty element follows).
+                // SAFETY: A valid iterator; 0 is within its count.
+                unsafe { bindings::iov_iter_advance(iter.iov.get(), 0) };
+                continue;
+            }
+            let offset = addr % PAGE_SIZE;
             let first = this.pages.len();
+            let npages = (offset + seg).div_ceil(PAGE_SIZE).min(max_pages - first);
+            let n = seg.min(npages * PAGE_SIZE - offset);
             // SAFETY: `first <= capacity`, so this points into (or one past)
             // the allocation; only the spare capacity is written through it.
-            let mut slot = unsafe { this.pages.as_mut_ptr().add(first) };
-            let mut offset: usize = 0;
-            // SAFETY: A valid user-backed destination iterator; `slot` is
-            // non-null, so the function fills it rather than allocating,
-            // with at most `room` pointers, which the capacity has. It
-            // advances the iterator by what it returns.
-            let n = unsafe {
-                bindings::iov_iter_extract_pages(
-                    iter.iov.get(),
-                    &mut slot,
-                    want - this.len,
-                    room as u32,
-                    0,
-                    &mut offset,
+            let slot = unsafe { this.pages.as_mut_ptr().add(first) };
+            // SAFETY: `slot` has room for `npages` pointers (capacity
+            // `max_pages`, `first + npages <= max_pages`), which is all
+            // gup writes. The user range is checked by gup itself
+            // (`access_ok`, then the VMAs under the mmap lock); a bad one
+            // gives an error or fewer pages, not a fault. `npages` fits a
+            // `c_int` (it is at most `max_pages`, a small count of a
+            // driver's choosing), and the flags are valid for a pin.
+            let got = unsafe {
+                bindings::pin_user_pages_fast(
+                    (addr - offset) as _,
+                    npages as c_int,
+                    bindings::FOLL_WRITE | bindings::FOLL_LONGTERM,
+                    slot,
                 )
             };
-            if n <= 0 {
-                // `this` drops: what was pinned so far is given back.
-                return Err(if n < 0 { crate::error::Error::from_errno(n as i32) } else { EFAULT });
+            if got > 0 {
+                // SAFETY: gup pinned and stored `got <= npages` pages at
+                // `first..`, within the capacity.
+                // INVARIANT: Pinned once each, so `Drop` gives them back,
+                // also on the error path below.
+                unsafe { this.pages.set_len(first + got as usize) };
             }
-            let n = n as usize;
-            let npages = (offset + n).div_ceil(PAGE_SIZE);
-            // SAFETY: `iov_iter_extract_pages` pinned and stored `npages`
-            // pages (its byte count is capped at what they cover) at
-            // `first..`, within the capacity.
-            unsafe { this.pages.set_len(first + npages) };
-            // INVARIANT: One run per call, over the pages it just pinned;
-            // the run count cannot exceed the page count (each run has at
-            // least one page), hence the capacity.
-            this.runs.push(Run { first, offset, len: n }, GFP_KERNEL)?;
+            if got != npages as c_int {
+                // `this` drops: what was pinned so far is given back.
+                return Err(if got < 0 { crate::error::Error::from_errno(got) } else { EFAULT });
+            }
+            // INVARIANT: One run per piece, over the pages just pinned
+            // (`offset + n <= npages * PAGE_SIZE`); the run count cannot
+            // exceed the page count (each run has at least one page), hence
+            // the capacity.
+            this.runs.push(Run { first, offset, len: n }, GFP_KERNEL_ACCOUNT)?;
             this.len += n;
+            // SAFETY: A valid iterator; `n <= seg`, within what is left.
+            unsafe { bindings::iov_iter_advance(iter.iov.get(), n) };
         }
         Ok(this)
     }
 
     /// Bytes of user memory pinned.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether nothing is pinned (a zero-length read).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Pages pinned (what the pins cost: `page_count() * PAGE_SIZE`).
-    pub fn page_count(&self) -> usize {
+    pub(crate) fn page_count(&self) -> usize {
         self.pages.len()
     }
 
-    /// Bytes written so far by [`Self::copy_from_slice`].
-    pub fn written(&self) -> usize {
+    /// Bytes written by [`Self::copy_from_slice`]: the most a completion
+    /// may report.
+    pub(crate) fn written(&self) -> usize {
         self.written
     }
 
     /// Writes `data` into the pinned memory from the start, as much as fits;
     /// returns the byte count. Runs in any context (no fault can happen:
-    /// the pages are pinned and written through `kmap_local_page`). Only
-    /// the first call writes; later ones return 0, so the count is always
-    /// what the reader gets.
-    pub fn copy_from_slice(&mut self, data: &[u8]) -> usize {
-        if self.written != 0 {
+    /// the pages are pinned and written with `memcpy_to_page`, which maps
+    /// each with `kmap_local_page` and flushes the data cache for aliasing
+    /// caches). Only the first call writes (even a 0-byte one); later ones
+    /// return 0, so [`Self::written`] is always what the reader gets.
+    pub(crate) fn copy_from_slice(&mut self, data: &[u8]) -> usize {
+        if self.written_once {
             return 0;
         }
+        self.written_once = true;
         let total = data.len().min(self.len);
         let mut done = 0;
         for run in self.runs.iter() {
@@ -176,19 +200,14 @@ impl ExtractedPages {
             while left > 0 {
                 let chunk = left.min(PAGE_SIZE - offset);
                 // SAFETY: `pages[page]` is pinned (type invariant), so the
-                // page is alive; `kmap_local_page` maps it for this CPU
-                // until the `kunmap_local` below.
-                let addr = unsafe { bindings::kmap_local_page(self.pages[page]) };
-                // SAFETY: `offset + chunk <= PAGE_SIZE` (a run stays inside
-                // its pages, `chunk` is capped at the page's end); the
-                // source is `chunk` bytes of `data` from `done`, in bounds
-                // since `done + chunk <= total <= data.len()`. Kernel and
-                // user memory do not overlap.
+                // page is alive; `offset + chunk <= PAGE_SIZE` (a run stays
+                // inside its pages, `chunk` is capped at the page's end);
+                // the source is `chunk` bytes of `data` from `done`, in
+                // bounds since `done + chunk <= total <= data.len()`.
+                // Kernel and user memory do not overlap.
                 unsafe {
-                    core::ptr::copy_nonoverlapping(data.as_ptr().add(done), addr.cast::<u8>().add(offset), chunk)
+                    bindings::memcpy_to_page(self.pages[page], offset, data.as_ptr().add(done).cast(), chunk)
                 };
-                // SAFETY: The mapping made above, released once.
-                unsafe { bindings::kunmap_local(addr) };
                 done += chunk;
                 left -= chunk;
                 offset = 0;
@@ -198,14 +217,18 @@ impl ExtractedPages {
                 break;
             }
         }
+        // INVARIANT: `done <= total <= len`.
         self.written = done;
         done
     }
 
     /// Gives the pins back, marking the pages dirty if anything was written
     /// (`unpin_user_pages_dirty_lock()`, which may sleep: process context
-    /// only).
-    pub fn unpin_dirty(mut self) {
+    /// only, which `might_sleep()` checks).
+    pub(crate) fn unpin_dirty(mut self) {
+        // SAFETY: No preconditions: it checks (`CONFIG_DEBUG_ATOMIC_SLEEP`)
+        // that sleeping is allowed here, and warns if not.
+        unsafe { bindings::might_sleep() };
         let dirty = self.written > 0;
         let pages = core::mem::replace(&mut self.pages, KVec::new());
         if pages.is_empty() {
@@ -221,7 +244,9 @@ impl ExtractedPages {
 impl Drop for ExtractedPages {
     /// Gives back the pins that [`Self::unpin_dirty`] did not, without
     /// marking the pages dirty: `unpin_user_pages()` does not sleep, so a
-    /// drop in any context is fine.
+    /// drop in any context is fine. Only paths where nothing was written
+    /// drop it (an extraction that failed, a charge refused); `fs::aio`
+    /// unpins every request it queued with [`Self::unpin_dirty`].
     fn drop(&mut self) {
         if self.pages.is_empty() {
             return;

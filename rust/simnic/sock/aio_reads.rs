@@ -10,9 +10,11 @@
 //! the AIO core, which does not tell the driver: the entry stays here,
 //! inert, until it is met. [`AioReads::push_back`] first drops the cancelled
 //! ones, so they never take the place of live ones, and the receive path
-//! skips them. Each entry is charged what it pins (its pages), against the
-//! NIC's receive memory budget by the caller and here in [`AioReads::bytes`];
-//! the charge goes when the entry leaves, whichever way.
+//! skips them. An entry costs the NIC nothing: the pages it pins are the
+//! reader's own memory, charged to the reader's `RLIMIT_MEMLOCK` by the
+//! layer (`Kiocb::queue`) and given back when they are unpinned, at the
+//! completion or the cancellation itself, not when the entry leaves here.
+//! What an entry costs the kernel is bounded by `N` per endpoint.
 //!
 //! Plain `core` Rust with no kernel dependency: simnic.ko compiles it, and so
 //! does `crates/simnic-core`, which tests it on the host. The caller provides
@@ -25,8 +27,6 @@ use crate::sock::dgram_queue::Slots;
 pub trait PostedRead {
     /// Whether it was cancelled meanwhile: it can only be dropped.
     fn is_cancelled(&self) -> bool;
-    /// Bytes it is charged (the memory it pins).
-    fn charge(&self) -> usize;
 }
 
 /// Why [`AioReads::push_back`] refused a read.
@@ -41,13 +41,11 @@ pub enum PostFull {
 /// A FIFO of at most `N` posted reads, in `S`'s slots.
 ///
 /// Invariants: `slots` is empty or has `N` slots; the posted reads are
-/// `slots[head..head+len]` (mod `N`), all `Some`, every other slot `None`;
-/// `bytes` is the sum of their charges.
+/// `slots[head..head+len]` (mod `N`), all `Some`, every other slot `None`.
 pub struct AioReads<T, S, const N: usize> {
     slots: S,
     head: usize,
     len: usize,
-    bytes: usize,
     _t: core::marker::PhantomData<T>,
 }
 
@@ -64,7 +62,6 @@ impl<T: PostedRead, S: Slots<T>, const N: usize> AioReads<T, S, N> {
             slots: S::empty(),
             head: 0,
             len: 0,
-            bytes: 0,
             _t: core::marker::PhantomData,
         }
     }
@@ -79,21 +76,15 @@ impl<T: PostedRead, S: Slots<T>, const N: usize> AioReads<T, S, N> {
         self.len == 0
     }
 
-    /// The charge of the posted reads.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
     fn cap(&self) -> usize {
         self.slots.slots().len()
     }
 
-    /// Posts `r` behind the others, after dropping the cancelled ones (whose
-    /// charge is added to `freed`, for the caller to give back). Refused
-    /// with `r` if `N` live reads are posted, or if the slot array (made at
-    /// the first post) cannot be allocated.
-    pub fn push_back(&mut self, r: T, freed: &mut usize) -> Result<(), (T, PostFull)> {
-        *freed += self.prune();
+    /// Posts `r` behind the others, after dropping the cancelled ones.
+    /// Refused with `r` if `N` live reads are posted, or if the slot array
+    /// (made at the first post) cannot be allocated.
+    pub fn push_back(&mut self, r: T) -> Result<(), (T, PostFull)> {
+        self.prune();
         if self.cap() == 0 {
             match S::try_with_slots(N) {
                 Some(s) if s.slots().len() == N => self.slots = s,
@@ -105,14 +96,13 @@ impl<T: PostedRead, S: Slots<T>, const N: usize> AioReads<T, S, N> {
             return Err((r, PostFull::Slots));
         }
         let at = (self.head + self.len) % N;
-        self.bytes += r.charge();
         self.slots.slots_mut()[at] = Some(r);
         self.len += 1;
         Ok(())
     }
 
     /// Takes the oldest read, cancelled or not (the caller drops a cancelled
-    /// one and takes the next), and its charge off the queue.
+    /// one and takes the next).
     pub fn pop_front(&mut self) -> Option<T> {
         if self.len == 0 {
             return None;
@@ -121,23 +111,19 @@ impl<T: PostedRead, S: Slots<T>, const N: usize> AioReads<T, S, N> {
         let r = self.slots.slots_mut()[head].take();
         self.head = (head + 1) % N;
         self.len -= 1;
-        if let Some(r) = &r {
-            self.bytes -= r.charge();
-        }
         r
     }
 
     /// Drops the cancelled reads, keeping the order of the others; returns
-    /// their charge.
+    /// how many were dropped.
     pub fn prune(&mut self) -> usize {
         let (head, len) = (self.head, self.len);
         let mut kept = 0;
-        let mut freed = 0;
         for i in 0..len {
             let from = (head + i) % N;
             let r = self.slots.slots_mut()[from].take();
             match r {
-                Some(r) if r.is_cancelled() => freed += r.charge(),
+                Some(r) if r.is_cancelled() => {}
                 Some(r) => {
                     self.slots.slots_mut()[(head + kept) % N] = Some(r);
                     kept += 1;
@@ -145,22 +131,19 @@ impl<T: PostedRead, S: Slots<T>, const N: usize> AioReads<T, S, N> {
                 None => {}
             }
         }
+        let dropped = len - kept;
         self.len = kept;
-        self.bytes -= freed;
-        freed
+        dropped
     }
 
     /// Takes every read off the queue, oldest first, into `each` (at
     /// shutdown, to complete them; at release, to drop them). The slot array
-    /// is freed. Returns their charge.
-    pub fn drain(&mut self, mut each: impl FnMut(T)) -> usize {
-        let freed = self.bytes;
+    /// is freed.
+    pub fn drain(&mut self, mut each: impl FnMut(T)) {
         while let Some(r) = self.pop_front() {
             each(r);
         }
         self.slots = S::empty();
         self.head = 0;
-        self.bytes = 0;
-        freed
     }
 }

@@ -121,16 +121,15 @@ impl<T> Slots<T> for KVec<Option<T>> {
 type RxQueue = DgramQueue<Received, KVec<Option<Received>>, RX_QUEUE_SLOTS>;
 
 /// A posted AIO read: the request `fs/aio.c` left with the endpoint
-/// (`-EIOCBQUEUED`), charged the pages it pins.
+/// (`-EIOCBQUEUED`). The pages it pins are the reader's memory, charged to
+/// the reader's `RLIMIT_MEMLOCK` by `Kiocb::queue`, not to the NIC's
+/// receive budget (which bounds kernel memory, as `udp_mem` does, and which
+/// a pending `recvmsg` does not touch either).
 pub(crate) struct PostedAio(AsyncKiocb);
 
 impl PostedRead for PostedAio {
     fn is_cancelled(&self) -> bool {
         self.0.is_cancelled()
-    }
-
-    fn charge(&self) -> usize {
-        self.0.page_count() * PAGE_SIZE
     }
 }
 
@@ -528,36 +527,25 @@ impl Endpoint {
     /// posted first. What arrived since it looked is looked at again under
     /// the receive queue's lock, which the receive path, `set_error` and
     /// `shutdown` take to hand things to posted reads: each either sees the
-    /// read posted or is seen here. The read is charged the pages it pins
-    /// against the NIC's receive memory budget; `ENOBUFS` completes it if
-    /// that is used up or [`AIO_READS_MAX`] reads are posted already.
+    /// read posted or is seen here. `ENOBUFS` completes it if
+    /// [`AIO_READS_MAX`] reads are posted already. The NIC's receive budget
+    /// is not charged: the pinned pages are the reader's, charged to its
+    /// `RLIMIT_MEMLOCK` by `Kiocb::queue` until they are unpinned.
     pub(crate) fn post_aio_read(&self, read: AsyncKiocb) {
-        let nic = &*self.nic;
-        let pins = read.page_count() * PAGE_SIZE;
-        if !nic.rx_mem_charge(pins) {
-            if let Some(read) = read.try_claim() {
-                read.ki_complete(Err(ENOBUFS));
-            }
-            return;
-        }
         let mut q = self.rxq.lock();
         // Under the queue's lock, which the ring's setup activates it
         // under before it ends the reads posted until then.
         if self.rx_ring.is_active() {
             drop(q);
-            nic.rx_mem_uncharge(pins);
             if let Some(read) = read.try_claim() {
                 read.ki_complete(Err(EINVAL));
             }
             return;
         }
         let Some(found) = self.try_recv_locked(&mut q) else {
-            let mut freed = 0;
-            let r = q.aio.push_back(PostedAio(read), &mut freed);
+            let r = q.aio.push_back(PostedAio(read));
             drop(q);
-            nic.rx_mem_uncharge(freed);
             if let Err((PostedAio(read), why)) = r {
-                nic.rx_mem_uncharge(pins);
                 if let Some(read) = read.try_claim() {
                     read.ki_complete(Err(match why {
                         PostFull::Slots => ENOBUFS,
@@ -568,7 +556,6 @@ impl Endpoint {
             return;
         };
         drop(q);
-        nic.rx_mem_uncharge(pins);
         let Some(read) = read.try_claim() else {
             // Cancelled meanwhile: what it took goes back to the next reader.
             self.put_back(found);
@@ -584,19 +571,11 @@ impl Endpoint {
         }
     }
 
-    /// Gives back what a reader took and could not use: a datagram goes
-    /// back to the head of the queue (readable again: the wake-up it
-    /// consumed is passed on), an error becomes pending again.
+    /// Gives back what a reader took and could not use: a datagram goes to
+    /// [`Self::give_back`], an error becomes pending again.
     fn put_back(&self, found: Rx) {
         match found {
-            Rx::Datagram(d) => {
-                {
-                    let mut q = self.rxq.lock();
-                    q.requeue_front(d);
-                    self.publish_queued(&q);
-                }
-                (self.data_ready)(self);
-            }
+            Rx::Datagram(d) => self.give_back(d),
             Rx::Error(e) => {
                 let _ = self.err.compare_exchange(0, e.to_errno().wrapping_neg(), AcqRel, Acquire);
                 (self.error_report)(self);
@@ -605,12 +584,45 @@ impl Endpoint {
         }
     }
 
+    /// The one way back for a datagram a reader took off the queue and
+    /// could not use (its copy failed, or the AIO read that took it was
+    /// cancelled meanwhile). Decided under the receive queue's lock, which
+    /// the ring's setup, the receive path and the posting of AIO reads
+    /// take too, so it goes where a datagram arriving now would go:
+    ///
+    /// - the mmap ring is active: `read()` cannot return it any more and
+    ///   the ring's setup purged the queue, so it is dropped (counted as
+    ///   purged) and its charges given back, rather than left in a queue
+    ///   nobody reads, with `POLLIN` forever;
+    /// - an AIO read was posted while it was out: the oldest live one
+    ///   completes with it (posted reads come first, and the receive queue
+    ///   stays empty while reads are posted);
+    /// - otherwise it goes back to the head of the queue, and the wake-up
+    ///   its reader consumed is passed on.
+    fn give_back(&self, d: Received) {
+        let mut q = self.rxq.lock();
+        if self.rx_ring.is_active() {
+            drop(q);
+            self.rx_ring.count_purged(1);
+            self.consumed(d);
+            return;
+        }
+        if let Some(read) = self.claim_aio_read(&mut q) {
+            drop(q);
+            self.complete_aio_read(read, &d);
+            self.consumed(d);
+            return;
+        }
+        q.requeue_front(d);
+        self.publish_queued(&q);
+        drop(q);
+        (self.data_ready)(self);
+    }
+
     /// The oldest posted AIO read that was not cancelled, taken for
-    /// completion; the cancelled ones met on the way are dropped. Their
-    /// charges go back to the NIC.
+    /// completion; the cancelled ones met on the way are dropped.
     fn claim_aio_read(&self, q: &mut RxState) -> Option<ClaimedKiocb> {
         while let Some(posted) = q.aio.pop_front() {
-            self.nic.rx_mem_uncharge(posted.charge());
             if let Some(read) = posted.0.try_claim() {
                 return Some(read);
             }
@@ -654,12 +666,11 @@ impl Endpoint {
     /// ring's setup); at release they are all cancelled already (each held
     /// the file), and are just dropped.
     fn end_aio_reads(&self, res: Option<Result<usize>>) {
-        let freed = self.rxq.lock().aio.drain(|posted| {
+        self.rxq.lock().aio.drain(|posted| {
             if let (Some(r), Some(read)) = (res, posted.0.try_claim()) {
                 read.ki_complete(r);
             }
         });
-        self.nic.rx_mem_uncharge(freed);
     }
 
     /// Dequeues one datagram and hands at most `room` bytes of it to `copy`
@@ -694,13 +705,9 @@ impl Endpoint {
         let len = d.payload_len();
         let want = len.min(room);
         if let Err(e) = copy(&d.payload()[..want]) {
-            {
-                let mut q = self.rxq.lock();
-                q.requeue_front(d);
-                self.publish_queued(&q);
-            }
-            // Readable again: pass on the wake-up we consumed.
-            (self.data_ready)(self);
+            // To the next reader, to a read posted meanwhile, or nowhere if
+            // the ring was set up meanwhile.
+            self.give_back(d);
             return Err(e);
         }
         trace::recv_copy(self.port(), len as u32, want as u32);

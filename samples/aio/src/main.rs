@@ -19,7 +19,12 @@
 //! the program prints the payload from the buffer it submitted.
 //!
 //! `--depth` reads are kept posted at all times (each completed one is
-//! submitted again); they take the datagrams in the order they were posted.
+//! submitted again); they take the datagrams in the order they were posted,
+//! but their events may reach the ring in another order (each completes
+//! from a work item on the CPU that completed it), so each event is matched
+//! to its buffer by its `aio_data`, never by its position. The buffers'
+//! pages stay pinned while the reads are posted, charged to the user's
+//! `RLIMIT_MEMLOCK` (a read past it fails with `ENOBUFS`).
 //! At the end `io_destroy()` cancels the reads still posted and waits for
 //! them. Every system call is made directly (`syscall(SYS_io_submit, ...)`,
 //! as glibc has no wrappers) and printed.

@@ -747,3 +747,582 @@ pub fn aio_poll_cancel() -> TestResult {
     );
     expect_datagram(fd, b"p", "the datagram the poll saw")
 }
+
+/// Sets this process's `RLIMIT_MEMLOCK` (soft and hard) to `bytes`.
+fn set_memlock(bytes: usize) -> TestResult {
+    let lim = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: a valid rlimit.
+    ensure!(
+        unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) } == 0,
+        "setrlimit(RLIMIT_MEMLOCK): {}",
+        errname(errno())
+    );
+    Ok(())
+}
+
+/// Posts a 64-byte read into each of `bufs` (one page each) on `fd`; every
+/// one must wait (none completes in io_submit). The iocbs are made before
+/// the first is submitted: they must stay where they are until reaped (the
+/// vector's buffer does not move when the vector does).
+fn post_waiting(ctx: &AioContext, fd: i32, bufs: &[usize], what: &str) -> Result<Vec<Iocb>, String> {
+    let mut cbs: Vec<Iocb> = bufs
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| Iocb::pread(fd, b as *mut u8, 64, 0x100 + i as u64))
+        .collect();
+    for cb in cbs.iter_mut() {
+        ctx.submit_one(cb, what)?;
+    }
+    let ev = ctx.events(0, 0)?;
+    ensure!(ev.is_empty(), "{what}: completed in io_submit: {ev:?}");
+    Ok(cbs)
+}
+
+/// One read more than `RLIMIT_MEMLOCK` allows completes in io_submit with
+/// `ENOBUFS`.
+fn expect_memlock_full(ctx: &AioContext, fd: i32, buf: usize, what: &str) -> TestResult {
+    let mut cb = Iocb::pread(fd, buf as *mut u8, 64, 0xF00);
+    ctx.submit_one(&mut cb, what)?;
+    let ev = ctx.events(0, 0)?;
+    ensure!(
+        ev.len() == 1 && ev[0].data == 0xF00 && ev[0].res == neg(libc::ENOBUFS),
+        "{what}: {ev:?}, expected ENOBUFS in io_submit (over RLIMIT_MEMLOCK)"
+    );
+    Ok(())
+}
+
+/// The pages a posted read pins are the reader's memory, held as long as
+/// it likes: they are charged to the reader's `RLIMIT_MEMLOCK` (the user's
+/// `locked_vm`, as io_uring's registered buffers and AF_XDP's umem are),
+/// not to the NIC's receive budget. As uid nobody with a 4-page limit:
+/// four one-page reads wait, a fifth completes in io_submit with
+/// `ENOBUFS`; `GET_LIMITS` rx_mem does not move and another endpoint keeps
+/// receiving. The charge goes exactly when the pins go, whichever way:
+/// a failed pin (`EFAULT`, half an iovec pinned) charges nothing; after
+/// io_cancel (with nothing else happening on that endpoint), a
+/// completion, shutdown's end of file, io_destroy and the exit of a
+/// process with reads posted, exactly the freed pages fit again and one
+/// more does not.
+pub fn aio_pins_charged_to_memlock() -> TestResult {
+    const LIMIT: usize = 4;
+    crate::cases::privilege::as_nobody("posted reads against RLIMIT_MEMLOCK", || {
+        let page = page_size();
+        set_memlock(LIMIT * page)?;
+        let area = map_pages(24, libc::PROT_READ | libc::PROT_WRITE)?;
+        let b = |i: usize| area + i * page;
+        let (e, f, g) = (open_dev()?, open_dev()?, open_dev()?);
+        let (efd, ffd, gfd) = (e.as_raw_fd(), f.as_raw_fd(), g.as_raw_fd());
+        let mem0 = limits(&e)?.rx_mem;
+        let ctx = AioContext::new(64)?;
+
+        // A failed pin charges nothing: an unmapped buffer, and an iovec
+        // whose first element pinned a page before the second failed.
+        unmap(b(23), 1)?;
+        let mut cb = Iocb::pread(efd, b(23) as *mut u8, 64, 1);
+        ctx.submit_one(&mut cb, "an unmapped buffer")?;
+        let iov = [
+            libc::iovec { iov_base: b(22) as *mut _, iov_len: 16 },
+            libc::iovec { iov_base: b(23) as *mut _, iov_len: 16 },
+        ];
+        let mut cb = Iocb::preadv(efd, &iov, 2);
+        ctx.submit_one(&mut cb, "a half-bad iovec")?;
+        let ev = ctx.events(0, 0)?;
+        ensure!(
+            ev.len() == 2 && ev.iter().all(|e| e.res == neg(libc::EFAULT)),
+            "bad buffers: {ev:?}, expected two EFAULT"
+        );
+
+        let a = post_waiting(&ctx, efd, &[b(0), b(1), b(2), b(3)], "four reads within the limit")?;
+        expect_memlock_full(&ctx, ffd, b(4), "a fifth read, on another endpoint")?;
+        let mem = limits(&e)?.rx_mem;
+        ensure!(mem == mem0, "GET_LIMITS rx_mem {mem} with four reads posted, {mem0} before");
+        send(ffd, b"still receiving", "write to the other endpoint")?;
+        expect_datagram(ffd, b"still receiving", "the other endpoint, with four reads posted")?;
+
+        // io_cancel: the page comes back at once, though the cancelled
+        // read stays on the idle endpoint's list until it is next met.
+        match ctx.cancel(&a[0]) {
+            Err(libc::EINPROGRESS) => {}
+            r => return Err(format!("io_cancel: {r:?}, expected EINPROGRESS")),
+        }
+        let ev = ctx.expect_events(1, COMPLETION_MS, "the cancelled read")?;
+        ensure!(ev[0].res == neg(libc::ECANCELED), "cancelled read: {ev:?}");
+        let _f1 = post_waiting(&ctx, ffd, &[b(5)], "a read after io_cancel")?;
+        expect_memlock_full(&ctx, ffd, b(4), "one more after io_cancel")?;
+
+        // A completion.
+        send(efd, b"x", "write to the endpoint with reads posted")?;
+        let ev = ctx.expect_events(1, COMPLETION_MS, "the completed read")?;
+        ensure!(ev[0].res == 1, "completion: {ev:?}, expected 1 byte");
+        let _f2 = post_waiting(&ctx, ffd, &[b(6)], "a read after a completion")?;
+        expect_memlock_full(&ctx, ffd, b(4), "one more after a completion")?;
+
+        // shutdown(SHUT_RD): both reads left on `e` get end of file.
+        e.shutdown(simnic::SHUT_RD).map_err(|x| format!("shutdown: {x}"))?;
+        let ev = ctx.expect_events(2, COMPLETION_MS, "the reads at shutdown")?;
+        ensure!(ev.iter().all(|e| e.res == 0), "shutdown: {ev:?}, expected two 0");
+        let _f3 = post_waiting(&ctx, ffd, &[b(7), b(8)], "two reads after shutdown")?;
+        expect_memlock_full(&ctx, gfd, b(4), "one more after shutdown")?;
+
+        // io_destroy cancels the four on `f`.
+        ctx.destroy()?;
+        let ctx = AioContext::new(64)?;
+        let g4 = post_waiting(&ctx, gfd, &[b(9), b(10), b(11), b(12)], "four reads after io_destroy")?;
+        expect_memlock_full(&ctx, gfd, b(4), "one more after io_destroy")?;
+        ctx.destroy()?;
+        drop(g4);
+
+        // A process that exits with four reads posted (its children share
+        // the user, and so its locked_vm).
+        let ready = Pipe::new()?;
+        let go = Pipe::new()?;
+        let (rw, gr) = (ready.w.as_raw_fd(), go.r.as_raw_fd());
+        let bufs: Vec<usize> = (13..17).map(b).collect();
+        let mut child = Child::spawn(move || {
+            let Ok(ctx) = AioContext::new(8) else { return 2 };
+            let Ok(cbs) = post_waiting(&ctx, gfd, &bufs, "the child's reads") else { return 3 };
+            if !Report::ready(0).send(rw) {
+                return 4;
+            }
+            let _ = read(gr, &mut [0u8; 1]);
+            std::mem::forget(cbs);
+            std::mem::forget(ctx);
+            0
+        })?;
+        drop(ready.w);
+        drop(go.r);
+        Reports::new(ready.r).expect(Kind::Ready, 10 * SEC, "the child posting four reads")?;
+        let ctx = AioContext::new(8)?;
+        expect_memlock_full(&ctx, gfd, b(4), "a read while the child has four posted")?;
+        // A byte, not EOF: the child holds a copy of the write end too.
+        okay(
+            write(go.w.as_raw_fd(), b"x").map_err(std::io::Error::from_raw_os_error),
+            "telling the child to exit",
+        )?;
+        child.expect_exit0(10 * SEC, "the child exiting with four reads posted")?;
+        let _g = post_waiting(&ctx, gfd, &[b(17), b(18), b(19), b(20)], "four reads after the child's exit")?;
+        expect_memlock_full(&ctx, gfd, b(4), "one more after the child's exit")?;
+        let mem = limits(&e)?.rx_mem;
+        ensure!(mem == mem0, "GET_LIMITS rx_mem {mem} at the end, {mem0} before");
+        Ok(())
+    })
+}
+
+/// A scratch ramfs mount, unmounted (and its directory removed) on drop.
+struct RamfsMount(std::ffi::CString);
+
+impl RamfsMount {
+    fn new(dir: &str) -> Result<Self, String> {
+        let _ = std::fs::create_dir(dir);
+        let c = std::ffi::CString::new(dir).unwrap();
+        // SAFETY: valid NUL-terminated strings; no mount data.
+        let r = unsafe {
+            libc::mount(c"ramfs".as_ptr(), c.as_ptr(), c"ramfs".as_ptr(), 0, std::ptr::null())
+        };
+        ensure!(r == 0, "mount -t ramfs {dir}: {}", errname(errno()));
+        Ok(Self(c))
+    }
+}
+
+impl Drop for RamfsMount {
+    fn drop(&mut self) {
+        // SAFETY: a valid NUL-terminated path.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        let _ = std::fs::remove_dir(self.0.to_str().unwrap_or("/nonexistent"));
+    }
+}
+
+/// Maps the first page of a new one-page file at `path`.
+fn map_file(path: &str, flags: i32) -> Result<(std::fs::File, usize), String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| format!("{path}: {e}"))?;
+    file.set_len(page_size() as u64).map_err(|e| format!("{path}: set_len: {e}"))?;
+    // SAFETY: a fresh mapping of our file, chosen by the kernel.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            page_size(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    ensure!(p != libc::MAP_FAILED, "mmap {path}: {}", errname(errno()));
+    Ok((file, p as usize))
+}
+
+/// The file's first `n` bytes, read through the file (not the mapping).
+fn file_bytes(file: &std::fs::File, n: usize) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::FileExt;
+    let mut v = vec![0u8; n];
+    file.read_exact_at(&mut v, 0).map_err(|e| format!("pread: {e}"))?;
+    Ok(v)
+}
+
+/// A posted read holds its pins for as long as no datagram comes, so they
+/// are long-term pins (`FOLL_LONGTERM`): gup refuses a writable shared
+/// mapping of a file whose filesystem tracks dirty pages, so the softirq
+/// never writes page cache behind the filesystem's back. A `MAP_SHARED`
+/// ramfs file (which has `page_mkwrite`) gets `EFAULT` in io_submit,
+/// pinning nothing, and its file stays untouched; a `MAP_PRIVATE` mapping
+/// of the same file is private memory and is read into (the file still
+/// untouched); a `MAP_SHARED` tmpfs file (shmem: no writeback, no dirty
+/// tracking) is pinned, and the datagram lands in the file.
+pub fn aio_file_backed_buffers() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let ctx = AioContext::new(8)?;
+    let pins = pinned_pages()?;
+    let mnt = RamfsMount::new("/tmp/simnic-aio-ramfs")?;
+    let (rfile, shared) = map_file("/tmp/simnic-aio-ramfs/f", libc::MAP_SHARED)?;
+    let mut cb = Iocb::pread(fd, shared as *mut u8, 64, 1);
+    ctx.submit_one(&mut cb, "a MAP_SHARED ramfs buffer")?;
+    let ev = ctx.events(0, 0)?;
+    ensure!(
+        ev.len() == 1 && ev[0].res == neg(libc::EFAULT),
+        "a MAP_SHARED ramfs buffer: {ev:?}, expected EFAULT in io_submit"
+    );
+    ensure!(pinned_pages()? == pins, "pages left pinned by the refused read");
+
+    // SAFETY: a fresh private mapping of the ramfs file, one page.
+    let private = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            page_size(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE,
+            rfile.as_raw_fd(),
+            0,
+        )
+    };
+    ensure!(private != libc::MAP_FAILED, "mmap MAP_PRIVATE: {}", errname(errno()));
+    let mut cb = Iocb::pread(fd, private as *mut u8, 64, 2);
+    ctx.submit_one(&mut cb, "a MAP_PRIVATE ramfs buffer")?;
+    send(fd, b"into private", "write")?;
+    let ev = ctx.expect_events(1, COMPLETION_MS, "the MAP_PRIVATE read")?;
+    ensure!(ev[0].data == 2 && ev[0].res == 12, "MAP_PRIVATE read: {ev:?}, expected 12 bytes");
+    // SAFETY: our private mapping, written by the kernel before the event.
+    check_data(unsafe { std::slice::from_raw_parts(private as *const u8, 12) }, b"into private", "the private mapping")?;
+    ensure!(
+        file_bytes(&rfile, 64)?.iter().all(|&x| x == 0),
+        "the ramfs file was written through a private mapping or the refused read"
+    );
+
+    let (tfile, tshared) = map_file("/tmp/simnic-aio-tmpfs-file", libc::MAP_SHARED)?;
+    let mut cb = Iocb::pread(fd, tshared as *mut u8, 64, 3);
+    ctx.submit_one(&mut cb, "a MAP_SHARED tmpfs buffer")?;
+    ensure!(ctx.events(0, 0)?.is_empty(), "the MAP_SHARED tmpfs read did not wait");
+    ensure!(pinned_pages()? == pins + 1, "one page pinned for the tmpfs read, {} now", pinned_pages()? - pins);
+    send(fd, b"into the tmpfs file", "write")?;
+    let ev = ctx.expect_events(1, COMPLETION_MS, "the MAP_SHARED tmpfs read")?;
+    ensure!(ev[0].data == 3 && ev[0].res == 19, "MAP_SHARED tmpfs read: {ev:?}, expected 19 bytes");
+    check_data(&file_bytes(&tfile, 19)?, b"into the tmpfs file", "the tmpfs file, read with pread")?;
+    expect_pins(pins, "after the completions")?;
+    // SAFETY: our mappings, one page each.
+    unsafe {
+        libc::munmap(shared as *mut _, page_size());
+        libc::munmap(private, page_size());
+        libc::munmap(tshared as *mut _, page_size());
+    }
+    drop((rfile, tfile));
+    let _ = std::fs::remove_file("/tmp/simnic-aio-tmpfs-file");
+    drop(mnt);
+    Ok(())
+}
+
+/// Big buffers: a maximum-size datagram (65535 bytes, 17 pages from an
+/// offset inside the first) lands whole; a `PREADV` of 40 16-byte pieces
+/// on 40 distinct pages pins the first `AIO_READ_MAX_PAGES` (34) and no
+/// more, so a 1000-byte datagram fills those 34 pieces (544 bytes, the
+/// result) and the rest stay untouched.
+pub fn aio_big_datagram_and_many_segments() -> TestResult {
+    const MAX_PAGES: usize = 34;
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let ctx = AioContext::new(8)?;
+    let pins = pinned_pages()?;
+    let page = page_size();
+    let big = map_pages(18, libc::PROT_READ | libc::PROT_WRITE)?;
+    let at = big + 100;
+    let mut cb = Iocb::pread(fd, at as *mut u8, simnic::MAX_DATAGRAM, 1);
+    ctx.submit_one(&mut cb, "a 65535-byte read")?;
+    ensure!(
+        pinned_pages()? == pins + 17,
+        "{} pages pinned for 65535 bytes at offset 100, expected 17",
+        pinned_pages()? - pins
+    );
+    let d = pattern(7, simnic::MAX_DATAGRAM);
+    send(fd, &d, "a 65535-byte datagram")?;
+    let ev = ctx.expect_events(1, COMPLETION_MS, "the big read")?;
+    ensure!(ev[0].res == d.len() as i64, "the big read: {}", res_name(ev[0].res));
+    // SAFETY: inside our mapping.
+    check_data(unsafe { std::slice::from_raw_parts(at as *const u8, d.len()) }, &d, "the big read")?;
+    expect_pins(pins, "after the big read")?;
+
+    let area = map_pages(40, libc::PROT_READ | libc::PROT_WRITE)?;
+    let iov: Vec<libc::iovec> = (0..40)
+        .map(|i| libc::iovec { iov_base: (area + i * page + 8) as *mut _, iov_len: 16 })
+        .collect();
+    let mut cb = Iocb::preadv(fd, &iov, 2);
+    ctx.submit_one(&mut cb, "a 40-piece PREADV")?;
+    ensure!(
+        pinned_pages()? == pins + MAX_PAGES as i64,
+        "{} pages pinned for 40 pieces, expected {MAX_PAGES}",
+        pinned_pages()? - pins
+    );
+    let d = pattern(8, 1000);
+    send(fd, &d, "a 1000-byte datagram")?;
+    let ev = ctx.expect_events(1, COMPLETION_MS, "the 40-piece read")?;
+    ensure!(
+        ev[0].res == 16 * MAX_PAGES as i64,
+        "the 40-piece read: {}, expected {} (the pinned pieces)",
+        res_name(ev[0].res),
+        16 * MAX_PAGES
+    );
+    let mut got = Vec::new();
+    for v in &iov {
+        // SAFETY: inside our mapping.
+        got.extend_from_slice(unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, 16) });
+    }
+    check_data(&got[..16 * MAX_PAGES], &d[..16 * MAX_PAGES], "the pinned pieces")?;
+    ensure!(
+        got[16 * MAX_PAGES..].iter().all(|&x| x == 0),
+        "pieces past the pinned ones were written"
+    );
+    expect_pins(pins, "after the 40-piece read")?;
+    unmap(big, 18)?;
+    unmap(area, 40)
+}
+
+/// AIO reads and the mmap ring: setting the ring up ends the reads posted
+/// until then with `EINVAL` (as `read()` on a ring endpoint), pins given
+/// back; a read submitted on a ring endpoint fails with `EINVAL` in
+/// io_submit; datagrams then go to the ring.
+pub fn aio_reads_and_mmap_ring() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let ctx = AioContext::new(8)?;
+    let pins = pinned_pages()?;
+    let area = map_pages(2, libc::PROT_READ | libc::PROT_WRITE)?;
+    let _cbs = post_waiting(&ctx, fd, &[area, area + page_size()], "two reads before the ring")?;
+    ensure!(pinned_pages()? == pins + 2, "two reads, {} pages pinned", pinned_pages()? - pins);
+    okay(ep.rx_ring_setup(4, 2048), "SIMNIC_IOC_RX_RING_SETUP with two reads posted")?;
+    let ev = ctx.expect_events(2, COMPLETION_MS, "the reads at the ring's setup")?;
+    ensure!(
+        ev.iter().all(|e| e.res == neg(libc::EINVAL)),
+        "reads at the ring's setup: {ev:?}, expected two EINVAL"
+    );
+    expect_pins(pins, "after the ring's setup")?;
+    let mut cb = Iocb::pread(fd, area as *mut u8, 64, 9);
+    ctx.submit_one(&mut cb, "a read on a ring endpoint")?;
+    let ev = ctx.events(0, 0)?;
+    ensure!(
+        ev.len() == 1 && ev[0].res == neg(libc::EINVAL),
+        "a read on a ring endpoint: {ev:?}, expected EINVAL in io_submit"
+    );
+    ensure!(pinned_pages()? == pins, "pages left pinned by the refused read");
+    unmap(area, 2)
+}
+
+/// A datagram a reader took and gave back (its copy failed) while an AIO
+/// read was being posted goes to that read, not back to the receive queue
+/// (where the posted read would never see it). Per round: a datagram is
+/// queued, a thread hammers `preadv2(RWF_NOWAIT)` into an unmapped buffer
+/// (each call takes the datagram off the queue, faults, and gives it
+/// back), and an AIO read is submitted meanwhile: it either finds the
+/// datagram queued (completed in io_submit) or is posted while the
+/// datagram is out, and the give-back must complete it. Every read gets
+/// its round's datagram, and nothing is left queued.
+pub fn aio_given_back_datagram_goes_to_posted_read() -> TestResult {
+    const ROUNDS: u32 = 200;
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let ctx = AioContext::new(8)?;
+    let pins = pinned_pages()?;
+    // Inaccessible but reserved: an unmapped hole could be reused (by the
+    // thread's stack, say), and a copy into it would then succeed.
+    let bad = map_pages(1, libc::PROT_NONE)?;
+    let active = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let faults = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let copied = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (a, s, fl, cp) = (active.clone(), stop.clone(), faults.clone(), copied.clone());
+    let t = std::thread::spawn(move || {
+        let iov = libc::iovec { iov_base: bad as *mut _, iov_len: 64 };
+        while !s.load(Ordering::Acquire) {
+            if !a.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+                continue;
+            }
+            // SAFETY: one iovec describing an unmapped buffer: the kernel
+            // faults on it and fails with EFAULT; nothing is written here.
+            let r = unsafe { libc::preadv2(fd, &iov, 1, -1, RWF_NOWAIT) };
+            if r < 0 && errno() == libc::EFAULT {
+                fl.fetch_add(1, Ordering::Relaxed);
+            } else if r >= 0 {
+                cp.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let mut in_submit = 0;
+    let mut run = || -> TestResult {
+        for i in 0..ROUNDS {
+            let d = pattern(i, 24);
+            send(fd, &d, &format!("round {i}: write"))?;
+            wait_queued(&ep, 1, &format!("round {i}: the datagram"))?;
+            active.store(true, Ordering::Release);
+            let until = Instant::now() + Duration::from_micros((i % 10) as u64 * 50);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            let mut buf = [0u8; 64];
+            let mut cb = Iocb::pread(fd, buf.as_mut_ptr(), buf.len(), i as u64);
+            ctx.submit_one(&mut cb, &format!("round {i}: the AIO read"))?;
+            let mut ev = ctx.events(0, 0)?;
+            active.store(false, Ordering::Release);
+            let n = copied.load(Ordering::Relaxed);
+            ensure!(n == 0, "round {i}: {n} reads into the inaccessible buffer succeeded");
+            if ev.is_empty() {
+                ev = ctx.expect_events(1, COMPLETION_MS, &format!("round {i}: the posted read"))?;
+            } else {
+                // Completed in io_submit (or posted and completed already).
+                in_submit += 1;
+            }
+            ensure!(
+                ev[0].data == i as u64 && ev[0].res == 24,
+                "round {i}: {:?}, expected the round's 24-byte datagram",
+                ev[0]
+            );
+            // SAFETY: written by the kernel before the event.
+            let got = unsafe { std::ptr::read_volatile(&buf) };
+            check_data(&got[..24], &d, &format!("round {i}: the posted read"))?;
+        }
+        Ok(())
+    };
+    let r = run();
+    stop.store(true, Ordering::Release);
+    let _ = t.join();
+    r?;
+    let s = ep_stats(&ep)?;
+    ensure!(s.queued == 0, "datagrams left queued: {s:?}");
+    expect_pins(pins, "after the rounds")?;
+    println!(
+        "# {ROUNDS} rounds: {in_submit} completed in io_submit, {} posted; {} faulted copies given back",
+        ROUNDS - in_submit,
+        faults.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+/// io_cancel racing io_submit: another thread calls io_cancel on the iocb
+/// while it is being submitted, so the cancel may land between the cancel
+/// function's registration and the read's posting (the driver then meets
+/// an already cancelled read while posting it); every other round a
+/// datagram is sent just before io_submit, so it may arrive in the same
+/// window (a cancelled read that took it gives it back). Every read
+/// completes exactly once (`ECANCELED`, or a datagram); every datagram is
+/// delivered exactly once, to a read or to the queue; nothing stays pinned.
+pub fn aio_cancel_races_submit() -> TestResult {
+    const ROUNDS: usize = 300;
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let sender = open_dev()?;
+    sender.connect(port_of(&ep)?).map_err(|e| format!("connect: {e}"))?;
+    let ctx = AioContext::new(8)?;
+    let ctx_id = ctx.0;
+    let pins = pinned_pages()?;
+    // Every round's iocb and buffer live (unmoved) for the whole test, so
+    // the canceller may aim at a stale one: the kernel then finds nothing.
+    let mut bufs = vec![[0u8; 16]; ROUNDS];
+    let mut cbs: Vec<Iocb> = bufs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, b)| Iocb::pread(fd, b.as_mut_ptr(), 16, i as u64))
+        .collect();
+    let target = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tg, s) = (target.clone(), stop.clone());
+    let canceller = std::thread::spawn(move || {
+        let mut hits = 0u32;
+        while !s.load(Ordering::Acquire) {
+            let p = tg.load(Ordering::Acquire);
+            if p == 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut ev = IoEvent::default();
+            // SAFETY: `p` is one of the iocbs, alive until this thread is
+            // joined; the kernel only reads it. `ev` is a valid out-pointer.
+            let r = unsafe { libc::syscall(libc::SYS_io_cancel, ctx_id, p as *const Iocb, &mut ev) };
+            if r < 0 && errno() == libc::EINPROGRESS {
+                hits += 1;
+                let _ = tg.compare_exchange(p, 0, Ordering::AcqRel, Ordering::Acquire);
+            }
+        }
+        hits
+    });
+    let (mut to_reads, mut to_queue, mut cancelled, mut sent) = (0u64, 0u64, 0u32, 0u64);
+    let rx0 = ep_stats(&ep)?.rx_packets;
+    let mut run = || -> TestResult {
+        for (i, cb) in cbs.iter_mut().enumerate() {
+            let cb: *mut Iocb = cb;
+            target.store(cb as usize, Ordering::Release);
+            if i % 2 == 0 {
+                okay(write(sender.as_raw_fd(), &(i as u32).to_le_bytes()).map_err(std::io::Error::from_raw_os_error), "write")?;
+                sent += 1;
+            }
+            // SAFETY: `cb` points into `cbs`, not otherwise borrowed now.
+            ctx.submit_one(unsafe { &mut *cb }, &format!("round {i}"))?;
+            if i % 2 == 1 {
+                okay(write(sender.as_raw_fd(), &(i as u32).to_le_bytes()).map_err(std::io::Error::from_raw_os_error), "write")?;
+                sent += 1;
+            }
+            let ev = ctx.expect_events(1, COMPLETION_MS, &format!("round {i}"))?;
+            target.store(0, Ordering::Release);
+            ensure!(ev[0].data == i as u64, "round {i}: completion for {}", ev[0].data);
+            match ev[0].res {
+                r if r == neg(libc::ECANCELED) => cancelled += 1,
+                4 => to_reads += 1,
+                r => return Err(format!("round {i}: completed with {}", res_name(r))),
+            }
+            // Every datagram sent so far has arrived (to a read or the
+            // queue) before the next round: drain the queue.
+            let deadline = Instant::now() + 10 * SEC;
+            while ep_stats(&ep)?.rx_packets - rx0 < sent {
+                ensure!(Instant::now() < deadline, "round {i}: {sent} datagrams sent, not all arrived");
+                sleep_ms(1);
+            }
+            let mut q = [0u8; 16];
+            while wait_readable(fd, Duration::ZERO)? {
+                let n = read(fd, &mut q).map_err(|e| format!("round {i}: read: {}", errname(e)))?;
+                ensure!(n == 4, "round {i}: a queued datagram of {n} bytes");
+                to_queue += 1;
+            }
+            ensure!(ctx.events(0, 0)?.is_empty(), "round {i}: a second completion");
+        }
+        Ok(())
+    };
+    let r = run();
+    stop.store(true, Ordering::Release);
+    let hits = canceller.join().map_err(|_| "canceller panicked".to_string())?;
+    r?;
+    ensure!(
+        to_reads + to_queue == sent,
+        "{sent} datagrams sent, {to_reads} to reads and {to_queue} to the queue"
+    );
+    expect_pins(pins, "after the rounds")?;
+    println!(
+        "# {ROUNDS} rounds: {cancelled} cancelled ({hits} io_cancel EINPROGRESS), {to_reads} datagrams to reads, {to_queue} to the queue"
+    );
+    ensure!(cancelled > 0, "io_cancel never won during io_submit");
+    Ok(())
+}

@@ -362,3 +362,137 @@ pub fn uring_exit_with_read_parked() -> TestResult {
     send(fd, b"after exit", "write")?;
     expect_datagram(fd, b"after exit", "datagram after the child's exit")
 }
+
+/// A parked read whose buffer is unmapped: the datagram's poll wake-up
+/// retries it, the copy faults, and the read completes with `EFAULT`; the
+/// datagram is given back to the receive queue, not lost, and the next
+/// reader gets it.
+pub fn uring_read_efault_after_wake_keeps_datagram() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let mut ring = ring(8)?;
+    let bad = map_pages(1, libc::PROT_READ | libc::PROT_WRITE)?;
+    unmap(bad, 1)?;
+    let e = opcode::Read::new(types::Fd(fd), bad as *mut u8, 64)
+        .offset(u64::MAX)
+        .build()
+        .user_data(40);
+    submit(&mut ring, &e, "read into an unmapped buffer")?;
+    no_completion(&mut ring, Duration::from_millis(200), "parked read")?;
+    send(fd, b"not lost", "write")?;
+    let c = completions(&mut ring, 1, 10 * SEC, "the faulting read")?;
+    ensure!(
+        c[0].user_data() == 40 && c[0].result() == -libc::EFAULT,
+        "read into an unmapped buffer after the wake-up: {:?}, expected EFAULT",
+        c[0]
+    );
+    expect_datagram(fd, b"not lost", "the datagram after the failed read")
+}
+
+/// `IOSQE_ASYNC` sends a read straight to an io-wq worker. For a pollable
+/// file (6.12's `io_wq_submit_work`) the worker tries without waiting and
+/// then arms poll rather than blocking in `read_iter`; if it blocked, a
+/// cancel would interrupt it (`TIF_NOTIFY_SIGNAL`, the read ending with
+/// `EINTR`). Either way: the cancel ends the read (`ECANCELED` or
+/// `EINTR`; the cancel itself 0 or `EALREADY`), nothing is written, the
+/// next datagram goes to the receive queue, and a child with such a read
+/// exits without hanging.
+pub fn uring_async_worker_read_cancel_and_exit() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let mut ring = ring(8)?;
+    let mut buf = [0u8; 64];
+    let e = read_entry(fd, &mut buf, 50).flags(squeue::Flags::ASYNC);
+    submit(&mut ring, &e, "IOSQE_ASYNC read on an empty endpoint")?;
+    no_completion(&mut ring, Duration::from_millis(300), "the worker's read")?;
+    let cancel = opcode::AsyncCancel::new(50).build().user_data(51);
+    submit(&mut ring, &cancel, "ASYNC_CANCEL of the worker's read")?;
+    let c = completions(&mut ring, 2, 10 * SEC, "the cancel")?;
+    let read = c.iter().find(|e| e.user_data() == 50).ok_or("no completion for the read")?;
+    let canc = c.iter().find(|e| e.user_data() == 51).ok_or("no completion for the cancel")?;
+    ensure!(
+        read.result() == -libc::EINTR || read.result() == -libc::ECANCELED,
+        "the worker's read after the cancel: {read:?}, expected EINTR or ECANCELED"
+    );
+    ensure!(
+        canc.result() == 0 || canc.result() == -libc::EALREADY,
+        "ASYNC_CANCEL of a running read: {canc:?}"
+    );
+    send(fd, b"to the queue", "write")?;
+    expect_datagram(fd, b"to the queue", "the datagram after the cancelled read")?;
+    ensure!(buf.iter().all(|&b| b == 0), "the cancelled read's buffer was written");
+
+    let pipe = Pipe::new()?;
+    let report = pipe.w.as_raw_fd();
+    let mut child = Child::spawn(move || {
+        let Ok(mut ring) = IoUring::new(4) else {
+            return 2;
+        };
+        let buf = Box::leak(Box::new([0u8; 64]));
+        let e = read_entry(fd, buf, 1).flags(squeue::Flags::ASYNC);
+        // SAFETY: the buffer is leaked, so it outlives the request.
+        if unsafe { ring.submission().push(&e) }.is_err() || !matches!(ring.submit(), Ok(1)) {
+            return 3;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        if !Report::ready(0).send(report) {
+            return 4;
+        }
+        0
+    })?;
+    drop(pipe.w);
+    let mut reports = Reports::new(pipe.r);
+    reports.expect(Kind::Ready, 10 * SEC, "child with a worker blocked in read")?;
+    child.expect_exit0(10 * SEC, "child exiting with a worker blocked in read")?;
+    send(fd, b"after exit", "write")?;
+    expect_datagram(fd, b"after exit", "datagram after the child's exit")
+}
+
+/// `READ_MULTISHOT` whose buffer group runs out: the first datagram takes
+/// the one provided buffer (`IORING_CQE_F_MORE`), the second finds none,
+/// which ends the multishot read with `ENOBUFS` (no `F_MORE`); that
+/// datagram was never taken off the queue, and `read()` gets it. A read
+/// after `shutdown(SHUT_RD)` then returns 0 (end of file).
+pub fn uring_multishot_out_of_buffers_and_eof() -> TestResult {
+    const LEN: usize = 128;
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let mut ring = ring(16)?;
+    let mut pool = vec![0u8; LEN];
+    let provide = opcode::ProvideBuffers::new(pool.as_mut_ptr(), LEN as i32, 1, 9, 0)
+        .build()
+        .user_data(60);
+    submit(&mut ring, &provide, "PROVIDE_BUFFERS")?;
+    let c = completions(&mut ring, 1, 10 * SEC, "PROVIDE_BUFFERS")?;
+    ensure!(c[0].result() >= 0, "PROVIDE_BUFFERS: {}", errname(-c[0].result()));
+    let read = opcode::ReadMulti::new(types::Fd(fd), 0, 9).build().user_data(61);
+    submit(&mut ring, &read, "READ_MULTISHOT")?;
+    no_completion(&mut ring, Duration::from_millis(200), "READ_MULTISHOT on an empty endpoint")?;
+    send(fd, b"first", "first write")?;
+    let c = completions(&mut ring, 1, 10 * SEC, "the first datagram")?;
+    ensure!(
+        c[0].user_data() == 61 && c[0].result() == 5 && cqueue::more(c[0].flags()),
+        "the first datagram: {:?}, expected 5 bytes with F_MORE",
+        c[0]
+    );
+    check_data(&pool[..5], b"first", "the provided buffer")?;
+    send(fd, b"second", "second write")?;
+    let c = completions(&mut ring, 1, 10 * SEC, "the second datagram")?;
+    ensure!(
+        c[0].user_data() == 61 && c[0].result() == -libc::ENOBUFS && !cqueue::more(c[0].flags()),
+        "with no buffer left: {:?}, expected ENOBUFS ending the multishot read",
+        c[0]
+    );
+    expect_datagram(fd, b"second", "the datagram no buffer was left for")?;
+
+    ep.shutdown(simnic::SHUT_RD).map_err(|e| format!("shutdown: {e}"))?;
+    let mut buf = [0u8; 16];
+    submit(&mut ring, &read_entry(fd, &mut buf, 62), "a read after shutdown(SHUT_RD)")?;
+    let c = completions(&mut ring, 1, 10 * SEC, "the read after shutdown")?;
+    ensure!(
+        c[0].user_data() == 62 && c[0].result() == 0,
+        "a read after shutdown(SHUT_RD): {:?}, expected 0",
+        c[0]
+    );
+    Ok(())
+}
