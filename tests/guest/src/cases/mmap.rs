@@ -1381,47 +1381,6 @@ fn memlock_steps(ctl: &Endpoint) -> TestResult {
     Ok(())
 }
 
-/// `madvise(MADV_DONTNEED)` zaps the ring's pages from the mapping; there
-/// is no fault handler to bring them back, so the next touch is `SIGBUS`
-/// (documented in Documentation/models/mmap.rst), and the kernel's pages
-/// are untouched: a fresh mapping sees the ring as it is.
-pub fn mmap_dontneed_then_touch_sigbus() -> TestResult {
-    let ep = open_dev_nonblocking()?;
-    let layout = okay(ep.rx_ring_setup(4, 128), "setup")?;
-    send(ep.as_raw_fd(), &pattern(1, 20), "a datagram")?;
-    settle(&ep)?;
-    let mut child = Child::spawn(|| {
-        let Ok(ring) = RxRing::map(&ep, &layout) else {
-            return 2;
-        };
-        if ring.producer() != 1 {
-            return 3;
-        }
-        let base = ring.as_ptr();
-        // SAFETY: our mapping; zapping it is what is tested.
-        if unsafe { libc::madvise(base.cast(), layout.map_len as usize, libc::MADV_DONTNEED) } != 0
-        {
-            return 4;
-        }
-        // The touch: SIGBUS before it returns.
-        let p = ring.producer();
-        std::hint::black_box(p);
-        5
-    })?;
-    match child.wait(Duration::from_secs(20))? {
-        Some(st) if libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGBUS => {}
-        Some(st) => {
-            return Err(format!(
-                "the child touching the ring after MADV_DONTNEED: {}, expected SIGBUS",
-                describe_status(st)
-            ))
-        }
-        None => return Err("the child is still running after 20 s".into()),
-    }
-    let mut ring = okay(RxRing::map(&ep, &layout), "mmap after the zapped one")?;
-    expect_frame(&mut ring, &pattern(1, 20), port_of(&ep)?, "the datagram")
-}
-
 /// A ring can be mapped through a descriptor opened `O_RDONLY`, but only
 /// for reading: a writable shared mapping is `EACCES` (the kernel's rule
 /// for `MAP_SHARED` and a file not open for writing), and `mprotect` cannot

@@ -185,7 +185,6 @@ pub const TESTS: &[Test] = tests![
     mmap::mmap_setup_twice_at_once @ 60,
     mmap::mmap_setup_and_teardown_during_flood @ 120,
     mmap::mmap_memlock_returned_unprivileged,
-    mmap::mmap_dontneed_then_touch_sigbus,
     mmap::mmap_rdonly_descriptor,
     mmap::mmap_racing_setup,
     // 7 to 20 s each on the emulated debug kernel, more under host load.
