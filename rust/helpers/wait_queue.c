@@ -46,8 +46,11 @@ void rust_helper_wait_queue_head_release(struct wait_queue_head *wq_head)
  * @nr_exclusive exclusive entries said they woke (0: never). An entry counts
  * as woken when its function returns non-zero: autoremove_wake_function and
  * default_wake_function when try_to_wake_up() woke the task, pollwake when
- * the key matched and the poller was woken, ep_poll_callback when the item
- * was not filtered out, the layer's own when WakeCallback::wake says so.
+ * the key matched and the poller was woken, the layer's own when
+ * WakeCallback::wake says so. ep_poll_callback returns 1 for every
+ * non-exclusive item, even one its key or EPOLLONESHOT filtered out (6.12,
+ * the tail of fs/eventpoll.c's ep_poll_callback), and so does mini-epoll's:
+ * for those, "woken" means "called".
  * The _safe walk and reading ->flags before the call are what the original
  * does too: the function may unlink its entry (autoremove), after which the
  * entry may be gone.

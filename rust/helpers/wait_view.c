@@ -89,15 +89,24 @@ static void rust_wait_view_describe(struct wait_queue_entry *curr, struct rust_w
 	memset(e, 0, sizeof(*e));
 	/* Owners may flip WQ_FLAG_WOKEN without the lock (wait_woken()). */
 	e->flags = READ_ONCE(curr->flags);
+	/*
+	 * __module_text_address() must run with preemption disabled (or under
+	 * module_mutex), and the module it returns, like the module name %ps
+	 * looks up, may be used only until preemption is enabled again. The
+	 * queue's spin_lock_irqsave disables it on this kernel, but not on
+	 * PREEMPT_RT, where spinlock_t sleeps: so disable it here, explicitly,
+	 * around everything that looks at the module.
+	 */
+	preempt_disable();
 	snprintf(e->func, sizeof(e->func), "%ps", func);
 	/* %ps appends " [module]": the module goes in its own field. */
 	cut = strstr(e->func, " [");
 	if (cut)
 		*cut = '\0';
-	/* The lock disables preemption, as __module_text_address() needs. */
 	mod = __module_text_address((unsigned long)func);
 	if (mod)
 		strscpy(e->module, mod->name, sizeof(e->module));
+	preempt_enable();
 
 	for (i = 0; i < n_own; i++)
 		if (own[i] && (unsigned long)func == own[i])

@@ -79,7 +79,7 @@ pub use c_header::c_header;
 pub use counters::{frames_unaccounted, nic_counter_kind, nic_counters_of, nic_dropped, NicCounterKind};
 pub use py_module::{py_module, PY_MODULE_PATH};
 pub use errno::{describe, errno_name};
-pub use rx_ring::{poll_one, RxFrame, RxRing};
+pub use rx_ring::{poll_one, RxFrame, RxRing, SlotBytes};
 pub use uapi::{
     rx_truesize, EpStats, FrameHeader, GenFlow, Limits, NicStats, RingState, AIO_READS_MAX, EPHEMERAL_PORT_FIRST,
     GEN_FLOWS, MAX_DATAGRAM, RCVBUF_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT,

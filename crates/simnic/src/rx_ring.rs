@@ -5,12 +5,13 @@
 //! maps it. Datagrams then arrive in the ring's slots without any system
 //! call: [`RxRing::producer`] (an acquire load of the index the kernel
 //! publishes) says how far the kernel has filled, [`RxRing::next_frame`]
-//! borrows the oldest unconsumed slot in place, and [`RxRing::advance`]
+//! shows the oldest unconsumed slot in place (its payload read with atomic
+//! loads, [`SlotBytes`]), and [`RxRing::advance`]
 //! hands slots back by storing the consumer index (release). `poll()` on
 //! the endpoint waits for `POLLIN` when the ring is empty.
 
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use crate::uapi::{
     self, RxRingDesc, RxRingReq, RxRingStats, RX_RING_OFF_CONSUMER, RX_RING_OFF_PRODUCER,
@@ -50,11 +51,19 @@ impl Endpoint {
 /// A mapped receive ring. Unmapped on drop.
 ///
 /// The process owns the consumer index; this keeps its own copy, which it
-/// stores into the shared word on [`Self::advance`]. Payloads are borrowed
-/// in place: sound as long as the kernel keeps to its side of the protocol
-/// (it never writes a slot between the consumer and the producer), which
-/// only a lie about the consumer index (another thread or process writing
-/// one ahead of ours into the shared word) could make it break.
+/// stores into the shared word on [`Self::advance`].
+///
+/// Nothing in the mapping is ever borrowed as plain bytes: the kernel, a
+/// second mapping of the same ring, a forked child or this value's own
+/// [`Self::write_consumer_raw`] can make the kernel write a slot while it
+/// is being read, and a `&[u8]` over memory that changes is undefined
+/// behaviour whatever the reader does. So every access to shared memory is
+/// atomic: the header words and descriptors as `AtomicU32`, payloads as
+/// `AtomicU8` ([`SlotBytes`]). A process that breaks the protocol reads
+/// garbage, never UB. Borrows keep the rest straight: a frame borrows the
+/// ring (`&self`), and handing slots back ([`Self::advance`],
+/// [`Self::write_consumer_raw`]) and unmapping (drop) need it whole
+/// (`&mut self`, by value).
 #[derive(Debug)]
 pub struct RxRing {
     base: *mut u8,
@@ -62,8 +71,7 @@ pub struct RxRing {
     next: u32,
 }
 
-// SAFETY: The mapping is process-wide; the shared words are accessed
-// atomically and the rest only read.
+// SAFETY: The mapping is process-wide, and every access to it is atomic.
 unsafe impl Send for RxRing {}
 
 /// A datagram in a slot, borrowed from the ring.
@@ -71,10 +79,75 @@ unsafe impl Send for RxRing {}
 pub struct RxFrame<'a> {
     /// Its descriptor (copied out).
     pub desc: RxRingDesc,
-    /// Its bytes, in the slot: `desc.len` of them.
-    pub payload: &'a [u8],
+    /// Its bytes, in the slot: `desc.len` of them, read in place.
+    pub payload: SlotBytes<'a>,
     /// Its index (the consumer index it was found at).
     pub index: u32,
+}
+
+/// Bytes in the ring's shared memory, read with atomic (relaxed) loads:
+/// the in-place view of a slot's payload. Copy them out with
+/// [`Self::copy_to`] or [`Self::to_vec`], or compare them with `==`.
+#[derive(Clone, Copy)]
+pub struct SlotBytes<'a>(&'a [AtomicU8]);
+
+impl SlotBytes<'_> {
+    /// How many bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Byte `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<u8> {
+        self.0.get(i).map(|b| b.load(Ordering::Relaxed))
+    }
+
+    /// Copies as many bytes as fit into `out`; returns how many.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let n = self.0.len().min(out.len());
+        for (o, b) in out[..n].iter_mut().zip(self.0) {
+            *o = b.load(Ordering::Relaxed);
+        }
+        n
+    }
+
+    /// The bytes, copied out.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.0.iter().map(|b| b.load(Ordering::Relaxed)).collect()
+    }
+
+    /// The bytes as the atomics they are read with.
+    pub fn as_atomic(&self) -> &[AtomicU8] {
+        self.0
+    }
+}
+
+impl PartialEq<[u8]> for SlotBytes<'_> {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.0.len() == other.len()
+            && self
+                .0
+                .iter()
+                .zip(other)
+                .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
+    }
+}
+
+impl PartialEq<Vec<u8>> for SlotBytes<'_> {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        *self == **other
+    }
+}
+
+impl std::fmt::Debug for SlotBytes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SlotBytes({:?})", self.to_vec())
+    }
 }
 
 impl RxRing {
@@ -102,7 +175,7 @@ impl RxRing {
             next: 0,
         };
         ring.next = ring
-            .word(RX_RING_OFF_CONSUMER as usize)
+            .shared_word(RX_RING_OFF_CONSUMER as usize)
             .load(Ordering::Relaxed);
         Ok(ring)
     }
@@ -112,29 +185,48 @@ impl RxRing {
         &self.layout
     }
 
-    /// The mapping's first byte (to scribble on, in tests).
+    /// The mapping's first byte (to scribble on, in tests; using it takes
+    /// `unsafe` and the care [`Self::word`] asks for).
     pub fn as_ptr(&self) -> *mut u8 {
         self.base
     }
 
-    /// The 4-aligned word at `offset` of the mapping.
+    /// The 4-aligned word at `offset` of the mapping, as this type reads
+    /// header words and descriptors.
     ///
     /// # Panics
     /// If `offset` is misaligned or outside the mapping.
-    pub fn word(&self, offset: usize) -> &AtomicU32 {
+    fn shared_word(&self, offset: usize) -> &AtomicU32 {
         assert!(
             offset.is_multiple_of(4) && offset + 4 <= self.layout.map_len as usize,
             "word at {offset}"
         );
-        // SAFETY: Inside the live mapping, aligned; shared words are only
-        // ever accessed atomically.
+        // SAFETY: Inside the live mapping (which lives as long as `self`),
+        // aligned; the atomic type allows others (the kernel) to change it.
         unsafe { AtomicU32::from_ptr(self.base.add(offset).cast()) }
+    }
+
+    /// The 4-aligned word at `offset` of the mapping, to write what the
+    /// protocol does not (tests of what the kernel does with it).
+    ///
+    /// # Safety
+    /// Payload bytes are read as `AtomicU8` ([`SlotBytes`]); Rust does not
+    /// allow accesses of different sizes to race. So no store through the
+    /// word may overlap a slot's buffer while a [`SlotBytes`] of that slot
+    /// (from this or any other mapping of the ring in the process) is being
+    /// read. The header words and descriptors are only ever accessed as
+    /// `AtomicU32`, and may be stored to at any time.
+    ///
+    /// # Panics
+    /// If `offset` is misaligned or outside the mapping.
+    pub unsafe fn word(&self, offset: usize) -> &AtomicU32 {
+        self.shared_word(offset)
     }
 
     /// The producer index the kernel published (acquire: the slots before
     /// it are complete).
     pub fn producer(&self) -> u32 {
-        self.word(RX_RING_OFF_PRODUCER as usize)
+        self.shared_word(RX_RING_OFF_PRODUCER as usize)
             .load(Ordering::Acquire)
     }
 
@@ -143,9 +235,16 @@ impl RxRing {
         self.next
     }
 
+    /// The consumer index in shared memory, as whoever stored it last (this
+    /// value, a forked child, another mapping) left it (acquire).
+    pub fn shared_consumer(&self) -> u32 {
+        self.shared_word(RX_RING_OFF_CONSUMER as usize)
+            .load(Ordering::Acquire)
+    }
+
     /// The kernel's status word (`RX_RING_STATUS_BAD_INDEX`).
     pub fn status(&self) -> u32 {
-        self.word(RX_RING_OFF_STATUS as usize)
+        self.shared_word(RX_RING_OFF_STATUS as usize)
             .load(Ordering::Relaxed)
     }
 
@@ -162,38 +261,52 @@ impl RxRing {
             return None;
         }
         let d = self.layout.desc_at(self.next);
-        let mut raw = [0u8; RxRingDesc::SIZE];
-        // SAFETY: The descriptor is inside the mapping; the kernel wrote it
-        // before publishing the producer we loaded with acquire, and does
-        // not write it again until we advance.
-        unsafe { std::ptr::copy_nonoverlapping(self.base.add(d), raw.as_mut_ptr(), raw.len()) };
-        let desc = RxRingDesc::from_bytes(&raw);
+        let w = |i: usize| self.shared_word(d + 4 * i).load(Ordering::Relaxed);
+        // The descriptor's four words, in their uapi order.
+        let desc = RxRingDesc {
+            len: w(0),
+            dgram_len: w(1),
+            src_port: w(2),
+            flags: w(3),
+        };
         let len = (desc.len as usize).min(self.layout.slot_size as usize);
-        // SAFETY: The slot's buffer is inside the mapping; as for the
-        // descriptor, it stays as it is until we advance past it, and the
-        // borrow of `self` keeps `advance` (and the unmap) away.
+        // SAFETY: The slot's buffer is inside the mapping, which the borrow
+        // of `self` keeps mapped for the frame's life; `AtomicU8` has the
+        // layout of `u8` and lets the kernel (or anyone) change the bytes
+        // under the shared reference.
         let payload = unsafe {
-            std::slice::from_raw_parts(self.base.add(self.layout.data_at(self.next)), len)
+            std::slice::from_raw_parts(
+                self.base
+                    .add(self.layout.data_at(self.next))
+                    .cast::<AtomicU8>()
+                    .cast_const(),
+                len,
+            )
         };
         Some(RxFrame {
             desc,
-            payload,
+            payload: SlotBytes(payload),
             index: self.next,
         })
     }
 
     /// Returns `n` slots to the kernel: stores our consumer index plus `n`
     /// (release: our reads of those slots come before the kernel's reuse).
+    /// Takes the ring whole: no frame is borrowed while the kernel may
+    /// start overwriting it.
     pub fn advance(&mut self, n: u32) {
         self.next = self.next.wrapping_add(n);
-        self.word(RX_RING_OFF_CONSUMER as usize)
+        self.shared_word(RX_RING_OFF_CONSUMER as usize)
             .store(self.next, Ordering::Release);
     }
 
     /// Stores `v` as the consumer index, whatever it is (tests of what the
-    /// kernel does with a bad one); our own copy is not changed.
-    pub fn write_consumer_raw(&self, v: u32) {
-        self.word(RX_RING_OFF_CONSUMER as usize)
+    /// kernel does with a bad one); our own copy is not changed, so frames
+    /// read afterwards may be ones the kernel is overwriting (their bytes
+    /// are then garbage; reading them is still sound). Like
+    /// [`Self::advance`], only while no frame is borrowed.
+    pub fn write_consumer_raw(&mut self, v: u32) {
+        self.shared_word(RX_RING_OFF_CONSUMER as usize)
             .store(v, Ordering::Release);
     }
 }

@@ -58,7 +58,7 @@ pub struct WaitEntry {
     /// `WQ_FLAG_*` names: "excl", "woken", ...; empty for none.
     pub flags: Vec<String>,
     /// The wake function's symbol: "autoremove_wake_function", "pollwake",
-    /// "ep_poll_callback", "simnic_pollwake", ...
+    /// "ep_poll_callback", "rust_wakefn_simnic_pollwake", ...
     pub func: String,
     /// The module the function is in; `None` if built into the kernel.
     pub module: Option<String>,
@@ -87,7 +87,7 @@ impl WaitEntry {
         self.flags.iter().any(|f| f == "excl")
     }
 
-    /// "autoremove_wake_function", or "simnic_pollwake [simnic]" for a
+    /// "autoremove_wake_function", or "rust_wakefn_simnic_pollwake [simnic]" for a
     /// module's function, as `%ps` prints it.
     pub fn func_ps(&self) -> String {
         match &self.module {
@@ -260,16 +260,16 @@ mod tests {
     const SAMPLE: &str = "\
 # simnic wait queues; entries in the order a wake-up visits them
 endpoint 7000 sk_wq: 3 entries; 5 wake-ups, 4 entries woken, 1 spurious
-    flags      wake-function              module   private           pid    tgid  comm
-    -          pollwake                   -        poll_wqueues       41      41  sample-poll
-    -          simnic_pollwake            simnic   task_struct        42      40  my prog
-    excl       autoremove_wake_function   -        task_struct        43      43  reader
+    flags      wake-function                        module   private           pid    tgid  comm
+    -          pollwake                             -        poll_wqueues       41      41  sample-poll
+    -          rust_wakefn_simnic_pollwake          simnic   task_struct        42      40  my prog
+    excl       autoremove_wake_function             -        task_struct        43      43  reader
     ... 2 more entries not shown
 endpoint 7001 sk_wq: no entries; 0 wake-ups, 0 entries woken, 0 spurious
 nic tx: no wait queue (a full ring gives ENOBUFS); waiting for TX room: none
 nic hw_wq (hardware engine): 1 entry; 9 wake-ups, 9 entries woken, 0 spurious
-    flags      wake-function              module   private           pid    tgid  comm
-    -          ep_poll_callback           -        -                   -       -  -
+    flags      wake-function                        module   private           pid    tgid  comm
+    -          ep_poll_callback                     -        -                   -       -  -
 mini-epoll 3 (2 items) poll_wq: at least 65536 entries; 0 wake-ups, 0 entries woken, 0 spurious
 mini-poll call 4: pid 42 tgid 40; 2 descriptors, 2 entries hooked, 0 wake-ups, 1 scans, 0 spurious; no queue of its own (sleeps in poll_schedule_timeout)
 ";
@@ -296,7 +296,7 @@ mini-poll call 4: pid 42 tgid 40; 2 descriptors, 2 entries hooked, 0 wake-ups, 1
         );
         let e = &q.entries[1];
         assert_eq!(e.module.as_deref(), Some("simnic"));
-        assert_eq!(e.func_ps(), "simnic_pollwake [simnic]");
+        assert_eq!(e.func_ps(), "rust_wakefn_simnic_pollwake [simnic]");
         assert_eq!(
             e.task.as_ref().unwrap().comm,
             "my prog",

@@ -4,7 +4,8 @@
 //! kernel pin for them, charged to the user's `locked_vm` (in `struct
 //! user_struct`, shared by all of that user's processes) against the
 //! calling process's `RLIMIT_MEMLOCK`, as AF_XDP charges a umem
-//! (`xdp_umem_account_pages`) and io_uring its rings (`__io_account_mem`).
+//! (`xdp_umem_account_pages`) and io_uring its registered buffers
+//! (`__io_account_mem`; 6.12 does not charge its SQ and CQ rings).
 //! A task with `CAP_IPC_LOCK` is not charged, as there.
 //!
 //! No upstream Rust abstraction exists.

@@ -25,8 +25,11 @@
 //! [`SharedPages`] puts the kernel's references; a page still mapped by a
 //! process stays allocated until the process unmaps it (the page table
 //! holds its own reference), so there is never a user mapping of freed
-//! memory. Nothing here sleeps after allocation, so the object may be used
-//! and dropped in any context.
+//! memory. Using the pages (`read`, `write`, the atomics) never sleeps and
+//! may be done in any context. Dropping may sleep: it frees the vector of
+//! page pointers, which is `kvmalloc`'d (a large ring's may be `vmalloc`'d,
+//! and `vfree()` may sleep outside interrupt context), so do not drop a
+//! `SharedPages` under a spinlock in process context.
 //!
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
 

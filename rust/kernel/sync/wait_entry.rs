@@ -81,8 +81,9 @@ pub type RawWakeFn = unsafe extern "C" fn(
 
 /// The wake function of [`WaitEntry<Self>`]: a named, non-generic C symbol
 /// that calls [`WaitEntry::wake_fn`], so that `%ps`, a stack trace or the
-/// wait-queue view ([`super::wait_view`]) shows `simnic_pollwake`, not a
-/// mangled generic. Implemented by [`wake_function!`] only.
+/// wait-queue view ([`super::wait_view`]) shows
+/// `rust_wakefn_simnic_pollwake`, not a mangled generic. Implemented by
+/// [`wake_function!`] only.
 ///
 /// # Safety
 ///
@@ -94,15 +95,25 @@ pub unsafe trait WakeFunction: WakeCallback {
 }
 
 /// Defines the wake function of `WaitEntry<$t>` as a C symbol named
-/// `$name` (`WakeFunction`), which the view and `%ps` show:
+/// `rust_wakefn_$name` (`WakeFunction`), which the view and `%ps` show:
 ///
 /// ```ignore
+/// // The symbol `rust_wakefn_simnic_pollwake`.
 /// kernel::wake_function!(simnic_pollwake for PollWake);
 /// ```
+///
+/// The symbol name is not the caller's to choose whole: a global symbol
+/// the module defines is what the module's own references to that name
+/// resolve to, so a safe `wake_function!(kfree for T)` with a bare
+/// `#[no_mangle]` would replace `kfree` for the module with a wake
+/// function (why Rust 2024 makes `no_mangle` an unsafe attribute). Under
+/// the prefix `rust_wakefn_`, which no kernel symbol and nothing else in
+/// this layer uses, the only possible clash is two invocations with one
+/// name: a duplicate-symbol link error, not a silent override.
 #[macro_export]
 macro_rules! wake_function {
     ($name:ident for $t:ty) => {
-        #[no_mangle]
+        #[export_name = concat!("rust_wakefn_", stringify!($name))]
         #[doc = concat!("The wake function of `WaitEntry<", stringify!($t), ">`.")]
         unsafe extern "C" fn $name(
             wait: *mut $crate::bindings::wait_queue_entry,

@@ -4,7 +4,8 @@
 //! each entry on it: its wake function (`%ps`: `autoremove_wake_function`
 //! for a blocked `read()`, `pollwake` for select and poll,
 //! `ep_poll_callback` for epoll, `aio_poll_wake`, `io_poll_wake`, and the
-//! module's own `simnic_pollwake` and `simnic_ep_poll_callback`), whether
+//! module's own `rust_wakefn_simnic_pollwake` and
+//! `rust_wakefn_simnic_ep_poll_callback`), whether
 //! it is exclusive, what its `->private` is and the task waiting, if any;
 //! and the queue's counters (wake-ups, entries woken, spurious wake-ups).
 //! Documentation/wait-queues.rst explains what to read in it;
@@ -127,7 +128,7 @@ impl WqFile {
                 "mini-poll call {id}: pid {} tgid {}; {} descriptors, {} entries hooked, {} wake-ups, {} scans, \
                  {} spurious; no queue of its own (sleeps in poll_schedule_timeout)",
                 w.task.pid(),
-                w.task.group_leader().pid(),
+                w.task.tgid(),
                 w.nfds,
                 w.entries.load(Relaxed),
                 w.wakeups.load(Relaxed),
@@ -163,7 +164,7 @@ fn queue(
     }
     writeln!(
         m,
-        "    {:<10} {:<26} {:<8} {:<13} {:>7} {:>7}  comm",
+        "    {:<10} {:<36} {:<8} {:<13} {:>7} {:>7}  comm",
         "flags", "wake-function", "module", "private", "pid", "tgid"
     )?;
     let mut shown = 0;
@@ -171,7 +172,7 @@ fn queue(
         shown += 1;
         let module = e.module();
         let private = e.private();
-        write!(m, "    {:<10} {:<26} ", Pad(e.flags_text()), Pad(e.func()))?;
+        write!(m, "    {:<10} {:<36} ", Pad(e.flags_text()), Pad(e.func()))?;
         match &module {
             Some(name) => write!(m, "{:<8} ", Pad(name))?,
             None => write!(m, "{:<8} ", "-")?,

@@ -491,8 +491,8 @@ impl Endpoint {
     }
 
     /// One step of a reader: the pending error first (as `__skb_recv_udp`
-    /// checks `sock_error` first), then a datagram, then end of file if shut
-    /// for reading.
+    /// checks `sock_error` first), then `EINVAL` once the endpoint has an
+    /// mmap ring, then a datagram, then end of file if shut for reading.
     fn try_recv(&self) -> Option<Rx> {
         self.try_recv_locked(&mut self.rxq.lock())
     }
@@ -502,6 +502,15 @@ impl Endpoint {
     fn try_recv_locked(&self, q: &mut RxState) -> Option<Rx> {
         if let Some(e) = self.take_error() {
             return Some(Rx::Error(e));
+        }
+        // Datagrams go to the ring from now on: a reader that went to sleep
+        // before the setup (which wakes every sleeper) must not wait for
+        // what never comes here. Checked under the queue's lock, which the
+        // setup activates the ring under. `post_aio_read` looks at the ring
+        // itself first, under the same lock, so it never gets this error
+        // (nor puts it back as a pending one).
+        if self.rx_ring.is_active() {
+            return Some(Rx::Error(EINVAL));
         }
         let d = q.pop_front();
         self.publish_queued(q);
@@ -719,8 +728,12 @@ impl Endpoint {
         Ok(RecvInfo { copied: want, dgram_len: len, src_port })
     }
 
-    /// `FIONREAD`: the next datagram's payload length, 0 if none.
+    /// `FIONREAD`: the next datagram's payload length, 0 if none (and
+    /// always 0 with an mmap ring, which `read()` cannot read from).
     pub(crate) fn next_len(&self) -> usize {
+        if self.rx_ring.is_active() {
+            return 0;
+        }
         self.rxq.lock().front().map(|d| d.payload_len()).unwrap_or(0)
     }
 
@@ -777,6 +790,12 @@ impl Endpoint {
         self.nic.rx_mem_uncharge(freed);
         self.end_aio_reads(Some(Err(EINVAL)));
         self.rx_ring.count_purged(purged);
+        // Readers blocked in `read()` since before the setup wait for a
+        // datagram that now goes to the ring: wake them all (exclusive
+        // ones too, as `sk_state_change` does) so that each finds the ring
+        // active (`try_recv_locked`) and returns `EINVAL`. Pollers re-poll
+        // and see the ring's readiness instead of the queue's.
+        (self.state_change)(self);
         Ok(layout)
     }
 
@@ -805,11 +824,15 @@ impl Endpoint {
         if shut == RCV_SHUTDOWN | SEND_SHUTDOWN {
             mask |= PollMask::HUP;
         }
-        if ep.rx_queued.load(Acquire) != 0 {
-            mask |= PollMask::IN | PollMask::RDNORM;
-        }
+        // Readable from the ring only, once there is one: a datagram that
+        // a reader gives back after the setup's purge (its copy failed, or
+        // its AIO read was cancelled, as the setup ran) must not leave
+        // `POLLIN` on for a ring that is empty, which `read()` (`EINVAL`)
+        // could never clear and a level-triggered loop would spin on.
         if ep.rx_ring.is_active() {
             mask |= ep.rx_ring.poll_mask();
+        } else if ep.rx_queued.load(Acquire) != 0 {
+            mask |= PollMask::IN | PollMask::RDNORM;
         }
         if shut & SEND_SHUTDOWN == 0 {
             // Read once, then once more only after joining the waiters: a

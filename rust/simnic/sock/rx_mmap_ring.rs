@@ -247,8 +247,14 @@ impl RxMmapRing {
         // release ordering: a consumer that sees the new producer sees both.
         let written = r.pages.write(r.geom.data_at(slot), &payload[..n]).is_ok()
             && r.pages.write(r.geom.desc_at(slot), &desc.to_bytes()).is_ok();
-        let Some(prod) = r.idx.publish().filter(|_| written) else {
-            // Cannot happen with a geometry `layout` accepted; nothing was
+        if !written {
+            // Cannot happen with a geometry `layout` accepted. Checked
+            // before `publish`, which advances the kernel's producer: the
+            // slot stays unclaimed, and nothing was published.
+            return Err(RingDrop::Closed);
+        }
+        let Some(prod) = r.idx.publish() else {
+            // Cannot happen right after a successful `claim`; nothing was
             // published.
             return Err(RingDrop::Closed);
         };

@@ -36,7 +36,7 @@ mod wq_view;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use clap::Parser;
 
@@ -342,22 +342,32 @@ fn receiver(cli: &Cli) -> Result<(), String> {
             continue;
         }
         while next != prod {
-            // SAFETY: slot `next` is published (acquire above) and stays as
-            // it is until we store a consumer index past it.
-            let (desc, payload) = unsafe {
-                let mut raw = [0u8; RxRingDesc::SIZE];
-                std::ptr::copy_nonoverlapping(
-                    base.add(req.desc_at(next)),
-                    raw.as_mut_ptr(),
-                    raw.len(),
-                );
-                let desc = RxRingDesc::from_bytes(&raw);
-                let n = (desc.len as usize).min(req.slot_size as usize);
-                (
-                    desc,
-                    std::slice::from_raw_parts(base.add(req.data_at(next)), n),
-                )
+            // Slot `next` is published (acquire above) and the kernel leaves
+            // it alone until we store a consumer index past it. Still, it is
+            // memory others can write (the forked sender shares the mapping;
+            // so would any process that mapped the ring), so it is read with
+            // atomic loads and copied out, never borrowed as a `&[u8]`.
+            let d_off = req.desc_at(next) as u32;
+            // SAFETY: descriptor words, inside the mapping, aligned.
+            let w = |i: u32| unsafe { word(base, d_off + 4 * i) }.load(Ordering::Relaxed);
+            let desc = RxRingDesc {
+                len: w(0),
+                dgram_len: w(1),
+                src_port: w(2),
+                flags: w(3),
             };
+            // The sequence number and send time: the payload's first bytes.
+            let mut head = [0u8; 12];
+            let n = (desc.len as usize)
+                .min(req.slot_size as usize)
+                .min(head.len());
+            for (i, b) in head[..n].iter_mut().enumerate() {
+                // SAFETY: inside slot `next`'s buffer (n <= slot_size), and
+                // `AtomicU8` lets others change the byte under the reference.
+                let a = unsafe { AtomicU8::from_ptr(base.add(req.data_at(next) + i)) };
+                *b = a.load(Ordering::Relaxed);
+            }
+            let payload = &head[..n];
             let now = now_ns();
             let d = traffic::decode(payload);
             seen.push(Seen {

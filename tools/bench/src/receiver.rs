@@ -314,12 +314,24 @@ impl Receiver {
 
 /// The mmap ring's receive: the oldest published slot if there is one,
 /// else `poll(POLLIN)` on the endpoint until there is (`data_ready` wakes
-/// it); `f` reads the slot in place, then the slot is handed back. Only
-/// `next_frame`, `advance` and the frame's payload are used.
+/// it); the slot is read (atomic loads into a stack buffer: the kernel may
+/// write shared memory at any time, so no `&[u8]` into it exists), `f`
+/// gets the bytes, then the slot is handed back. Only `next_frame`,
+/// `advance` and the frame's payload are used.
 fn ring_recv<R>(fd: RawFd, ring: &mut RxRing, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+    let mut small = [0u8; 2048];
+    let mut big = Vec::new();
     loop {
         if let Some(frame) = ring.next_frame() {
-            let r = f(frame.payload);
+            let len = frame.payload.len();
+            let buf: &mut [u8] = if len <= small.len() {
+                &mut small[..len]
+            } else {
+                big.resize(len, 0);
+                &mut big[..]
+            };
+            frame.payload.copy_to(buf);
+            let r = f(buf);
             ring.advance(1);
             return Ok(r);
         }

@@ -26,8 +26,10 @@ pub fn meaning(func: &str) -> &'static str {
         }
         "aio_poll_wake" => "Linux AIO IOCB_CMD_POLL: completes the iocb, no task",
         "io_poll_wake" => "io_uring POLL_ADD: queues task work for the request, no task",
-        "simnic_pollwake" => "the module's mini-poll (pollwake's role)",
-        "simnic_ep_poll_callback" => "the module's mini-epoll (ep_poll_callback's role)",
+        "rust_wakefn_simnic_pollwake" => "the module's mini-poll (pollwake's role)",
+        "rust_wakefn_simnic_ep_poll_callback" => {
+            "the module's mini-epoll (ep_poll_callback's role)"
+        }
         _ => "",
     }
 }

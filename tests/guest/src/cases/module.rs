@@ -471,7 +471,7 @@ pub fn module_unload_with_ring_mapped() -> TestResult {
             sleep_ms(5);
         }
         let f = ring.next_frame().ok_or("empty ring")?;
-        check_data(f.payload, b"still here", "the datagram in the ring")?;
+        check_data(&f.payload.to_vec(), b"still here", "the datagram in the ring")?;
     }
     drop(ring);
     expect_refcnt(0, "after munmap")?;

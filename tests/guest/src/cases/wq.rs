@@ -499,6 +499,53 @@ pub fn wq_epoll_ep_poll_callback() -> TestResult {
     Ok(())
 }
 
+/// An epoll item that asked for `EPOLLOUT` only is still called by a
+/// datagram's wake-up (key `EPOLLIN`); `ep_poll_callback` filters it out
+/// (the item does not become ready for it) but returns 1 for any
+/// non-exclusive item, so the view counts it as an entry woken: "entries
+/// woken" is "entries whose wake function returned non-zero", which for a
+/// non-exclusive epoll item means "called" (Documentation/wait-queues.rst).
+pub fn wq_epoll_filtered_item_counted_woken() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let port = port_of(&ep)?;
+    // SAFETY: plain system calls on our descriptors.
+    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    ensure!(epfd >= 0, "epoll_create1: {}", errname(errno()));
+    // SAFETY: `epfd` is ours, closed once (by the OwnedFd).
+    let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLOUT as u32,
+        u64: 9,
+    };
+    // SAFETY: a valid event.
+    let r = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    ensure!(r == 0, "EPOLL_CTL_ADD: {}", errname(errno()));
+    let e = sole_entry(port, "the EPOLLOUT-only item")?;
+    expect_entry(
+        &e,
+        "ep_poll_callback",
+        None,
+        false,
+        "-",
+        "the EPOLLOUT-only item",
+    )?;
+    let before = queue(&view()?, port)?;
+    let other = open_dev_nonblocking()?;
+    okay(other.send_to(port, b"in"), "a datagram to the endpoint")?;
+    wait_arrival(fd, "the datagram")?;
+    settle(&ep)?;
+    let after = queue(&view()?, port)?;
+    ensure!(
+        (after.wakeups - before.wakeups, after.woken - before.woken) == (1, 1),
+        "a datagram with an EPOLLOUT-only epoll item: {} wake-ups waking {} entries, expected 1 and 1 \
+         (ep_poll_callback returns 1 for a non-exclusive item even when the key does not match)",
+        after.wakeups - before.wakeups,
+        after.woken - before.woken
+    );
+    Ok(())
+}
+
 /// Linux AIO's IOCB_CMD_POLL hooks an `aio_poll_wake` entry (no task:
 /// the iocb completes by itself), gone once the completion is reaped.
 pub fn wq_aio_poll_wake() -> TestResult {
@@ -844,6 +891,7 @@ pub fn wq_samples_print_callbacks() -> TestResult {
 }
 
 /// mini-poll hooks a `simnic_pollwake [simnic]` entry whose private is the
+/// mini-poll hooks a `rust_wakefn_simnic_pollwake [simnic]` entry whose private is the
 /// calling task, and lists the call; gone (entry and call) when it returns.
 /// A wake-up for events it did not ask for (shutdown's key-less one) makes
 /// it rescan, find nothing and sleep again: one spurious for the call.
@@ -867,7 +915,7 @@ pub fn wq_mini_poll_entry() -> TestResult {
     let e = sole_entry(port, "during SIMNIC_MUX_IOC_POLL")?;
     expect_entry(
         &e,
-        "simnic_pollwake",
+        "rust_wakefn_simnic_pollwake",
         Some("simnic"),
         false,
         "task_struct",
@@ -903,7 +951,7 @@ pub fn wq_mini_poll_entry() -> TestResult {
     Ok(())
 }
 
-/// mini-epoll hooks a `simnic_ep_poll_callback [simnic]` entry at ADD, with
+/// mini-epoll hooks a `rust_wakefn_simnic_ep_poll_callback [simnic]` entry at ADD, with
 /// no task; a task in SIMNIC_MUX_IOC_WAIT sleeps on the instance's own `wq`
 /// (`autoremove_wake_function`, exclusive, its task); closing the instance
 /// takes the endpoint's entry and the instance's queues away.
@@ -919,7 +967,7 @@ pub fn wq_mini_epoll_entries() -> TestResult {
     let e = sole_entry(port, "after CTL ADD")?;
     expect_entry(
         &e,
-        "simnic_ep_poll_callback",
+        "rust_wakefn_simnic_ep_poll_callback",
         Some("simnic"),
         false,
         "-",
