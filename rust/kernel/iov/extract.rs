@@ -131,8 +131,10 @@ impl ExtractedPages {
             // gup writes. The user range is checked by gup itself
             // (`access_ok`, then the VMAs under the mmap lock); a bad one
             // gives an error or fewer pages, not a fault. `npages` fits a
-            // `c_int` (it is at most `max_pages`, a small count of a
-            // driver's choosing), and the flags are valid for a pin.
+            // `c_int`: it is at most `seg / PAGE_SIZE + 2`, and `seg` is at
+            // most the iterator's count, which the VFS caps at
+            // `MAX_RW_COUNT` (below `INT_MAX`) for every read, AIO's
+            // included. The flags are valid for a pin.
             let got = unsafe {
                 bindings::pin_user_pages_fast(
                     (addr - offset) as _,
@@ -204,7 +206,13 @@ impl ExtractedPages {
                 // inside its pages, `chunk` is capped at the page's end);
                 // the source is `chunk` bytes of `data` from `done`, in
                 // bounds since `done + chunk <= total <= data.len()`.
-                // Kernel and user memory do not overlap.
+                // The two do not overlap: `data` is a shared borrow, and no
+                // reference into a page user space can map exists (the
+                // layer hands out none, see `SharedPages`). Others may
+                // write the destination meanwhile (user space, or the
+                // kernel if the user pinned an mmap ring's page): that
+                // races only on those bytes, as a device's DMA into user
+                // memory does, and the pin keeps the page alive.
                 unsafe {
                     bindings::memcpy_to_page(self.pages[page], offset, data.as_ptr().add(done).cast(), chunk)
                 };
