@@ -113,6 +113,14 @@ mount_host_root() {
     mount -t tmpfs -o mode=755 tmpfs /host/rw && mkdir /host/rw/upper /host/rw/work &&
         mount -t overlay -o lowerdir=/hostlayer:/host/lower,upperdir=/host/rw/upper,workdir=/host/rw/work \
             overlay /newroot 2>&1 || { echo "the overlay mount failed"; return 1; }
+    # A working directory under /tmp or /run (a clone in /tmp, say) must
+    # stay reachable although the guest gets its own /tmp and /run below:
+    # the host's copy of it is set aside here and bound back after them.
+    case "$SIMNIC_CWD" in
+        /tmp/?*|/run/?*)
+            mkdir -p /host/cwd && mount -o bind "/newroot$SIMNIC_CWD" /host/cwd 2>&1 ||
+                { echo "binding the working directory $SIMNIC_CWD failed"; return 1; } ;;
+    esac
     # The guest's own: what the host has there would be the host's view
     # (or, for /tmp and /run, the host's files).
     mount -t proc proc /newroot/proc &&
@@ -125,6 +133,10 @@ mount_host_root() {
     mkdir -p /newroot/dev/shm /newroot/dev/pts
     mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
     mount -t devpts devpts /newroot/dev/pts 2>/dev/null
+    if [ -d /host/cwd ]; then
+        mkdir -p "/newroot$SIMNIC_CWD" && mount -o bind /host/cwd "/newroot$SIMNIC_CWD" 2>&1 ||
+            { echo "binding the working directory $SIMNIC_CWD back failed"; return 1; }
+    fi
     # --add files for /tmp and /run.
     for d in tmp run; do
         [ ! -d "/hostmounts/$d" ] || cp -a "/hostmounts/$d/." "/newroot/$d/" || return 1
