@@ -12,11 +12,14 @@
 //! selftest: 54 passed, 1 failed
 //! ```
 //!
-//! Usage: `simnic-selftest [--list] [--timeout SECS] [FILTER...]`; a test runs
+//! Usage: `simnic-selftest [--list] [--timeout SECS] [--no-tracefs|--only-tracefs]
+//! [FILTER...]`; a test runs
 //! when its full name, `module::name` (`limits::rx_queue_full_bytes`),
 //! contains any FILTER (all run without one), so a FILTER can pick a test or
 //! a whole file of them. `--timeout` sets each test's alarm (default 60 s);
-//! a test registered with a longer one (`cases/mod.rs`) keeps its own. Exit
+//! a test registered with a longer one (`cases/mod.rs`) keeps its own.
+//! `--no-tracefs` leaves out the tests that turn tracepoints on or off
+//! (`[tracefs]` in `cases/mod.rs`), `--only-tracefs` runs only those. Exit
 //! status 0 when every test passed, 1 when one failed, 2 on a usage error.
 
 /// Fails the test with a formatted reason unless `cond` holds.
@@ -47,18 +50,28 @@ use sys::{describe_status, errname, errno, signame};
 const DEFAULT_TIMEOUT_SECS: u32 = 60;
 
 /// One test: a name to select and print, the file (module of `cases`) it is
-/// in, also matched by the filters, the function the child runs, and the
-/// seconds it needs at least (0: the default suffices).
+/// in, also matched by the filters, the function the child runs, the
+/// seconds it needs at least (0: the default suffices), and whether it
+/// turns tracepoints on or off.
 pub struct Test {
     pub module: &'static str,
     pub name: &'static str,
+    /// It toggles tracepoints, which rewrites kernel code: `make check`
+    /// runs it in a guest whose vCPUs share one QEMU thread, where that
+    /// cannot race with the other vCPU (Documentation/testing.rst, "Two
+    /// boots"). `--no-tracefs` skips it, `--only-tracefs` runs only such.
+    pub tracefs: bool,
     pub min_timeout: u32,
     pub run: fn() -> sys::TestResult,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: simnic-selftest [--list] [--timeout SECS] [FILTER...]");
+    eprintln!(
+        "usage: simnic-selftest [--list] [--timeout SECS] [--no-tracefs|--only-tracefs] [FILTER...]"
+    );
     eprintln!("  runs the tests whose module::name contains any FILTER (all without one)");
+    eprintln!("  --no-tracefs: skip the tests that toggle tracepoints; any other that tries fails");
+    eprintln!("  --only-tracefs: run only the tests that toggle tracepoints");
     std::process::exit(2);
 }
 
@@ -66,10 +79,14 @@ fn main() {
     let mut filters: Vec<String> = Vec::new();
     let mut list = false;
     let mut timeout = DEFAULT_TIMEOUT_SECS;
+    // None: every test; Some(b): only those whose `tracefs` is b.
+    let mut tracefs: Option<bool> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--list" | "-l" => list = true,
+            "--no-tracefs" if tracefs != Some(true) => tracefs = Some(false),
+            "--only-tracefs" if tracefs != Some(false) => tracefs = Some(true),
             "--timeout" | "-t" => {
                 timeout = match args.next().and_then(|v| v.parse().ok()) {
                     Some(t) if t > 0 => t,
@@ -82,13 +99,13 @@ fn main() {
         }
     }
 
-    let selected: Vec<&Test> = cases::TESTS
-        .iter()
-        .filter(|t| {
-            let full = format!("{}::{}", t.module, t.name);
-            filters.is_empty() || filters.iter().any(|f| full.contains(f.as_str()))
-        })
-        .collect();
+    let selected = select(cases::TESTS, &filters, tracefs);
+    // Inherited by every test's child: one not marked `[tracefs]` that
+    // turns a tracepoint on fails, instead of racing in a guest whose
+    // vCPUs run in parallel.
+    if tracefs == Some(false) {
+        sys::TRACEFS_ALLOWED.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     if list {
         for t in &selected {
             println!("{}", t.name);
@@ -143,6 +160,19 @@ fn main() {
     println!("selftest: {passed} passed, {failed} failed");
     let _ = std::io::stdout().flush();
     std::process::exit(if failed > 0 { 1 } else { 0 });
+}
+
+/// The tests of `tests` whose `module::name` contains one of `filters`
+/// (all without one) and, with `tracefs` given, whose `tracefs` mark is it.
+fn select<'a>(tests: &'a [Test], filters: &[String], tracefs: Option<bool>) -> Vec<&'a Test> {
+    tests
+        .iter()
+        .filter(|t| {
+            let full = format!("{}::{}", t.module, t.name);
+            (filters.is_empty() || filters.iter().any(|f| full.contains(f.as_str())))
+                && tracefs.is_none_or(|only| t.tracefs == only)
+        })
+        .collect()
 }
 
 /// Runs `test` in a forked child in a new process group, with an alarm of
@@ -303,7 +333,43 @@ mod tests {
     }
 
     fn run(run: fn() -> sys::TestResult, timeout: u32) -> Result<(), String> {
-        run_one(&Test { module: "m", name: "t", min_timeout: 0, run }, timeout)
+        run_one(
+            &Test {
+                module: "m",
+                name: "t",
+                min_timeout: 0,
+                tracefs: false,
+                run,
+            },
+            timeout,
+        )
+    }
+
+    /// `--no-tracefs` and `--only-tracefs` split the suite in two, the
+    /// filters still apply, and the trace tests are on the tracefs side.
+    #[test]
+    fn tracefs_selection_splits_the_suite() {
+        let all = select(cases::TESTS, &[], None);
+        let only = select(cases::TESTS, &[], Some(true));
+        let none = select(cases::TESTS, &[], Some(false));
+        assert_eq!(all.len(), cases::TESTS.len());
+        assert_eq!(only.len() + none.len(), all.len());
+        assert!(only.iter().all(|t| t.tracefs) && none.iter().all(|t| !t.tracefs));
+        for name in [
+            "trace_events_one_datagram_in_order",
+            "trace_timeline_blocking_read",
+            "module_hw_execution_models",
+        ] {
+            assert!(
+                only.iter().any(|t| t.name == name),
+                "{name} not marked [tracefs]"
+            );
+        }
+        assert!(none.iter().any(|t| t.name == "echo_roundtrip"));
+        let f = vec!["trace::".to_string()];
+        let traced = select(cases::TESTS, &f, Some(true));
+        assert!(!traced.is_empty() && traced.iter().all(|t| t.module == "trace"));
+        assert!(select(cases::TESTS, &f, Some(false)).is_empty());
     }
 
     #[test]

@@ -503,6 +503,24 @@ pub struct Child {
 
 /// Message of the last panic in this process, filled by the hook `main`
 /// installs, so a panicking test or child can say where it panicked.
+/// False under `simnic-selftest --no-tracefs`: the guest's vCPUs may run
+/// in parallel, where turning a tracepoint on or off can oops the guest
+/// (Documentation/testing.rst, "Two boots").
+pub static TRACEFS_ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Fails unless this run may turn tracepoints on or off: called by
+/// everything that does, so a test that does without its `[tracefs]` mark
+/// in `cases/mod.rs` fails every time, not once in a hundred runs.
+pub fn tracefs_allowed() -> TestResult {
+    if TRACEFS_ALLOWED.load(Ordering::Relaxed) {
+        Ok(())
+    } else {
+        Err("this test turns tracepoints on or off: mark it [tracefs] in cases/mod.rs \
+             (simnic-selftest --no-tracefs runs none of those)"
+            .into())
+    }
+}
+
 pub static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 pub fn take_panic_message() -> String {
@@ -874,6 +892,18 @@ pub mod tests {
 
     /// Tests that fork take this, so no two fork at once.
     pub static FORK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// With tracepoint toggling forbidden (`--no-tracefs`), asking fails
+    /// and says how to mark the test; allowed again, it passes.
+    #[test]
+    fn tracefs_allowed_follows_the_switch() {
+        assert_eq!(tracefs_allowed(), Ok(()));
+        TRACEFS_ALLOWED.store(false, Ordering::Relaxed);
+        let r = tracefs_allowed();
+        TRACEFS_ALLOWED.store(true, Ordering::Relaxed);
+        assert!(r.unwrap_err().contains("[tracefs]"));
+        assert_eq!(tracefs_allowed(), Ok(()));
+    }
 
     #[test]
     fn reports_cross_a_pipe_intact() {

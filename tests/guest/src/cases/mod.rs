@@ -30,15 +30,28 @@ mod wq;
 use crate::Test;
 
 /// `module::name` per test; `module::name @ SECS` for one that needs more
-/// than the default timeout.
+/// than the default timeout; `[tracefs]` after either for one that turns
+/// tracepoints on or off (tracefs, `simnic-trace record`), which
+/// `make check` runs in its single-threaded boot (`Test::tracefs`).
 macro_rules! tests {
-    ($($module:ident::$name:ident $(@ $secs:literal)?),* $(,)?) => {
+    ($($module:ident::$name:ident $(@ $secs:literal)? $([$flag:ident])?),* $(,)?) => {
         &[$(Test {
             module: stringify!($module),
             name: stringify!($name),
             min_timeout: 0 $(+ $secs)?,
+            tracefs: tracefs_flag!($($flag)?),
             run: $module::$name,
         }),*]
+    };
+}
+
+/// The one flag a test may carry; any other word does not compile.
+macro_rules! tracefs_flag {
+    () => {
+        false
+    };
+    (tracefs) => {
+        true
     };
 }
 
@@ -176,10 +189,10 @@ pub const TESTS: &[Test] = tests![
     privilege::unprivileged_rx_mem_budget,
     privilege::gen_flows_stop_with_owner,
     privilege::unprivileged_user_watches_bounded,
-    trace::trace_events_one_datagram_in_order,
-    trace::trace_events_off_record_nothing,
+    trace::trace_events_one_datagram_in_order [tracefs],
+    trace::trace_events_off_record_nothing [tracefs],
     // The sample and the recorder's setup take a few seconds emulated.
-    trace_timeline::trace_timeline_blocking_read @ 60,
+    trace_timeline::trace_timeline_blocking_read @ 60 [tracefs],
     mmap::mmap_ring_frames_in_order,
     mmap::mmap_ring_poll_wakes,
     mmap::mmap_ring_full_then_slots_returned,
@@ -210,7 +223,7 @@ pub const TESTS: &[Test] = tests![
     module::module_params_invalid,
     module::module_params_valid,
     module::module_budget,
-    module::module_hw_execution_models,
+    module::module_hw_execution_models [tracefs],
     module::module_unload_traffic,
     module::module_debugfs_open_pins,
     module::module_aio_read_pins_module,

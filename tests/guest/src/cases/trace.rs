@@ -48,6 +48,10 @@ fn after_data_ready(port: u32, len: usize) -> Vec<(&'static str, String)> {
 }
 
 pub(crate) fn tracefs_write(file: &str, value: &str) -> TestResult {
+    if file.ends_with("enable") {
+        // Turning events on or off rewrites the tracepoints' call sites.
+        tracefs_allowed()?;
+    }
     fs::write(format!("{TRACEFS}/{file}"), value)
         .map_err(|e| format!("writing {value:?} to {TRACEFS}/{file}: {e}"))
 }

@@ -33,6 +33,7 @@ fn process_tree(lines: &[Line], root: i32) -> BTreeSet<i32> {
 /// system-call events are the sample's own (and the recorder's), none of
 /// other processes; the scheduler's come from every context.
 pub fn trace_timeline_blocking_read() -> TestResult {
+    crate::sys::tracefs_allowed()?;
     let out = "/tmp/trace-timeline-blocking.trace";
     let r = Command::new("simnic-trace")
         .args(["record", "blocking", "-o", out])
