@@ -501,16 +501,18 @@ pub struct Child {
     status: Option<i32>,
 }
 
-/// Message of the last panic in this process, filled by the hook `main`
-/// installs, so a panicking test or child can say where it panicked.
 /// False under `simnic-selftest --no-tracefs`: the guest's vCPUs may run
 /// in parallel, where turning a tracepoint on or off can oops the guest
 /// (Documentation/testing.rst, "Two boots").
 pub static TRACEFS_ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Fails unless this run may turn tracepoints on or off: called by
-/// everything that does, so a test that does without its `[tracefs]` mark
-/// in `cases/mod.rs` fails every time, not once in a hundred runs.
+/// Fails unless this run may turn tracepoints on or off. `tracefs_write`
+/// asks before writing any tracefs file but `trace`, `tracing_on`,
+/// `trace_clock` and `buffer_size_kb`, and `trace_timeline` before running
+/// `simnic-trace record` (which also refuses under `SIMNIC_NO_TRACEFS`):
+/// so a test that goes through them without its `[tracefs]` mark in
+/// `cases/mod.rs` fails every time, not once in a hundred runs. A test
+/// that writes tracefs by other means is not caught.
 pub fn tracefs_allowed() -> TestResult {
     if TRACEFS_ALLOWED.load(Ordering::Relaxed) {
         Ok(())
@@ -521,6 +523,8 @@ pub fn tracefs_allowed() -> TestResult {
     }
 }
 
+/// Message of the last panic in this process, filled by the hook `main`
+/// installs, so a panicking test or child can say where it panicked.
 pub static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 pub fn take_panic_message() -> String {

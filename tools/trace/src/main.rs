@@ -100,6 +100,14 @@ fn record_all(
     if figure.is_some() && chosen.len() > 1 {
         return Err("--figure names one model's figure".into());
     }
+    // simnic-selftest --no-tracefs sets it: the guest's vCPUs may run in
+    // parallel there, where turning tracepoints on can oops the guest
+    // (Documentation/testing.rst, "Two boots").
+    if std::env::var_os("SIMNIC_NO_TRACEFS").is_some() {
+        return Err("SIMNIC_NO_TRACEFS is set: recording turns tracepoints on, \
+                    which this guest must not (Documentation/testing.rst, \"Two boots\")"
+            .into());
+    }
     let mut out: Box<dyn Write> = match &output {
         Some(p) => Box::new(fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => Box::new(io::stdout().lock()),

@@ -597,39 +597,17 @@ fn unload_and_reload(unloaded: &mut bool) -> TestResult {
     expect_refcnt(0, "after reloading and closing")
 }
 
-/// Both hardware execution models carry traffic, and each runs the
-/// hardware where it says: with `hw_inline=0` every DMA into the RX ring
-/// is done by the `simnic-hw` thread, with `hw_inline=1` by the writer
-/// itself (the `simnic_hw_rx_dma` event's task). In each, a blocked
+/// Both hardware execution models carry traffic: in each, a blocked
 /// reader is woken, and a burst of 100 datagrams from two writing threads
-/// arrives whole, in order per writer, with the counters exact.
+/// arrives whole, in order per writer, with the counters exact. Where
+/// each runs the hardware is `module_hw_dma_context`'s (traced) part.
 pub fn module_hw_execution_models() -> TestResult {
     for (params, inline) in [("hw_inline=0", false), ("hw_inline=1", true)] {
         with_params(params, || {
             expect_params(&[("hw_inline", u32::from(inline))], params)?;
             let ep = open_dev()?;
             let fd = ep.as_raw_fd();
-            let session = super::trace::TraceSession::start()?;
-            let reader = std::thread::spawn(move || {
-                let mut buf = [0u8; 64];
-                read(fd, &mut buf).map(|n| buf[..n].to_vec())
-            });
-            std::thread::sleep(Duration::from_millis(300));
-            send(fd, b"model", &format!("{params}: a write to a blocked reader"))?;
-            let got = reader.join().map_err(|_| "reader panicked".to_string())?;
-            let got = got.map_err(|e| format!("{params}: blocked read: {}", errname(e)))?;
-            check_data(&got, b"model", &format!("{params}: the woken reader's datagram"))?;
-            let trace = super::trace::read_trace()?;
-            drop(session);
-            let dma: Vec<&str> = trace.lines().filter(|l| l.contains("simnic_hw_rx_dma:")).collect();
-            ensure!(dma.len() == 1, "{params}: {} simnic_hw_rx_dma events for one datagram:\n{trace}", dma.len());
-            let by_thread = dma[0].trim_start().starts_with("simnic-hw-");
-            ensure!(
-                by_thread != inline,
-                "{params}: the DMA ran in the {} context: {}",
-                if by_thread { "engine thread's" } else { "writer's" },
-                dma[0]
-            );
+            wake_blocked_reader(fd, params)?;
 
             okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
             let n0 = nic_stats(&ep)?;
@@ -670,6 +648,48 @@ pub fn module_hw_execution_models() -> TestResult {
         })?;
     }
     Ok(())
+}
+
+/// Each hardware execution model runs the hardware where it says: with
+/// `hw_inline=0` the DMA into the RX ring is done by the `simnic-hw`
+/// thread, with `hw_inline=1` by the writer itself (the
+/// `simnic_hw_rx_dma` event's task), for a datagram to a blocked reader.
+pub fn module_hw_dma_context() -> TestResult {
+    for (params, inline) in [("hw_inline=0", false), ("hw_inline=1", true)] {
+        with_params(params, || {
+            expect_params(&[("hw_inline", u32::from(inline))], params)?;
+            let ep = open_dev()?;
+            let session = super::trace::TraceSession::start()?;
+            wake_blocked_reader(ep.as_raw_fd(), params)?;
+            let trace = super::trace::read_trace()?;
+            drop(session);
+            let dma: Vec<&str> = trace.lines().filter(|l| l.contains("simnic_hw_rx_dma:")).collect();
+            ensure!(dma.len() == 1, "{params}: {} simnic_hw_rx_dma events for one datagram:\n{trace}", dma.len());
+            let by_thread = dma[0].trim_start().starts_with("simnic-hw-");
+            ensure!(
+                by_thread != inline,
+                "{params}: the DMA ran in the {} context: {}",
+                if by_thread { "engine thread's" } else { "writer's" },
+                dma[0]
+            );
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// A reader blocked on `fd` is woken by one datagram written to it, and
+/// gets it whole.
+fn wake_blocked_reader(fd: i32, params: &str) -> TestResult {
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        read(fd, &mut buf).map(|n| buf[..n].to_vec())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    send(fd, b"model", &format!("{params}: a write to a blocked reader"))?;
+    let got = reader.join().map_err(|_| "reader panicked".to_string())?;
+    let got = got.map_err(|e| format!("{params}: blocked read: {}", errname(e)))?;
+    check_data(&got, b"model", &format!("{params}: the woken reader's datagram"))
 }
 
 /// A posted AIO read holds its file, and so the module, even after the
