@@ -34,6 +34,7 @@ use crate::{
     bindings,
     error::{code::*, Result},
     ffi::c_int,
+    task::might_sleep,
 };
 
 /// One contiguous run of user memory: `len` bytes from `offset` in the first
@@ -82,7 +83,8 @@ impl ExtractedPages {
     /// element), and advances the iterator past them. An iovec of many
     /// small elements may need a page per element: the pinned range then
     /// ends earlier, which the reader sees as a smaller buffer. Process
-    /// context (gup may fault pages in and sleep).
+    /// context (gup may fault pages in and sleep), which `might_sleep()`
+    /// checks on every call, not only when a page is not resident.
     ///
     /// Only user-backed iterators (`ITER_UBUF`, `ITER_IOVEC`) can be kept
     /// beyond the call: a kernel iterator's memory (a `kvec` on someone's
@@ -92,6 +94,7 @@ impl ExtractedPages {
     /// tracks dirty pages) gives `EFAULT`, and other gup errors (`ENOMEM`)
     /// are passed on, with everything pinned so far given back.
     pub(crate) fn extract(iter: &mut IovIterDest<'_>, max_bytes: usize, max_pages: usize) -> Result<Self> {
+        might_sleep();
         // SAFETY: A valid iterator (type invariant of `IovIterDest`).
         if !unsafe { bindings::user_backed_iter(iter.iov.get()) } {
             return Err(crate::error::code_ext::EOPNOTSUPP);
@@ -234,9 +237,7 @@ impl ExtractedPages {
     /// (`unpin_user_pages_dirty_lock()`, which may sleep: process context
     /// only, which `might_sleep()` checks).
     pub(crate) fn unpin_dirty(mut self) {
-        // SAFETY: No preconditions: it checks (`CONFIG_DEBUG_ATOMIC_SLEEP`)
-        // that sleeping is allowed here, and warns if not.
-        unsafe { bindings::might_sleep() };
+        might_sleep();
         let dirty = self.written > 0;
         let pages = core::mem::replace(&mut self.pages, KVec::new());
         if pages.is_empty() {
