@@ -40,3 +40,12 @@ void rust_helper_memcpy_to_page(struct page *page, size_t offset, const char *fr
 {
 	memcpy_to_page(page, offset, from, len);
 }
+
+/*
+ * The pieces left in a user-backed iterator: 1 for ITER_UBUF, the iovec
+ * elements from the current one on (empty ones included) for ITER_IOVEC.
+ */
+size_t rust_helper_iov_iter_user_nr_segs(const struct iov_iter *i)
+{
+	return iter_is_ubuf(i) ? 1 : i->nr_segs;
+}

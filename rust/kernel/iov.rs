@@ -19,6 +19,7 @@ use crate::{
 use core::marker::PhantomData;
 
 mod extract;
+mod pin_span;
 pub(crate) use extract::ExtractedPages;
 
 /// An `iov_iter` that data is copied out of (`ITER_SOURCE`).

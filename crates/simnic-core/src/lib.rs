@@ -4,6 +4,8 @@
 //! included by path at the same place in the same module tree (`hw`,
 //! `driver`, `sock`), so `cargo test` exercises the very code the module
 //! runs: plain `core` Rust with no kernel dependency, tested in seconds.
+//! One file of the kernel-crate layer is included the same way: the page
+//! arithmetic of `kernel::iov`'s pinning (`rust/kernel/iov/pin_span.rs`).
 
 #![no_std]
 
@@ -16,6 +18,12 @@ pub mod sock;
 
 #[path = "../../../rust/simnic/uapi.rs"]
 pub mod uapi;
+
+/// A kernel-free file of the kernel-crate layer (its items are
+/// crate-private there, and used here by the tests only).
+#[cfg(test)]
+#[path = "../../../rust/kernel/iov/pin_span.rs"]
+mod pin_span;
 
 #[cfg(test)]
 mod aio_reads_tests;
@@ -31,6 +39,8 @@ mod irq_line_tests;
 mod napi_irq_tests;
 #[cfg(test)]
 mod pacer_tests;
+#[cfg(test)]
+mod pin_span_tests;
 #[cfg(test)]
 mod port_bitmap_tests;
 #[cfg(test)]

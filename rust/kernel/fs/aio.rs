@@ -257,7 +257,8 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
 
     /// Keeps the request to complete it later: pins the user pages behind
     /// the first `max_bytes` bytes of `iov` long-term (at most `max_pages`
-    /// pages; see `iov/extract.rs`), charges them to the current user's
+    /// pages, and never more than those bytes can span; see
+    /// `iov/extract.rs`), charges them to the current user's
     /// `RLIMIT_MEMLOCK` until they are unpinned (a task with `CAP_IPC_LOCK`
     /// is not charged), registers the cancel function, and returns the
     /// handle the driver completes it through and the token its

@@ -28,12 +28,16 @@
 //! C headers: [`include/linux/uio.h`](srctree/include/linux/uio.h),
 //! [`include/linux/mm.h`](srctree/include/linux/mm.h)
 
-use super::IovIterDest;
+use super::{
+    pin_span::{pages_bound, piece},
+    IovIterDest,
+};
 use crate::{
     alloc::{flags::GFP_KERNEL_ACCOUNT, KVec},
     bindings,
     error::{code::*, Result},
     ffi::c_int,
+    task::might_sleep,
 };
 
 /// One contiguous run of user memory: `len` bytes from `offset` in the first
@@ -82,7 +86,13 @@ impl ExtractedPages {
     /// element), and advances the iterator past them. An iovec of many
     /// small elements may need a page per element: the pinned range then
     /// ends earlier, which the reader sees as a smaller buffer. Process
-    /// context (gup may fault pages in and sleep).
+    /// context (gup may fault pages in and sleep), which `might_sleep()`
+    /// checks on every call, not only when a page is not resident.
+    ///
+    /// What it allocates (8 bytes a page, 24 a piece) is sized by what the
+    /// iterator can need, not by `max_pages` alone: `max_pages` is first
+    /// capped at `pin_span::pages_bound` of the bytes wanted and the
+    /// iterator's piece count, and the runs at one per piece.
     ///
     /// Only user-backed iterators (`ITER_UBUF`, `ITER_IOVEC`) can be kept
     /// beyond the call: a kernel iterator's memory (a `kvec` on someone's
@@ -92,14 +102,22 @@ impl ExtractedPages {
     /// tracks dirty pages) gives `EFAULT`, and other gup errors (`ENOMEM`)
     /// are passed on, with everything pinned so far given back.
     pub(crate) fn extract(iter: &mut IovIterDest<'_>, max_bytes: usize, max_pages: usize) -> Result<Self> {
+        might_sleep();
         // SAFETY: A valid iterator (type invariant of `IovIterDest`).
         if !unsafe { bindings::user_backed_iter(iter.iov.get()) } {
             return Err(crate::error::code_ext::EOPNOTSUPP);
         }
         let want = iter.len().min(max_bytes);
+        // SAFETY: A valid user-backed iterator (checked above).
+        let nr_segs = unsafe { bindings::iov_iter_user_nr_segs(iter.iov.get()) };
+        // No more pages than the bytes wanted can take, whatever the
+        // caller asked for: with the count at most `MAX_RW_COUNT` and at
+        // most `UIO_MAXIOV` pieces, at most 526,334 (about 4 MiB of pointers).
+        let max_pages = max_pages.min(pages_bound(want, nr_segs, PAGE_SIZE));
         let mut this = Self {
             pages: KVec::with_capacity(max_pages, GFP_KERNEL_ACCOUNT)?,
-            runs: KVec::with_capacity(max_pages, GFP_KERNEL_ACCOUNT)?,
+            // A run per non-empty piece, and each has a page at least.
+            runs: KVec::with_capacity(max_pages.min(nr_segs), GFP_KERNEL_ACCOUNT)?,
             len: 0,
             written: 0,
             written_once: false,
@@ -121,8 +139,9 @@ impl ExtractedPages {
             }
             let offset = addr % PAGE_SIZE;
             let first = this.pages.len();
-            let npages = (offset + seg).div_ceil(PAGE_SIZE).min(max_pages - first);
-            let n = seg.min(npages * PAGE_SIZE - offset);
+            // `1 <= npages <= max_pages - first` (room is left, `seg > 0`);
+            // `n` bytes of the piece lie in those pages.
+            let (npages, n) = piece(offset, seg, max_pages - first, PAGE_SIZE);
             // SAFETY: `first <= capacity`, so this points into (or one past)
             // the allocation; only the spare capacity is written through it.
             let slot = unsafe { this.pages.as_mut_ptr().add(first) };
@@ -131,10 +150,15 @@ impl ExtractedPages {
             // gup writes. The user range is checked by gup itself
             // (`access_ok`, then the VMAs under the mmap lock); a bad one
             // gives an error or fewer pages, not a fault. `npages` fits a
-            // `c_int`: it is at most `seg / PAGE_SIZE + 2`, and `seg` is at
-            // most the iterator's count, which the VFS caps at
-            // `MAX_RW_COUNT` (below `INT_MAX`) for every read, AIO's
-            // included. The flags are valid for a pin.
+            // `c_int` (so gup sees the count we have room for): it is at
+            // most `ceil((offset + seg) / PAGE_SIZE) <= seg / PAGE_SIZE + 2`,
+            // and `seg` is at most the iterator's count, which is at most
+            // `MAX_RW_COUNT` (`INT_MAX & PAGE_MASK`): the VFS caps every
+            // read's count at it, and the only caller, `Kiocb::queue`,
+            // takes only `fs/aio.c` reads, whose iterator `aio_setup_rw()`
+            // built with `import_ubuf()` or `import_iovec()`, which cap it.
+            // So `npages <= MAX_RW_COUNT / PAGE_SIZE + 2`, far below
+            // `INT_MAX`. The flags are valid for a pin.
             let got = unsafe {
                 bindings::pin_user_pages_fast(
                     (addr - offset) as _,
@@ -155,9 +179,10 @@ impl ExtractedPages {
                 return Err(if got < 0 { crate::error::Error::from_errno(got) } else { EFAULT });
             }
             // INVARIANT: One run per piece, over the pages just pinned
-            // (`offset + n <= npages * PAGE_SIZE`); the run count cannot
-            // exceed the page count (each run has at least one page), hence
-            // the capacity.
+            // (`offset + n <= npages * PAGE_SIZE`). Within the capacity
+            // (so the push does not allocate): a run has a page at least
+            // and each non-empty piece (at most `nr_segs`) gives one run,
+            // the last one when the pages run out.
             this.runs.push(Run { first, offset, len: n }, GFP_KERNEL_ACCOUNT)?;
             this.len += n;
             // SAFETY: A valid iterator; `n <= seg`, within what is left.
@@ -234,9 +259,7 @@ impl ExtractedPages {
     /// (`unpin_user_pages_dirty_lock()`, which may sleep: process context
     /// only, which `might_sleep()` checks).
     pub(crate) fn unpin_dirty(mut self) {
-        // SAFETY: No preconditions: it checks (`CONFIG_DEBUG_ATOMIC_SLEEP`)
-        // that sleeping is allowed here, and warns if not.
-        unsafe { bindings::might_sleep() };
+        might_sleep();
         let dirty = self.written > 0;
         let pages = core::mem::replace(&mut self.pages, KVec::new());
         if pages.is_empty() {

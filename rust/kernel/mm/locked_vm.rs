@@ -17,6 +17,7 @@ use crate::{
     capability::{capable, CAP_IPC_LOCK},
     error::{code_ext::ENOBUFS, Result},
     page::PAGE_SIZE,
+    task::might_sleep,
 };
 use core::ptr::NonNull;
 
@@ -43,7 +44,9 @@ impl LockedVmCharge {
     /// Charges `bytes` (rounded up to pages) to the current user, unless
     /// the task has `CAP_IPC_LOCK`. `ENOBUFS` if the user's `locked_vm`
     /// would go over the task's `RLIMIT_MEMLOCK` (what AF_XDP returns).
-    /// Process context.
+    /// Process context: it charges the current task's user against the
+    /// current task's limit, which in an interrupt would be whichever task
+    /// was interrupted; `might_sleep()` checks it on every call.
     ///
     /// # Examples
     ///
@@ -56,6 +59,7 @@ impl LockedVmCharge {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn charge_current(bytes: usize) -> Result<Self> {
+        might_sleep();
         if capable(CAP_IPC_LOCK) {
             return Ok(Self { user: None, pages: 0 });
         }

@@ -218,6 +218,14 @@ impl Drop for AioContext {
 /// into `/proc/vmstat` lazily (every `vm.stat_interval`); writing
 /// `/proc/sys/vm/stat_refresh` folds them first.
 pub fn pinned_pages() -> Result<i64, String> {
+    let (acquired, released) = pin_counters()?;
+    Ok(acquired - released)
+}
+
+/// `nr_foll_pin_acquired` and `nr_foll_pin_released` from `/proc/vmstat`
+/// (folded first, as for [`pinned_pages`]): pins taken and given back
+/// since boot, system-wide.
+pub fn pin_counters() -> Result<(i64, i64), String> {
     std::fs::write("/proc/sys/vm/stat_refresh", "1")
         .map_err(|e| format!("/proc/sys/vm/stat_refresh: {e}"))?;
     let vm = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
@@ -226,7 +234,7 @@ pub fn pinned_pages() -> Result<i64, String> {
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
             .ok_or_else(|| format!("/proc/vmstat: no {name}"))
     };
-    Ok(field("nr_foll_pin_acquired ")? - field("nr_foll_pin_released ")?)
+    Ok((field("nr_foll_pin_acquired ")?, field("nr_foll_pin_released ")?))
 }
 
 /// Waits (up to 5 s: the pins go back from a work item) until the pinned

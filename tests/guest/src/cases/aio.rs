@@ -577,6 +577,144 @@ pub fn aio_bad_buffers_efault() -> TestResult {
     unmap(area, 2)
 }
 
+/// A `PREADV` with empty iovec elements first, in the middle, last, and
+/// all of these at once: the empty ones are stepped over, never pinned
+/// (they point at a `PROT_NONE` page, which pinning would refuse with
+/// `EFAULT`); the read waits with exactly the pages of the non-empty
+/// elements pinned; the datagram lands in the non-empty elements in order
+/// and the result is their byte count, or the datagram's if shorter;
+/// nothing else in the buffer pages is written; the pins go back.
+pub fn aio_preadv_empty_elements() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let ctx = AioContext::new(8)?;
+    let pins = pinned_pages()?;
+    let page = page_size();
+    let area = map_pages(3, libc::PROT_READ | libc::PROT_WRITE)?;
+    let bad = map_pages(1, libc::PROT_NONE)?;
+    let empty = libc::iovec { iov_base: bad as *mut _, iov_len: 0 };
+    // A non-empty element: `len` bytes at offset 40 of page `i` of `area`.
+    let piece = |i: usize, len: usize| libc::iovec { iov_base: (area + i * page + 40) as *mut _, iov_len: len };
+    // What, the iovec, the datagram's length, the expected result.
+    let cases: [(&str, Vec<libc::iovec>, usize, i64); 4] = [
+        ("an empty first element", vec![empty, piece(0, 8), piece(1, 8)], 20, 16),
+        ("an empty middle element", vec![piece(0, 8), empty, piece(1, 8)], 12, 12),
+        ("an empty last element", vec![piece(0, 8), piece(1, 8), empty], 16, 16),
+        (
+            "empty elements first, between and last",
+            vec![empty, empty, piece(0, 5), empty, empty, piece(1, 1), empty, piece(2, 7), empty, empty],
+            13,
+            13,
+        ),
+    ];
+    for (n, (what, iov, dlen, res)) in cases.iter().enumerate() {
+        // 0xff: a byte `pattern` never makes.
+        // SAFETY: our mapping of three writable pages.
+        unsafe { std::ptr::write_bytes(area as *mut u8, 0xff, 3 * page) };
+        let full = iov.iter().filter(|v| v.iov_len > 0).count();
+        let mut cb = Iocb::preadv(fd, iov, n as u64);
+        ctx.submit_one(&mut cb, what)?;
+        let ev = ctx.events(0, 0)?;
+        ensure!(ev.is_empty(), "{what}: completed in io_submit: {ev:?}");
+        let pinned = pinned_pages()? - pins;
+        ensure!(pinned == full as i64, "{what}: {pinned} pages pinned, expected {full}");
+        let d = pattern(n as u32, *dlen);
+        send(fd, &d, &format!("{what}: write"))?;
+        let ev = ctx.expect_events(1, COMPLETION_MS, what)?;
+        ensure!(
+            ev[0].data == n as u64 && ev[0].res == *res,
+            "{what}: completed with {}, expected {res} bytes",
+            res_name(ev[0].res)
+        );
+        // The pages as they must be: the datagram's first bytes spread
+        // over the non-empty elements in order, 0xff everywhere else.
+        let mut want = vec![0xffu8; 3 * page];
+        let mut from = 0;
+        for v in iov.iter() {
+            let at = v.iov_base as usize;
+            if v.iov_len == 0 || at < area || at >= area + 3 * page {
+                continue;
+            }
+            let k = v.iov_len.min(*res as usize - from);
+            want[at - area..at - area + k].copy_from_slice(&d[from..from + k]);
+            from += k;
+        }
+        ensure!(from == *res as usize, "{what}: test error, the pieces hold {from} bytes");
+        // SAFETY: our mapping, written by the kernel before the event.
+        let got = unsafe { std::slice::from_raw_parts(area as *const u8, 3 * page) };
+        check_data(got, &want, &format!("{what}: the buffer pages"))?;
+        expect_pins(pins, &format!("{what}: after the completion"))?;
+    }
+    let s = ep_stats(&ep)?;
+    ensure!(s.queued == 0, "{s:?}: a datagram went to the queue");
+    unmap(area, 3)?;
+    unmap(bad, 1)
+}
+
+/// A partial pin inside one piece: a plain `PREAD` (one piece, one
+/// `pin_user_pages_fast()` for its three pages) whose third page is
+/// `PROT_NONE`. gup pins the two pages before it and returns 2 of 3; the
+/// read completes in io_submit with `EFAULT` (a read must be pinned whole
+/// or not at all) and the two pins are given back at once: both
+/// `nr_foll_pin_acquired` and `nr_foll_pin_released` move, by the same
+/// count. The same buffer short of the bad page is then pinned (two
+/// pages), waits, and gets the next datagram.
+pub fn aio_partial_pin_efault() -> TestResult {
+    let ep = open_dev()?;
+    let fd = ep.as_raw_fd();
+    let ctx = AioContext::new(8)?;
+    let pins = pinned_pages()?;
+    let page = page_size();
+    let area = map_pages(3, libc::PROT_READ | libc::PROT_WRITE)?;
+    protect(area + 2 * page, 1, libc::PROT_NONE)?;
+    // Resident: gup's fast path pins them and stops at the third page (had
+    // they not been, the slow path faults them in and stops there too).
+    // SAFETY: the first two pages of our mapping, writable.
+    unsafe { std::ptr::write_bytes(area as *mut u8, 0xff, 2 * page) };
+    let (acq0, rel0) = pin_counters()?;
+    let mut cb = Iocb::pread(fd, (area + 100) as *mut u8, 2 * page, 1);
+    ctx.submit_one(&mut cb, "a read whose third page is PROT_NONE")?;
+    let ev = ctx.events(0, 0)?;
+    ensure!(
+        ev.len() == 1 && ev[0].res == neg(libc::EFAULT),
+        "a read whose third page is PROT_NONE: {ev:?}, expected EFAULT in io_submit"
+    );
+    let (acq, rel) = pin_counters()?;
+    ensure!(
+        acq - acq0 >= 2,
+        "{} pins taken, expected at least the two pages before the bad one",
+        acq - acq0
+    );
+    ensure!(
+        rel - rel0 == acq - acq0,
+        "{} pins taken and {} given back",
+        acq - acq0,
+        rel - rel0
+    );
+    expect_pins(pins, "after the partial pin")?;
+    let mut cb = Iocb::pread(fd, (area + 100) as *mut u8, 2 * page - 100, 2);
+    ctx.submit_one(&mut cb, "the same buffer short of the bad page")?;
+    let ev = ctx.events(0, 0)?;
+    ensure!(ev.is_empty(), "the good buffer: completed in io_submit: {ev:?}");
+    ensure!(
+        pinned_pages()? == pins + 2,
+        "the good buffer: {} pages pinned, expected 2",
+        pinned_pages()? - pins
+    );
+    let d = pattern(3, page);
+    send(fd, &d, "a datagram across the two pages")?;
+    let ev = ctx.expect_events(1, COMPLETION_MS, "the good buffer")?;
+    ensure!(
+        ev[0].data == 2 && ev[0].res == page as i64,
+        "the good buffer: {:?}, expected {page} bytes",
+        ev[0]
+    );
+    // SAFETY: inside our mapping, written by the kernel before the event.
+    check_data(unsafe { std::slice::from_raw_parts((area + 100) as *const u8, page) }, &d, "the good buffer")?;
+    expect_pins(pins, "after the completion")?;
+    unmap(area, 3)
+}
+
 /// At most `AIO_READS_MAX` reads wait on one endpoint: one more completes
 /// with `ENOBUFS`. Cancelled reads do not count: after cancelling
 /// one, a new one is posted.
@@ -801,7 +939,8 @@ fn expect_memlock_full(ctx: &AioContext, fd: i32, buf: usize, what: &str) -> Tes
 /// four one-page reads wait, a fifth completes in io_submit with
 /// `ENOBUFS`; `GET_LIMITS` rx_mem does not move and another endpoint keeps
 /// receiving. The charge goes exactly when the pins go, whichever way:
-/// a failed pin (`EFAULT`, half an iovec pinned) charges nothing; after
+/// a failed pin (`EFAULT`, with half an iovec or two of a piece's three
+/// pages pinned first) charges nothing; after
 /// io_cancel (with nothing else happening on that endpoint), a
 /// completion, shutdown's end of file, io_destroy and the exit of a
 /// process with reads posted, exactly the freed pages fit again and one
@@ -818,8 +957,10 @@ pub fn aio_pins_charged_to_memlock() -> TestResult {
         let mem0 = limits(&e)?.rx_mem;
         let ctx = AioContext::new(64)?;
 
-        // A failed pin charges nothing: an unmapped buffer, and an iovec
-        // whose first element pinned a page before the second failed.
+        // A failed pin charges nothing: an unmapped buffer, an iovec
+        // whose first element pinned a page before the second failed, and
+        // one piece of three pages whose first two were pinned before the
+        // third (PROT_NONE) failed.
         unmap(b(23), 1)?;
         let mut cb = Iocb::pread(efd, b(23) as *mut u8, 64, 1);
         ctx.submit_one(&mut cb, "an unmapped buffer")?;
@@ -829,10 +970,14 @@ pub fn aio_pins_charged_to_memlock() -> TestResult {
         ];
         let mut cb = Iocb::preadv(efd, &iov, 2);
         ctx.submit_one(&mut cb, "a half-bad iovec")?;
+        let part = map_pages(3, libc::PROT_READ | libc::PROT_WRITE)?;
+        protect(part + 2 * page, 1, libc::PROT_NONE)?;
+        let mut cb = Iocb::pread(efd, (part + 100) as *mut u8, 2 * page, 3);
+        ctx.submit_one(&mut cb, "a piece whose third page is PROT_NONE")?;
         let ev = ctx.events(0, 0)?;
         ensure!(
-            ev.len() == 2 && ev.iter().all(|e| e.res == neg(libc::EFAULT)),
-            "bad buffers: {ev:?}, expected two EFAULT"
+            ev.len() == 3 && ev.iter().all(|e| e.res == neg(libc::EFAULT)),
+            "bad buffers: {ev:?}, expected three EFAULT"
         );
 
         let a = post_waiting(&ctx, efd, &[b(0), b(1), b(2), b(3)], "four reads within the limit")?;

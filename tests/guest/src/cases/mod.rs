@@ -104,6 +104,8 @@ pub const TESTS: &[Test] = tests![
     aio::aio_exit_with_reads_posted,
     aio::aio_close_with_read_posted,
     aio::aio_bad_buffers_efault,
+    aio::aio_preadv_empty_elements,
+    aio::aio_partial_pin_efault,
     aio::aio_posted_reads_bounded,
     aio::aio_read_eof_and_error,
     aio::aio_posted_read_before_blocked_reader,
