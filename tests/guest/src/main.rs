@@ -33,6 +33,7 @@ mod cases;
 mod net;
 mod sys;
 mod udp;
+mod uring;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
