@@ -7,6 +7,8 @@
 //! compiles too, included here by path, so ioctl numbers, argument structs,
 //! the wire header and the limits cannot drift apart between the module and
 //! its users. The items a program needs are re-exported at the crate root.
+//! [`aio_abi`] is the kernel's own Linux AIO ABI (`struct iocb`, the
+//! `io_*` system calls), which the AIO model's programs use on the device.
 //!
 //! # The device model
 //!
@@ -62,6 +64,7 @@
 #[path = "../../../rust/simnic/uapi.rs"]
 pub mod uapi;
 
+pub mod aio_abi;
 mod c_header;
 pub mod counters;
 mod errno;

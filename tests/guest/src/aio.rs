@@ -1,96 +1,28 @@
 //! Linux AIO (`io_setup`, `io_submit`, `io_getevents`, `io_cancel`,
-//! `io_destroy`) as raw system calls, and the page pin counters of
-//! `/proc/vmstat`, for the tests. One call per function; nothing retried.
+//! `io_destroy`) for the tests: a context that is destroyed on drop, over
+//! the system calls of `simnic::aio_abi` (where `struct iocb` and
+//! `struct io_event` are defined), with the tests' error strings; and the
+//! page pin counters of `/proc/vmstat`. One call per function (but
+//! [`AioContext::expect_events`]); nothing retried.
 
-use std::os::fd::RawFd;
+pub use simnic::aio_abi::Iocb;
+use simnic::aio_abi::{self, AioContextId, IoEvent};
 
-use crate::sys::{errname, errno};
+use crate::net::raw;
+use crate::sys::errname;
 
-pub const IOCB_CMD_PREAD: u16 = 0;
-pub const IOCB_CMD_POLL: u16 = 5;
-pub const IOCB_CMD_PREADV: u16 = 7;
 /// `RWF_NOWAIT` in `aio_rw_flags`.
 pub const RWF_NOWAIT: i32 = 0x8;
 
-/// `struct iocb` (include/uapi/linux/aio_abi.h, little-endian).
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub struct Iocb {
-    pub aio_data: u64,
-    pub aio_key: u32,
-    pub aio_rw_flags: i32,
-    pub aio_lio_opcode: u16,
-    pub aio_reqprio: i16,
-    pub aio_fildes: u32,
-    pub aio_buf: u64,
-    pub aio_nbytes: u64,
-    pub aio_offset: i64,
-    pub aio_reserved2: u64,
-    pub aio_flags: u32,
-    pub aio_resfd: u32,
-}
-
-impl Iocb {
-    /// `IOCB_CMD_PREAD` of `len` bytes at `buf` on `fd`, tagged `data`.
-    pub fn pread(fd: RawFd, buf: *mut u8, len: usize, data: u64) -> Self {
-        Self {
-            aio_data: data,
-            aio_lio_opcode: IOCB_CMD_PREAD,
-            aio_fildes: fd as u32,
-            aio_buf: buf as u64,
-            aio_nbytes: len as u64,
-            ..Default::default()
-        }
-    }
-
-    /// `IOCB_CMD_PREADV` over `iov` (which must outlive `io_submit`, and no
-    /// longer: the kernel copies the array then).
-    pub fn preadv(fd: RawFd, iov: &[libc::iovec], data: u64) -> Self {
-        Self {
-            aio_data: data,
-            aio_lio_opcode: IOCB_CMD_PREADV,
-            aio_fildes: fd as u32,
-            aio_buf: iov.as_ptr() as u64,
-            aio_nbytes: iov.len() as u64,
-            ..Default::default()
-        }
-    }
-
-    /// `IOCB_CMD_POLL` for `events` on `fd`.
-    pub fn poll(fd: RawFd, events: i16, data: u64) -> Self {
-        Self {
-            aio_data: data,
-            aio_lio_opcode: IOCB_CMD_POLL,
-            aio_fildes: fd as u32,
-            aio_buf: events as u16 as u64,
-            ..Default::default()
-        }
-    }
-}
-
-/// `struct io_event`.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Debug)]
-pub struct IoEvent {
-    pub data: u64,
-    pub obj: u64,
-    pub res: i64,
-    pub res2: i64,
-}
-
 /// An `io_setup` context, destroyed on drop (which cancels what is pending
 /// and waits for it).
-pub struct AioContext(pub libc::c_ulong);
+pub struct AioContext(pub AioContextId);
 
 impl AioContext {
     pub fn new(nr: u32) -> Result<Self, String> {
-        let mut ctx: libc::c_ulong = 0;
-        // SAFETY: `ctx` is a valid out-pointer, zero as io_setup requires.
-        let r = unsafe { libc::syscall(libc::SYS_io_setup, nr, &mut ctx) };
-        if r != 0 {
-            return Err(format!("io_setup({nr}): {}", errname(errno())));
-        }
-        Ok(Self(ctx))
+        aio_abi::io_setup(nr)
+            .map(Self)
+            .map_err(|e| format!("io_setup({nr}): {}", errname(raw(&e))))
     }
 
     /// io_submit of the iocbs: how many were taken, or the errno.
@@ -100,19 +32,7 @@ impl AioContext {
     pub fn submit(&self, iocbs: &mut [&mut Iocb]) -> Result<usize, i32> {
         let mut ptrs: Vec<*mut Iocb> = iocbs.iter_mut().map(|c| &mut **c as *mut Iocb).collect();
         // SAFETY: valid iocb pointers; their buffers are the caller's to keep.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_io_submit,
-                self.0,
-                ptrs.len() as libc::c_long,
-                ptrs.as_mut_ptr(),
-            )
-        };
-        if r < 0 {
-            Err(errno())
-        } else {
-            Ok(r as usize)
-        }
+        unsafe { aio_abi::io_submit(self.0, &mut ptrs) }.map_err(|e| raw(&e))
     }
 
     /// io_submit of one iocb, which must be taken.
@@ -128,14 +48,7 @@ impl AioContext {
     /// (`EINPROGRESS`: cancellation under way, the event comes through the
     /// ring; `EAGAIN`: not cancelled; `EINVAL`: not pending any more).
     pub fn cancel(&self, iocb: &Iocb) -> Result<(), i32> {
-        let mut ev = IoEvent::default();
-        // SAFETY: a valid iocb pointer and a valid event out-pointer.
-        let r = unsafe { libc::syscall(libc::SYS_io_cancel, self.0, iocb as *const Iocb, &mut ev) };
-        if r < 0 {
-            Err(errno())
-        } else {
-            Ok(())
-        }
+        aio_abi::io_cancel(self.0, iocb).map_err(|e| raw(&e))
     }
 
     /// io_getevents for at least `min` (at most 64) events, waiting up to
@@ -146,21 +59,9 @@ impl AioContext {
             tv_sec: (timeout_ms / 1000) as libc::time_t,
             tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
         };
-        // SAFETY: room for 64 events; a valid timespec.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_io_getevents,
-                self.0,
-                min as libc::c_long,
-                64 as libc::c_long,
-                ev.as_mut_ptr(),
-                &ts,
-            )
-        };
-        if n < 0 {
-            return Err(format!("io_getevents: {}", errname(errno())));
-        }
-        Ok(ev[..n as usize].to_vec())
+        let n = aio_abi::io_getevents(self.0, min, &mut ev, Some(&ts))
+            .map_err(|e| format!("io_getevents: {}", errname(raw(&e))))?;
+        Ok(ev[..n].to_vec())
     }
 
     /// Collects `n` events within `timeout_ms` in all, failing if fewer come.
@@ -195,19 +96,15 @@ impl AioContext {
     pub fn destroy(self) -> Result<(), String> {
         let ctx = self.0;
         std::mem::forget(self);
-        // SAFETY: our context.
-        let r = unsafe { libc::syscall(libc::SYS_io_destroy, ctx) };
-        if r != 0 {
-            return Err(format!("io_destroy: {}", errname(errno())));
-        }
-        Ok(())
+        aio_abi::io_destroy(ctx).map_err(|e| format!("io_destroy: {}", errname(raw(&e))))
     }
 }
 
 impl Drop for AioContext {
     fn drop(&mut self) {
-        // SAFETY: our context; pending requests are cancelled by the kernel.
-        unsafe { libc::syscall(libc::SYS_io_destroy, self.0) };
+        // Pending requests are cancelled by the kernel; an error has no one
+        // to go to.
+        let _ = aio_abi::io_destroy(self.0);
     }
 }
 

@@ -36,6 +36,7 @@ mod cases;
 mod net;
 mod sys;
 mod udp;
+mod uring;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

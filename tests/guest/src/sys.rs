@@ -285,6 +285,21 @@ pub fn expect_poll(fd: RawFd, want: libc::c_short, what: &str) -> TestResult {
     Ok(())
 }
 
+/// An epoll instance with `fd` added for `events` (data `data`); closed
+/// when dropped, which takes the item away.
+pub fn epoll_with(fd: RawFd, events: u32, data: u64) -> Result<OwnedFd, String> {
+    // SAFETY: plain system calls on our descriptors.
+    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    ensure!(epfd >= 0, "epoll_create1: {}", errname(errno()));
+    // SAFETY: `epfd` is ours, closed once (by the OwnedFd).
+    let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+    let mut ev = libc::epoll_event { events, u64: data };
+    // SAFETY: a valid event.
+    let r = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    ensure!(r == 0, "EPOLL_CTL_ADD: {}", errname(errno()));
+    Ok(epfd)
+}
+
 /// A pipe, both ends close-on-exec.
 pub struct Pipe {
     pub r: OwnedFd,

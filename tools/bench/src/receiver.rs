@@ -11,6 +11,7 @@
 
 use crate::sys;
 use io_uring::{opcode, types, IoUring};
+use simnic::aio_abi::{self, AioContextId, IoEvent, Iocb};
 use simnic::{Endpoint, RxRing};
 use std::collections::VecDeque;
 use std::io;
@@ -40,42 +41,11 @@ impl Method {
     }
 }
 
-/// `struct iocb` (include/uapi/linux/aio_abi.h, little-endian).
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct Iocb {
-    aio_data: u64,
-    aio_key: u32,
-    aio_rw_flags: i32,
-    aio_lio_opcode: u16,
-    aio_reqprio: i16,
-    aio_fildes: u32,
-    aio_buf: u64,
-    aio_nbytes: u64,
-    aio_offset: i64,
-    aio_reserved2: u64,
-    aio_flags: u32,
-    aio_resfd: u32,
-}
-
-/// `struct io_event`.
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct IoEvent {
-    data: u64,
-    obj: u64,
-    res: i64,
-    res2: i64,
-}
-
 enum Kind {
     Read,
     EpollRead(sys::Epoll),
     IoUring(Box<IoUring>),
-    Aio {
-        ctx: libc::c_ulong,
-        iocbs: Vec<Iocb>,
-    },
+    Aio { ctx: AioContextId, iocbs: Vec<Iocb> },
     Ring(RxRing),
 }
 
@@ -140,17 +110,10 @@ impl Receiver {
                 Kind::EpollRead(ep)
             }
             Method::IoUring => Kind::IoUring(Box::new(IoUring::new((2 * depth) as u32)?)),
-            Method::Aio => {
-                let mut ctx: libc::c_ulong = 0;
-                // SAFETY: `ctx` is a valid out-pointer, zero as io_setup wants.
-                check(unsafe {
-                    libc::syscall(libc::SYS_io_setup, (2 * depth) as libc::c_long, &mut ctx)
-                })?;
-                Kind::Aio {
-                    ctx,
-                    iocbs: vec![Iocb::default(); depth],
-                }
-            }
+            Method::Aio => Kind::Aio {
+                ctx: aio_abi::io_setup((2 * depth) as u32)?,
+                iocbs: vec![Iocb::default(); depth],
+            },
             Method::MmapRing => {
                 // SAFETY: `fd` is the caller's open endpoint, which outlives
                 // the receiver; ManuallyDrop never closes it.
@@ -189,25 +152,11 @@ impl Receiver {
             }
             Kind::Aio { ctx, iocbs } => {
                 let cb = &mut iocbs[slot];
-                *cb = Iocb {
-                    aio_data: slot as u64,
-                    aio_fildes: self.fd as u32,
-                    aio_buf: buf.as_mut_ptr() as u64,
-                    aio_nbytes: buf.len() as u64,
-                    ..Iocb::default()
-                };
-                let mut list = [cb as *mut Iocb];
+                *cb = Iocb::pread(self.fd, buf.as_mut_ptr(), buf.len(), slot as u64);
                 // SAFETY: one valid iocb, in a vector that is never resized and
-                // outlives the request
-                // (io_destroy on drop waits for it); a leaked buffer.
-                check(unsafe {
-                    libc::syscall(
-                        libc::SYS_io_submit,
-                        *ctx,
-                        1 as libc::c_long,
-                        list.as_mut_ptr(),
-                    )
-                })?;
+                // outlives the request (io_destroy on drop waits for it); a
+                // leaked buffer.
+                unsafe { aio_abi::io_submit(*ctx, &mut [cb as *mut Iocb]) }?;
             }
             _ => {}
         }
@@ -233,21 +182,10 @@ impl Receiver {
             Kind::Aio { ctx, iocbs } => {
                 let mut ev = vec![IoEvent::default(); iocbs.len()];
                 loop {
-                    // SAFETY: room for as many events as there are requests.
-                    let n = unsafe {
-                        libc::syscall(
-                            libc::SYS_io_getevents,
-                            *ctx,
-                            1 as libc::c_long,
-                            ev.len() as libc::c_long,
-                            ev.as_mut_ptr(),
-                            std::ptr::null::<libc::timespec>(),
-                        )
-                    };
-                    match check(n) {
+                    match aio_abi::io_getevents(*ctx, 1, &mut ev, None) {
                         Ok(n) => {
                             self.ready
-                                .extend(ev[..n as usize].iter().map(|e| (e.data as usize, e.res)));
+                                .extend(ev[..n].iter().map(|e| (e.data as usize, e.res)));
                             break;
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -346,9 +284,9 @@ fn ring_recv<R>(fd: RawFd, ring: &mut RxRing, f: impl FnOnce(&[u8]) -> R) -> io:
 impl Drop for Receiver {
     fn drop(&mut self) {
         if let Kind::Aio { ctx, .. } = self.kind {
-            // SAFETY: our context: cancels the posted reads and waits for
-            // them, before the iocbs go.
-            unsafe { libc::syscall(libc::SYS_io_destroy, ctx) };
+            // Our context: cancels the posted reads and waits for them,
+            // before the iocbs go. An error has no one to go to.
+            let _ = aio_abi::io_destroy(ctx);
         }
     }
 }

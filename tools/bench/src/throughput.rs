@@ -635,47 +635,83 @@ fn epoll_of(fds: impl IntoIterator<Item = std::os::fd::RawFd>) -> io::Result<sys
     Ok(ep)
 }
 
+/// `n` simnic receivers, nonblocking endpoints each bound to its own
+/// (ephemeral) port, and their ports.
+fn simnic_receivers(n: usize) -> io::Result<(Vec<Endpoint>, Vec<u32>)> {
+    let rx: Vec<Endpoint> = (0..n)
+        .map(|_| Endpoint::open_nonblocking())
+        .collect::<io::Result<_>>()?;
+    let ports = rx.iter().map(Endpoint::port).collect::<io::Result<_>>()?;
+    Ok((rx, ports))
+}
+
+/// `n` UDP receivers, sockets each bound to its own port on 127.0.0.1,
+/// and their ports.
+fn udp_receivers(n: usize) -> io::Result<(Vec<OwnedFd>, Vec<u16>)> {
+    Ok((0..n)
+        .map(|_| sys::udp_bound())
+        .collect::<io::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip())
+}
+
+/// One simnic sending endpoint per port of `ports`, connected to it.
+fn simnic_connected(ports: &[u32]) -> io::Result<Vec<Endpoint>> {
+    ports
+        .iter()
+        .map(|&port| {
+            let e = Endpoint::open()?;
+            e.connect(port)?;
+            Ok(e)
+        })
+        .collect()
+}
+
+/// One UDP socket per port of `ports`, connected to it.
+fn udp_connected(ports: &[u16]) -> io::Result<Vec<OwnedFd>> {
+    ports
+        .iter()
+        .map(|&port| {
+            let (s, _) = sys::udp_bound()?;
+            sys::udp_connect(&s, port)?;
+            Ok(s)
+        })
+        .collect()
+}
+
+/// The [`Sender`] that calls `send(k)` for destination k of `n`, round-robin.
+fn round_robin(
+    n: usize,
+    mut send: impl FnMut(usize) -> io::Result<usize> + Send + 'static,
+) -> Sender {
+    let mut k = 0;
+    Box::new(move || {
+        let r = send(k);
+        if r.is_ok() {
+            k = (k + 1) % n;
+        }
+        r
+    })
+}
+
 /// (d) A writer sending round-robin to `p.n` simnic endpoints, each bound
 /// to its own (ephemeral) port, through the NIC; one reader draining all
 /// of them through epoll.
 pub fn simnic_many(p: &ManyParams, progress: &Arc<Progress>) -> io::Result<ThroughputResult> {
     let _engine = p.pin.cpus().map(|c| sys::EnginePin::new(c.0)).transpose()?;
-    let rx: Vec<Endpoint> = (0..p.n)
-        .map(|_| Endpoint::open_nonblocking())
-        .collect::<io::Result<_>>()?;
-    let ports: Vec<u32> = rx.iter().map(Endpoint::port).collect::<io::Result<_>>()?;
+    let (rx, ports) = simnic_receivers(p.n)?;
     let epoll = epoll_of(rx.iter().map(AsRawFd::as_raw_fd))?;
     let stats = Endpoint::open()?;
     let payload = vec![0x5au8; p.size];
     let n = p.n;
-    let mut k = 0;
-    let send: Sender = match p.fanout {
+    let send = match p.fanout {
         Fanout::Connected => {
-            let tx: Vec<Endpoint> = ports
-                .iter()
-                .map(|&port| {
-                    let e = Endpoint::open()?;
-                    e.connect(port)?;
-                    Ok(e)
-                })
-                .collect::<io::Result<_>>()?;
-            Box::new(move || {
-                let r = tx[k].send(&payload);
-                if r.is_ok() {
-                    k = (k + 1) % n;
-                }
-                r
-            })
+            let tx = simnic_connected(&ports)?;
+            round_robin(n, move |k| tx[k].send(&payload))
         }
         Fanout::Sendto => {
             let tx = Endpoint::open()?;
-            Box::new(move || {
-                let r = tx.send_to(ports[k], &payload);
-                if r.is_ok() {
-                    k = (k + 1) % n;
-                }
-                r
-            })
+            round_robin(n, move |k| tx.send_to(ports[k], &payload))
         }
     };
     let sh = Arc::new(Shared::default());
@@ -700,41 +736,19 @@ pub fn simnic_many(p: &ManyParams, progress: &Arc<Progress>) -> io::Result<Throu
 
 /// (e) The same over `p.n` UDP sockets bound to 127.0.0.1.
 pub fn udp_many(p: &ManyParams, progress: &Arc<Progress>) -> io::Result<ThroughputResult> {
-    let (rx, ports): (Vec<OwnedFd>, Vec<u16>) = (0..p.n)
-        .map(|_| sys::udp_bound())
-        .collect::<io::Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
+    let (rx, ports) = udp_receivers(p.n)?;
     let epoll = epoll_of(rx.iter().map(AsRawFd::as_raw_fd))?;
     let payload = vec![0x5au8; p.size];
     let n = p.n;
-    let mut k = 0;
-    let send: Sender = match p.fanout {
+    let send = match p.fanout {
         Fanout::Connected => {
-            let tx: Vec<OwnedFd> = ports
-                .iter()
-                .map(|&port| {
-                    let (s, _) = sys::udp_bound()?;
-                    sys::udp_connect(&s, port)?;
-                    Ok(s)
-                })
-                .collect::<io::Result<_>>()?;
-            Box::new(move || {
-                let r = sys::write_fd(tx[k].as_raw_fd(), &payload);
-                if r.is_ok() {
-                    k = (k + 1) % n;
-                }
-                r
-            })
+            let tx = udp_connected(&ports)?;
+            round_robin(n, move |k| sys::write_fd(tx[k].as_raw_fd(), &payload))
         }
         Fanout::Sendto => {
             let (tx, _) = sys::udp_bound()?;
-            Box::new(move || {
-                let r = sys::udp_sendto(tx.as_raw_fd(), ports[k], &payload);
-                if r.is_ok() {
-                    k = (k + 1) % n;
-                }
-                r
+            round_robin(n, move |k| {
+                sys::udp_sendto(tx.as_raw_fd(), ports[k], &payload)
             })
         }
     };
@@ -936,20 +950,9 @@ pub fn send_costs(
     let mut variants = Vec::new();
 
     // simnic: n receivers, and both kinds of sender.
-    let rx: Arc<Vec<Endpoint>> = Arc::new(
-        (0..n)
-            .map(|_| Endpoint::open_nonblocking())
-            .collect::<io::Result<_>>()?,
-    );
-    let ports: Vec<u32> = rx.iter().map(Endpoint::port).collect::<io::Result<_>>()?;
-    let connected: Vec<Endpoint> = ports
-        .iter()
-        .map(|&p| {
-            let e = Endpoint::open()?;
-            e.connect(p)?;
-            Ok(e)
-        })
-        .collect::<io::Result<_>>()?;
+    let (rx, ports) = simnic_receivers(n)?;
+    let rx = Arc::new(rx);
+    let connected = simnic_connected(&ports)?;
     let one = Endpoint::open()?;
     let mut connected = Some(connected);
     let mut one = Some(one);
@@ -978,20 +981,9 @@ pub fn send_costs(
     }
 
     // UDP: the same over sockets on 127.0.0.1.
-    let (urx, uports): (Vec<OwnedFd>, Vec<u16>) = (0..n)
-        .map(|_| sys::udp_bound())
-        .collect::<io::Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
+    let (urx, uports) = udp_receivers(n)?;
     let urx = Arc::new(urx);
-    let uconnected: Vec<OwnedFd> = uports
-        .iter()
-        .map(|&p| {
-            let (s, _) = sys::udp_bound()?;
-            sys::udp_connect(&s, p)?;
-            Ok(s)
-        })
-        .collect::<io::Result<_>>()?;
+    let uconnected = udp_connected(&uports)?;
     let (uone, _) = sys::udp_bound()?;
     let mut uconnected = Some(uconnected);
     let mut uone = Some(uone);
@@ -1120,12 +1112,8 @@ pub fn delivery_costs(
     sizes.dedup();
     let mut variants = Vec::new();
     for &k in &sizes {
-        let rx: Arc<Vec<Endpoint>> = Arc::new(
-            (0..k)
-                .map(|_| Endpoint::open_nonblocking())
-                .collect::<io::Result<_>>()?,
-        );
-        let ports: Vec<u32> = rx.iter().map(Endpoint::port).collect::<io::Result<_>>()?;
+        let (rx, ports) = simnic_receivers(k)?;
+        let rx = Arc::new(rx);
         let epoll = epoll_of(rx.iter().map(AsRawFd::as_raw_fd))?;
         let tx = Endpoint::open()?;
         let p = vec![0x5au8; size];
@@ -1139,11 +1127,7 @@ pub fn delivery_costs(
             next: 0,
             cost: Vec::new(),
         });
-        let (urx, uports): (Vec<OwnedFd>, Vec<u16>) = (0..k)
-            .map(|_| sys::udp_bound())
-            .collect::<io::Result<Vec<_>>>()?
-            .into_iter()
-            .unzip();
+        let (urx, uports) = udp_receivers(k)?;
         let epoll = epoll_of(urx.iter().map(AsRawFd::as_raw_fd))?;
         let (utx, _) = sys::udp_bound()?;
         let p = vec![0x5au8; size];

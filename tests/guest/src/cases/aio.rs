@@ -1404,11 +1404,11 @@ pub fn aio_cancel_races_submit() -> TestResult {
                 std::hint::spin_loop();
                 continue;
             }
-            let mut ev = IoEvent::default();
-            // SAFETY: `p` is one of the iocbs, alive until this thread is
-            // joined; the kernel only reads it. `ev` is a valid out-pointer.
-            let r = unsafe { libc::syscall(libc::SYS_io_cancel, ctx_id, p as *const Iocb, &mut ev) };
-            if r < 0 && errno() == libc::EINPROGRESS {
+            // `p` is one of the iocbs, alive until this thread is joined,
+            // and being submitted by the other thread: only its address is
+            // handed over (the kernel reads the iocb itself).
+            let r = simnic::aio_abi::io_cancel(ctx_id, p as *const Iocb);
+            if r.is_err_and(|e| e.raw_os_error() == Some(libc::EINPROGRESS)) {
                 hits += 1;
                 let _ = tg.compare_exchange(p, 0, Ordering::AcqRel, Ordering::Acquire);
             }

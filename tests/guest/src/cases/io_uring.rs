@@ -12,67 +12,9 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use crate::net::*;
 use crate::sys::*;
+use crate::uring::*;
 
 const SEC: Duration = Duration::from_secs(1);
-
-fn ring(entries: u32) -> Result<IoUring, String> {
-    IoUring::new(entries).map_err(|e| format!("io_uring_setup: {e}"))
-}
-
-/// Pushes one entry and submits it.
-fn submit(ring: &mut IoUring, e: &squeue::Entry, what: &str) -> TestResult {
-    // SAFETY: the buffers the entry names are the caller's and outlive the
-    // request (every test reaps or cancels what it submits before they go).
-    unsafe { ring.submission().push(e) }.map_err(|_| format!("{what}: submission queue full"))?;
-    let n = ring
-        .submit()
-        .map_err(|e| format!("{what}: io_uring_enter: {e}"))?;
-    ensure!(n == 1, "{what}: {n} entries submitted");
-    Ok(())
-}
-
-/// Waits up to `timeout` for `n` completions and takes them.
-fn completions(
-    ring: &mut IoUring,
-    n: usize,
-    timeout: Duration,
-    what: &str,
-) -> Result<Vec<cqueue::Entry>, String> {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut got = Vec::new();
-    while got.len() < n {
-        got.extend(ring.completion());
-        if got.len() >= n {
-            break;
-        }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err(format!(
-                "{what}: {} of {n} completions within {} ms: {got:?}",
-                got.len(),
-                timeout.as_millis()
-            ));
-        }
-        let ts = types::Timespec::from(left);
-        let args = types::SubmitArgs::new().timespec(&ts);
-        match ring.submitter().submit_with_args(n - got.len(), &args) {
-            Ok(_) => {}
-            Err(e)
-                if e.raw_os_error() == Some(libc::ETIME)
-                    || e.raw_os_error() == Some(libc::EINTR) => {}
-            Err(e) => return Err(format!("{what}: io_uring_enter: {e}")),
-        }
-    }
-    Ok(got)
-}
-
-/// Fails if a completion is there or comes within `wait`.
-fn no_completion(ring: &mut IoUring, wait: Duration, what: &str) -> TestResult {
-    match completions(ring, 1, wait, what) {
-        Ok(c) => Err(format!("{what}: unexpected completion {c:?}")),
-        Err(_) => Ok(()),
-    }
-}
 
 /// The io-wq worker threads of this process (`iou-wrk-<tid>`), from the
 /// names in `/proc/self/task/*/comm`: a read io_uring could not park on a
@@ -99,12 +41,87 @@ fn expect_no_workers(what: &str) -> TestResult {
     Ok(())
 }
 
-/// `IORING_OP_READ` (current position: offset -1) of `len` bytes.
-fn read_entry(fd: RawFd, buf: &mut [u8], data: u64) -> squeue::Entry {
-    opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32)
-        .offset(u64::MAX)
+/// `IORING_OP_PROVIDE_BUFFERS` (tagged `data`): `count` buffers of `len`
+/// bytes from `pool` as buffer group `group`; waits for it to succeed.
+fn provide_buffers(
+    ring: &mut IoUring,
+    pool: &mut [u8],
+    len: usize,
+    count: u16,
+    group: u16,
+    data: u64,
+) -> TestResult {
+    let provide = opcode::ProvideBuffers::new(pool.as_mut_ptr(), len as i32, count, group, 0)
         .build()
-        .user_data(data)
+        .user_data(data);
+    submit(ring, &provide, "PROVIDE_BUFFERS")?;
+    let c = completions(ring, 1, 10 * SEC, "PROVIDE_BUFFERS")?;
+    ensure!(
+        c[0].result() >= 0,
+        "PROVIDE_BUFFERS: {}",
+        errname(-c[0].result())
+    );
+    Ok(())
+}
+
+/// `IORING_OP_ASYNC_CANCEL` (tagged `data`) of the read tagged `target`:
+/// waits for both completions and returns (the read's, the cancel's).
+fn cancel_read(
+    ring: &mut IoUring,
+    target: u64,
+    data: u64,
+    what: &str,
+) -> Result<(cqueue::Entry, cqueue::Entry), String> {
+    let cancel = opcode::AsyncCancel::new(target).build().user_data(data);
+    submit(ring, &cancel, what)?;
+    let c = completions(ring, 2, 10 * SEC, what)?;
+    let read = c
+        .iter()
+        .find(|e| e.user_data() == target)
+        .ok_or("no completion for the read")?;
+    let canc = c
+        .iter()
+        .find(|e| e.user_data() == data)
+        .ok_or("no completion for the cancel")?;
+    Ok((read.clone(), canc.clone()))
+}
+
+/// A child parks a read of `fd` (with `flags`) in a ring of its own, waits
+/// `linger`, reports and exits: the exit must cancel the read without
+/// hanging, and the next datagram must come to the parent. `what` names
+/// the child's read.
+fn child_exits_with_read(
+    fd: RawFd,
+    flags: squeue::Flags,
+    linger: Duration,
+    what: &str,
+) -> TestResult {
+    let pipe = Pipe::new()?;
+    let report = pipe.w.as_raw_fd();
+    let mut child = Child::spawn(move || {
+        let Ok(mut ring) = IoUring::new(4) else {
+            return 2;
+        };
+        let buf = Box::leak(Box::new([0u8; 64]));
+        let e = read_entry(fd, buf, 1).flags(flags);
+        // SAFETY: the buffer is leaked, so it outlives the request.
+        if unsafe { ring.submission().push(&e) }.is_err() || !matches!(ring.submit(), Ok(1)) {
+            return 3;
+        }
+        if !linger.is_zero() {
+            std::thread::sleep(linger);
+        }
+        if !Report::ready(0).send(report) {
+            return 4;
+        }
+        0
+    })?;
+    drop(pipe.w);
+    let mut reports = Reports::new(pipe.r);
+    reports.expect(Kind::Ready, 10 * SEC, &format!("child with {what}"))?;
+    child.expect_exit0(10 * SEC, &format!("child exiting with {what}"))?;
+    send(fd, b"after exit", "write")?;
+    expect_datagram(fd, b"after exit", "datagram after the child's exit")
 }
 
 /// A read on an empty endpoint is parked, not completed and not handed to
@@ -232,16 +249,7 @@ pub fn uring_read_multishot() -> TestResult {
     let fd = ep.as_raw_fd();
     let mut ring = ring(16)?;
     let mut pool = vec![0u8; LEN * BUFS as usize];
-    let provide = opcode::ProvideBuffers::new(pool.as_mut_ptr(), LEN as i32, BUFS, 7, 0)
-        .build()
-        .user_data(20);
-    submit(&mut ring, &provide, "PROVIDE_BUFFERS")?;
-    let c = completions(&mut ring, 1, 10 * SEC, "PROVIDE_BUFFERS")?;
-    ensure!(
-        c[0].result() >= 0,
-        "PROVIDE_BUFFERS: {}",
-        errname(-c[0].result())
-    );
+    provide_buffers(&mut ring, &mut pool, LEN, BUFS, 7, 20)?;
     let read = opcode::ReadMulti::new(types::Fd(fd), 0, 7)
         .build()
         .user_data(21);
@@ -308,17 +316,7 @@ pub fn uring_cancel_parked_read() -> TestResult {
         "read on an empty endpoint",
     )?;
     no_completion(&mut ring, Duration::from_millis(200), "parked read")?;
-    let cancel = opcode::AsyncCancel::new(30).build().user_data(31);
-    submit(&mut ring, &cancel, "ASYNC_CANCEL")?;
-    let c = completions(&mut ring, 2, 10 * SEC, "cancel")?;
-    let read = c
-        .iter()
-        .find(|e| e.user_data() == 30)
-        .ok_or("no completion for the read")?;
-    let canc = c
-        .iter()
-        .find(|e| e.user_data() == 31)
-        .ok_or("no completion for the cancel")?;
+    let (read, canc) = cancel_read(&mut ring, 30, 31, "ASYNC_CANCEL")?;
     ensure!(
         read.result() == -libc::ECANCELED,
         "cancelled read: {read:?}"
@@ -337,30 +335,12 @@ pub fn uring_cancel_parked_read() -> TestResult {
 /// hanging, and the next datagram comes to the parent.
 pub fn uring_exit_with_read_parked() -> TestResult {
     let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let pipe = Pipe::new()?;
-    let report = pipe.w.as_raw_fd();
-    let mut child = Child::spawn(move || {
-        let Ok(mut ring) = IoUring::new(4) else {
-            return 2;
-        };
-        let buf = Box::leak(Box::new([0u8; 64]));
-        let e = read_entry(fd, buf, 1);
-        // SAFETY: the buffer is leaked, so it outlives the request.
-        if unsafe { ring.submission().push(&e) }.is_err() || !matches!(ring.submit(), Ok(1)) {
-            return 3;
-        }
-        if !Report::ready(0).send(report) {
-            return 4;
-        }
-        0
-    })?;
-    drop(pipe.w);
-    let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 10 * SEC, "child parking a read")?;
-    child.expect_exit0(10 * SEC, "child exiting with a read parked")?;
-    send(fd, b"after exit", "write")?;
-    expect_datagram(fd, b"after exit", "datagram after the child's exit")
+    child_exits_with_read(
+        ep.as_raw_fd(),
+        squeue::Flags::empty(),
+        Duration::ZERO,
+        "a read parked",
+    )
 }
 
 /// A parked read whose buffer is unmapped: the datagram's poll wake-up
@@ -405,11 +385,7 @@ pub fn uring_async_worker_read_cancel_and_exit() -> TestResult {
     let e = read_entry(fd, &mut buf, 50).flags(squeue::Flags::ASYNC);
     submit(&mut ring, &e, "IOSQE_ASYNC read on an empty endpoint")?;
     no_completion(&mut ring, Duration::from_millis(300), "the worker's read")?;
-    let cancel = opcode::AsyncCancel::new(50).build().user_data(51);
-    submit(&mut ring, &cancel, "ASYNC_CANCEL of the worker's read")?;
-    let c = completions(&mut ring, 2, 10 * SEC, "the cancel")?;
-    let read = c.iter().find(|e| e.user_data() == 50).ok_or("no completion for the read")?;
-    let canc = c.iter().find(|e| e.user_data() == 51).ok_or("no completion for the cancel")?;
+    let (read, canc) = cancel_read(&mut ring, 50, 51, "ASYNC_CANCEL of the worker's read")?;
     ensure!(
         read.result() == -libc::EINTR || read.result() == -libc::ECANCELED,
         "the worker's read after the cancel: {read:?}, expected EINTR or ECANCELED"
@@ -421,31 +397,12 @@ pub fn uring_async_worker_read_cancel_and_exit() -> TestResult {
     send(fd, b"to the queue", "write")?;
     expect_datagram(fd, b"to the queue", "the datagram after the cancelled read")?;
     ensure!(buf.iter().all(|&b| b == 0), "the cancelled read's buffer was written");
-
-    let pipe = Pipe::new()?;
-    let report = pipe.w.as_raw_fd();
-    let mut child = Child::spawn(move || {
-        let Ok(mut ring) = IoUring::new(4) else {
-            return 2;
-        };
-        let buf = Box::leak(Box::new([0u8; 64]));
-        let e = read_entry(fd, buf, 1).flags(squeue::Flags::ASYNC);
-        // SAFETY: the buffer is leaked, so it outlives the request.
-        if unsafe { ring.submission().push(&e) }.is_err() || !matches!(ring.submit(), Ok(1)) {
-            return 3;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        if !Report::ready(0).send(report) {
-            return 4;
-        }
-        0
-    })?;
-    drop(pipe.w);
-    let mut reports = Reports::new(pipe.r);
-    reports.expect(Kind::Ready, 10 * SEC, "child with a worker blocked in read")?;
-    child.expect_exit0(10 * SEC, "child exiting with a worker blocked in read")?;
-    send(fd, b"after exit", "write")?;
-    expect_datagram(fd, b"after exit", "datagram after the child's exit")
+    child_exits_with_read(
+        fd,
+        squeue::Flags::ASYNC,
+        Duration::from_millis(200),
+        "a worker blocked in read",
+    )
 }
 
 /// `READ_MULTISHOT` whose buffer group runs out: the first datagram takes
@@ -459,12 +416,7 @@ pub fn uring_multishot_out_of_buffers_and_eof() -> TestResult {
     let fd = ep.as_raw_fd();
     let mut ring = ring(16)?;
     let mut pool = vec![0u8; LEN];
-    let provide = opcode::ProvideBuffers::new(pool.as_mut_ptr(), LEN as i32, 1, 9, 0)
-        .build()
-        .user_data(60);
-    submit(&mut ring, &provide, "PROVIDE_BUFFERS")?;
-    let c = completions(&mut ring, 1, 10 * SEC, "PROVIDE_BUFFERS")?;
-    ensure!(c[0].result() >= 0, "PROVIDE_BUFFERS: {}", errname(-c[0].result()));
+    provide_buffers(&mut ring, &mut pool, LEN, 1, 9, 60)?;
     let read = opcode::ReadMulti::new(types::Fd(fd), 0, 9).build().user_data(61);
     submit(&mut ring, &read, "READ_MULTISHOT")?;
     no_completion(&mut ring, Duration::from_millis(200), "READ_MULTISHOT on an empty endpoint")?;

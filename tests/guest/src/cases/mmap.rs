@@ -9,7 +9,7 @@
 //! (the unload test is in `module.rs`); the memory is bounded per user by
 //! `RLIMIT_MEMLOCK` and NIC-wide by the receive budget.
 
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +38,52 @@ fn setup_map(ep: &Endpoint, slots: u32, slot_size: u32) -> Result<RxRing, String
         &format!("RX_RING_SETUP({slots} x {slot_size})"),
     )?;
     okay(RxRing::map(ep, &layout), "mmap of the ring")
+}
+
+/// A fresh nonblocking endpoint, its port, and a ring of `slots` x
+/// `slot_size` set up on it and mapped ([`setup_map`]).
+fn ring_endpoint(slots: u32, slot_size: u32) -> Result<(Endpoint, u32, RxRing), String> {
+    let ep = open_dev_nonblocking()?;
+    let port = port_of(&ep)?;
+    let ring = setup_map(&ep, slots, slot_size)?;
+    Ok((ep, port, ring))
+}
+
+/// `mmap(2)` of `len` bytes of `fd` at `offset`, placed by the kernel:
+/// the address, or the errno.
+fn mmap_fd(fd: RawFd, len: usize, prot: i32, flags: i32, offset: i64) -> Result<usize, i32> {
+    // SAFETY: a new mapping the kernel places, over nothing of ours.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, offset) };
+    if p == libc::MAP_FAILED {
+        Err(errno())
+    } else {
+        Ok(p as usize)
+    }
+}
+
+/// The producer index in a ring mapping at `base` made without [`RxRing`]
+/// (an acquire load, as `RxRing::producer` does).
+///
+/// # Safety
+/// `base` must be the start of a live mapping of a ring.
+unsafe fn producer_at(base: usize) -> u32 {
+    // SAFETY: the caller's: the word is inside a live mapping, and aligned
+    // (a page boundary plus a multiple of 4).
+    unsafe { AtomicU32::from_ptr((base + RX_RING_OFF_PRODUCER as usize) as *mut u32) }
+        .load(Ordering::Acquire)
+}
+
+/// Lowers the NIC's receive budget (`SET_LIMITS` on `ctl`) to 32 KiB above
+/// what is in use now: a ring of 40 KiB no longer fits, one of 16 KiB does.
+fn budget_32k_above_use(ctl: &Endpoint) -> TestResult {
+    let rx_mem0 = limits(ctl)?.rx_mem;
+    okay(
+        ctl.set_limits(&Limits {
+            rx_mem_max: (rx_mem0 as u32 + (32 << 10)).max(RCVBUF_MIN),
+            ..DEFAULT_LIMITS
+        }),
+        "SET_LIMITS rx_mem_max 32 KiB above the current use",
+    )
 }
 
 /// Takes the next frame off the ring and checks it is `want` from
@@ -91,9 +137,7 @@ fn expect_ring(s: &RxRingStats, want: &[(&str, u64)], what: &str) -> TestResult 
 /// and no read(): the endpoint's receive queue stays empty and its
 /// counters count them. `POLLIN` while slots are unconsumed, not after.
 pub fn mmap_ring_frames_in_order() -> TestResult {
-    let ep = open_dev_nonblocking()?;
-    let port = port_of(&ep)?;
-    let mut ring = setup_map(&ep, 8, 256)?;
+    let (ep, port, mut ring) = ring_endpoint(8, 256)?;
     ensure!(
         ring.producer() == 0 && ring.consumer() == 0,
         "fresh ring: producer {}",
@@ -164,23 +208,10 @@ pub fn mmap_ring_frames_in_order() -> TestResult {
 /// (data_ready), and so is one in epoll_wait; after the consumer returned
 /// the slot, neither reports input any more.
 pub fn mmap_ring_poll_wakes() -> TestResult {
-    let ep = open_dev_nonblocking()?;
-    let port = port_of(&ep)?;
-    let mut ring = setup_map(&ep, 4, 128)?;
+    let (ep, port, mut ring) = ring_endpoint(4, 128)?;
     let fd = ep.as_raw_fd();
-    // SAFETY: plain syscalls on our descriptors.
-    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    ensure!(epfd >= 0, "epoll_create1: {}", errname(errno()));
-    let mut ev = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
-        u64: 7,
-    };
-    // SAFETY: as above.
-    ensure!(
-        unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } == 0,
-        "epoll_ctl: {}",
-        errname(errno())
-    );
+    let epoll = epoll_with(fd, libc::EPOLLIN as u32, 7)?;
+    let epfd = epoll.as_raw_fd();
     let woke = Arc::new(AtomicU32::new(0));
     let poller = {
         let woke = woke.clone();
@@ -235,10 +266,9 @@ pub fn mmap_ring_poll_wakes() -> TestResult {
         "after returning the slot",
     )?;
     let mut out = libc::epoll_event { events: 0, u64: 0 };
-    // SAFETY: as above.
+    // SAFETY: one live event.
     let n = unsafe { libc::epoll_wait(epfd, &mut out, 1, 0) };
-    // SAFETY: ours.
-    unsafe { libc::close(epfd) };
+    drop(epoll);
     let events = out.events;
     ensure!(
         n == 0,
@@ -252,9 +282,7 @@ pub fn mmap_ring_poll_wakes() -> TestResult {
 /// Returning two slots lets exactly two more in, in the freed slots, in
 /// order.
 pub fn mmap_ring_full_then_slots_returned() -> TestResult {
-    let ep = open_dev_nonblocking()?;
-    let port = port_of(&ep)?;
-    let mut ring = setup_map(&ep, 4, 128)?;
+    let (ep, port, mut ring) = ring_endpoint(4, 128)?;
     let before = nic_stats(&ep)?;
     let mut tx = Paced::new(&ep)?;
     for i in 0..6 {
@@ -307,9 +335,7 @@ pub fn mmap_ring_full_then_slots_returned() -> TestResult {
 /// slot. Scribbling over the producer and status words and the descriptors
 /// changes nothing the kernel relies on.
 pub fn mmap_ring_bad_consumer_index() -> TestResult {
-    let ep = open_dev_nonblocking()?;
-    let port = port_of(&ep)?;
-    let mut ring = setup_map(&ep, 4, 128)?;
+    let (ep, port, mut ring) = ring_endpoint(4, 128)?;
     let fd = ep.as_raw_fd();
     let mut tx = Paced::new(&ep)?;
     tx.send(&pattern(0, 20), "datagram 0")?;
@@ -574,13 +600,7 @@ pub fn mmap_bad_offset_length() -> TestResult {
     let fd = ep.as_raw_fd();
     let pg = page_size();
     let map = |len: usize, prot: i32, flags: i32, off: i64| -> Result<(usize, usize), i32> {
-        // SAFETY: a new mapping the kernel places.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, off) };
-        if p == libc::MAP_FAILED {
-            Err(errno())
-        } else {
-            Ok((p as usize, len))
-        }
+        mmap_fd(fd, len, prot, flags, off).map(|a| (a, len))
     };
     let rw = libc::PROT_READ | libc::PROT_WRITE;
     let expect = |r: Result<(usize, usize), i32>, want: i32, what: &str| -> TestResult {
@@ -659,15 +679,8 @@ pub fn mmap_bad_offset_length() -> TestResult {
     ensure!(r == libc::MAP_FAILED, "mremap grew the ring mapping");
     send(fd, &pattern(5, 40), "a datagram")?;
     settle(&ep)?;
-    // SAFETY: both mappings are live, the words aligned.
-    let (pa, pb) = unsafe {
-        (
-            AtomicU32::from_ptr((a + RX_RING_OFF_PRODUCER as usize) as *mut u32)
-                .load(Ordering::Acquire),
-            AtomicU32::from_ptr((b + RX_RING_OFF_PRODUCER as usize) as *mut u32)
-                .load(Ordering::Acquire),
-        )
-    };
+    // SAFETY: both are live mappings of the ring.
+    let (pa, pb) = unsafe { (producer_at(a), producer_at(b)) };
     ensure!(
         pa == 1 && pb == 1,
         "producer is {pa} in one mapping, {pb} in the other"
@@ -748,9 +761,7 @@ pub fn mmap_close_with_ring_mapped() -> TestResult {
 /// kernel's pages; a new mapping shows everything, including what arrived
 /// while nothing was mapped.
 pub fn mmap_munmap_and_remap() -> TestResult {
-    let ep = open_dev_nonblocking()?;
-    let port = port_of(&ep)?;
-    let ring = setup_map(&ep, 8, 128)?;
+    let (ep, port, ring) = ring_endpoint(8, 128)?;
     let layout = *ring.layout();
     send(ep.as_raw_fd(), &pattern(1, 30), "before munmap")?;
     settle(&ep)?;
@@ -870,16 +881,7 @@ pub fn mmap_ring_memory_bounded() -> TestResult {
     let small = RxRingReq::layout(8, 4096).unwrap().map_len;
     ensure!(small == 40 << 10, "layout 8 x 4096 is {small} bytes");
     as_nobody("RLIMIT_MEMLOCK", move || {
-        let lim = libc::rlimit {
-            rlim_cur: 64 << 10,
-            rlim_max: 64 << 10,
-        };
-        // SAFETY: a valid rlimit.
-        ensure!(
-            unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) } == 0,
-            "setrlimit: {}",
-            errname(errno())
-        );
+        set_memlock(64 << 10)?;
         let a = open_dev_nonblocking()?;
         expect_io_errno(
             a.rx_ring_setup(32, 4096),
@@ -902,14 +904,7 @@ pub fn mmap_ring_memory_bounded() -> TestResult {
         )?;
         Ok(())
     })?;
-    let rx_mem0 = limits(&root)?.rx_mem;
-    okay(
-        root.set_limits(&Limits {
-            rx_mem_max: (rx_mem0 as u32 + (32 << 10)).max(RCVBUF_MIN),
-            ..DEFAULT_LIMITS
-        }),
-        "SET_LIMITS rx_mem_max 32 KiB above the current use",
-    )?;
+    budget_32k_above_use(&root)?;
     let ep = open_dev_nonblocking()?;
     expect_io_errno(
         ep.rx_ring_setup(8, 4096),
@@ -1344,14 +1339,7 @@ fn memlock_steps(ctl: &Endpoint) -> TestResult {
     ensure!(r == 0, "setresuid(nobody, nobody, 0): {}", errname(errno()));
     let a = open_dev_nonblocking()?;
     as_root()?;
-    let rx_mem0 = limits(ctl)?.rx_mem;
-    okay(
-        ctl.set_limits(&Limits {
-            rx_mem_max: (rx_mem0 as u32 + (32 << 10)).max(RCVBUF_MIN),
-            ..DEFAULT_LIMITS
-        }),
-        "SET_LIMITS rx_mem_max 32 KiB above the current use",
-    )?;
+    budget_32k_above_use(ctl)?;
     as_user(NOBODY)?;
     expect_io_errno(
         a.rx_ring_setup(8, 4096),
@@ -1400,45 +1388,27 @@ pub fn mmap_rdonly_descriptor() -> TestResult {
     let layout = okay(ep.rx_ring_setup(4, 128), "setup on the O_RDONLY descriptor")?;
     let len = layout.map_len as usize;
     let fd = ep.as_raw_fd();
-    // SAFETY: new mappings the kernel places.
-    let rw = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    if rw != libc::MAP_FAILED {
-        // SAFETY: the mapping just made.
-        unsafe { libc::munmap(rw, len) };
-        return Err("a writable shared mapping of an O_RDONLY descriptor succeeded".into());
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    match mmap_fd(fd, len, rw, libc::MAP_SHARED, 0) {
+        Ok(a) => {
+            // SAFETY: the mapping just made.
+            unsafe { libc::munmap(a as _, len) };
+            return Err("a writable shared mapping of an O_RDONLY descriptor succeeded".into());
+        }
+        Err(e) => ensure!(
+            e == libc::EACCES,
+            "writable mapping of an O_RDONLY descriptor: {}, expected EACCES",
+            errname(e)
+        ),
     }
-    ensure!(
-        errno() == libc::EACCES,
-        "writable mapping of an O_RDONLY descriptor: {}, expected EACCES",
-        errname(errno())
-    );
-    // SAFETY: as above.
-    let ro = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            fd,
-            0,
+    let ro = mmap_fd(fd, len, libc::PROT_READ, libc::MAP_SHARED, 0).map_err(|e| {
+        format!(
+            "read-only mapping of an O_RDONLY descriptor: {}",
+            errname(e)
         )
-    };
-    ensure!(
-        ro != libc::MAP_FAILED,
-        "read-only mapping of an O_RDONLY descriptor: {}",
-        errname(errno())
-    );
+    })?;
     // SAFETY: our mapping.
-    let r = unsafe { libc::mprotect(ro, len, libc::PROT_READ | libc::PROT_WRITE) };
+    let r = unsafe { libc::mprotect(ro as _, len, rw) };
     let e = errno();
     let res = (|| -> TestResult {
         ensure!(
@@ -1450,16 +1420,13 @@ pub fn mmap_rdonly_descriptor() -> TestResult {
         let tx = open_dev_nonblocking()?;
         okay(tx.send_to(port_of(&ep)?, &pattern(2, 30)), "a datagram")?;
         settle(&tx)?;
-        // SAFETY: the producer word of the live mapping, aligned.
-        let p = unsafe {
-            AtomicU32::from_ptr(ro.cast::<u8>().add(RX_RING_OFF_PRODUCER as usize).cast())
-        }
-        .load(Ordering::Acquire);
+        // SAFETY: a live mapping of the ring.
+        let p = unsafe { producer_at(ro) };
         ensure!(p == 1, "producer {p} in the read-only mapping");
         Ok(())
     })();
     // SAFETY: our mapping, unmapped once.
-    unsafe { libc::munmap(ro, len) };
+    unsafe { libc::munmap(ro as _, len) };
     res
 }
 
@@ -1480,21 +1447,11 @@ pub fn mmap_racing_setup() -> TestResult {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 let mut refused = 0;
                 loop {
-                    // SAFETY: a new mapping the kernel places.
-                    let p = unsafe {
-                        libc::mmap(
-                            std::ptr::null_mut(),
-                            len,
-                            libc::PROT_READ | libc::PROT_WRITE,
-                            libc::MAP_SHARED,
-                            fd,
-                            0,
-                        )
+                    let rw = libc::PROT_READ | libc::PROT_WRITE;
+                    let e = match mmap_fd(fd, len, rw, libc::MAP_SHARED, 0) {
+                        Ok(p) => return Ok((p, refused)),
+                        Err(e) => e,
                     };
-                    if p != libc::MAP_FAILED {
-                        return Ok((p as usize, refused));
-                    }
-                    let e = errno();
                     if e != libc::EINVAL {
                         return Err(format!("mmap during the setup: {}", errname(e)));
                     }
@@ -1517,9 +1474,8 @@ pub fn mmap_racing_setup() -> TestResult {
         let r = (|| -> TestResult {
             send(fd, &pattern(round, 24), "a datagram")?;
             settle(&ep)?;
-            // SAFETY: the producer word of the live mapping, aligned.
-            let p = unsafe { AtomicU32::from_ptr((a + RX_RING_OFF_PRODUCER as usize) as *mut u32) }
-                .load(Ordering::Acquire);
+            // SAFETY: a live mapping of the ring.
+            let p = unsafe { producer_at(a) };
             ensure!(p == 1, "round {round}: producer {p} in the racing mapping");
             Ok(())
         })();

@@ -4,7 +4,7 @@
 //! queue's counters (wake-ups, entries woken, spurious wake-ups); the view's
 //! bound; and reading it while endpoints close and waiters come and go.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use simnic::wq::{WaitEntry, WaitQueue, WqView, WQ_PATH};
@@ -13,8 +13,17 @@ use simnic::{Endpoint, MiniEpoll, MiniPollFd, MINI_EPOLL_CTL_ADD, SHUT_WR};
 use crate::aio::{AioContext, Iocb};
 use crate::net::*;
 use crate::sys::*;
+use crate::uring::{completions, read_entry, ring, submit};
 
 const SEC: Duration = Duration::from_secs(1);
+
+/// A fresh (blocking) endpoint, its descriptor and its port: the queue a
+/// test watches.
+fn watched() -> Result<(Endpoint, RawFd, u32), String> {
+    let ep = open_dev()?;
+    let (fd, port) = (ep.as_raw_fd(), port_of(&ep)?);
+    Ok((ep, fd, port))
+}
 
 /// The view now.
 fn view() -> Result<WqView, String> {
@@ -99,6 +108,13 @@ fn expect_entry(
     Ok(())
 }
 
+/// The entry shows no task: its waiter is no sleeping task (an epoll item,
+/// an AIO or io_uring request).
+fn expect_no_task(e: &WaitEntry, what: &str) -> TestResult {
+    ensure!(e.task.is_none(), "{what} shows a task: {}", e.describe());
+    Ok(())
+}
+
 /// The entry belongs to the task `pid` (a single-threaded child, so its
 /// thread id is its process id) named `comm`.
 fn expect_task(e: &WaitEntry, pid: i32, comm: &str, what: &str) -> TestResult {
@@ -122,6 +138,20 @@ fn expect_task(e: &WaitEntry, pid: i32, comm: &str, what: &str) -> TestResult {
 fn set_comm(name: &std::ffi::CStr) {
     // SAFETY: a NUL-terminated name of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+/// `poll(2)` for `POLLIN` on `fd` alone: what a waiter child blocks in.
+fn poll_in(fd: RawFd, timeout_ms: i32) -> SysResult {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    match unsafe { libc::poll(&mut p, 1, timeout_ms) } {
+        r if r < 0 => Err(errno()),
+        r => Ok(r as usize),
+    }
 }
 
 /// A child named `comm` that says Ready, makes the blocking call `wait`,
@@ -170,9 +200,7 @@ impl Waiter {
 /// task_struct; one datagram is one wake-up that woke one entry, nothing
 /// spurious; and the entry is gone when read() returns.
 pub fn wq_blocking_read_entry() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (ep, fd, port) = watched()?;
     let before = queue(&view()?, port)?;
     let reader = Waiter::spawn(c"wq-reader", move || read(fd, &mut [0u8; 64]))?;
     let e = sole_entry(port, "a blocked read()")?;
@@ -211,9 +239,7 @@ pub fn wq_blocking_read_entry() -> TestResult {
 /// Two blocked readers: two exclusive entries in arrival order; one
 /// datagram wakes one entry (the first) and leaves the other queued.
 pub fn wq_exclusive_readers() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (ep, fd, port) = watched()?;
     let first = Waiter::spawn(c"wq-first", move || read(fd, &mut [0u8; 64]))?;
     sole_entry(port, "the first blocked reader")?;
     let second = Waiter::spawn(c"wq-second", move || read(fd, &mut [0u8; 64]))?;
@@ -272,27 +298,14 @@ pub fn wq_exclusive_readers() -> TestResult {
 /// datagram is one wake-up that woke both entries (the kernel's
 /// `__wake_up()` would have counted only the exclusive one).
 pub fn wq_woken_counts_every_entry() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (ep, fd, port) = watched()?;
     let reader = Waiter::spawn(c"wq-reader", move || read(fd, &mut [0u8; 64]))?;
     sole_entry(port, "the blocked reader")?;
-    let poller = Waiter::spawn(c"wq-poller", move || {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // Woken, the poller scans again, and the reader woken by the same
-        // wake-up may have taken the datagram already: then it sleeps
-        // again, until its timeout. Either way it returns; the counts are
-        // what this test checks.
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut p, 1, 3000) } {
-            r if r < 0 => Err(errno()),
-            _ => Ok(1),
-        }
-    })?;
+    // Woken, the poller scans again, and the reader woken by the same
+    // wake-up may have taken the datagram already: then it sleeps again,
+    // until its timeout. Either way it returns 1; the counts are what this
+    // test checks.
+    let poller = Waiter::spawn(c"wq-poller", move || poll_in(fd, 3000).map(|_| 1))?;
     // `pollwake`'s entry is hooked while the poller still runs (its first
     // scan); a wake-up then finds it running and wakes nothing. Asleep, it
     // is woken.
@@ -329,9 +342,7 @@ pub fn wq_woken_counts_every_entry() -> TestResult {
 /// the read side shut, sleeps again: 1 wake-up, 1 entry woken, 1 spurious,
 /// and the reader back on the queue.
 pub fn wq_spurious_wakeup_counted() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (ep, fd, port) = watched()?;
     let mut reader = Waiter::spawn(c"wq-spurious", move || read(fd, &mut [0u8; 64]))?;
     sole_entry(port, "a blocked read()")?;
     let before = queue(&view()?, port)?;
@@ -384,9 +395,7 @@ pub fn wq_spurious_wakeup_counted() -> TestResult {
 /// caller's `poll_wqueues` and whose task is the caller; gone when the call
 /// returns.
 pub fn wq_select_poll_pollwake() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (_ep, fd, port) = watched()?;
     let select = Waiter::spawn(c"wq-select", move || {
         // SAFETY: fd_sets are plain data; fd is below FD_SETSIZE.
         unsafe {
@@ -407,18 +416,7 @@ pub fn wq_select_poll_pollwake() -> TestResult {
     expect_no_entry(port, "after select() returned")?;
     expect_datagram(fd, b"s", "the datagram")?;
 
-    let poll = Waiter::spawn(c"wq-poll", move || {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut p, 1, -1) } {
-            r if r < 0 => Err(errno()),
-            r => Ok(r as usize),
-        }
-    })?;
+    let poll = Waiter::spawn(c"wq-poll", move || poll_in(fd, -1))?;
     let e = sole_entry(port, "poll() on the endpoint")?;
     expect_entry(&e, "pollwake", None, false, "poll_wqueues", "poll()")?;
     expect_task(&e, poll.child.pid, "wq-poll", "poll()")?;
@@ -432,22 +430,9 @@ pub fn wq_select_poll_pollwake() -> TestResult {
 /// EPOLLEXCLUSIVE; it stays while the item exists, whoever waits, and
 /// leaves with EPOLL_CTL_DEL or the epoll instance's close.
 pub fn wq_epoll_ep_poll_callback() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (_ep, fd, port) = watched()?;
     for (flags, exclusive) in [(0, false), (libc::EPOLLEXCLUSIVE, true)] {
-        // SAFETY: plain system calls on our descriptors.
-        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        ensure!(epfd >= 0, "epoll_create1: {}", errname(errno()));
-        // SAFETY: `epfd` is ours, closed once (by the OwnedFd).
-        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | flags) as u32,
-            u64: 1,
-        };
-        // SAFETY: a valid event.
-        let r = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        ensure!(r == 0, "EPOLL_CTL_ADD: {}", errname(errno()));
+        let epfd = epoll_with(fd, (libc::EPOLLIN | flags) as u32, 1)?;
         let e = sole_entry(port, "after EPOLL_CTL_ADD")?;
         expect_entry(
             &e,
@@ -457,11 +442,7 @@ pub fn wq_epoll_ep_poll_callback() -> TestResult {
             "-",
             "epoll's entry",
         )?;
-        ensure!(
-            e.task.is_none(),
-            "epoll's entry shows a task: {}",
-            e.describe()
-        );
+        expect_no_task(&e, "epoll's entry")?;
         if exclusive {
             // SAFETY: as above; a NULL event is allowed for DEL.
             let r = unsafe {
@@ -487,11 +468,7 @@ pub fn wq_epoll_ep_poll_callback() -> TestResult {
             let mut waiter = waiter;
             waiter.child.wait_sleeping(5 * SEC, "epoll_wait()")?;
             let e = sole_entry(port, "while epoll_wait() sleeps")?;
-            ensure!(
-                e.task.is_none(),
-                "epoll's entry shows the waiter's task: {}",
-                e.describe()
-            );
+            expect_no_task(&e, "epoll's entry while epoll_wait() sleeps")?;
             send(fd, b"e", "a datagram")?;
             waiter.finish(1, "epoll_wait() after a datagram")?;
             expect_datagram(fd, b"e", "the datagram")?;
@@ -510,21 +487,8 @@ pub fn wq_epoll_ep_poll_callback() -> TestResult {
 /// woken" is "entries whose wake function returned non-zero", which for a
 /// non-exclusive epoll item means "called" (Documentation/wait-queues.rst).
 pub fn wq_epoll_filtered_item_counted_woken() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
-    // SAFETY: plain system calls on our descriptors.
-    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    ensure!(epfd >= 0, "epoll_create1: {}", errname(errno()));
-    // SAFETY: `epfd` is ours, closed once (by the OwnedFd).
-    let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
-    let mut ev = libc::epoll_event {
-        events: libc::EPOLLOUT as u32,
-        u64: 9,
-    };
-    // SAFETY: a valid event.
-    let r = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-    ensure!(r == 0, "EPOLL_CTL_ADD: {}", errname(errno()));
+    let (ep, fd, port) = watched()?;
+    let _epfd = epoll_with(fd, libc::EPOLLOUT as u32, 9)?;
     let e = sole_entry(port, "the EPOLLOUT-only item")?;
     expect_entry(
         &e,
@@ -553,19 +517,13 @@ pub fn wq_epoll_filtered_item_counted_woken() -> TestResult {
 /// Linux AIO's IOCB_CMD_POLL hooks an `aio_poll_wake` entry (no task:
 /// the iocb completes by itself), gone once the completion is reaped.
 pub fn wq_aio_poll_wake() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (_ep, fd, port) = watched()?;
     let ctx = AioContext::new(4)?;
     let mut cb = Iocb::poll(fd, libc::POLLIN, 0xA10);
     ctx.submit_one(&mut cb, "IOCB_CMD_POLL")?;
     let e = sole_entry(port, "after io_submit(IOCB_CMD_POLL)")?;
     expect_entry(&e, "aio_poll_wake", None, false, "-", "AIO poll's entry")?;
-    ensure!(
-        e.task.is_none(),
-        "AIO poll's entry shows a task: {}",
-        e.describe()
-    );
+    expect_no_task(&e, "AIO poll's entry")?;
     send(fd, b"aio", "a datagram")?;
     let ev = ctx.events(1, 5_000)?;
     ensure!(ev.len() == 1, "no IOCB_CMD_POLL completion within 5 s");
@@ -575,18 +533,14 @@ pub fn wq_aio_poll_wake() -> TestResult {
 /// io_uring's IORING_OP_POLL_ADD hooks an `io_poll_wake` entry whose private
 /// is the request (no task), gone once the completion is posted.
 pub fn wq_io_uring_poll_add() -> TestResult {
-    use io_uring::{opcode, types, IoUring};
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
-    let mut ring = IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"))?;
+    use io_uring::{opcode, types};
+    let (_ep, fd, port) = watched()?;
+    let mut ring = ring(8)?;
+    // The entry refers to no memory; `fd` outlives the request.
     let sqe = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
         .build()
         .user_data(7);
-    // SAFETY: the entry refers to no memory; `fd` outlives the request.
-    unsafe { ring.submission().push(&sqe) }
-        .map_err(|_| "the submission queue is full".to_string())?;
-    ring.submit().map_err(|e| format!("io_uring_enter: {e}"))?;
+    submit(&mut ring, &sqe, "IORING_OP_POLL_ADD")?;
     let e = sole_entry(port, "after IORING_OP_POLL_ADD")?;
     expect_entry(
         &e,
@@ -596,18 +550,9 @@ pub fn wq_io_uring_poll_add() -> TestResult {
         "io_kiocb",
         "io_uring poll's entry",
     )?;
-    ensure!(
-        e.task.is_none(),
-        "io_uring poll's entry shows a task: {}",
-        e.describe()
-    );
+    expect_no_task(&e, "io_uring poll's entry")?;
     send(fd, b"uring", "a datagram")?;
-    ring.submit_and_wait(1)
-        .map_err(|e| format!("io_uring_enter(wait 1): {e}"))?;
-    let cqe = ring
-        .completion()
-        .next()
-        .ok_or("no completion after the wait")?;
+    let cqe = &completions(&mut ring, 1, WAIT, "the poll after a datagram")?[0];
     ensure!(
         cqe.user_data() == 7 && cqe.result() & libc::POLLIN as i32 != 0,
         "completion {} with result {:#x}, expected 7 with POLLIN",
@@ -622,9 +567,7 @@ pub fn wq_io_uring_poll_add() -> TestResult {
 /// path completes it, so the endpoint's queue stays empty while the read
 /// waits and after it completed, and the arrival wakes no entry.
 pub fn wq_aio_read_no_entry() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (ep, fd, port) = watched()?;
     let before = queue(&view()?, port)?;
     let ctx = AioContext::new(4)?;
     let mut buf = vec![0u8; 64];
@@ -666,20 +609,12 @@ pub fn wq_aio_read_no_entry() -> TestResult {
 /// after a completion (`IORING_CQE_F_MORE`), until the request is
 /// cancelled.
 pub fn wq_io_uring_read_parked() -> TestResult {
-    use io_uring::{cqueue, opcode, types, IoUring};
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
-    let mut ring = IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"))?;
+    use io_uring::{cqueue, opcode, types};
+    let (_ep, fd, port) = watched()?;
+    let mut ring = ring(8)?;
     let mut buf = vec![0u8; 64];
-    let sqe = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32)
-        .offset(u64::MAX)
-        .build()
-        .user_data(1);
-    // SAFETY: `buf` and `fd` outlive the request (it completes below).
-    unsafe { ring.submission().push(&sqe) }
-        .map_err(|_| "the submission queue is full".to_string())?;
-    ring.submit().map_err(|e| format!("io_uring_enter: {e}"))?;
+    // `buf` and `fd` outlive the request (it completes below).
+    submit(&mut ring, &read_entry(fd, &mut buf, 1), "IORING_OP_READ")?;
     let e = sole_entry(port, "a parked IORING_OP_READ")?;
     expect_entry(
         &e,
@@ -689,18 +624,9 @@ pub fn wq_io_uring_read_parked() -> TestResult {
         "io_kiocb",
         "the parked read's entry",
     )?;
-    ensure!(
-        e.task.is_none(),
-        "the parked read's entry shows a task: {}",
-        e.describe()
-    );
+    expect_no_task(&e, "the parked read's entry")?;
     send(fd, b"parked", "a datagram")?;
-    ring.submit_and_wait(1)
-        .map_err(|e| format!("io_uring_enter(wait 1): {e}"))?;
-    let cqe = ring
-        .completion()
-        .next()
-        .ok_or("no completion after the wait")?;
+    let cqe = &completions(&mut ring, 1, WAIT, "the parked read after a datagram")?[0];
     ensure!(
         cqe.user_data() == 1 && cqe.result() == 6,
         "completion {} with result {}, expected 1 with 6",
@@ -797,18 +723,7 @@ pub fn wq_mmap_ring_poll() -> TestResult {
     let port = port_of(&ep)?;
     let layout = okay(ep.rx_ring_setup(4, 128), "RX_RING_SETUP(4 x 128)")?;
     let ring = okay(simnic::RxRing::map(&ep, &layout), "mmap of the ring")?;
-    let poller = Waiter::spawn(c"wq-ring-poll", move || {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut p, 1, -1) } {
-            r if r < 0 => Err(errno()),
-            r => Ok(r as usize),
-        }
-    })?;
+    let poller = Waiter::spawn(c"wq-ring-poll", move || poll_in(fd, -1))?;
     let e = sole_entry(port, "poll() on an empty ring")?;
     expect_entry(
         &e,
@@ -900,9 +815,7 @@ pub fn wq_samples_print_callbacks() -> TestResult {
 /// A wake-up for events it did not ask for (shutdown's key-less one) makes
 /// it rescan, find nothing and sleep again: one spurious for the call.
 pub fn wq_mini_poll_entry() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (ep, fd, port) = watched()?;
     let poller = Waiter::spawn(c"wq-minipoll", move || {
         let Ok(mux) = MiniEpoll::open() else {
             return Err(errno());
@@ -960,9 +873,7 @@ pub fn wq_mini_poll_entry() -> TestResult {
 /// (`autoremove_wake_function`, exclusive, its task); closing the instance
 /// takes the endpoint's entry and the instance's queues away.
 pub fn wq_mini_epoll_entries() -> TestResult {
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (_ep, fd, port) = watched()?;
     let mux = okay(MiniEpoll::open(), "open /dev/simnic-epoll")?;
     okay(
         mux.ctl(MINI_EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, 5),
@@ -977,11 +888,7 @@ pub fn wq_mini_epoll_entries() -> TestResult {
         "-",
         "mini-epoll's item",
     )?;
-    ensure!(
-        e.task.is_none(),
-        "mini-epoll's item shows a task: {}",
-        e.describe()
-    );
+    expect_no_task(&e, "mini-epoll's item")?;
     // The instance, shared with the child through fork.
     let shared = &mux;
     let waiter = Waiter::spawn(c"wq-miniepoll", move || {
@@ -1107,9 +1014,7 @@ fn nic_queues(inline: bool) -> TestResult {
 /// 20 and shows 16, saying how many are left out.
 pub fn wq_view_bounded() -> TestResult {
     const N: usize = 20;
-    let ep = open_dev()?;
-    let fd = ep.as_raw_fd();
-    let port = port_of(&ep)?;
+    let (_ep, fd, port) = watched()?;
     let mut readers = Vec::new();
     for _ in 0..N {
         readers.push(Waiter::spawn(c"wq-many", move || read(fd, &mut [0u8; 8]))?);
