@@ -26,9 +26,10 @@
 //!   then their `RLIMIT_MEMLOCK` charge, then calls `ki_complete` exactly
 //!   once. So the charge lasts exactly as long as the pins, whichever way
 //!   the request ends (completion, `io_cancel()`, `io_destroy()`, exit,
-//!   the driver dropping it), whatever the driver still holds. The cancel function cannot complete
-//!   the request itself: `fs/aio.c` calls it under `ctx->ctx_lock` with
-//!   interrupts off, and `aio_complete_rw()` takes that lock.
+//!   the driver dropping it), whatever the driver still holds. The cancel
+//!   function cannot complete the request itself: `fs/aio.c` calls it
+//!   under `ctx->ctx_lock` with interrupts off, and `aio_complete_rw()`
+//!   takes that lock.
 //! - A handle or a claimed request dropped without completing completes
 //!   with `-ECANCELED`: a request handed over is always completed, whatever
 //!   the driver does. Short of `mem::forget`: a leaked [`AsyncKiocb`] costs
@@ -270,8 +271,13 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
     /// be pinned for writing long-term (unmapped, read-only, or a shared
     /// mapping of a file on a filesystem that tracks dirty pages),
     /// `ENOBUFS` if the pages would take the user's pinned memory over
-    /// `RLIMIT_MEMLOCK` (as AF_XDP refuses a umem), `ENOMEM`. Nothing stays
-    /// pinned or charged then.
+    /// `RLIMIT_MEMLOCK` (as AF_XDP refuses a umem), `ENOMEM`, or another
+    /// error of gup's (`EOVERFLOW`, `EINTR`, `EBUSY`; all user errnos).
+    /// Nothing stays pinned or charged then; `iov` may have advanced, and
+    /// is not to be copied through (the driver returns the error). The
+    /// pages are pinned before the charge is checked, as io_uring's
+    /// registered buffers are: a user at the limit still makes up to
+    /// `max_pages` pins (and, `FOLL_LONGTERM`, migrations) per call.
     pub fn queue(
         self,
         iov: &mut IovIterDest<'_>,

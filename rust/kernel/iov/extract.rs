@@ -99,8 +99,12 @@ impl ExtractedPages {
     /// stack, a bio's pages) belongs to its caller, so those give
     /// `EOPNOTSUPP`. A page that cannot be pinned for writing long-term
     /// (unmapped, read-only, a shared mapping of a file whose filesystem
-    /// tracks dirty pages) gives `EFAULT`, and other gup errors (`ENOMEM`)
-    /// are passed on, with everything pinned so far given back.
+    /// tracks dirty pages) gives `EFAULT`, and other gup errors (`ENOMEM`,
+    /// `EOVERFLOW` for a range that wraps, `EINTR` on a fatal signal,
+    /// `EBUSY`) are passed on, with everything pinned so far given back.
+    /// After a failure the iterator may stand past the pieces that were
+    /// pinned and given back: a caller must not go on to copy through it
+    /// (`Kiocb::queue` consumes the request, so its driver cannot).
     pub(crate) fn extract(iter: &mut IovIterDest<'_>, max_bytes: usize, max_pages: usize) -> Result<Self> {
         might_sleep();
         // SAFETY: A valid iterator (type invariant of `IovIterDest`).

@@ -809,9 +809,8 @@ pub fn wq_samples_print_callbacks() -> TestResult {
     Ok(())
 }
 
-/// mini-poll hooks a `simnic_pollwake [simnic]` entry whose private is the
-/// mini-poll hooks a `rust_wakefn_simnic_pollwake [simnic]` entry whose private is the
-/// calling task, and lists the call; gone (entry and call) when it returns.
+/// mini-poll hooks a `rust_wakefn_simnic_pollwake [simnic]` entry whose
+/// private is the calling task, and lists the call; gone (entry and call) when it returns.
 /// A wake-up for events it did not ask for (shutdown's key-less one) makes
 /// it rescan, find nothing and sleep again: one spurious for the call.
 pub fn wq_mini_poll_entry() -> TestResult {
