@@ -21,9 +21,10 @@
 
 // `pin_init!` of the NIC's many fields nests deeper than the default 128.
 #![recursion_limit = "256"]
-// The driver is safe Rust only: every `unsafe` lives in the kernel-crate
-// layer (rust/kernel, rust/helpers). `forbid` also refuses `#[no_mangle]`
-// and `#[export_name]`, with which safe code could define a kernel symbol.
+// The driver is safe Rust only; what is not lives in the kernel-crate
+// layer (rust/kernel, rust/helpers). The lint also refuses the attributes
+// with which safe code could define a kernel symbol; Kbuild forbids it as
+// well, and tools/check-safe-driver checks what no lint sees.
 #![forbid(unsafe_code)]
 
 use kernel::{

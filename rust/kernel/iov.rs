@@ -160,6 +160,7 @@ impl<'data> IovIterDest<'data> {
     /// `max_pages` pages) long-term, to be written after this call returns;
     /// see [`ExtractedPages::extract`]. Crate-private: only `fs::aio`, which
     /// gives the pins back correctly, keeps pages.
+    #[track_caller] // so that `might_sleep()` names the driver's line
     pub(crate) fn extract_pages(&mut self, max_bytes: usize, max_pages: usize) -> Result<ExtractedPages> {
         ExtractedPages::extract(self, max_bytes, max_pages)
     }

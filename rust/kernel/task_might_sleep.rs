@@ -36,7 +36,17 @@ pub fn might_sleep() {
     let line = c_int::try_from(loc.line()).unwrap_or(c_int::MAX);
     // SAFETY: `file` is valid for reading `len <= file.len()` bytes, and
     // the helper reads no more (it copies them into a buffer of its own
-    // before `__might_sleep()` prints it). No other precondition: the
-    // check only reads the current context.
+    // before `__might_sleep()` prints it; 6.12 keeps no pointer to it).
+    // The helper also calls `might_resched()`, which may schedule, and on
+    // a kernel with voluntary preemption and without preemptible RCU
+    // reports an RCU quiescent state (`__cond_resched()` ->
+    // `rcu_all_qs()`): called inside an RCU read-side section, that could
+    // end a grace period early. That is the rule every sleeping call in
+    // the `kernel` crate relies on callers to keep (upstream's
+    // `might_sleep()`, `Mutex::lock()`, `GFP_KERNEL` allocations): atomic
+    // context is not in the types, and `CONFIG_DEBUG_ATOMIC_SLEEP`, which
+    // this very check reports to, is how it is caught. Every caller in
+    // this tree runs in process context holding no lock (the ring setup
+    // ioctl, `Kiocb::queue` from `read_iter`).
     unsafe { bindings::might_sleep_at(file.as_ptr().cast(), len, line) };
 }

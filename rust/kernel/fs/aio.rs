@@ -278,6 +278,7 @@ impl<'a, T: ForeignOwnable> Kiocb<'a, T> {
     /// pages are pinned before the charge is checked, as io_uring's
     /// registered buffers are: a user at the limit still makes up to
     /// `max_pages` pins (and, `FOLL_LONGTERM`, migrations) per call.
+    #[track_caller] // so that `might_sleep()` names the driver's line
     pub fn queue(
         self,
         iov: &mut IovIterDest<'_>,

@@ -105,6 +105,7 @@ impl ExtractedPages {
     /// After a failure the iterator may stand past the pieces that were
     /// pinned and given back: a caller must not go on to copy through it
     /// (`Kiocb::queue` consumes the request, so its driver cannot).
+    #[track_caller] // so that `might_sleep()` names the driver's line
     pub(crate) fn extract(iter: &mut IovIterDest<'_>, max_bytes: usize, max_pages: usize) -> Result<Self> {
         might_sleep();
         // SAFETY: A valid iterator (type invariant of `IovIterDest`).

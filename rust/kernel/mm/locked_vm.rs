@@ -58,6 +58,7 @@ impl LockedVmCharge {
     /// assert_eq!(c.pages(), 0);
     /// # Ok::<(), Error>(())
     /// ```
+    #[track_caller] // so that `might_sleep()` names the caller's line
     pub fn charge_current(bytes: usize) -> Result<Self> {
         might_sleep();
         if capable(CAP_IPC_LOCK) {
