@@ -131,7 +131,10 @@ pub fn pin_counters() -> Result<(i64, i64), String> {
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
             .ok_or_else(|| format!("/proc/vmstat: no {name}"))
     };
-    Ok((field("nr_foll_pin_acquired ")?, field("nr_foll_pin_released ")?))
+    Ok((
+        field("nr_foll_pin_acquired ")?,
+        field("nr_foll_pin_released ")?,
+    ))
 }
 
 /// Waits (up to 5 s: the pins go back from a work item) until the pinned

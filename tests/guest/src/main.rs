@@ -439,7 +439,9 @@ mod tests {
         // The tests that unload and reload simnic.ko run after all others.
         let first_module = names.iter().position(|n| n.starts_with("module_")).unwrap();
         assert!(
-            names[first_module..].iter().all(|n| n.starts_with("module_")),
+            names[first_module..]
+                .iter()
+                .all(|n| n.starts_with("module_")),
             "a test runs after the module tests: {names:?}"
         );
     }

@@ -519,7 +519,8 @@ pub struct Child {
 /// False under `simnic-selftest --no-tracefs`: the guest's vCPUs may run
 /// in parallel, where turning a tracepoint on or off can oops the guest
 /// (Documentation/testing.rst, "Two boots").
-pub static TRACEFS_ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+pub static TRACEFS_ALLOWED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
 
 /// Fails unless this run may turn tracepoints on or off. `tracefs_write`
 /// asks before writing any tracefs file but `trace`, `tracing_on`,
@@ -532,9 +533,11 @@ pub fn tracefs_allowed() -> TestResult {
     if TRACEFS_ALLOWED.load(Ordering::Relaxed) {
         Ok(())
     } else {
-        Err("this test turns tracepoints on or off: mark it [tracefs] in cases/mod.rs \
+        Err(
+            "this test turns tracepoints on or off: mark it [tracefs] in cases/mod.rs \
              (simnic-selftest --no-tracefs runs none of those)"
-            .into())
+                .into(),
+        )
     }
 }
 

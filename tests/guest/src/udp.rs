@@ -18,7 +18,11 @@ struct IfreqFlags {
 pub fn loopback_up() -> TestResult {
     let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("UDP socket: {e}"))?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
-    let mut req = IfreqFlags { name: [0; libc::IFNAMSIZ], flags: 0, _pad: [0; 22] };
+    let mut req = IfreqFlags {
+        name: [0; libc::IFNAMSIZ],
+        flags: 0,
+        _pad: [0; 22],
+    };
     req.name[..2].copy_from_slice(b"lo");
     // SAFETY: `req` is a live ifreq the call reads and writes.
     if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req as *mut IfreqFlags) } != 0 {
@@ -43,7 +47,10 @@ pub fn udp_socket() -> Result<UdpSocket, String> {
 /// A local UDP port nobody is bound to (bound once, then closed).
 pub fn unused_udp_port() -> Result<u16, String> {
     let s = udp_socket()?;
-    let port = s.local_addr().map_err(|e| format!("getsockname: {e}"))?.port();
+    let port = s
+        .local_addr()
+        .map_err(|e| format!("getsockname: {e}"))?
+        .port();
     drop(s);
     Ok(port)
 }

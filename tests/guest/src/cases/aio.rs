@@ -592,17 +592,49 @@ pub fn aio_preadv_empty_elements() -> TestResult {
     let page = page_size();
     let area = map_pages(3, libc::PROT_READ | libc::PROT_WRITE)?;
     let bad = map_pages(1, libc::PROT_NONE)?;
-    let empty = libc::iovec { iov_base: bad as *mut _, iov_len: 0 };
+    let empty = libc::iovec {
+        iov_base: bad as *mut _,
+        iov_len: 0,
+    };
     // A non-empty element: `len` bytes at offset 40 of page `i` of `area`.
-    let piece = |i: usize, len: usize| libc::iovec { iov_base: (area + i * page + 40) as *mut _, iov_len: len };
+    let piece = |i: usize, len: usize| libc::iovec {
+        iov_base: (area + i * page + 40) as *mut _,
+        iov_len: len,
+    };
     // What, the iovec, the datagram's length, the expected result.
     let cases: [(&str, Vec<libc::iovec>, usize, i64); 4] = [
-        ("an empty first element", vec![empty, piece(0, 8), piece(1, 8)], 20, 16),
-        ("an empty middle element", vec![piece(0, 8), empty, piece(1, 8)], 12, 12),
-        ("an empty last element", vec![piece(0, 8), piece(1, 8), empty], 16, 16),
+        (
+            "an empty first element",
+            vec![empty, piece(0, 8), piece(1, 8)],
+            20,
+            16,
+        ),
+        (
+            "an empty middle element",
+            vec![piece(0, 8), empty, piece(1, 8)],
+            12,
+            12,
+        ),
+        (
+            "an empty last element",
+            vec![piece(0, 8), piece(1, 8), empty],
+            16,
+            16,
+        ),
         (
             "empty elements first, between and last",
-            vec![empty, empty, piece(0, 5), empty, empty, piece(1, 1), empty, piece(2, 7), empty, empty],
+            vec![
+                empty,
+                empty,
+                piece(0, 5),
+                empty,
+                empty,
+                piece(1, 1),
+                empty,
+                piece(2, 7),
+                empty,
+                empty,
+            ],
             13,
             13,
         ),
@@ -617,7 +649,10 @@ pub fn aio_preadv_empty_elements() -> TestResult {
         let ev = ctx.events(0, 0)?;
         ensure!(ev.is_empty(), "{what}: completed in io_submit: {ev:?}");
         let pinned = pinned_pages()? - pins;
-        ensure!(pinned == full as i64, "{what}: {pinned} pages pinned, expected {full}");
+        ensure!(
+            pinned == full as i64,
+            "{what}: {pinned} pages pinned, expected {full}"
+        );
         let d = pattern(n as u32, *dlen);
         send(fd, &d, &format!("{what}: write"))?;
         let ev = ctx.expect_events(1, COMPLETION_MS, what)?;
@@ -639,7 +674,10 @@ pub fn aio_preadv_empty_elements() -> TestResult {
             want[at - area..at - area + k].copy_from_slice(&d[from..from + k]);
             from += k;
         }
-        ensure!(from == *res as usize, "{what}: test error, the pieces hold {from} bytes");
+        ensure!(
+            from == *res as usize,
+            "{what}: test error, the pieces hold {from} bytes"
+        );
         // SAFETY: our mapping, written by the kernel before the event.
         let got = unsafe { std::slice::from_raw_parts(area as *const u8, 3 * page) };
         check_data(got, &want, &format!("{what}: the buffer pages"))?;
@@ -695,7 +733,10 @@ pub fn aio_partial_pin_efault() -> TestResult {
     let mut cb = Iocb::pread(fd, (area + 100) as *mut u8, 2 * page - 100, 2);
     ctx.submit_one(&mut cb, "the same buffer short of the bad page")?;
     let ev = ctx.events(0, 0)?;
-    ensure!(ev.is_empty(), "the good buffer: completed in io_submit: {ev:?}");
+    ensure!(
+        ev.is_empty(),
+        "the good buffer: completed in io_submit: {ev:?}"
+    );
     ensure!(
         pinned_pages()? == pins + 2,
         "the good buffer: {} pages pinned, expected 2",
@@ -710,7 +751,11 @@ pub fn aio_partial_pin_efault() -> TestResult {
         ev[0]
     );
     // SAFETY: inside our mapping, written by the kernel before the event.
-    check_data(unsafe { std::slice::from_raw_parts((area + 100) as *const u8, page) }, &d, "the good buffer")?;
+    check_data(
+        unsafe { std::slice::from_raw_parts((area + 100) as *const u8, page) },
+        &d,
+        "the good buffer",
+    )?;
     expect_pins(pins, "after the completion")?;
     unmap(area, 3)
 }
@@ -905,7 +950,12 @@ fn set_memlock(bytes: usize) -> TestResult {
 /// one must wait (none completes in io_submit). The iocbs are made before
 /// the first is submitted: they must stay where they are until reaped (the
 /// vector's buffer does not move when the vector does).
-fn post_waiting(ctx: &AioContext, fd: i32, bufs: &[usize], what: &str) -> Result<Vec<Iocb>, String> {
+fn post_waiting(
+    ctx: &AioContext,
+    fd: i32,
+    bufs: &[usize],
+    what: &str,
+) -> Result<Vec<Iocb>, String> {
     let mut cbs: Vec<Iocb> = bufs
         .iter()
         .enumerate()
@@ -965,8 +1015,14 @@ pub fn aio_pins_charged_to_memlock() -> TestResult {
         let mut cb = Iocb::pread(efd, b(23) as *mut u8, 64, 1);
         ctx.submit_one(&mut cb, "an unmapped buffer")?;
         let iov = [
-            libc::iovec { iov_base: b(22) as *mut _, iov_len: 16 },
-            libc::iovec { iov_base: b(23) as *mut _, iov_len: 16 },
+            libc::iovec {
+                iov_base: b(22) as *mut _,
+                iov_len: 16,
+            },
+            libc::iovec {
+                iov_base: b(23) as *mut _,
+                iov_len: 16,
+            },
         ];
         let mut cb = Iocb::preadv(efd, &iov, 2);
         ctx.submit_one(&mut cb, "a half-bad iovec")?;
@@ -980,12 +1036,24 @@ pub fn aio_pins_charged_to_memlock() -> TestResult {
             "bad buffers: {ev:?}, expected three EFAULT"
         );
 
-        let a = post_waiting(&ctx, efd, &[b(0), b(1), b(2), b(3)], "four reads within the limit")?;
+        let a = post_waiting(
+            &ctx,
+            efd,
+            &[b(0), b(1), b(2), b(3)],
+            "four reads within the limit",
+        )?;
         expect_memlock_full(&ctx, ffd, b(4), "a fifth read, on another endpoint")?;
         let mem = limits(&e)?.rx_mem;
-        ensure!(mem == mem0, "GET_LIMITS rx_mem {mem} with four reads posted, {mem0} before");
+        ensure!(
+            mem == mem0,
+            "GET_LIMITS rx_mem {mem} with four reads posted, {mem0} before"
+        );
         send(ffd, b"still receiving", "write to the other endpoint")?;
-        expect_datagram(ffd, b"still receiving", "the other endpoint, with four reads posted")?;
+        expect_datagram(
+            ffd,
+            b"still receiving",
+            "the other endpoint, with four reads posted",
+        )?;
 
         // io_cancel: the page comes back at once, though the cancelled
         // read stays on the idle endpoint's list until it is next met.
@@ -1006,16 +1074,25 @@ pub fn aio_pins_charged_to_memlock() -> TestResult {
         expect_memlock_full(&ctx, ffd, b(4), "one more after a completion")?;
 
         // shutdown(SHUT_RD): both reads left on `e` get end of file.
-        e.shutdown(simnic::SHUT_RD).map_err(|x| format!("shutdown: {x}"))?;
+        e.shutdown(simnic::SHUT_RD)
+            .map_err(|x| format!("shutdown: {x}"))?;
         let ev = ctx.expect_events(2, COMPLETION_MS, "the reads at shutdown")?;
-        ensure!(ev.iter().all(|e| e.res == 0), "shutdown: {ev:?}, expected two 0");
+        ensure!(
+            ev.iter().all(|e| e.res == 0),
+            "shutdown: {ev:?}, expected two 0"
+        );
         let _f3 = post_waiting(&ctx, ffd, &[b(7), b(8)], "two reads after shutdown")?;
         expect_memlock_full(&ctx, gfd, b(4), "one more after shutdown")?;
 
         // io_destroy cancels the four on `f`.
         ctx.destroy()?;
         let ctx = AioContext::new(64)?;
-        let g4 = post_waiting(&ctx, gfd, &[b(9), b(10), b(11), b(12)], "four reads after io_destroy")?;
+        let g4 = post_waiting(
+            &ctx,
+            gfd,
+            &[b(9), b(10), b(11), b(12)],
+            "four reads after io_destroy",
+        )?;
         expect_memlock_full(&ctx, gfd, b(4), "one more after io_destroy")?;
         ctx.destroy()?;
         drop(g4);
@@ -1027,8 +1104,12 @@ pub fn aio_pins_charged_to_memlock() -> TestResult {
         let (rw, gr) = (ready.w.as_raw_fd(), go.r.as_raw_fd());
         let bufs: Vec<usize> = (13..17).map(b).collect();
         let mut child = Child::spawn(move || {
-            let Ok(ctx) = AioContext::new(8) else { return 2 };
-            let Ok(cbs) = post_waiting(&ctx, gfd, &bufs, "the child's reads") else { return 3 };
+            let Ok(ctx) = AioContext::new(8) else {
+                return 2;
+            };
+            let Ok(cbs) = post_waiting(&ctx, gfd, &bufs, "the child's reads") else {
+                return 3;
+            };
             if !Report::ready(0).send(rw) {
                 return 4;
             }
@@ -1048,10 +1129,18 @@ pub fn aio_pins_charged_to_memlock() -> TestResult {
             "telling the child to exit",
         )?;
         child.expect_exit0(10 * SEC, "the child exiting with four reads posted")?;
-        let _g = post_waiting(&ctx, gfd, &[b(17), b(18), b(19), b(20)], "four reads after the child's exit")?;
+        let _g = post_waiting(
+            &ctx,
+            gfd,
+            &[b(17), b(18), b(19), b(20)],
+            "four reads after the child's exit",
+        )?;
         expect_memlock_full(&ctx, gfd, b(4), "one more after the child's exit")?;
         let mem = limits(&e)?.rx_mem;
-        ensure!(mem == mem0, "GET_LIMITS rx_mem {mem} at the end, {mem0} before");
+        ensure!(
+            mem == mem0,
+            "GET_LIMITS rx_mem {mem} at the end, {mem0} before"
+        );
         Ok(())
     })
 }
@@ -1065,7 +1154,13 @@ impl RamfsMount {
         let c = std::ffi::CString::new(dir).unwrap();
         // SAFETY: valid NUL-terminated strings; no mount data.
         let r = unsafe {
-            libc::mount(c"ramfs".as_ptr(), c.as_ptr(), c"ramfs".as_ptr(), 0, std::ptr::null())
+            libc::mount(
+                c"ramfs".as_ptr(),
+                c.as_ptr(),
+                c"ramfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
         };
         ensure!(r == 0, "mount -t ramfs {dir}: {}", errname(errno()));
         Ok(Self(c))
@@ -1089,7 +1184,8 @@ fn map_file(path: &str, flags: i32) -> Result<(std::fs::File, usize), String> {
         .truncate(true)
         .open(path)
         .map_err(|e| format!("{path}: {e}"))?;
-    file.set_len(page_size() as u64).map_err(|e| format!("{path}: set_len: {e}"))?;
+    file.set_len(page_size() as u64)
+        .map_err(|e| format!("{path}: set_len: {e}"))?;
     // SAFETY: a fresh mapping of our file, chosen by the kernel.
     let p = unsafe {
         libc::mmap(
@@ -1109,7 +1205,8 @@ fn map_file(path: &str, flags: i32) -> Result<(std::fs::File, usize), String> {
 fn file_bytes(file: &std::fs::File, n: usize) -> Result<Vec<u8>, String> {
     use std::os::unix::fs::FileExt;
     let mut v = vec![0u8; n];
-    file.read_exact_at(&mut v, 0).map_err(|e| format!("pread: {e}"))?;
+    file.read_exact_at(&mut v, 0)
+        .map_err(|e| format!("pread: {e}"))?;
     Ok(v)
 }
 
@@ -1136,7 +1233,10 @@ pub fn aio_file_backed_buffers() -> TestResult {
         ev.len() == 1 && ev[0].res == neg(libc::EFAULT),
         "a MAP_SHARED ramfs buffer: {ev:?}, expected EFAULT in io_submit"
     );
-    ensure!(pinned_pages()? == pins, "pages left pinned by the refused read");
+    ensure!(
+        pinned_pages()? == pins,
+        "pages left pinned by the refused read"
+    );
 
     // SAFETY: a fresh private mapping of the ramfs file, one page.
     let private = unsafe {
@@ -1149,14 +1249,25 @@ pub fn aio_file_backed_buffers() -> TestResult {
             0,
         )
     };
-    ensure!(private != libc::MAP_FAILED, "mmap MAP_PRIVATE: {}", errname(errno()));
+    ensure!(
+        private != libc::MAP_FAILED,
+        "mmap MAP_PRIVATE: {}",
+        errname(errno())
+    );
     let mut cb = Iocb::pread(fd, private as *mut u8, 64, 2);
     ctx.submit_one(&mut cb, "a MAP_PRIVATE ramfs buffer")?;
     send(fd, b"into private", "write")?;
     let ev = ctx.expect_events(1, COMPLETION_MS, "the MAP_PRIVATE read")?;
-    ensure!(ev[0].data == 2 && ev[0].res == 12, "MAP_PRIVATE read: {ev:?}, expected 12 bytes");
+    ensure!(
+        ev[0].data == 2 && ev[0].res == 12,
+        "MAP_PRIVATE read: {ev:?}, expected 12 bytes"
+    );
     // SAFETY: our private mapping, written by the kernel before the event.
-    check_data(unsafe { std::slice::from_raw_parts(private as *const u8, 12) }, b"into private", "the private mapping")?;
+    check_data(
+        unsafe { std::slice::from_raw_parts(private as *const u8, 12) },
+        b"into private",
+        "the private mapping",
+    )?;
     ensure!(
         file_bytes(&rfile, 64)?.iter().all(|&x| x == 0),
         "the ramfs file was written through a private mapping or the refused read"
@@ -1165,12 +1276,26 @@ pub fn aio_file_backed_buffers() -> TestResult {
     let (tfile, tshared) = map_file("/tmp/simnic-aio-tmpfs-file", libc::MAP_SHARED)?;
     let mut cb = Iocb::pread(fd, tshared as *mut u8, 64, 3);
     ctx.submit_one(&mut cb, "a MAP_SHARED tmpfs buffer")?;
-    ensure!(ctx.events(0, 0)?.is_empty(), "the MAP_SHARED tmpfs read did not wait");
-    ensure!(pinned_pages()? == pins + 1, "one page pinned for the tmpfs read, {} now", pinned_pages()? - pins);
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "the MAP_SHARED tmpfs read did not wait"
+    );
+    ensure!(
+        pinned_pages()? == pins + 1,
+        "one page pinned for the tmpfs read, {} now",
+        pinned_pages()? - pins
+    );
     send(fd, b"into the tmpfs file", "write")?;
     let ev = ctx.expect_events(1, COMPLETION_MS, "the MAP_SHARED tmpfs read")?;
-    ensure!(ev[0].data == 3 && ev[0].res == 19, "MAP_SHARED tmpfs read: {ev:?}, expected 19 bytes");
-    check_data(&file_bytes(&tfile, 19)?, b"into the tmpfs file", "the tmpfs file, read with pread")?;
+    ensure!(
+        ev[0].data == 3 && ev[0].res == 19,
+        "MAP_SHARED tmpfs read: {ev:?}, expected 19 bytes"
+    );
+    check_data(
+        &file_bytes(&tfile, 19)?,
+        b"into the tmpfs file",
+        "the tmpfs file, read with pread",
+    )?;
     expect_pins(pins, "after the completions")?;
     // SAFETY: our mappings, one page each.
     unsafe {
@@ -1208,14 +1333,25 @@ pub fn aio_big_datagram_and_many_segments() -> TestResult {
     let d = pattern(7, simnic::MAX_DATAGRAM);
     send(fd, &d, "a 65535-byte datagram")?;
     let ev = ctx.expect_events(1, COMPLETION_MS, "the big read")?;
-    ensure!(ev[0].res == d.len() as i64, "the big read: {}", res_name(ev[0].res));
+    ensure!(
+        ev[0].res == d.len() as i64,
+        "the big read: {}",
+        res_name(ev[0].res)
+    );
     // SAFETY: inside our mapping.
-    check_data(unsafe { std::slice::from_raw_parts(at as *const u8, d.len()) }, &d, "the big read")?;
+    check_data(
+        unsafe { std::slice::from_raw_parts(at as *const u8, d.len()) },
+        &d,
+        "the big read",
+    )?;
     expect_pins(pins, "after the big read")?;
 
     let area = map_pages(40, libc::PROT_READ | libc::PROT_WRITE)?;
     let iov: Vec<libc::iovec> = (0..40)
-        .map(|i| libc::iovec { iov_base: (area + i * page + 8) as *mut _, iov_len: 16 })
+        .map(|i| libc::iovec {
+            iov_base: (area + i * page + 8) as *mut _,
+            iov_len: 16,
+        })
         .collect();
     let mut cb = Iocb::preadv(fd, &iov, 2);
     ctx.submit_one(&mut cb, "a 40-piece PREADV")?;
@@ -1238,7 +1374,11 @@ pub fn aio_big_datagram_and_many_segments() -> TestResult {
         // SAFETY: inside our mapping.
         got.extend_from_slice(unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, 16) });
     }
-    check_data(&got[..16 * MAX_PAGES], &d[..16 * MAX_PAGES], "the pinned pieces")?;
+    check_data(
+        &got[..16 * MAX_PAGES],
+        &d[..16 * MAX_PAGES],
+        "the pinned pieces",
+    )?;
     ensure!(
         got[16 * MAX_PAGES..].iter().all(|&x| x == 0),
         "pieces past the pinned ones were written"
@@ -1258,9 +1398,21 @@ pub fn aio_reads_and_mmap_ring() -> TestResult {
     let ctx = AioContext::new(8)?;
     let pins = pinned_pages()?;
     let area = map_pages(2, libc::PROT_READ | libc::PROT_WRITE)?;
-    let _cbs = post_waiting(&ctx, fd, &[area, area + page_size()], "two reads before the ring")?;
-    ensure!(pinned_pages()? == pins + 2, "two reads, {} pages pinned", pinned_pages()? - pins);
-    okay(ep.rx_ring_setup(4, 2048), "SIMNIC_IOC_RX_RING_SETUP with two reads posted")?;
+    let _cbs = post_waiting(
+        &ctx,
+        fd,
+        &[area, area + page_size()],
+        "two reads before the ring",
+    )?;
+    ensure!(
+        pinned_pages()? == pins + 2,
+        "two reads, {} pages pinned",
+        pinned_pages()? - pins
+    );
+    okay(
+        ep.rx_ring_setup(4, 2048),
+        "SIMNIC_IOC_RX_RING_SETUP with two reads posted",
+    )?;
     let ev = ctx.expect_events(2, COMPLETION_MS, "the reads at the ring's setup")?;
     ensure!(
         ev.iter().all(|e| e.res == neg(libc::EINVAL)),
@@ -1274,7 +1426,10 @@ pub fn aio_reads_and_mmap_ring() -> TestResult {
         ev.len() == 1 && ev[0].res == neg(libc::EINVAL),
         "a read on a ring endpoint: {ev:?}, expected EINVAL in io_submit"
     );
-    ensure!(pinned_pages()? == pins, "pages left pinned by the refused read");
+    ensure!(
+        pinned_pages()? == pins,
+        "pages left pinned by the refused read"
+    );
     unmap(area, 2)
 }
 
@@ -1302,7 +1457,10 @@ pub fn aio_given_back_datagram_goes_to_posted_read() -> TestResult {
     let copied = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (a, s, fl, cp) = (active.clone(), stop.clone(), faults.clone(), copied.clone());
     let t = std::thread::spawn(move || {
-        let iov = libc::iovec { iov_base: bad as *mut _, iov_len: 64 };
+        let iov = libc::iovec {
+            iov_base: bad as *mut _,
+            iov_len: 64,
+        };
         while !s.load(Ordering::Acquire) {
             if !a.load(Ordering::Acquire) {
                 std::hint::spin_loop();
@@ -1335,7 +1493,10 @@ pub fn aio_given_back_datagram_goes_to_posted_read() -> TestResult {
             let mut ev = ctx.events(0, 0)?;
             active.store(false, Ordering::Release);
             let n = copied.load(Ordering::Relaxed);
-            ensure!(n == 0, "round {i}: {n} reads into the inaccessible buffer succeeded");
+            ensure!(
+                n == 0,
+                "round {i}: {n} reads into the inaccessible buffer succeeded"
+            );
             if ev.is_empty() {
                 ev = ctx.expect_events(1, COMPLETION_MS, &format!("round {i}: the posted read"))?;
             } else {
@@ -1381,7 +1542,9 @@ pub fn aio_cancel_races_submit() -> TestResult {
     let ep = open_dev()?;
     let fd = ep.as_raw_fd();
     let sender = open_dev()?;
-    sender.connect(port_of(&ep)?).map_err(|e| format!("connect: {e}"))?;
+    sender
+        .connect(port_of(&ep)?)
+        .map_err(|e| format!("connect: {e}"))?;
     let ctx = AioContext::new(8)?;
     let ctx_id = ctx.0;
     let pins = pinned_pages()?;
@@ -1422,18 +1585,30 @@ pub fn aio_cancel_races_submit() -> TestResult {
             let cb: *mut Iocb = cb;
             target.store(cb as usize, Ordering::Release);
             if i % 2 == 0 {
-                okay(write(sender.as_raw_fd(), &(i as u32).to_le_bytes()).map_err(std::io::Error::from_raw_os_error), "write")?;
+                okay(
+                    write(sender.as_raw_fd(), &(i as u32).to_le_bytes())
+                        .map_err(std::io::Error::from_raw_os_error),
+                    "write",
+                )?;
                 sent += 1;
             }
             // SAFETY: `cb` points into `cbs`, not otherwise borrowed now.
             ctx.submit_one(unsafe { &mut *cb }, &format!("round {i}"))?;
             if i % 2 == 1 {
-                okay(write(sender.as_raw_fd(), &(i as u32).to_le_bytes()).map_err(std::io::Error::from_raw_os_error), "write")?;
+                okay(
+                    write(sender.as_raw_fd(), &(i as u32).to_le_bytes())
+                        .map_err(std::io::Error::from_raw_os_error),
+                    "write",
+                )?;
                 sent += 1;
             }
             let ev = ctx.expect_events(1, COMPLETION_MS, &format!("round {i}"))?;
             target.store(0, Ordering::Release);
-            ensure!(ev[0].data == i as u64, "round {i}: completion for {}", ev[0].data);
+            ensure!(
+                ev[0].data == i as u64,
+                "round {i}: completion for {}",
+                ev[0].data
+            );
             match ev[0].res {
                 r if r == neg(libc::ECANCELED) => cancelled += 1,
                 4 => to_reads += 1,
@@ -1443,7 +1618,10 @@ pub fn aio_cancel_races_submit() -> TestResult {
             // queue) before the next round: drain the queue.
             let deadline = Instant::now() + 10 * SEC;
             while ep_stats(&ep)?.rx_packets - rx0 < sent {
-                ensure!(Instant::now() < deadline, "round {i}: {sent} datagrams sent, not all arrived");
+                ensure!(
+                    Instant::now() < deadline,
+                    "round {i}: {sent} datagrams sent, not all arrived"
+                );
                 sleep_ms(1);
             }
             let mut q = [0u8; 16];
@@ -1452,13 +1630,18 @@ pub fn aio_cancel_races_submit() -> TestResult {
                 ensure!(n == 4, "round {i}: a queued datagram of {n} bytes");
                 to_queue += 1;
             }
-            ensure!(ctx.events(0, 0)?.is_empty(), "round {i}: a second completion");
+            ensure!(
+                ctx.events(0, 0)?.is_empty(),
+                "round {i}: a second completion"
+            );
         }
         Ok(())
     };
     let r = run();
     stop.store(true, Ordering::Release);
-    let hits = canceller.join().map_err(|_| "canceller panicked".to_string())?;
+    let hits = canceller
+        .join()
+        .map_err(|_| "canceller panicked".to_string())?;
     r?;
     ensure!(
         to_reads + to_queue == sent,

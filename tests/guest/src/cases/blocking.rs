@@ -90,11 +90,7 @@ pub fn exclusive_wakeup() -> TestResult {
         .collect::<Result<_, _>>()?;
 
     send(fd, b"datagram 0", "first write")?;
-    let first = reports.expect(
-        Kind::Done,
-        WAIT,
-        "a reader returning after the first write",
-    )?;
+    let first = reports.expect(Kind::Done, WAIT, "a reader returning after the first write")?;
     ensure!(
         first.ret == 10,
         "the woken reader's read {}, expected 10",
@@ -305,7 +301,11 @@ pub fn wakeups_counted() -> TestResult {
     // does not sleep on the endpoint's wait queue.
     send(fd, b"nobody waits", "write with nobody waiting")?;
     wait_queued(&ep, 1, "the datagram nobody waits for")?;
-    expect_count(read(fd, &mut [0u8; 64]), 12, "read of the datagram nobody waited for")?;
+    expect_count(
+        read(fd, &mut [0u8; 64]),
+        12,
+        "read of the datagram nobody waited for",
+    )?;
     check(0, "a datagram that arrived with nobody asleep")?;
 
     // A reader blocked in read().
@@ -317,7 +317,11 @@ pub fn wakeups_counted() -> TestResult {
     child.wait_sleeping(WAIT, "blocking read on an empty endpoint")?;
     send(fd, b"for the reader", "write for the blocked reader")?;
     let done = reports.expect(Kind::Done, ARRIVAL, "the blocked read after the write")?;
-    ensure!(done.ret == 14, "the blocked read {}, expected 14", done.outcome());
+    ensure!(
+        done.ret == 14,
+        "the blocked read {}, expected 14",
+        done.outcome()
+    );
     child.expect_exit0(WAIT, "woken reader")?;
     check(1, "a datagram that ended a blocked read")?;
 
@@ -341,9 +345,17 @@ pub fn wakeups_counted() -> TestResult {
     child.wait_sleeping(WAIT, "poll(POLLIN) on an empty endpoint")?;
     send(fd, b"for the poller", "write for the blocked poller")?;
     let done = reports.expect(Kind::Done, ARRIVAL, "the blocked poll after the write")?;
-    ensure!(done.ret == 1, "the blocked poll {}, expected 1", done.outcome());
+    ensure!(
+        done.ret == 1,
+        "the blocked poll {}, expected 1",
+        done.outcome()
+    );
     child.expect_exit0(WAIT, "woken poller")?;
     check(2, "a datagram that ended a blocked poll")?;
-    expect_count(read(fd, &mut [0u8; 64]), 14, "read of the poller's datagram")?;
+    expect_count(
+        read(fd, &mut [0u8; 64]),
+        14,
+        "read of the poller's datagram",
+    )?;
     check(2, "after reading the poller's datagram")
 }

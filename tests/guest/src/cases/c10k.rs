@@ -14,10 +14,16 @@ use crate::sys::*;
 
 /// Raises `RLIMIT_NOFILE`, soft and hard, to `n` (the test runs as root).
 fn raise_nofile(n: u64) -> TestResult {
-    let r = libc::rlimit { rlim_cur: n, rlim_max: n };
+    let r = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
     // SAFETY: `r` is a live rlimit the call only reads.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
-        return Err(format!("setrlimit(RLIMIT_NOFILE, {n}): {}", errname(errno())));
+        return Err(format!(
+            "setrlimit(RLIMIT_NOFILE, {n}): {}",
+            errname(errno())
+        ));
     }
     Ok(())
 }
@@ -86,19 +92,39 @@ pub fn c10k_open_10000() -> TestResult {
     let t0 = Instant::now();
     let epfd = epoll_create()?;
     for (i, ep) in eps.iter().enumerate() {
-        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: i as u64 };
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: i as u64,
+        };
         // SAFETY: valid descriptors and a live event.
-        if unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, ep.as_raw_fd(), &mut ev) } != 0 {
-            return Err(format!("epoll_ctl ADD of endpoint #{i}: {}", errname(errno())));
+        if unsafe {
+            libc::epoll_ctl(
+                epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                ep.as_raw_fd(),
+                &mut ev,
+            )
+        } != 0
+        {
+            return Err(format!(
+                "epoll_ctl ADD of endpoint #{i}: {}",
+                errname(errno())
+            ));
         }
     }
     let t_epoll = t0.elapsed();
 
     let ready = epoll_wait(epfd.as_raw_fd(), 64, 0)?;
-    ensure!(ready.is_empty(), "epoll_wait before any datagram: {ready:?}");
+    ensure!(
+        ready.is_empty(),
+        "epoll_wait before any datagram: {ready:?}"
+    );
 
     let t0 = Instant::now();
-    okay(eps[0].send_to(ports[TARGET], b"c10k"), "SENDTO endpoint #7777")?;
+    okay(
+        eps[0].send_to(ports[TARGET], b"c10k"),
+        "SENDTO endpoint #7777",
+    )?;
     let ready = epoll_wait(epfd.as_raw_fd(), 64, ARRIVAL.as_millis() as i32)?;
     let t_wake = t0.elapsed();
     ensure!(
@@ -114,7 +140,10 @@ pub fn c10k_open_10000() -> TestResult {
         "epoll_wait again before reading: {ready:?}"
     );
     let mut buf = [0u8; 16];
-    let info = okay(eps[TARGET].recv_from(&mut buf, true), "RECVFROM on endpoint #7777")?;
+    let info = okay(
+        eps[TARGET].recv_from(&mut buf, true),
+        "RECVFROM on endpoint #7777",
+    )?;
     check_data(&buf[..info.len], b"c10k", "the datagram")?;
     ensure!(
         info.src_port == ports[0],
@@ -123,7 +152,10 @@ pub fn c10k_open_10000() -> TestResult {
         ports[0]
     );
     let ready = epoll_wait(epfd.as_raw_fd(), 64, 0)?;
-    ensure!(ready.is_empty(), "epoll_wait after reading the datagram: {ready:?}");
+    ensure!(
+        ready.is_empty(),
+        "epoll_wait after reading the datagram: {ready:?}"
+    );
 
     let t0 = Instant::now();
     let rest = eps.split_off(N / 2);
@@ -133,7 +165,10 @@ pub fn c10k_open_10000() -> TestResult {
     let t_close = [t_half, t0.elapsed() - t_half];
     drop(epfd);
     let ep = open_dev_nonblocking()?;
-    okay(ep.bind(ports[TARGET]), "BIND to the port endpoint #7777 had, after closing all")?;
+    okay(
+        ep.bind(ports[TARGET]),
+        "BIND to the port endpoint #7777 had, after closing all",
+    )?;
 
     println!(
         "# c10k_open_10000: open {} + {} ms (two halves), GET_PORT {} ms, EPOLL_CTL_ADD {} ms, \

@@ -49,7 +49,11 @@ fn expect_i386_elf(path: &str) -> TestResult {
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .map_err(|e| format!("{path}: {e}"))?;
-    ensure!(&head[..4] == b"\x7fELF", "{path}: not an ELF file (starts {:02x?})", &head[..4]);
+    ensure!(
+        &head[..4] == b"\x7fELF",
+        "{path}: not an ELF file (starts {:02x?})",
+        &head[..4]
+    );
     ensure!(
         head[libc::EI_CLASS] == libc::ELFCLASS32,
         "{path}: ELF class {} (want {} = ELFCLASS32): not a 32-bit program",
@@ -57,7 +61,11 @@ fn expect_i386_elf(path: &str) -> TestResult {
         libc::ELFCLASS32
     );
     let machine = u16::from_le_bytes([head[18], head[19]]);
-    ensure!(machine == libc::EM_386, "{path}: e_machine {machine} (want {} = EM_386)", libc::EM_386);
+    ensure!(
+        machine == libc::EM_386,
+        "{path}: e_machine {machine} (want {} = EM_386)",
+        libc::EM_386
+    );
     Ok(())
 }
 
@@ -66,7 +74,9 @@ pub fn compat_ioctl_32bit() -> TestResult {
     let ep: Endpoint = open_dev()?;
     let before = nic_stats(&ep)?;
 
-    let out = Command::new(PROGRAM).output().map_err(|e| format!("running {PROGRAM}: {e}"))?;
+    let out = Command::new(PROGRAM)
+        .output()
+        .map_err(|e| format!("running {PROGRAM}: {e}"))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -56,7 +56,10 @@ pub fn device_node() -> TestResult {
             errname(libc::WEXITSTATUS(st))
         )),
         Some(st) => Err(format!("unprivileged child {}", describe_status(st))),
-        None => Err(format!("unprivileged open did not finish in {} s", WAIT.as_secs())),
+        None => Err(format!(
+            "unprivileged open did not finish in {} s",
+            WAIT.as_secs()
+        )),
     }
 }
 
@@ -258,7 +261,12 @@ pub fn short_read_truncates() -> TestResult {
     )?;
     expect_ep(
         &ep_stats(&ep)?,
-        &[("rx_packets", 4), ("rx_truncated", 3), ("queued", 0), ("queued_bytes", 0)],
+        &[
+            ("rx_packets", 4),
+            ("rx_truncated", 3),
+            ("queued", 0),
+            ("queued_bytes", 0),
+        ],
         "after reading A, C and D short and B whole",
     )
 }
@@ -283,7 +291,11 @@ pub fn emsgsize() -> TestResult {
         )?;
     }
     settle(&ep)?;
-    expect_ep(&ep_stats(&ep)?, &[("tx_packets", 0)], "after the oversized sends")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("tx_packets", 0)],
+        "after the oversized sends",
+    )?;
     expect_errno(
         read(fd, &mut [0u8; 64]),
         libc::EAGAIN,
@@ -312,7 +324,11 @@ pub fn nonblock_eagain_empty() -> TestResult {
     let sw0 = voluntary_switches_self()?;
     let r = read(fd, &mut buf);
     let sw1 = voluntary_switches_self()?;
-    expect_errno(r, libc::EAGAIN, "second read on an empty O_NONBLOCK endpoint")?;
+    expect_errno(
+        r,
+        libc::EAGAIN,
+        "second read on an empty O_NONBLOCK endpoint",
+    )?;
     ensure!(
         sw1 == sw0,
         "the O_NONBLOCK read slept before its EAGAIN ({} voluntary context switches)",
@@ -495,7 +511,11 @@ pub fn lseek_pread_espipe() -> TestResult {
         "the datagram queued before the positioned calls",
     )?;
     settle(&ep)?;
-    expect_ep(&ep_stats(&ep)?, &[("tx_packets", 1)], "after the failed pwrite64")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("tx_packets", 1)],
+        "after the failed pwrite64",
+    )?;
     expect_errno(
         read(fd, &mut buf),
         libc::EAGAIN,

@@ -37,7 +37,8 @@ fn wait_pollerr(fd: i32, what: &str) -> TestResult {
 pub fn econnrefused_once_like_udp() -> TestResult {
     let udp = udp_socket()?;
     let closed = unused_udp_port()?;
-    udp.connect(("127.0.0.1", closed)).map_err(|e| format!("UDP connect: {e}"))?;
+    udp.connect(("127.0.0.1", closed))
+        .map_err(|e| format!("UDP connect: {e}"))?;
     udp.set_nonblocking(true).map_err(|e| e.to_string())?;
     udp.send(b"u").map_err(|e| format!("UDP send: {e}"))?;
     let ufd = udp.as_raw_fd();
@@ -58,15 +59,27 @@ pub fn econnrefused_once_like_udp() -> TestResult {
     send(fd, b"s", "write to the unbound port")?;
     wait_pollerr(fd, "simnic")?;
     expect_poll(fd, libc::POLLERR | WRITABLE, "error pending")?;
-    expect_ep(&ep_stats(&ep)?, &[("error", libc::ECONNREFUSED as u64)], "error pending")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("error", libc::ECONNREFUSED as u64)],
+        "error pending",
+    )?;
     let seq = [read(fd, &mut buf), read(fd, &mut buf)];
-    ensure!(seq == udp_seq, "simnic: reads after the error gave {seq:?}, UDP {udp_seq:?}");
+    ensure!(
+        seq == udp_seq,
+        "simnic: reads after the error gave {seq:?}, UDP {udp_seq:?}"
+    );
     expect_poll(fd, WRITABLE, "error read")?;
     expect_ep(&ep_stats(&ep)?, &[("error", 0)], "error read")?;
     settle(&ep)?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
-        &[("tx_packets", 1), ("rx_no_port", 1), ("port_unreach", 1), ("rx_packets", 0)],
+        &[
+            ("tx_packets", 1),
+            ("rx_no_port", 1),
+            ("port_unreach", 1),
+            ("rx_packets", 0),
+        ],
         "one datagram to an unbound port",
     )
 }
@@ -105,7 +118,11 @@ pub fn econnrefused_wakes_blocked_reader() -> TestResult {
     child.expect_still_asleep(asleep, "the reader, after another endpoint's error")?;
     send(fd, b"x", "the reader's endpoint's write")?;
     let done = reports.expect(Kind::Done, WAIT, "the blocked read")?;
-    ensure!(done.ret == -1 && done.errno == libc::ECONNREFUSED, "the blocked read {}, expected ECONNREFUSED", done.outcome());
+    ensure!(
+        done.ret == -1 && done.errno == libc::ECONNREFUSED,
+        "the blocked read {}, expected ECONNREFUSED",
+        done.outcome()
+    );
     child.expect_exit0(WAIT, "reader")
 }
 
@@ -127,7 +144,10 @@ pub fn econnrefused_only_connected_port() -> TestResult {
     let n0 = nic_stats(&ep)?;
     okay(ep.send_to(a, b"u"), "SENDTO an unbound port, unconnected")?;
     okay(ep.connect(b), "CONNECT")?;
-    okay(ep.send_to(a, b"v"), "SENDTO an unbound port other than the connected one")?;
+    okay(
+        ep.send_to(a, b"v"),
+        "SENDTO an unbound port other than the connected one",
+    )?;
     settle(&ep)?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),

@@ -94,7 +94,11 @@ pub fn efault_read_preserves_datagram() -> TestResult {
                 &format!("RECVFROM with its argument at {name}"),
             )?;
         }
-        expect_ep(&ep_stats(&ep)?, &[("queued", 2)], &format!("after the reads into {name}"))?;
+        expect_ep(
+            &ep_stats(&ep)?,
+            &[("queued", 2)],
+            &format!("after the reads into {name}"),
+        )?;
         expect_datagram(
             fd,
             first.as_bytes(),
@@ -114,7 +118,12 @@ pub fn efault_read_preserves_datagram() -> TestResult {
     }
     expect_ep(
         &ep_stats(&ep)?,
-        &[("rx_packets", sent), ("rx_truncated", 0), ("rx_drops", 0), ("queued_bytes", 0)],
+        &[
+            ("rx_packets", sent),
+            ("rx_truncated", 0),
+            ("rx_drops", 0),
+            ("queued_bytes", 0),
+        ],
         "after all the faulting reads",
     )
 }
@@ -176,7 +185,11 @@ pub fn efault_write_queues_nothing() -> TestResult {
         libc::EAGAIN,
         "read after the good datagram",
     )?;
-    expect_ep(&ep_stats(&ep)?, &[("tx_packets", 1), ("tx_bytes", 4)], "at the end")
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("tx_packets", 1), ("tx_bytes", 4)],
+        "at the end",
+    )
 }
 
 /// Every ioctl that takes an argument fails with EFAULT when it points
@@ -202,7 +215,11 @@ pub fn ioctl_efault_enotty() -> TestResult {
     ];
     for (name, addr) in [("address 0x1", 1usize), ("a kernel address", KERNEL_ADDR)] {
         for (req, nr) in requests {
-            expect_errno(raw_ioctl(fd, nr, addr), libc::EFAULT, &format!("{req} with {name}"))?;
+            expect_errno(
+                raw_ioctl(fd, nr, addr),
+                libc::EFAULT,
+                &format!("{req} with {name}"),
+            )?;
         }
     }
     let unknown = [
@@ -219,13 +236,24 @@ pub fn ioctl_efault_enotty() -> TestResult {
         )?;
     }
     settle(&ep)?;
-    ensure!(port_of(&ep)? == port, "the faulting ioctls changed the endpoint's port");
+    ensure!(
+        port_of(&ep)? == port,
+        "the faulting ioctls changed the endpoint's port"
+    );
     expect_ep(
         &ep_stats(&ep)?,
-        &[("rcvbuf", simnic::RCVBUF_DEFAULT.into()), ("queued", 0), ("tx_packets", 0)],
+        &[
+            ("rcvbuf", simnic::RCVBUF_DEFAULT.into()),
+            ("queued", 0),
+            ("tx_packets", 0),
+        ],
         "after the faulting ioctls",
     )?;
     let s = ring_state(&ep)?;
-    ensure!(s.tx_delay_ns == 0, "a faulting SET_TX_DELAY changed the delay to {} ns", s.tx_delay_ns);
+    ensure!(
+        s.tx_delay_ns == 0,
+        "a faulting SET_TX_DELAY changed the delay to {} ns",
+        s.tx_delay_ns
+    );
     Ok(())
 }

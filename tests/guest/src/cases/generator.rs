@@ -38,28 +38,102 @@ pub fn generator_bad_args() -> TestResult {
     okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
     let base = flow(0, port, 16, 1000, 1, 1);
     let bad: [(&str, GenFlow); 11] = [
-        ("flow GEN_FLOWS", GenFlow { flow: GEN_FLOWS as u32, ..base }),
-        ("flow u32::MAX", GenFlow { flow: u32::MAX, ..base }),
-        ("dst_port 0", GenFlow { dst_port: 0, ..base }),
-        ("dst_port 65536", GenFlow { dst_port: 65536, ..base }),
-        ("payload_len 65536", GenFlow { payload_len: MAX_DATAGRAM as u32 + 1, ..base }),
-        ("rate_pps 0", GenFlow { rate_pps: 0, ..base }),
-        ("rate_pps 10000001", GenFlow { rate_pps: 10_000_001, ..base }),
+        (
+            "flow GEN_FLOWS",
+            GenFlow {
+                flow: GEN_FLOWS as u32,
+                ..base
+            },
+        ),
+        (
+            "flow u32::MAX",
+            GenFlow {
+                flow: u32::MAX,
+                ..base
+            },
+        ),
+        (
+            "dst_port 0",
+            GenFlow {
+                dst_port: 0,
+                ..base
+            },
+        ),
+        (
+            "dst_port 65536",
+            GenFlow {
+                dst_port: 65536,
+                ..base
+            },
+        ),
+        (
+            "payload_len 65536",
+            GenFlow {
+                payload_len: MAX_DATAGRAM as u32 + 1,
+                ..base
+            },
+        ),
+        (
+            "rate_pps 0",
+            GenFlow {
+                rate_pps: 0,
+                ..base
+            },
+        ),
+        (
+            "rate_pps 10000001",
+            GenFlow {
+                rate_pps: 10_000_001,
+                ..base
+            },
+        ),
         ("burst 0", GenFlow { burst: 0, ..base }),
-        ("burst 4097", GenFlow { burst: 4097, ..base }),
-        ("reserved 1", GenFlow { reserved: 1, ..base }),
-        ("reserved 0x80000000", GenFlow { reserved: 0x8000_0000, ..base }),
+        (
+            "burst 4097",
+            GenFlow {
+                burst: 4097,
+                ..base
+            },
+        ),
+        (
+            "reserved 1",
+            GenFlow {
+                reserved: 1,
+                ..base
+            },
+        ),
+        (
+            "reserved 0x80000000",
+            GenFlow {
+                reserved: 0x8000_0000,
+                ..base
+            },
+        ),
     ];
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
     for (name, f) in bad {
-        expect_io_errno(ep.gen_start(&f), libc::EINVAL, &format!("GEN_START with {name}"))?;
+        expect_io_errno(
+            ep.gen_start(&f),
+            libc::EINVAL,
+            &format!("GEN_START with {name}"),
+        )?;
     }
     for bad_flow in [GEN_FLOWS as u32, 1000, GEN_STOP_ALL - 1] {
-        expect_io_errno(ep.gen_stop(bad_flow), libc::EINVAL, &format!("GEN_STOP({bad_flow})"))?;
+        expect_io_errno(
+            ep.gen_stop(bad_flow),
+            libc::EINVAL,
+            &format!("GEN_STOP({bad_flow})"),
+        )?;
     }
-    okay(ep.gen_stop(GEN_FLOWS as u32 - 1), "GEN_STOP of a stopped flow")?;
-    okay(ep.gen_stop(GEN_STOP_ALL), "GEN_STOP(all) with nothing running")?;
+    okay(
+        ep.gen_stop(GEN_FLOWS as u32 - 1),
+        "GEN_STOP of a stopped flow",
+    )?;
+    okay(
+        ep.gen_stop(GEN_STOP_ALL),
+        "GEN_STOP(all) with nothing running",
+    )?;
     // A flow a refused GEN_START had set up anyway would be due at once (a
     // count of 1 at 1000/s): the engine's next pass would make its datagram.
     let kick = open_dev_nonblocking()?;
@@ -69,14 +143,45 @@ pub fn generator_bad_args() -> TestResult {
         &[("gen_packets", 0), ("tx_packets", 1), ("rx_packets", 1)],
         "after the refused GEN_STARTs and an engine pass",
     )?;
-    expect_errno(read(ep.as_raw_fd(), &mut [0u8; 64]), libc::EAGAIN, "read after the refused GEN_STARTs")?;
+    expect_errno(
+        read(ep.as_raw_fd(), &mut [0u8; 64]),
+        libc::EAGAIN,
+        "read after the refused GEN_STARTs",
+    )?;
 
     // The limits: last flow, largest payload, top rate; one datagram each.
     let good = [
-        ("flow GEN_FLOWS - 1", GenFlow { flow: GEN_FLOWS as u32 - 1, ..base }),
-        ("payload_len 65535", GenFlow { flow: 1, payload_len: MAX_DATAGRAM as u32, ..base }),
-        ("rate_pps 10000000", GenFlow { flow: 2, rate_pps: 10_000_000, ..base }),
-        ("burst 4096", GenFlow { flow: 3, burst: 4096, ..base }),
+        (
+            "flow GEN_FLOWS - 1",
+            GenFlow {
+                flow: GEN_FLOWS as u32 - 1,
+                ..base
+            },
+        ),
+        (
+            "payload_len 65535",
+            GenFlow {
+                flow: 1,
+                payload_len: MAX_DATAGRAM as u32,
+                ..base
+            },
+        ),
+        (
+            "rate_pps 10000000",
+            GenFlow {
+                flow: 2,
+                rate_pps: 10_000_000,
+                ..base
+            },
+        ),
+        (
+            "burst 4096",
+            GenFlow {
+                flow: 3,
+                burst: 4096,
+                ..base
+            },
+        ),
     ];
     for (name, f) in good {
         okay(ep.gen_start(&f), &format!("GEN_START with {name}"))?;
@@ -86,8 +191,16 @@ pub fn generator_bad_args() -> TestResult {
     let probe = open_dev_nonblocking()?;
     okay(probe.bind(65535), "BIND(65535) on a probe endpoint")?;
     drop(probe);
-    okay(ep.gen_start(&GenFlow { dst_port: 65535, ..base }), "GEN_START with dst_port 65535")?;
-    wait_nic(&ep, ARRIVAL, "the datagram to port 65535", |s| s.rx_no_port > n0.rx_no_port)?;
+    okay(
+        ep.gen_start(&GenFlow {
+            dst_port: 65535,
+            ..base
+        }),
+        "GEN_START with dst_port 65535",
+    )?;
+    wait_nic(&ep, ARRIVAL, "the datagram to port 65535", |s| {
+        s.rx_no_port > n0.rx_no_port
+    })?;
     settle(&ep)?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
@@ -106,15 +219,24 @@ pub fn generator_count_and_payload() -> TestResult {
     let port = port_of(&ep)?;
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
-    okay(ep.gen_start(&flow(3, port, 32, 1000, 1, 100)), "GEN_START of 100 datagrams")?;
+    okay(
+        ep.gen_start(&flow(3, port, 32, 1000, 1, 100)),
+        "GEN_START of 100 datagrams",
+    )?;
     for seq in 0..100 {
         expect_generated(&ep, 3, seq, 32)?;
     }
-    okay(ep.gen_start(&flow(5, port, 6, 1000, 3, 3)), "GEN_START of 3 datagrams of 6 bytes")?;
+    okay(
+        ep.gen_start(&flow(5, port, 6, 1000, 3, 3)),
+        "GEN_START of 3 datagrams of 6 bytes",
+    )?;
     for seq in 0..3 {
         expect_generated(&ep, 5, seq, 6)?;
     }
-    okay(ep.gen_start(&flow(6, port, 0, 1000, 2, 2)), "GEN_START of 2 empty datagrams")?;
+    okay(
+        ep.gen_start(&flow(6, port, 0, 1000, 2, 2)),
+        "GEN_START of 2 empty datagrams",
+    )?;
     for seq in 0..2 {
         expect_generated(&ep, 6, seq, 0)?;
     }
@@ -126,11 +248,25 @@ pub fn generator_count_and_payload() -> TestResult {
     engine_pass(&kick)?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
-        &[("gen_packets", 105), ("rx_packets", 106), ("rx_missed", 0), ("rx_queue_full", 0), ("tx_packets", 1)],
+        &[
+            ("gen_packets", 105),
+            ("rx_packets", 106),
+            ("rx_missed", 0),
+            ("rx_queue_full", 0),
+            ("tx_packets", 1),
+        ],
         "after flows of 100, 3 and 2 datagrams (and the engine kick)",
     )?;
-    expect_io_errno(ep.recv_from(&mut [0u8; 64], true), libc::EAGAIN, "RECVFROM after the counted flows")?;
-    expect_ep(&ep_stats(&ep)?, &[("rx_packets", 105), ("rx_drops", 0)], "the receiver")
+    expect_io_errno(
+        ep.recv_from(&mut [0u8; 64], true),
+        libc::EAGAIN,
+        "RECVFROM after the counted flows",
+    )?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("rx_packets", 105), ("rx_drops", 0)],
+        "the receiver",
+    )
 }
 
 /// Reads every datagram queued on `ep` (non-blocking) and returns the
@@ -143,7 +279,13 @@ fn drain_flow(ep: &Endpoint, flow_id: u32, len: usize) -> Result<Vec<u64>, Strin
         let info = match ep.recv_from(&mut buf, true) {
             Ok(info) => info,
             Err(e) if raw(&e) == libc::EAGAIN => return Ok(seqs),
-            Err(e) => return Err(format!("RECVFROM after {} datagrams: {}", seqs.len(), io_name(&e))),
+            Err(e) => {
+                return Err(format!(
+                    "RECVFROM after {} datagrams: {}",
+                    seqs.len(),
+                    io_name(&e)
+                ))
+            }
         };
         let d = &buf[..info.len];
         ensure!(
@@ -157,7 +299,11 @@ fn drain_flow(ep: &Endpoint, flow_id: u32, len: usize) -> Result<Vec<u64>, Strin
             seqs.len()
         );
         let seq = u64::from_le_bytes(d[4..12].try_into().unwrap());
-        check_data(d, &gen_payload(flow_id, seq, len), &format!("datagram #{} (seq {seq})", seqs.len()))?;
+        check_data(
+            d,
+            &gen_payload(flow_id, seq, len),
+            &format!("datagram #{} (seq {seq})", seqs.len()),
+        )?;
         seqs.push(seq);
     }
 }
@@ -181,8 +327,13 @@ pub fn generator_high_rate_batches() -> TestResult {
     okay(ep.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
-    okay(ep.gen_start(&flow(4, port, 16, 10_000_000, BURST, COUNT)), "GEN_START 200 at 10^7/s in bursts of 16")?;
-    wait_nic(&ep, ARRIVAL, "the flow's 200 datagrams", |s| s.gen_packets - n0.gen_packets >= COUNT)?;
+    okay(
+        ep.gen_start(&flow(4, port, 16, 10_000_000, BURST, COUNT)),
+        "GEN_START 200 at 10^7/s in bursts of 16",
+    )?;
+    wait_nic(&ep, ARRIVAL, "the flow's 200 datagrams", |s| {
+        s.gen_packets - n0.gen_packets >= COUNT
+    })?;
     settle(&ep)?;
     let seqs = drain_flow(&ep, 4, 16)?;
     let want: Vec<u64> = (0..COUNT).collect();
@@ -196,7 +347,12 @@ pub fn generator_high_rate_batches() -> TestResult {
     let d = nic_delta(&n0, &nic_stats(&ep)?);
     expect_nic(
         &d,
-        &[("gen_packets", COUNT), ("rx_packets", COUNT), ("rx_descs", COUNT), ("tx_packets", 0)],
+        &[
+            ("gen_packets", COUNT),
+            ("rx_packets", COUNT),
+            ("rx_descs", COUNT),
+            ("tx_packets", 0),
+        ],
         "after the high-rate flow",
     )?;
     ensure!(
@@ -209,7 +365,11 @@ pub fn generator_high_rate_batches() -> TestResult {
         "the engine made {COUNT} datagrams in {} passes: more than {CAP} (4 bursts) in one pass",
         d.hw_runs
     );
-    expect_ep(&ep_stats(&ep)?, &[("rx_packets", COUNT), ("rx_drops", 0), ("queued", 0)], "the receiver")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("rx_packets", COUNT), ("rx_drops", 0), ("queued", 0)],
+        "the receiver",
+    )?;
     println!(
         "# generator_high_rate_batches: {COUNT} datagrams in {} engine passes, {} interrupts, {} polls",
         d.hw_runs, d.irqs, d.polls
@@ -242,15 +402,26 @@ pub fn generator_batch_overflows_rx_ring() -> TestResult {
     );
     let n0 = nic_stats(&ep)?;
     let e0 = ep_stats(&ep)?;
-    okay(ep.gen_start(&flow(6, port, 16, 10_000_000, BURST, COUNT)), "GEN_START 2 bursts of 4096 at 10^7/s")?;
-    wait_nic(&ep, ARRIVAL, "the flow's datagrams", |s| s.gen_packets - n0.gen_packets >= COUNT)?;
+    okay(
+        ep.gen_start(&flow(6, port, 16, 10_000_000, BURST, COUNT)),
+        "GEN_START 2 bursts of 4096 at 10^7/s",
+    )?;
+    wait_nic(&ep, ARRIVAL, "the flow's datagrams", |s| {
+        s.gen_packets - n0.gen_packets >= COUNT
+    })?;
     settle(&ep)?;
     let seqs = drain_flow(&ep, 6, 16)?;
     let d = nic_delta(&n0, &nic_stats(&ep)?);
     let e = ep_stats(&ep)?.wrapping_sub(&e0);
     expect_nic(
         &d,
-        &[("gen_packets", COUNT), ("tx_packets", 0), ("rx_packets", seqs.len() as u64), ("rx_no_port", 0), ("rx_errors", 0)],
+        &[
+            ("gen_packets", COUNT),
+            ("tx_packets", 0),
+            ("rx_packets", seqs.len() as u64),
+            ("rx_no_port", 0),
+            ("rx_errors", 0),
+        ],
         "after two bursts of 4096",
     )?;
     ensure!(
@@ -282,7 +453,10 @@ pub fn generator_batch_overflows_rx_ring() -> TestResult {
         room - 1
     );
     if let Some(w) = seqs.windows(2).find(|w| w[1] <= w[0] || w[1] >= COUNT) {
-        return Err(format!("sequence {} read after {}: out of order, repeated or past the count", w[1], w[0]));
+        return Err(format!(
+            "sequence {} read after {}: out of order, repeated or past the count",
+            w[1], w[0]
+        ));
     }
     println!(
         "# generator_batch_overflows_rx_ring: {COUNT} generated, {} delivered, {} missed, {} queue full, {} passes",
@@ -293,7 +467,13 @@ pub fn generator_batch_overflows_rx_ring() -> TestResult {
 
 /// Receives the `n` datagrams of a flow and returns when the last one was
 /// read, after `t0`.
-fn receive_all(ep: &Endpoint, flow_id: u32, n: u64, len: usize, t0: Instant) -> Result<Duration, String> {
+fn receive_all(
+    ep: &Endpoint,
+    flow_id: u32,
+    n: u64,
+    len: usize,
+    t0: Instant,
+) -> Result<Duration, String> {
     for seq in 0..n {
         expect_generated(ep, flow_id, seq, len)?;
     }
@@ -314,24 +494,38 @@ pub fn generator_rate() -> TestResult {
     settle(&ep)?;
 
     let t0 = Instant::now();
-    okay(ep.gen_start(&flow(1, port, 20, 200, 1, 40)), "GEN_START 40 at 200/s")?;
+    okay(
+        ep.gen_start(&flow(1, port, 20, 200, 1, 40)),
+        "GEN_START 40 at 200/s",
+    )?;
     let took = receive_all(&ep, 1, 40, 20, t0)?;
     ensure!(
         took >= Duration::from_millis(195),
         "40 datagrams at 200/s all arrived within {} ms, less than the 195 ms the rate allows",
         took.as_millis()
     );
-    ensure!(took < WAIT, "40 datagrams at 200/s took {} ms", took.as_millis());
+    ensure!(
+        took < WAIT,
+        "40 datagrams at 200/s took {} ms",
+        took.as_millis()
+    );
 
     let t1 = Instant::now();
-    okay(ep.gen_start(&flow(2, port, 20, 100, 10, 50)), "GEN_START 50 at 100/s in bursts of 10")?;
+    okay(
+        ep.gen_start(&flow(2, port, 20, 100, 10, 50)),
+        "GEN_START 50 at 100/s in bursts of 10",
+    )?;
     let took2 = receive_all(&ep, 2, 50, 20, t1)?;
     ensure!(
         took2 >= Duration::from_millis(400),
         "5 bursts of 10 at 100/s all arrived within {} ms, less than the 400 ms the rate allows",
         took2.as_millis()
     );
-    ensure!(took2 < WAIT, "5 bursts of 10 at 100/s took {} ms", took2.as_millis());
+    ensure!(
+        took2 < WAIT,
+        "5 bursts of 10 at 100/s took {} ms",
+        took2.as_millis()
+    );
     println!(
         "# generator_rate: 40 at 200/s in {} ms (ideal 195), 5 x 10 at 100/s in {} ms (ideal 400)",
         took.as_millis(),
@@ -385,7 +579,10 @@ pub fn generator_stop() -> TestResult {
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
     let drops0 = ep_stats(&ep)?.rx_drops;
-    okay(ep.gen_start(&flow(2, port, 16, 500, 1, 0)), "GEN_START of an endless flow at 500/s")?;
+    okay(
+        ep.gen_start(&flow(2, port, 16, 500, 1, 0)),
+        "GEN_START of an endless flow at 500/s",
+    )?;
     for seq in 0..10 {
         expect_generated(&ep, 2, seq, 16)?;
     }
@@ -393,7 +590,11 @@ pub fn generator_stop() -> TestResult {
     let mut seq = 10u64;
     let mut buf = [0u8; 64];
     while let Ok(n) = read(fd, &mut buf) {
-        check_data(&buf[..n], &gen_payload(2, seq, 16), &format!("datagram {seq} after GEN_STOP"))?;
+        check_data(
+            &buf[..n],
+            &gen_payload(2, seq, 16),
+            &format!("datagram {seq} after GEN_STOP"),
+        )?;
         seq += 1;
     }
     let d = nic_delta(&n0, &nic_stats(&ep)?);
@@ -406,12 +607,22 @@ pub fn generator_stop() -> TestResult {
     );
 
     // Two flows, one GEN_STOP(all).
-    okay(ep.gen_start(&flow(0, port, 16, 200, 1, 0)), "GEN_START flow 0")?;
-    okay(ep.gen_start(&flow(7, port, 16, 200, 1, 0)), "GEN_START flow 7")?;
+    okay(
+        ep.gen_start(&flow(0, port, 16, 200, 1, 0)),
+        "GEN_START flow 0",
+    )?;
+    okay(
+        ep.gen_start(&flow(7, port, 16, 200, 1, 0)),
+        "GEN_START flow 7",
+    )?;
     let mut seen = [false; 2];
     let deadline = Instant::now() + ARRIVAL;
     while !(seen[0] && seen[1]) {
-        ensure!(Instant::now() < deadline, "flows 0 and 7 did not both deliver within {} s", ARRIVAL.as_secs());
+        ensure!(
+            Instant::now() < deadline,
+            "flows 0 and 7 did not both deliver within {} s",
+            ARRIVAL.as_secs()
+        );
         wait_arrival(fd, "flows 0 and 7")?;
         if let Ok(n) = read(fd, &mut buf) {
             ensure!(n == 16, "a {n}-byte datagram from flows of 16");
@@ -425,5 +636,9 @@ pub fn generator_stop() -> TestResult {
     stop_and_check(&ep, &kick, GEN_STOP_ALL, 1)?;
     while read(fd, &mut buf).is_ok() {}
     settle(&ep)?;
-    expect_errno(read(fd, &mut buf), libc::EAGAIN, "read after GEN_STOP(all) and two engine passes, drained")
+    expect_errno(
+        read(fd, &mut buf),
+        libc::EAGAIN,
+        "read after GEN_STOP(all) and two engine passes, drained",
+    )
 }

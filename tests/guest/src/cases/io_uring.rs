@@ -396,7 +396,10 @@ pub fn uring_async_worker_read_cancel_and_exit() -> TestResult {
     );
     send(fd, b"to the queue", "write")?;
     expect_datagram(fd, b"to the queue", "the datagram after the cancelled read")?;
-    ensure!(buf.iter().all(|&b| b == 0), "the cancelled read's buffer was written");
+    ensure!(
+        buf.iter().all(|&b| b == 0),
+        "the cancelled read's buffer was written"
+    );
     child_exits_with_read(
         fd,
         squeue::Flags::ASYNC,
@@ -417,9 +420,15 @@ pub fn uring_multishot_out_of_buffers_and_eof() -> TestResult {
     let mut ring = ring(16)?;
     let mut pool = vec![0u8; LEN];
     provide_buffers(&mut ring, &mut pool, LEN, 1, 9, 60)?;
-    let read = opcode::ReadMulti::new(types::Fd(fd), 0, 9).build().user_data(61);
+    let read = opcode::ReadMulti::new(types::Fd(fd), 0, 9)
+        .build()
+        .user_data(61);
     submit(&mut ring, &read, "READ_MULTISHOT")?;
-    no_completion(&mut ring, Duration::from_millis(200), "READ_MULTISHOT on an empty endpoint")?;
+    no_completion(
+        &mut ring,
+        Duration::from_millis(200),
+        "READ_MULTISHOT on an empty endpoint",
+    )?;
     send(fd, b"first", "first write")?;
     let c = completions(&mut ring, 1, 10 * SEC, "the first datagram")?;
     ensure!(
@@ -437,9 +446,14 @@ pub fn uring_multishot_out_of_buffers_and_eof() -> TestResult {
     );
     expect_datagram(fd, b"second", "the datagram no buffer was left for")?;
 
-    ep.shutdown(simnic::SHUT_RD).map_err(|e| format!("shutdown: {e}"))?;
+    ep.shutdown(simnic::SHUT_RD)
+        .map_err(|e| format!("shutdown: {e}"))?;
     let mut buf = [0u8; 16];
-    submit(&mut ring, &read_entry(fd, &mut buf, 62), "a read after shutdown(SHUT_RD)")?;
+    submit(
+        &mut ring,
+        &read_entry(fd, &mut buf, 62),
+        "a read after shutdown(SHUT_RD)",
+    )?;
     let c = completions(&mut ring, 1, 10 * SEC, "the read after shutdown")?;
     ensure!(
         c[0].user_data() == 62 && c[0].result() == 0,

@@ -42,7 +42,10 @@ fn drain_expecting(ep: &Endpoint, want: &[Vec<u8>], what: &str) -> TestResult {
     expect_errno(
         read(fd, &mut [0u8; 8]),
         libc::EAGAIN,
-        &format!("{what}: read after the {} expected datagrams (a dropped one was queued?)", want.len()),
+        &format!(
+            "{what}: read after the {} expected datagrams (a dropped one was queued?)",
+            want.len()
+        ),
     )
 }
 
@@ -127,18 +130,28 @@ pub fn rx_queue_full_slots() -> TestResult {
     settle(&ep)?;
     expect_ep(
         &ep_stats(&ep)?,
-        &[("queued", slots), ("rx_packets", slots + 1), ("rx_drops", extra + 2)],
+        &[
+            ("queued", slots),
+            ("rx_packets", slots + 1),
+            ("rx_drops", extra + 2),
+        ],
         "after one read and two more datagrams",
     )?;
 
-    let mut want: Vec<Vec<u8>> = (1..RX_QUEUE_MAX_DATAGRAMS).map(|i| seq(i).to_vec()).collect();
+    let mut want: Vec<Vec<u8>> = (1..RX_QUEUE_MAX_DATAGRAMS)
+        .map(|i| seq(i).to_vec())
+        .collect();
     want.push(seq(1000).to_vec());
     drain_expecting(&ep, &want, "draining")?;
     expect_poll(fd, WRITABLE, "after draining")?;
     expect_charged(&ep, mem0, 0, "after draining")?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
-        &[("rx_packets", slots + 1), ("rx_queue_full", extra + 2), ("tx_packets", total as u64 + 3)],
+        &[
+            ("rx_packets", slots + 1),
+            ("rx_queue_full", extra + 2),
+            ("tx_packets", total as u64 + 3),
+        ],
         "at the end",
     )
 }
@@ -172,36 +185,83 @@ pub fn rx_queue_full_bytes() -> TestResult {
     let full = RX_QUEUE_MAX_BYTES as u64;
     let mut tx = Paced::new(&ep)?;
     for (tag, &len) in FILL_DEFAULT.iter().enumerate() {
-        tx.send(&pattern(tag as u32, len), &format!("write #{tag} ({len} bytes)"))?;
+        tx.send(
+            &pattern(tag as u32, len),
+            &format!("write #{tag} ({len} bytes)"),
+        )?;
     }
     settle(&ep)?;
-    expect_ep(&ep_stats(&ep)?, &[("queued", 3), ("rx_drops", 0)], "65535, 40000 and 10000 bytes")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("queued", 3), ("rx_drops", 0)],
+        "65535, 40000 and 10000 bytes",
+    )?;
     expect_charged(&ep, mem0, full, "with the receive buffer exactly full")?;
 
     // Not even an empty datagram fits: its header costs 8 bytes.
     tx.send(&[], "write of 0 bytes with the buffer full")?;
     tx.send(&pattern(90, 1), "write of 1 byte with the buffer full")?;
-    tx.send(&pattern(91, MAX_DATAGRAM), "write of 65535 bytes with the buffer full")?;
+    tx.send(
+        &pattern(91, MAX_DATAGRAM),
+        "write of 65535 bytes with the buffer full",
+    )?;
     settle(&ep)?;
-    expect_ep(&ep_stats(&ep)?, &[("queued", 3), ("rx_drops", 3)], "after 0, 1 and 65535 bytes more")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("queued", 3), ("rx_drops", 3)],
+        "after 0, 1 and 65535 bytes more",
+    )?;
     expect_charged(&ep, mem0, full, "after 0, 1 and 65535 bytes more")?;
 
-    expect_datagram(fd, &pattern(0, MAX_DATAGRAM), "the first 65535-byte datagram")?;
-    expect_charged(&ep, mem0, full - charge(&[MAX_DATAGRAM]), "after reading 65535 bytes")?;
-    tx.send(&pattern(4, MAX_DATAGRAM), "write of 65535 bytes after reading 65535")?;
+    expect_datagram(
+        fd,
+        &pattern(0, MAX_DATAGRAM),
+        "the first 65535-byte datagram",
+    )?;
+    expect_charged(
+        &ep,
+        mem0,
+        full - charge(&[MAX_DATAGRAM]),
+        "after reading 65535 bytes",
+    )?;
+    tx.send(
+        &pattern(4, MAX_DATAGRAM),
+        "write of 65535 bytes after reading 65535",
+    )?;
     tx.send(&[], "write of 0 bytes with the buffer full again")?;
     settle(&ep)?;
-    expect_ep(&ep_stats(&ep)?, &[("queued", 3), ("rx_drops", 4)], "after reading 65535, then 65535 and 0 bytes more")?;
-    expect_charged(&ep, mem0, full, "after reading 65535, then 65535 and 0 bytes more")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("queued", 3), ("rx_drops", 4)],
+        "after reading 65535, then 65535 and 0 bytes more",
+    )?;
+    expect_charged(
+        &ep,
+        mem0,
+        full,
+        "after reading 65535, then 65535 and 0 bytes more",
+    )?;
 
     expect_datagram(fd, &pattern(1, 40_000), "the 40000-byte datagram")?;
     for tag in [5, 6] {
-        tx.send(&pattern(tag, 30_000), "write of 30000 bytes into the 65536 freed")?;
+        tx.send(
+            &pattern(tag, 30_000),
+            "write of 30000 bytes into the 65536 freed",
+        )?;
     }
     tx.send(&[], "write of 0 bytes with the buffer full once more")?;
     settle(&ep)?;
-    expect_ep(&ep_stats(&ep)?, &[("queued", 4), ("rx_drops", 5)], "after reading 40000, then 30000, 30000, 0 bytes")?;
-    expect_charged(&ep, mem0, full, "after reading 40000, then 30000, 30000, 0 bytes")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("queued", 4), ("rx_drops", 5)],
+        "after reading 40000, then 30000, 30000, 0 bytes",
+    )?;
+    expect_charged(
+        &ep,
+        mem0,
+        full,
+        "after reading 40000, then 30000, 30000, 0 bytes",
+    )?;
 
     let want = vec![
         pattern(2, 10_000),
@@ -210,7 +270,11 @@ pub fn rx_queue_full_bytes() -> TestResult {
         pattern(6, 30_000),
     ];
     drain_expecting(&ep, &want, "draining")?;
-    expect_ep(&ep_stats(&ep)?, &[("queued", 0), ("rx_packets", 6), ("rx_drops", 5)], "drained")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("queued", 0), ("rx_packets", 6), ("rx_drops", 5)],
+        "drained",
+    )?;
     expect_charged(&ep, mem0, 0, "drained")?;
 
     // The charge went back to zero: the whole limit is usable again.
@@ -253,7 +317,11 @@ pub fn set_rcvbuf_bounds_and_effect() -> TestResult {
     let ep = open_dev_nonblocking()?;
     let fd = ep.as_raw_fd();
     for bad in [0, 1, RCVBUF_MIN - 1, RCVBUF_MAX + 1, u32::MAX] {
-        expect_io_errno(ep.set_rcvbuf(bad), libc::EINVAL, &format!("SET_RCVBUF({bad})"))?;
+        expect_io_errno(
+            ep.set_rcvbuf(bad),
+            libc::EINVAL,
+            &format!("SET_RCVBUF({bad})"),
+        )?;
     }
     expect_ep(
         &ep_stats(&ep)?,
@@ -263,7 +331,11 @@ pub fn set_rcvbuf_bounds_and_effect() -> TestResult {
     // The test runs as root (CAP_NET_ADMIN): no rmem_max clamp.
     for good in [RCVBUF_MAX, RCVBUF_MIN] {
         okay(ep.set_rcvbuf(good), &format!("SET_RCVBUF({good})"))?;
-        expect_ep(&ep_stats(&ep)?, &[("rcvbuf", good.into())], &format!("after SET_RCVBUF({good})"))?;
+        expect_ep(
+            &ep_stats(&ep)?,
+            &[("rcvbuf", good.into())],
+            &format!("after SET_RCVBUF({good})"),
+        )?;
     }
     settle(&ep)?;
     let mem0 = limits(&ep)?.rx_mem;
@@ -271,11 +343,19 @@ pub fn set_rcvbuf_bounds_and_effect() -> TestResult {
     // 2048 bytes: a (1024) + b (512) + d (512); c (1024) does not fit after
     // a and b, nor do 1 byte (16) or 0 bytes (8) after d.
     let mut tx = Paced::new(&ep)?;
-    let (a, b, c, d) = (pattern(1, 1000), pattern(2, 504), pattern(3, 1000), pattern(4, 500));
+    let (a, b, c, d) = (
+        pattern(1, 1000),
+        pattern(2, 504),
+        pattern(3, 1000),
+        pattern(4, 500),
+    );
     for (name, dg) in [("a", &a), ("b", &b), ("c", &c), ("d", &d)] {
         tx.send(dg, &format!("write {name} ({} bytes)", dg.len()))?;
     }
-    tx.send(&pattern(5, 1), "write of 1 byte with 2048 of 2048 bytes charged")?;
+    tx.send(
+        &pattern(5, 1),
+        "write of 1 byte with 2048 of 2048 bytes charged",
+    )?;
     tx.send(&[], "write of 0 bytes with 2048 of 2048 bytes charged")?;
     settle(&ep)?;
     expect_ep(
@@ -283,25 +363,44 @@ pub fn set_rcvbuf_bounds_and_effect() -> TestResult {
         &[("queued", 3), ("rx_drops", 3)],
         "rcvbuf 2048 after 1000, 504, 1000, 500, 1 and 0 bytes",
     )?;
-    expect_charged(&ep, mem0, 2048, "rcvbuf 2048 after 1000, 504, 1000, 500, 1 and 0 bytes")?;
+    expect_charged(
+        &ep,
+        mem0,
+        2048,
+        "rcvbuf 2048 after 1000, 504, 1000, 500, 1 and 0 bytes",
+    )?;
 
     // Lowered below what is queued.
     okay(ep.set_rcvbuf(4096), "SET_RCVBUF(4096)")?;
     let g = pattern(7, 2000); // 2048
     tx.send(&g, "write g (2000 bytes) with rcvbuf 4096")?;
     settle(&ep)?;
-    okay(ep.set_rcvbuf(RCVBUF_MIN), "SET_RCVBUF(2048) with 4096 bytes charged")?;
-    tx.send(&pattern(8, 1), "write of 1 byte with 4096 bytes charged and rcvbuf 2048")?;
+    okay(
+        ep.set_rcvbuf(RCVBUF_MIN),
+        "SET_RCVBUF(2048) with 4096 bytes charged",
+    )?;
+    tx.send(
+        &pattern(8, 1),
+        "write of 1 byte with 4096 bytes charged and rcvbuf 2048",
+    )?;
     settle(&ep)?;
     expect_ep(
         &ep_stats(&ep)?,
         &[("rcvbuf", 2048), ("queued", 4), ("rx_drops", 4)],
         "after lowering rcvbuf below the charge queued",
     )?;
-    expect_charged(&ep, mem0, 4096, "after lowering rcvbuf below the charge queued")?;
+    expect_charged(
+        &ep,
+        mem0,
+        4096,
+        "after lowering rcvbuf below the charge queued",
+    )?;
     expect_datagram(fd, &a, "a")?;
     // 3072 still charged: no room.
-    tx.send(&[], "write of 0 bytes with 3072 bytes charged and rcvbuf 2048")?;
+    tx.send(
+        &[],
+        "write of 0 bytes with 3072 bytes charged and rcvbuf 2048",
+    )?;
     settle(&ep)?;
     expect_datagram(fd, &b, "b")?;
     expect_datagram(fd, &d, "d")?;
@@ -321,7 +420,11 @@ pub fn set_rcvbuf_bounds_and_effect() -> TestResult {
     tx.send(&h, "write h (1 byte) with 2048 of 2064 bytes charged")?;
     tx.send(&[], "write of 0 bytes with 2064 of 2064 bytes charged")?;
     settle(&ep)?;
-    expect_ep(&ep_stats(&ep)?, &[("queued", 2), ("rx_drops", 7)], "rcvbuf 2064 after 1 and 0 bytes")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("queued", 2), ("rx_drops", 7)],
+        "rcvbuf 2064 after 1 and 0 bytes",
+    )?;
     expect_charged(&ep, mem0, 2064, "rcvbuf 2064 after 1 and 0 bytes")?;
     drain_expecting(&ep, &[g, h], "draining")?;
     expect_charged(&ep, mem0, 0, "drained")?;
@@ -331,7 +434,10 @@ pub fn set_rcvbuf_bounds_and_effect() -> TestResult {
     okay(ep.set_rcvbuf(MIB + 8), "SET_RCVBUF(1 MiB + 8)")?;
     let fit = MIB as usize / rx_truesize(MAX_DATAGRAM); // 8
     for i in 0..fit + 1 {
-        tx.send(&pattern(100 + i as u32, MAX_DATAGRAM), &format!("65535-byte write #{i} with rcvbuf 1 MiB + 8"))?;
+        tx.send(
+            &pattern(100 + i as u32, MAX_DATAGRAM),
+            &format!("65535-byte write #{i} with rcvbuf 1 MiB + 8"),
+        )?;
     }
     tx.send(&pattern(200, 1), "write of 1 byte with 8 bytes free")?;
     tx.send(&[], "write of 0 bytes with 8 bytes free")?;
@@ -342,7 +448,9 @@ pub fn set_rcvbuf_bounds_and_effect() -> TestResult {
         "rcvbuf 1 MiB + 8 after nine 65535-byte datagrams, then 1 and 0 bytes",
     )?;
     expect_charged(&ep, mem0, u64::from(MIB) + 8, "rcvbuf 1 MiB + 8, full")?;
-    let mut want: Vec<Vec<u8>> = (0..fit).map(|i| pattern(100 + i as u32, MAX_DATAGRAM)).collect();
+    let mut want: Vec<Vec<u8>> = (0..fit)
+        .map(|i| pattern(100 + i as u32, MAX_DATAGRAM))
+        .collect();
     want.push(Vec::new());
     drain_expecting(&ep, &want, "draining the 1 MiB queue")?;
     expect_charged(&ep, mem0, 0, "drained")
@@ -353,7 +461,23 @@ pub fn set_rcvbuf_bounds_and_effect() -> TestResult {
 /// 1008, 2048 and 2049, 4096, 8192 (the largest slab) and 8193 (whole
 /// pages from there on), 16008, 65543.
 const TRUESIZE_LENS: [usize; 17] = [
-    0, 1, 7, 8, 9, 24, 88, 89, 184, 1000, 2040, 2041, 4088, 8184, 8185, 16000, MAX_DATAGRAM,
+    0,
+    1,
+    7,
+    8,
+    9,
+    24,
+    88,
+    89,
+    184,
+    1000,
+    2040,
+    2041,
+    4088,
+    8184,
+    8185,
+    16000,
+    MAX_DATAGRAM,
 ];
 
 /// One datagram at a time of each length in TRUESIZE_LENS: the endpoint's
@@ -375,13 +499,28 @@ pub fn rx_truesize_charged() -> TestResult {
         let want = rx_truesize(len) as u64;
         let s = ep_stats(&ep)?;
         let mem = limits(&ep)?.rx_mem.wrapping_sub(mem0);
-        ensure!(s.queued == 1 && s.rx_drops == 0, "{len} bytes: not queued: {s:?}");
+        ensure!(
+            s.queued == 1 && s.rx_drops == 0,
+            "{len} bytes: not queued: {s:?}"
+        );
         if u64::from(s.queued_bytes) != want || mem != want {
-            bad.push(format!("{len} bytes: queued_bytes {}, rx_mem {mem}, rx_truesize {want}", s.queued_bytes));
+            bad.push(format!(
+                "{len} bytes: queued_bytes {}, rx_mem {mem}, rx_truesize {want}",
+                s.queued_bytes
+            ));
         }
         expect_datagram(fd, &data, &format!("the datagram of {len} bytes"))?;
-        expect_charged(&ep, mem0, 0, &format!("after reading the datagram of {len} bytes"))?;
+        expect_charged(
+            &ep,
+            mem0,
+            0,
+            &format!("after reading the datagram of {len} bytes"),
+        )?;
     }
-    ensure!(bad.is_empty(), "charged other than rx_truesize: {}", bad.join("; "));
+    ensure!(
+        bad.is_empty(),
+        "charged other than rx_truesize: {}",
+        bad.join("; ")
+    );
     Ok(())
 }

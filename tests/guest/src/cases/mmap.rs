@@ -663,7 +663,8 @@ pub fn mmap_bad_offset_length() -> TestResult {
         libc::EPERM,
         "PROT_EXEC",
     )?;
-    let (a, _) = map(len, rw, libc::MAP_SHARED, 0).map_err(|e| format!("good mmap: {}", errname(e)))?;
+    let (a, _) =
+        map(len, rw, libc::MAP_SHARED, 0).map_err(|e| format!("good mmap: {}", errname(e)))?;
     let (b, _) = map(len, libc::PROT_READ, libc::MAP_SHARED, 0)
         .map_err(|e| format!("second mmap: {}", errname(e)))?;
     // mprotect cannot make it executable later.
@@ -1466,9 +1467,7 @@ pub fn mmap_racing_setup() -> TestResult {
             std::thread::yield_now();
         }
         let setup = ep.rx_ring_setup(4, 128);
-        let mapped = mapper
-            .join()
-            .map_err(|_| "mapper panicked".to_string())?;
+        let mapped = mapper.join().map_err(|_| "mapper panicked".to_string())?;
         okay(setup, "RX_RING_SETUP while another thread maps")?;
         let (a, _refused) = mapped.map_err(|e| format!("round {round}: {e}"))?;
         let r = (|| -> TestResult {

@@ -24,8 +24,8 @@ pub mod sigio;
 mod stress;
 mod trace;
 mod trace_timeline;
-mod write_space;
 mod wq;
+mod write_space;
 
 use crate::Test;
 

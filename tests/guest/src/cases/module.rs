@@ -79,14 +79,22 @@ fn loaded() -> Result<bool, String> {
 
 /// Loads simnic.ko with `params` and waits for /dev/simnic to open.
 fn load(params: &str) -> TestResult {
-    finit_module(params)?
-        .map_err(|e| format!("finit_module(simnic.ko, {params:?}) failed with {}", errname(e)))?;
+    finit_module(params)?.map_err(|e| {
+        format!(
+            "finit_module(simnic.ko, {params:?}) failed with {}",
+            errname(e)
+        )
+    })?;
     let deadline = Instant::now() + WAIT;
     loop {
         match Endpoint::open_nonblocking() {
             Ok(_) => return Ok(()),
             Err(e) if raw(&e) == libc::ENOENT && Instant::now() < deadline => sleep_ms(20),
-            Err(e) => return Err(format!("open /dev/simnic after loading with {params:?}: {e}")),
+            Err(e) => {
+                return Err(format!(
+                    "open /dev/simnic after loading with {params:?}: {e}"
+                ))
+            }
         }
     }
 }
@@ -109,7 +117,10 @@ fn unload(what: &str) -> TestResult {
         );
         sleep_ms(20);
     }
-    ensure!(!loaded()?, "{what}: /sys/module/simnic still exists after delete_module succeeded");
+    ensure!(
+        !loaded()?,
+        "{what}: /sys/module/simnic still exists after delete_module succeeded"
+    );
     Ok(())
 }
 
@@ -144,13 +155,19 @@ pub(crate) fn with_params(params: &str, f: impl FnOnce() -> TestResult) -> TestR
 
 fn param(name: &str) -> Result<String, String> {
     let path = format!("{PARAMS}/{name}");
-    Ok(std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?.trim().to_string())
+    Ok(std::fs::read_to_string(&path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .trim()
+        .to_string())
 }
 
 fn expect_params(want: &[(&str, u32)], what: &str) -> TestResult {
     for (name, v) in want {
         let got = param(name)?;
-        ensure!(got == v.to_string(), "{what}: {PARAMS}/{name} is {got:?}, expected {v}");
+        ensure!(
+            got == v.to_string(),
+            "{what}: {PARAMS}/{name} is {got:?}, expected {v}"
+        );
     }
     Ok(())
 }
@@ -180,14 +197,22 @@ pub fn module_params_invalid() -> TestResult {
     ] {
         let r = finit_module(params).and_then(|r| match r {
             Err(libc::EINVAL) => Ok(()),
-            Err(e) => Err(format!("finit_module with {params:?} failed with {}, expected EINVAL", errname(e))),
+            Err(e) => Err(format!(
+                "finit_module with {params:?} failed with {}, expected EINVAL",
+                errname(e)
+            )),
             Ok(()) => {
                 let _ = unload("unloading the module loaded with invalid parameters");
-                Err(format!("finit_module with {params:?} succeeded, expected EINVAL"))
+                Err(format!(
+                    "finit_module with {params:?} succeeded, expected EINVAL"
+                ))
             }
         });
         let r = r.and_then(|()| {
-            ensure!(!loaded()?, "/sys/module/simnic exists after the refused load with {params:?}");
+            ensure!(
+                !loaded()?,
+                "/sys/module/simnic exists after the refused load with {params:?}"
+            );
             Ok(())
         });
         if r.is_err() {
@@ -212,7 +237,12 @@ pub fn module_params_invalid() -> TestResult {
 pub fn module_params_valid() -> TestResult {
     with_params("rx_ring_size=64 tx_ring_size=128 tx_delay_us=20000", || {
         expect_params(
-            &[("rx_ring_size", 64), ("tx_ring_size", 128), ("budget", 64), ("tx_delay_us", 20000)],
+            &[
+                ("rx_ring_size", 64),
+                ("tx_ring_size", 128),
+                ("budget", 64),
+                ("tx_delay_us", 20000),
+            ],
             "loaded with rx_ring_size=64 tx_ring_size=128 tx_delay_us=20000",
         )?;
         let ep = open_dev()?;
@@ -245,13 +275,20 @@ pub fn module_params_valid() -> TestResult {
         let ((filled, last), n0) = (f.out, f.n0);
         let (nbig, nmid) = filled?;
         okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
-        expect_errno(last, libc::ENOBUFS, "write of 0 bytes with the 128-descriptor TX ring full")?;
+        expect_errno(
+            last,
+            libc::ENOBUFS,
+            "write of 0 bytes with the 128-descriptor TX ring full",
+        )?;
         let n = u64::from(nbig + nmid);
         settle(&ep)?;
         let d = nic_delta(&n0, &nic_stats(&ep)?);
         let queued = u64::from(ep_stats(&ep)?.queued);
         ensure!(
-            d.tx_packets == n && d.tx_busy == 3 && d.rx_packets + d.rx_missed == n && queued == d.rx_packets,
+            d.tx_packets == n
+                && d.tx_busy == 3
+                && d.rx_packets + d.rx_missed == n
+                && queued == d.rx_packets,
             "{n} frames through a TX ring of 128 into an RX ring of 64: {queued} queued; {}",
             nic_summary(&d)
         );
@@ -265,40 +302,65 @@ pub fn module_params_valid() -> TestResult {
         burst_into_rx_ring(&ep, 0, 100, 16)
     })?;
 
-    with_params("rx_ring_size=4096 tx_ring_size=64 budget=4096 tx_delay_us=1000000", || {
-        expect_params(
-            &[("rx_ring_size", 4096), ("tx_ring_size", 64), ("budget", 4096), ("tx_delay_us", 1_000_000)],
-            "loaded with the largest values",
-        )?;
-        let ep = open_dev_nonblocking()?;
-        let s = ring_state(&ep)?;
-        ensure!(
+    with_params(
+        "rx_ring_size=4096 tx_ring_size=64 budget=4096 tx_delay_us=1000000",
+        || {
+            expect_params(
+                &[
+                    ("rx_ring_size", 4096),
+                    ("tx_ring_size", 64),
+                    ("budget", 4096),
+                    ("tx_delay_us", 1_000_000),
+                ],
+                "loaded with the largest values",
+            )?;
+            let ep = open_dev_nonblocking()?;
+            let s = ring_state(&ep)?;
+            ensure!(
             (s.rx_size, s.tx_size, s.budget, s.tx_delay_ns) == (4096, 64, 4096, 1_000_000_000),
             "RING_STATE with rx_ring_size=4096 tx_ring_size=64 budget=4096 tx_delay_us=1000000: {s:?}"
         );
-        // The delay the module was loaded with holds the frames (held_fill
-        // sets the same 1 s again, and again after a try the guest stalled
-        // through).
-        let port = port_of(&ep)?;
-        let f = held_fill(&ep, Duration::from_secs(1), "filling the TX ring of 64", |_| {
-            let n = fill_tx(&ep, b"o", 63, "1-byte frames into the TX ring of 64");
-            (n, as_sys(ep.send_to(port, b"x")))
-        })?;
-        let ((n, sendto), t0, n0) = (f.out, f.t0, f.n0);
-        let n = n?;
-        ensure!(n == 63, "the TX ring of 64 took {n} one-descriptor frames, expected 63");
-        expect_errno(sendto, libc::ENOBUFS, "SENDTO with the TX ring of 64 full")?;
-        wait_queued(&ep, 63, "the 63 frames, after the 1 s delay")?;
-        ensure!(
-            t0.elapsed() >= Duration::from_secs(1),
-            "the frames arrived {} ms after they were sent with tx_delay_us=1000000",
-            t0.elapsed().as_millis()
-        );
-        settle(&ep)?;
-        let d = nic_delta(&n0, &nic_stats(&ep)?);
-        expect_nic(&d, &[("tx_packets", 63), ("tx_busy", 2), ("rx_packets", 63), ("rx_missed", 0)], "after the fill")?;
-        Ok(())
-    })
+            // The delay the module was loaded with holds the frames (held_fill
+            // sets the same 1 s again, and again after a try the guest stalled
+            // through).
+            let port = port_of(&ep)?;
+            let f = held_fill(
+                &ep,
+                Duration::from_secs(1),
+                "filling the TX ring of 64",
+                |_| {
+                    let n = fill_tx(&ep, b"o", 63, "1-byte frames into the TX ring of 64");
+                    (n, as_sys(ep.send_to(port, b"x")))
+                },
+            )?;
+            let ((n, sendto), t0, n0) = (f.out, f.t0, f.n0);
+            let n = n?;
+            ensure!(
+                n == 63,
+                "the TX ring of 64 took {n} one-descriptor frames, expected 63"
+            );
+            expect_errno(sendto, libc::ENOBUFS, "SENDTO with the TX ring of 64 full")?;
+            wait_queued(&ep, 63, "the 63 frames, after the 1 s delay")?;
+            ensure!(
+                t0.elapsed() >= Duration::from_secs(1),
+                "the frames arrived {} ms after they were sent with tx_delay_us=1000000",
+                t0.elapsed().as_millis()
+            );
+            settle(&ep)?;
+            let d = nic_delta(&n0, &nic_stats(&ep)?);
+            expect_nic(
+                &d,
+                &[
+                    ("tx_packets", 63),
+                    ("tx_busy", 2),
+                    ("rx_packets", 63),
+                    ("rx_missed", 0),
+                ],
+                "after the fill",
+            )?;
+            Ok(())
+        },
+    )
 }
 
 /// With budget=4 (RING_STATE and the parameter say so) a burst of 100
@@ -307,14 +369,24 @@ pub fn module_params_valid() -> TestResult {
 /// interrupt for all of it.
 pub fn module_budget() -> TestResult {
     with_params("budget=4", || {
-        expect_params(&[("budget", 4), ("rx_ring_size", 256), ("tx_ring_size", 256)], "loaded with budget=4")?;
+        expect_params(
+            &[("budget", 4), ("rx_ring_size", 256), ("tx_ring_size", 256)],
+            "loaded with budget=4",
+        )?;
         let ep = open_dev_nonblocking()?;
         let _restore = NicRestore(&ep);
         let port = port_of(&ep)?;
         let s = settle(&ep)?;
-        ensure!(s.budget == 4, "RING_STATE.budget is {} with budget=4", s.budget);
+        ensure!(
+            s.budget == 4,
+            "RING_STATE.budget is {} with budget=4",
+            s.budget
+        );
         let n0 = nic_stats(&ep)?;
-        okay(ep.gen_start(&flow(0, port, 16, 1, 100, 100)), "GEN_START of a 100-frame burst")?;
+        okay(
+            ep.gen_start(&flow(0, port, 16, 1, 100, 100)),
+            "GEN_START of a 100-frame burst",
+        )?;
         wait_queued(&ep, 100, "the burst")?;
         settle(&ep)?;
         expect_nic(
@@ -353,7 +425,10 @@ pub fn module_budget() -> TestResult {
 /// It then loads again fresh: counters at zero, no delay, no flow running.
 pub fn module_unload_traffic() -> TestResult {
     ensure!(loaded()?, "simnic is not loaded at the start of the test");
-    expect_refcnt(0, "before the test opens anything (a file left open by an earlier test?)")?;
+    expect_refcnt(
+        0,
+        "before the test opens anything (a file left open by an earlier test?)",
+    )?;
     let r = (|| -> TestResult {
         {
             let a = open_dev_nonblocking()?;
@@ -362,14 +437,27 @@ pub fn module_unload_traffic() -> TestResult {
             okay(b.set_rcvbuf(RCVBUF_MAX), "SET_RCVBUF")?;
             okay(a.set_tx_delay_ns(1_000_000_000), "SET_TX_DELAY(1 s)")?;
             for i in 0..50 {
-                expect_count(as_sys(a.send_to(pb, &pattern(i, 1000))), 1000, "SENDTO held by the delay")?;
+                expect_count(
+                    as_sys(a.send_to(pb, &pattern(i, 1000))),
+                    1000,
+                    "SENDTO held by the delay",
+                )?;
             }
             okay(a.gen_start(&flow(0, pb, 64, 5000, 8, 0)), "GEN_START to b")?;
-            okay(a.gen_start(&flow(1, 4444, 64, 1000, 1, 0)), "GEN_START to nobody")?;
-            okay(a.gen_start(&flow(2, pb, 65535, 200, 1, 0)), "GEN_START of 65535-byte frames to b")?;
+            okay(
+                a.gen_start(&flow(1, 4444, 64, 1000, 1, 0)),
+                "GEN_START to nobody",
+            )?;
+            okay(
+                a.gen_start(&flow(2, pb, 65535, 200, 1, 0)),
+                "GEN_START of 65535-byte frames to b",
+            )?;
             wait_queued(&b, 20, "generated datagrams at b")?;
             let s = ring_state(&a)?;
-            ensure!(s.tx_head != s.tx_tail, "the delayed frames left the TX ring early: {s:?}");
+            ensure!(
+                s.tx_head != s.tx_tail,
+                "the delayed frames left the TX ring early: {s:?}"
+            );
         }
         expect_refcnt(0, "with every file closed and the generator running")?;
         unload("unloading with traffic in flight")?;
@@ -387,7 +475,12 @@ pub fn module_unload_traffic() -> TestResult {
         let st = nic_stats(&ep)?;
         expect_nic(
             &st,
-            &[("gen_packets", 0), ("tx_packets", 0), ("rx_packets", 0), ("irqs", 0)],
+            &[
+                ("gen_packets", 0),
+                ("tx_packets", 0),
+                ("rx_packets", 0),
+                ("irqs", 0),
+            ],
             "the reloaded module",
         )?;
         send(ep.as_raw_fd(), b"fresh", "write after reloading")?;
@@ -423,7 +516,12 @@ pub fn module_debugfs_open_pins() -> TestResult {
     expect_refcnt(1, "with a debugfs file open")?;
     match delete_module() {
         Err(e) if e == libc::EAGAIN || e == libc::EWOULDBLOCK => {}
-        Err(e) => return Err(format!("delete_module with a debugfs file open: {}", errname(e))),
+        Err(e) => {
+            return Err(format!(
+                "delete_module with a debugfs file open: {}",
+                errname(e)
+            ))
+        }
         Ok(()) => {
             std::mem::forget(f);
             return Err("delete_module succeeded with a debugfs file open".into());
@@ -471,7 +569,11 @@ pub fn module_unload_with_ring_mapped() -> TestResult {
             sleep_ms(5);
         }
         let f = ring.next_frame().ok_or("empty ring")?;
-        check_data(&f.payload.to_vec(), b"still here", "the datagram in the ring")?;
+        check_data(
+            &f.payload.to_vec(),
+            b"still here",
+            "the datagram in the ring",
+        )?;
     }
     drop(ring);
     expect_refcnt(0, "after munmap")?;
@@ -633,15 +735,23 @@ pub fn module_hw_execution_models() -> TestResult {
             let mut next = [0u8; 2];
             for _ in 0..100 {
                 let mut buf = [0u8; 8];
-                let n = read(fd, &mut buf).map_err(|e| format!("{params}: read: {}", errname(e)))?;
+                let n =
+                    read(fd, &mut buf).map_err(|e| format!("{params}: read: {}", errname(e)))?;
                 ensure!(n == 2, "{params}: a datagram of {n} bytes");
                 let (w, i) = (buf[0] as usize, buf[1]);
-                ensure!(w < 2 && i == next[w], "{params}: writer {w}'s datagram {i} when {} was next", next[w]);
+                ensure!(
+                    w < 2 && i == next[w],
+                    "{params}: writer {w}'s datagram {i} when {} was next",
+                    next[w]
+                );
                 next[w] += 1;
             }
             let d = nic_delta(&n0, &nic_stats(&ep)?);
             ensure!(
-                d.tx_packets == 100 && d.rx_packets == 100 && d.rx_missed == 0 && d.rx_queue_full == 0,
+                d.tx_packets == 100
+                    && d.rx_packets == 100
+                    && d.rx_missed == 0
+                    && d.rx_queue_full == 0,
                 "{params}: counters over the burst: {d:?}"
             );
             Ok(())
@@ -663,13 +773,24 @@ pub fn module_hw_dma_context() -> TestResult {
             wake_blocked_reader(ep.as_raw_fd(), params)?;
             let trace = super::trace::read_trace()?;
             drop(session);
-            let dma: Vec<&str> = trace.lines().filter(|l| l.contains("simnic_hw_rx_dma:")).collect();
-            ensure!(dma.len() == 1, "{params}: {} simnic_hw_rx_dma events for one datagram:\n{trace}", dma.len());
+            let dma: Vec<&str> = trace
+                .lines()
+                .filter(|l| l.contains("simnic_hw_rx_dma:"))
+                .collect();
+            ensure!(
+                dma.len() == 1,
+                "{params}: {} simnic_hw_rx_dma events for one datagram:\n{trace}",
+                dma.len()
+            );
             let by_thread = dma[0].trim_start().starts_with("simnic-hw-");
             ensure!(
                 by_thread != inline,
                 "{params}: the DMA ran in the {} context: {}",
-                if by_thread { "engine thread's" } else { "writer's" },
+                if by_thread {
+                    "engine thread's"
+                } else {
+                    "writer's"
+                },
                 dma[0]
             );
             Ok(())
@@ -686,10 +807,18 @@ fn wake_blocked_reader(fd: i32, params: &str) -> TestResult {
         read(fd, &mut buf).map(|n| buf[..n].to_vec())
     });
     std::thread::sleep(Duration::from_millis(300));
-    send(fd, b"model", &format!("{params}: a write to a blocked reader"))?;
+    send(
+        fd,
+        b"model",
+        &format!("{params}: a write to a blocked reader"),
+    )?;
     let got = reader.join().map_err(|_| "reader panicked".to_string())?;
     let got = got.map_err(|e| format!("{params}: blocked read: {}", errname(e)))?;
-    check_data(&got, b"model", &format!("{params}: the woken reader's datagram"))
+    check_data(
+        &got,
+        b"model",
+        &format!("{params}: the woken reader's datagram"),
+    )
 }
 
 /// A posted AIO read holds its file, and so the module, even after the
@@ -719,7 +848,11 @@ pub fn module_aio_read_pins_module() -> TestResult {
     ctx.destroy()?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while refcnt()? > 0 {
-        ensure!(Instant::now() < deadline, "refcnt {} 5 s after io_destroy", refcnt()?);
+        ensure!(
+            Instant::now() < deadline,
+            "refcnt {} 5 s after io_destroy",
+            refcnt()?
+        );
         sleep_ms(10);
     }
     unload("after the read was cancelled")?;

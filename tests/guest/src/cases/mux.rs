@@ -12,7 +12,9 @@ use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
-use simnic::{Endpoint, MiniEpoll, MiniPollFd, MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD};
+use simnic::{
+    Endpoint, MiniEpoll, MiniPollFd, MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL, MINI_EPOLL_CTL_MOD,
+};
 
 use crate::net::*;
 use crate::sys::*;
@@ -64,7 +66,11 @@ impl Poller for Real {
         };
         let mut ev = libc::epoll_event { events, u64: data };
         // SAFETY: a valid event.
-        if unsafe { libc::epoll_ctl(self.fd(), op, fd, &mut ev) } == 0 { Ok(()) } else { Err(errno()) }
+        if unsafe { libc::epoll_ctl(self.fd(), op, fd, &mut ev) } == 0 {
+            Ok(())
+        } else {
+            Err(errno())
+        }
     }
 
     fn wait(&self, timeout_ms: i32) -> Result<Vec<(u32, u64)>, i32> {
@@ -74,7 +80,10 @@ impl Poller for Real {
         if n < 0 {
             return Err(errno());
         }
-        let mut v: Vec<(u32, u64)> = out[..n as usize].iter().map(|e| (e.events, e.u64)).collect();
+        let mut v: Vec<(u32, u64)> = out[..n as usize]
+            .iter()
+            .map(|e| (e.events, e.u64))
+            .collect();
         v.sort_by_key(|e| e.1);
         Ok(v)
     }
@@ -86,7 +95,10 @@ impl Poller for Real {
         if n < 0 {
             return Err(errno());
         }
-        Ok(out[..n as usize].iter().map(|e| (e.events, e.u64)).collect())
+        Ok(out[..n as usize]
+            .iter()
+            .map(|e| (e.events, e.u64))
+            .collect())
     }
 }
 
@@ -148,7 +160,11 @@ impl Source for EpSource {
         send(self.fd(), b"x", "write")?;
         let deadline = Instant::now() + ARRIVAL;
         while ep_stats(&self.0)?.rx_packets == before {
-            ensure!(Instant::now() < deadline, "the datagram did not arrive within {} s", ARRIVAL.as_secs());
+            ensure!(
+                Instant::now() < deadline,
+                "the datagram did not arrive within {} s",
+                ARRIVAL.as_secs()
+            );
             sleep_ms(2);
         }
         Ok(())
@@ -250,7 +266,8 @@ fn workload(p: &dyn Poller, s: &dyn Source) -> Result<Vec<String>, String> {
     let mut t = Vec::new();
     let fd = s.fd();
     // Level-triggered.
-    p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 1).map_err(|e| format!("ADD: {}", errname(e)))?;
+    p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 1)
+        .map_err(|e| format!("ADD: {}", errname(e)))?;
     step(&mut t, "LT idle", p.wait(0));
     s.feed()?;
     step(&mut t, "LT fed", p.wait(5000));
@@ -258,7 +275,8 @@ fn workload(p: &dyn Poller, s: &dyn Source) -> Result<Vec<String>, String> {
     s.drain()?;
     step(&mut t, "LT drained", p.wait(0));
     // Edge-triggered.
-    p.ctl(MINI_EPOLL_CTL_MOD, fd, IN | ET, 2).map_err(|e| format!("MOD ET: {}", errname(e)))?;
+    p.ctl(MINI_EPOLL_CTL_MOD, fd, IN | ET, 2)
+        .map_err(|e| format!("MOD ET: {}", errname(e)))?;
     step(&mut t, "ET idle", p.wait(0));
     s.feed()?;
     step(&mut t, "ET fed", p.wait(5000));
@@ -274,29 +292,57 @@ fn workload(p: &dyn Poller, s: &dyn Source) -> Result<Vec<String>, String> {
     step(&mut t, "ET after two arrivals and one event", p.wait(0));
     s.drain()?;
     // One-shot.
-    p.ctl(MINI_EPOLL_CTL_MOD, fd, IN | ONESHOT, 3).map_err(|e| format!("MOD ONESHOT: {}", errname(e)))?;
+    p.ctl(MINI_EPOLL_CTL_MOD, fd, IN | ONESHOT, 3)
+        .map_err(|e| format!("MOD ONESHOT: {}", errname(e)))?;
     s.feed()?;
     step(&mut t, "ONESHOT fed", p.wait(5000));
     s.feed()?;
     step(&mut t, "ONESHOT disarmed", p.wait(0));
-    p.ctl(MINI_EPOLL_CTL_MOD, fd, IN | ONESHOT, 4).map_err(|e| format!("re-arm: {}", errname(e)))?;
+    p.ctl(MINI_EPOLL_CTL_MOD, fd, IN | ONESHOT, 4)
+        .map_err(|e| format!("re-arm: {}", errname(e)))?;
     step(&mut t, "ONESHOT re-armed", p.wait(0));
     s.drain()?;
     // Errors of the interface.
-    t.push(format!("ADD again: {:?}", p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 5).map_err(errname)));
-    t.push(format!("DEL: {:?}", p.ctl(MINI_EPOLL_CTL_DEL, fd, 0, 0).map_err(errname)));
-    t.push(format!("DEL again: {:?}", p.ctl(MINI_EPOLL_CTL_DEL, fd, 0, 0).map_err(errname)));
-    t.push(format!("MOD absent: {:?}", p.ctl(MINI_EPOLL_CTL_MOD, fd, IN, 0).map_err(errname)));
-    t.push(format!("ADD bad fd: {:?}", p.ctl(MINI_EPOLL_CTL_ADD, 9999, IN, 0).map_err(errname)));
-    t.push(format!("ADD itself: {:?}", p.ctl(MINI_EPOLL_CTL_ADD, p.fd(), IN, 0).map_err(errname)));
+    t.push(format!(
+        "ADD again: {:?}",
+        p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 5).map_err(errname)
+    ));
+    t.push(format!(
+        "DEL: {:?}",
+        p.ctl(MINI_EPOLL_CTL_DEL, fd, 0, 0).map_err(errname)
+    ));
+    t.push(format!(
+        "DEL again: {:?}",
+        p.ctl(MINI_EPOLL_CTL_DEL, fd, 0, 0).map_err(errname)
+    ));
+    t.push(format!(
+        "MOD absent: {:?}",
+        p.ctl(MINI_EPOLL_CTL_MOD, fd, IN, 0).map_err(errname)
+    ));
+    t.push(format!(
+        "ADD bad fd: {:?}",
+        p.ctl(MINI_EPOLL_CTL_ADD, 9999, IN, 0).map_err(errname)
+    ));
+    t.push(format!(
+        "ADD itself: {:?}",
+        p.ctl(MINI_EPOLL_CTL_ADD, p.fd(), IN, 0).map_err(errname)
+    ));
     Ok(t)
 }
 
 fn compare(what: &str, real: Vec<String>, mini: Vec<String>) -> TestResult {
     for (r, m) in real.iter().zip(mini.iter()) {
-        ensure!(r == m, "{what}: epoll and mini-epoll differ: epoll \"{r}\", mini-epoll \"{m}\"");
+        ensure!(
+            r == m,
+            "{what}: epoll and mini-epoll differ: epoll \"{r}\", mini-epoll \"{m}\""
+        );
     }
-    ensure!(real.len() == mini.len(), "{what}: transcripts of {} and {} lines", real.len(), mini.len());
+    ensure!(
+        real.len() == mini.len(),
+        "{what}: transcripts of {} and {} lines",
+        real.len(),
+        mini.len()
+    );
     Ok(())
 }
 
@@ -320,10 +366,22 @@ pub fn mux_conformance_nested() -> TestResult {
     let mut transcripts = Vec::new();
     for (outer_mini, inner_mini) in [(false, false), (true, true), (true, false), (false, true)] {
         let ep = EpSource(open_dev_nonblocking()?);
-        let inner: Box<dyn Poller> = if inner_mini { Box::new(Mini::new()?) } else { Box::new(Real::new()?) };
-        let outer: Box<dyn Poller> = if outer_mini { Box::new(Mini::new()?) } else { Box::new(Real::new()?) };
-        inner.ctl(MINI_EPOLL_CTL_ADD, ep.fd(), IN, 7).map_err(|e| format!("inner ADD: {}", errname(e)))?;
-        outer.ctl(MINI_EPOLL_CTL_ADD, inner.fd(), IN, 8).map_err(|e| format!("outer ADD: {}", errname(e)))?;
+        let inner: Box<dyn Poller> = if inner_mini {
+            Box::new(Mini::new()?)
+        } else {
+            Box::new(Real::new()?)
+        };
+        let outer: Box<dyn Poller> = if outer_mini {
+            Box::new(Mini::new()?)
+        } else {
+            Box::new(Real::new()?)
+        };
+        inner
+            .ctl(MINI_EPOLL_CTL_ADD, ep.fd(), IN, 7)
+            .map_err(|e| format!("inner ADD: {}", errname(e)))?;
+        outer
+            .ctl(MINI_EPOLL_CTL_ADD, inner.fd(), IN, 8)
+            .map_err(|e| format!("outer ADD: {}", errname(e)))?;
         let mut t = Vec::new();
         step(&mut t, "idle", outer.wait(0));
         ep.feed()?;
@@ -346,8 +404,13 @@ pub fn mux_blocked_wait_wakes() -> TestResult {
     for mini in [false, true] {
         let ep = open_dev_nonblocking()?;
         let fd = ep.as_raw_fd();
-        let p: Box<dyn Poller> = if mini { Box::new(Mini::new()?) } else { Box::new(Real::new()?) };
-        p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 3).map_err(|e| format!("ADD: {}", errname(e)))?;
+        let p: Box<dyn Poller> = if mini {
+            Box::new(Mini::new()?)
+        } else {
+            Box::new(Real::new()?)
+        };
+        p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 3)
+            .map_err(|e| format!("ADD: {}", errname(e)))?;
         let pipe = Pipe::new()?;
         let report = pipe.w.as_raw_fd();
         let pp = &*p;
@@ -371,7 +434,12 @@ pub fn mux_blocked_wait_wakes() -> TestResult {
         child.expect_still_asleep(asleep, &format!("{} wait before the write", p.name()))?;
         send(fd, b"w", "write")?;
         let done = reports.expect(Kind::Done, WAIT, "the blocked wait")?;
-        ensure!(done.ret == 1, "{}: the blocked wait {}", p.name(), done.outcome());
+        ensure!(
+            done.ret == 1,
+            "{}: the blocked wait {}",
+            p.name(),
+            done.outcome()
+        );
         child.expect_exit0(WAIT, "waiter")?;
     }
     Ok(())
@@ -388,7 +456,8 @@ pub fn mux_exclusive_wakes_one() -> TestResult {
     let mut children = Vec::new();
     for id in 0..N {
         let m = Mini::new()?;
-        m.ctl(MINI_EPOLL_CTL_ADD, fd, IN | EXCLUSIVE, id.into()).map_err(|e| format!("ADD EXCLUSIVE: {}", errname(e)))?;
+        m.ctl(MINI_EPOLL_CTL_ADD, fd, IN | EXCLUSIVE, id.into())
+            .map_err(|e| format!("ADD EXCLUSIVE: {}", errname(e)))?;
         children.push(Child::spawn(move || {
             let start = Instant::now();
             if !Report::ready(id).send(report) {
@@ -426,7 +495,10 @@ pub fn mux_exclusive_wakes_one() -> TestResult {
             // window but not undo the second child's wake-up, checked next.
             reports.expect_none(QUIET, &format!("datagram #{round} woke more than one"))?;
             for (i, sw) in before.into_iter().filter(|(i, _)| *i as u32 != done.id) {
-                children[i].expect_still_asleep(sw, &format!("datagram #{round}: child {i}, not the one woken"))?;
+                children[i].expect_still_asleep(
+                    sw,
+                    &format!("datagram #{round}: child {i}, not the one woken"),
+                )?;
             }
         }
     }
@@ -440,11 +512,16 @@ pub fn mux_exclusive_wakes_one() -> TestResult {
 /// is closed, and DEL says `EBADF`.
 pub fn mux_item_holds_file() -> TestResult {
     for mini in [false, true] {
-        let p: Box<dyn Poller> = if mini { Box::new(Mini::new()?) } else { Box::new(Real::new()?) };
+        let p: Box<dyn Poller> = if mini {
+            Box::new(Mini::new()?)
+        } else {
+            Box::new(Real::new()?)
+        };
         let ep = open_dev_nonblocking()?;
         let port = port_of(&ep)?;
         let fd = ep.as_raw_fd();
-        p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 1).map_err(|e| format!("ADD: {}", errname(e)))?;
+        p.ctl(MINI_EPOLL_CTL_ADD, fd, IN, 1)
+            .map_err(|e| format!("ADD: {}", errname(e)))?;
         // Opened first, so that it does not get the closed one's number.
         let other = open_dev_nonblocking()?;
         // A datagram queued and an event pending: the item is on the ready
@@ -456,12 +533,21 @@ pub fn mux_item_holds_file() -> TestResult {
         let del = p.ctl(MINI_EPOLL_CTL_DEL, fd, 0, 0);
         if mini {
             ensure!(bind == Err(libc::EADDRINUSE), "mini-epoll: binding the closed endpoint's port gave {bind:?}, expected EADDRINUSE (the item holds the file)");
-            ensure!(del.is_ok(), "mini-epoll: DEL of the closed descriptor gave {del:?}");
+            ensure!(
+                del.is_ok(),
+                "mini-epoll: DEL of the closed descriptor gave {del:?}"
+            );
             // No wait in between: DEL itself released the file.
             okay(other.bind(port), "BIND right after the DEL")?;
         } else {
-            ensure!(bind.is_ok(), "epoll: binding the closed endpoint's port gave {bind:?}");
-            ensure!(del == Err(libc::EBADF), "epoll: DEL of a closed descriptor gave {del:?}, expected EBADF");
+            ensure!(
+                bind.is_ok(),
+                "epoll: binding the closed endpoint's port gave {bind:?}"
+            );
+            ensure!(
+                del == Err(libc::EBADF),
+                "epoll: DEL of a closed descriptor gave {del:?}, expected EBADF"
+            );
         }
     }
     Ok(())
@@ -470,11 +556,25 @@ pub fn mux_item_holds_file() -> TestResult {
 /// `SIMNIC_MUX_IOC_WAIT` with `events` at `addr`, raw: the count or the
 /// errno.
 fn mini_wait_at(mux: &MiniEpoll, addr: usize, maxevents: u32) -> Result<usize, i32> {
-    let mut w = simnic::uapi::MiniEpollWait { events: addr as u64, maxevents, timeout_ms: 0 };
+    let mut w = simnic::uapi::MiniEpollWait {
+        events: addr as u64,
+        maxevents,
+        timeout_ms: 0,
+    };
     // SAFETY: the request takes a pointer to a live MiniEpollWait; the
     // events pointer is the kernel's to check.
-    let r = unsafe { libc::ioctl(mux.as_raw_fd(), simnic::uapi::SIMNIC_MUX_IOC_WAIT as libc::Ioctl, &mut w) };
-    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+    let r = unsafe {
+        libc::ioctl(
+            mux.as_raw_fd(),
+            simnic::uapi::SIMNIC_MUX_IOC_WAIT as libc::Ioctl,
+            &mut w,
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as usize)
+    }
 }
 
 /// A wait whose buffer faults loses no event, as `ep_send_events` puts an
@@ -488,7 +588,10 @@ pub fn mux_wait_efault_keeps_events() -> TestResult {
     for (ep, data, extra) in [(&a, 1u64, ONESHOT), (&b, 2, 0)] {
         send(ep.as_raw_fd(), b"x", "write")?;
         wait_queued(ep, 1, "the datagram")?;
-        okay(mux.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN | extra, data), "ADD")?;
+        okay(
+            mux.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN | extra, data),
+            "ADD",
+        )?;
     }
     let page = page_size();
     let base = map_pages(2, libc::PROT_READ | libc::PROT_WRITE)?;
@@ -496,19 +599,36 @@ pub fn mux_wait_efault_keeps_events() -> TestResult {
     let ev = simnic::uapi::MiniEpollEvent::SIZE;
 
     let r = mini_wait_at(&mux, base + page, 2);
-    ensure!(r == Err(libc::EFAULT), "wait into an unmapped page gave {r:?}, expected EFAULT");
+    ensure!(
+        r == Err(libc::EFAULT),
+        "wait into an unmapped page gave {r:?}, expected EFAULT"
+    );
 
     // Room for exactly one event before the hole.
     let at = base + page - ev;
     let r = mini_wait_at(&mux, at, 2);
-    ensure!(r == Ok(1), "wait with room for one event before a hole gave {r:?}, expected 1");
+    ensure!(
+        r == Ok(1),
+        "wait with room for one event before a hole gave {r:?}, expected 1"
+    );
     // SAFETY: `at` lies in the page still mapped, with room for one event.
     let first = unsafe { std::ptr::read_unaligned(at as *const simnic::uapi::MiniEpollEvent) };
-    ensure!(first.data == 1 || first.data == 2, "the copied event has data {}", first.data);
-    ensure!(first.events & IN != 0, "the copied event is {:#x}, without EPOLLIN", first.events);
+    ensure!(
+        first.data == 1 || first.data == 2,
+        "the copied event has data {}",
+        first.data
+    );
+    ensure!(
+        first.events & IN != 0,
+        "the copied event is {:#x}, without EPOLLIN",
+        first.events
+    );
     let other = 3 - first.data;
 
-    let mut got: Vec<u64> = okay(mux.wait(16, 0), "wait")?.into_iter().map(|e| e.1).collect();
+    let mut got: Vec<u64> = okay(mux.wait(16, 0), "wait")?
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
     got.sort();
     // The one not copied is still ready; the copied one again only if it is
     // level-triggered (data 2), not if it was the one-shot one.
@@ -525,17 +645,30 @@ pub fn mux_wait_efault_keeps_events() -> TestResult {
 pub fn mux_lt_round_robin_like_epoll() -> TestResult {
     let mut seqs = Vec::new();
     for mini in [false, true] {
-        let p: Box<dyn Poller> = if mini { Box::new(Mini::new()?) } else { Box::new(Real::new()?) };
-        let eps: Vec<Endpoint> = (0..3).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
+        let p: Box<dyn Poller> = if mini {
+            Box::new(Mini::new()?)
+        } else {
+            Box::new(Real::new()?)
+        };
+        let eps: Vec<Endpoint> = (0..3)
+            .map(|_| open_dev_nonblocking())
+            .collect::<Result<_, _>>()?;
         for (i, ep) in eps.iter().enumerate() {
             send(ep.as_raw_fd(), b"x", "write")?;
             wait_queued(ep, 1, "the datagram")?;
-            p.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, i as u64).map_err(|e| format!("{}: ADD: {}", p.name(), errname(e)))?;
+            p.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, i as u64)
+                .map_err(|e| format!("{}: ADD: {}", p.name(), errname(e)))?;
         }
         let mut seq = Vec::new();
         for max in [1, 1, 1, 1, 1, 1, 2, 2, 2] {
-            let got = p.wait_max(max).map_err(|e| format!("{}: wait: {}", p.name(), errname(e)))?;
-            ensure!(got.len() == max, "{}: a wait for {max} with 3 ready reported {got:?}", p.name());
+            let got = p
+                .wait_max(max)
+                .map_err(|e| format!("{}: wait: {}", p.name(), errname(e)))?;
+            ensure!(
+                got.len() == max,
+                "{}: a wait for {max} with 3 ready reported {got:?}",
+                p.name()
+            );
             seq.push(got.iter().map(|e| e.1).collect::<Vec<u64>>());
         }
         seqs.push(seq);
@@ -544,7 +677,10 @@ pub fn mux_lt_round_robin_like_epoll() -> TestResult {
     let firsts: Vec<u64> = real[..3].iter().map(|v| v[0]).collect();
     let mut sorted = firsts.clone();
     sorted.sort();
-    ensure!(sorted == [0, 1, 2], "epoll itself did not report each item once in the first three waits: {real:?}");
+    ensure!(
+        sorted == [0, 1, 2],
+        "epoll itself did not report each item once in the first three waits: {real:?}"
+    );
     ensure!(real == mini, "waits of 1, 1, 1, 1, 1, 1, 2, 2, 2 events: epoll reported items {real:?}, mini-epoll {mini:?}");
     Ok(())
 }
@@ -559,10 +695,16 @@ pub fn mux_loops_refused() -> TestResult {
     ensure!(r == Err(libc::EINVAL), "A in A: {r:?}, expected EINVAL");
     okay(a.0.ctl(MINI_EPOLL_CTL_ADD, b.fd(), IN, 0), "B in A")?;
     let r = b.ctl(MINI_EPOLL_CTL_ADD, a.fd(), IN, 0);
-    ensure!(r == Err(libc::ELOOP), "A in B with B in A: {r:?}, expected ELOOP");
+    ensure!(
+        r == Err(libc::ELOOP),
+        "A in B with B in A: {r:?}, expected ELOOP"
+    );
     okay(b.0.ctl(MINI_EPOLL_CTL_ADD, c.fd(), IN, 0), "C in B")?;
     let r = c.ctl(MINI_EPOLL_CTL_ADD, a.fd(), IN, 0);
-    ensure!(r == Err(libc::ELOOP), "A in C, closing A>B>C>A: {r:?}, expected ELOOP");
+    ensure!(
+        r == Err(libc::ELOOP),
+        "A in C, closing A>B>C>A: {r:?}, expected ELOOP"
+    );
     // A chain of five instances: the fifth level is refused.
     let chain: Vec<Mini> = (0..6).map(|_| Mini::new()).collect::<Result<_, _>>()?;
     let mut depth_err = None;
@@ -578,10 +720,16 @@ pub fn mux_loops_refused() -> TestResult {
     );
     // Still working after all that: an endpoint's datagram through A > B.
     let ep = open_dev_nonblocking()?;
-    okay(b.0.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, 9), "endpoint in B")?;
+    okay(
+        b.0.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, 9),
+        "endpoint in B",
+    )?;
     send(ep.as_raw_fd(), b"l", "write")?;
     let got = a.wait(WAIT.as_millis() as i32).map_err(errname)?;
-    ensure!(got.len() == 1 && got[0].1 == 0, "A after a datagram in B: {got:?}");
+    ensure!(
+        got.len() == 1 && got[0].1 == 0,
+        "A after a datagram in B: {got:?}"
+    );
     Ok(())
 }
 
@@ -595,9 +743,12 @@ pub fn mux_loops_through_epoll() -> TestResult {
     let a = Mini::new()?;
     let e = Real::new()?;
     let ep = open_dev_nonblocking()?;
-    e.ctl(MINI_EPOLL_CTL_ADD, a.fd(), IN, 1).map_err(|e| format!("A in E: {}", errname(e)))?;
-    a.ctl(MINI_EPOLL_CTL_ADD, e.fd(), IN, 2).map_err(|e| format!("E in A: {}", errname(e)))?;
-    a.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, 3).map_err(|e| format!("endpoint in A: {}", errname(e)))?;
+    e.ctl(MINI_EPOLL_CTL_ADD, a.fd(), IN, 1)
+        .map_err(|e| format!("A in E: {}", errname(e)))?;
+    a.ctl(MINI_EPOLL_CTL_ADD, e.fd(), IN, 2)
+        .map_err(|e| format!("E in A: {}", errname(e)))?;
+    a.ctl(MINI_EPOLL_CTL_ADD, ep.as_raw_fd(), IN, 3)
+        .map_err(|e| format!("endpoint in A: {}", errname(e)))?;
     // Someone must be polling A for its wake-up to go to E: a blocked wait
     // on E in a child.
     let efd = e.fd();
@@ -612,9 +763,15 @@ pub fn mux_loops_through_epoll() -> TestResult {
     send(ep.as_raw_fd(), b"loop", "write")?;
     child.expect_exit0(WAIT, "the wait on E, woken through A")?;
     let got = a.wait(WAIT.as_millis() as i32).map_err(errname)?;
-    ensure!(got.iter().any(|&(_, d)| d == 3), "A after the datagram: {got:?}");
+    ensure!(
+        got.iter().any(|&(_, d)| d == 3),
+        "A after the datagram: {got:?}"
+    );
     let info = okay(a.0.info(), "INFO")?;
-    ensure!(info.wake_loops > info0.wake_loops, "the wake-up went round without being stopped? {info:?}");
+    ensure!(
+        info.wake_loops > info0.wake_loops,
+        "the wake-up went round without being stopped? {info:?}"
+    );
     // Polls through the loop return too (A polls E, which polls A).
     let (r, _) = poll_one(a.fd(), libc::POLLIN, 0)?;
     ensure!(r == 1, "poll on A with a datagram queued below: {r}");
@@ -628,19 +785,28 @@ pub fn mux_loops_through_epoll() -> TestResult {
             break;
         }
     }
-    ensure!(matches!(refused, Some((3, libc::ELOOP))), "top-down chain: refused at {refused:?}, expected the 4th ADD (5 levels) with ELOOP");
+    ensure!(
+        matches!(refused, Some((3, libc::ELOOP))),
+        "top-down chain: refused at {refused:?}, expected the 4th ADD (5 levels) with ELOOP"
+    );
 
     // A unix socket could carry the instance's own descriptor: refused.
     let mut sv = [0; 2];
     // SAFETY: room for two descriptors.
-    ensure!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, sv.as_mut_ptr()) } == 0, "socketpair");
+    ensure!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, sv.as_mut_ptr()) } == 0,
+        "socketpair"
+    );
     let r = a.ctl(MINI_EPOLL_CTL_ADD, sv[0], IN, 9);
     // SAFETY: our descriptors.
     unsafe {
         libc::close(sv[0]);
         libc::close(sv[1]);
     }
-    ensure!(r == Err(libc::EINVAL), "a unix socket in a mini instance: {r:?}, expected EINVAL");
+    ensure!(
+        r == Err(libc::EINVAL),
+        "a unix socket in a mini instance: {r:?}, expected EINVAL"
+    );
     Ok(())
 }
 
@@ -667,16 +833,31 @@ pub fn mux_pollfree_signalfd() -> TestResult {
         if sfd < 0 {
             return 3;
         }
-        let mut c = simnic::uapi::MiniEpollCtl { op: MINI_EPOLL_CTL_ADD, fd: sfd, events: IN, reserved: 0, data: 42 };
+        let mut c = simnic::uapi::MiniEpollCtl {
+            op: MINI_EPOLL_CTL_ADD,
+            fd: sfd,
+            events: IN,
+            reserved: 0,
+            data: 42,
+        };
         // SAFETY: the instance's ioctl with a live struct.
-        let r = unsafe { libc::ioctl(mfd, simnic::uapi::SIMNIC_MUX_IOC_CTL as libc::Ioctl, &mut c) };
-        let r = if r < 0 { Err(errno()) } else { Ok(sfd as usize) };
+        let r =
+            unsafe { libc::ioctl(mfd, simnic::uapi::SIMNIC_MUX_IOC_CTL as libc::Ioctl, &mut c) };
+        let r = if r < 0 {
+            Err(errno())
+        } else {
+            Ok(sfd as usize)
+        };
         i32::from(!Report::done(0, r, start, &[]).send(report))
     })?;
     drop(pipe.w);
     let mut reports = Reports::new(pipe.r);
     let done = reports.expect(Kind::Done, WAIT, "the child's ADD")?;
-    ensure!(done.ret >= 0, "the child's ADD of its signalfd {}", done.outcome());
+    ensure!(
+        done.ret >= 0,
+        "the child's ADD of its signalfd {}",
+        done.outcome()
+    );
     let sfd = done.ret as RawFd;
     child.expect_exit0(WAIT, "child")?;
     // The child's exit freed its sighand: the wake-up with POLLFREE ran.
@@ -687,7 +868,10 @@ pub fn mux_pollfree_signalfd() -> TestResult {
             ensure!(info.items == 1, "items after POLLFREE: {info:?}");
             break;
         }
-        ensure!(Instant::now() < deadline, "no wake-up on the instance after the child exited: {info:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "no wake-up on the instance after the child exited: {info:?}"
+        );
         sleep_ms(20);
     }
     // The item's entry left the freed queue; waits, DEL and close are safe.
@@ -695,7 +879,10 @@ pub fn mux_pollfree_signalfd() -> TestResult {
     // The descriptor number is the child's, closed here: DEL finds the item
     // by number (see mux_item_holds_file).
     let r = m.ctl(MINI_EPOLL_CTL_DEL, sfd, 0, 0);
-    ensure!(r.is_ok() || r == Err(libc::EBADF), "DEL after POLLFREE: {r:?}");
+    ensure!(
+        r.is_ok() || r == Err(libc::EBADF),
+        "DEL after POLLFREE: {r:?}"
+    );
     drop(m);
     Ok(())
 }
@@ -707,23 +894,55 @@ pub fn mux_pollfree_signalfd() -> TestResult {
 pub fn mini_poll_like_poll() -> TestResult {
     const IDLE: usize = 10;
     let m = Mini::new()?;
-    let idle: Vec<Endpoint> = (0..IDLE).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
+    let idle: Vec<Endpoint> = (0..IDLE)
+        .map(|_| open_dev_nonblocking())
+        .collect::<Result<_, _>>()?;
     let busy = open_dev_nonblocking()?;
     let mut fds: Vec<MiniPollFd> = idle
         .iter()
-        .map(|e| MiniPollFd { fd: e.as_raw_fd(), events: libc::POLLIN as u32, ..Default::default() })
+        .map(|e| MiniPollFd {
+            fd: e.as_raw_fd(),
+            events: libc::POLLIN as u32,
+            ..Default::default()
+        })
         .collect();
-    fds.push(MiniPollFd { fd: busy.as_raw_fd(), events: libc::POLLIN as u32, ..Default::default() });
-    fds.push(MiniPollFd { fd: -1, events: libc::POLLIN as u32, ..Default::default() });
-    fds.push(MiniPollFd { fd: 9999, events: libc::POLLIN as u32, ..Default::default() });
+    fds.push(MiniPollFd {
+        fd: busy.as_raw_fd(),
+        events: libc::POLLIN as u32,
+        ..Default::default()
+    });
+    fds.push(MiniPollFd {
+        fd: -1,
+        events: libc::POLLIN as u32,
+        ..Default::default()
+    });
+    fds.push(MiniPollFd {
+        fd: 9999,
+        events: libc::POLLIN as u32,
+        ..Default::default()
+    });
 
     // Nothing ready, no wait: nothing hooked, one scan.
     let (n, st) = okay(m.0.mini_poll(&mut fds, 0), "mini-poll, timeout 0")?;
-    ensure!(n == 1 && fds[IDLE + 2].revents == libc::POLLNVAL as u32, "timeout 0: {n} ready, revents {:?}", fds.iter().map(|f| f.revents).collect::<Vec<_>>());
-    ensure!((st.rescans, st.entries, st.wakeups) == (1, 0, 0), "timeout 0: {st:?}");
+    ensure!(
+        n == 1 && fds[IDLE + 2].revents == libc::POLLNVAL as u32,
+        "timeout 0: {n} ready, revents {:?}",
+        fds.iter().map(|f| f.revents).collect::<Vec<_>>()
+    );
+    ensure!(
+        (st.rescans, st.entries, st.wakeups) == (1, 0, 0),
+        "timeout 0: {st:?}"
+    );
 
     // The same set through poll(2).
-    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|f| libc::pollfd { fd: f.fd, events: f.events as i16, revents: 0 }).collect();
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|f| libc::pollfd {
+            fd: f.fd,
+            events: f.events as i16,
+            revents: 0,
+        })
+        .collect();
     fds.pop(); // the closed one: nothing to wait for would end every wait at once
     pfds.pop();
 
@@ -741,7 +960,19 @@ pub fn mini_poll_like_poll() -> TestResult {
         let mm = std::mem::ManuallyDrop::new(unsafe { simnic_mini_from_fd(mfd) });
         let r = mm.mini_poll(&mut fds_child, CHILD_BLOCK_MS);
         let (ret, data) = match r {
-            Ok((n, st)) => (Ok(n), [st.rescans, st.entries, st.wakeups, st.spurious, fds_child[IDLE].revents].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()),
+            Ok((n, st)) => (
+                Ok(n),
+                [
+                    st.rescans,
+                    st.entries,
+                    st.wakeups,
+                    st.spurious,
+                    fds_child[IDLE].revents,
+                ]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+            ),
             Err(e) => (Err(raw(&e)), Vec::new()),
         };
         let mut d = Report::done(0, ret, start, &[]);
@@ -754,21 +985,48 @@ pub fn mini_poll_like_poll() -> TestResult {
     child.wait_sleeping(WAIT, "mini-poll on idle endpoints")?;
     send(busy.as_raw_fd(), b"mp", "write to the busy endpoint")?;
     let done = reports.expect(Kind::Done, WAIT, "the child's mini-poll")?;
-    ensure!(done.ret == 1 && done.data.len() == 20, "the child's mini-poll {}", done.outcome());
-    let v: Vec<u32> = done.data.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+    ensure!(
+        done.ret == 1 && done.data.len() == 20,
+        "the child's mini-poll {}",
+        done.outcome()
+    );
+    let v: Vec<u32> = done
+        .data
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     let (rescans, entries, wakeups, spurious, revents) = (v[0], v[1], v[2], v[3], v[4]);
-    ensure!(entries as usize == IDLE + 1, "entries hooked: {entries}, expected {} (one per endpoint queue)", IDLE + 1);
-    ensure!(rescans == 2 && wakeups >= 1 && spurious == 0, "rescans {rescans}, wake-ups {wakeups}, spurious {spurious}: expected 2, at least 1, 0");
-    ensure!(revents & libc::POLLIN as u32 != 0, "the busy endpoint's revents {revents:#x}");
+    ensure!(
+        entries as usize == IDLE + 1,
+        "entries hooked: {entries}, expected {} (one per endpoint queue)",
+        IDLE + 1
+    );
+    ensure!(
+        rescans == 2 && wakeups >= 1 && spurious == 0,
+        "rescans {rescans}, wake-ups {wakeups}, spurious {spurious}: expected 2, at least 1, 0"
+    );
+    ensure!(
+        revents & libc::POLLIN as u32 != 0,
+        "the busy endpoint's revents {revents:#x}"
+    );
     child.expect_exit0(WAIT, "child")?;
 
     // poll(2) now sees what mini-poll sees.
     // SAFETY: a valid array.
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as u64, 0) };
-    let (mn, _) = okay(m.0.mini_poll(&mut fds, 0), "mini-poll, timeout 0, after the datagram")?;
+    let (mn, _) = okay(
+        m.0.mini_poll(&mut fds, 0),
+        "mini-poll, timeout 0, after the datagram",
+    )?;
     ensure!(n as usize == mn, "poll says {n} ready, mini-poll {mn}");
     for (p, f) in pfds.iter().zip(fds.iter()) {
-        ensure!(p.revents as u32 == f.revents, "fd {}: poll revents {:#x}, mini-poll {:#x}", p.fd, p.revents, f.revents);
+        ensure!(
+            p.revents as u32 == f.revents,
+            "fd {}: poll revents {:#x}, mini-poll {:#x}",
+            p.fd,
+            p.revents,
+            f.revents
+        );
     }
     Ok(())
 }

@@ -140,7 +140,11 @@ pub fn tx_ring_full_enobufs() -> TestResult {
     let (filled, empty, sendto) = f.out;
     let (t0, n0, e0) = (f.t0, f.n0, f.e0);
     let (nbig, nmid) = filled?;
-    expect_errno(empty, libc::ENOBUFS, "write of 0 bytes with the TX ring full")?;
+    expect_errno(
+        empty,
+        libc::ENOBUFS,
+        "write of 0 bytes with the TX ring full",
+    )?;
     expect_errno(sendto, libc::ENOBUFS, "SENDTO with the TX ring full")?;
     let used = nbig * dbig + nmid * dmid;
     let r = ring_state(&ep)?;
@@ -157,7 +161,11 @@ pub fn tx_ring_full_enobufs() -> TestResult {
         &[("tx_packets", sent), ("tx_busy", 4), ("rx_packets", 0)],
         "with the TX ring full",
     )?;
-    expect_ep(&ep_stats(&ep)?, &[("tx_packets", e0.tx_packets + sent), ("queued", 0)], "with the TX ring full")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("tx_packets", e0.tx_packets + sent), ("queued", 0)],
+        "with the TX ring full",
+    )?;
 
     // Launch times are set at send time: the frames leave 1 s after.
     okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
@@ -179,7 +187,12 @@ pub fn tx_ring_full_enobufs() -> TestResult {
     settle(&ep)?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
-        &[("tx_packets", sent), ("tx_busy", 4), ("rx_packets", sent), ("rx_missed", 0)],
+        &[
+            ("tx_packets", sent),
+            ("tx_busy", 4),
+            ("rx_packets", sent),
+            ("rx_missed", 0),
+        ],
         "after the first fill",
     )?;
 
@@ -199,7 +212,11 @@ pub fn tx_ring_full_enobufs() -> TestResult {
         "after {nbig2} frames of 65535 bytes the TX ring took {nsmall} frames of 1 byte, expected \
          {nbig} and then {want_small}"
     );
-    expect_errno(sendto, libc::ENOBUFS, "SENDTO with the TX ring full to its last descriptor")?;
+    expect_errno(
+        sendto,
+        libc::ENOBUFS,
+        "SENDTO with the TX ring full to its last descriptor",
+    )?;
     expect_poll(fd, 0, "TX ring full to its last descriptor")?;
     okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
     let sent2 = u64::from(nbig2 + nsmall);
@@ -282,17 +299,40 @@ pub fn wire_delay() -> TestResult {
     let _restore = NicRestore(&ep);
     let fd = ep.as_raw_fd();
     let delay_ns = |ep: &Endpoint| -> Result<u64, String> { Ok(ring_state(ep)?.tx_delay_ns) };
-    ensure!(delay_ns(&ep)? == 0, "the wire delay is {} ns at the start, expected 0", delay_ns(&ep)?);
+    ensure!(
+        delay_ns(&ep)? == 0,
+        "the wire delay is {} ns at the start, expected 0",
+        delay_ns(&ep)?
+    );
     for bad in [TX_DELAY_MAX_NS + 1, u64::MAX] {
-        expect_io_errno(ep.set_tx_delay_ns(bad), libc::EINVAL, &format!("SET_TX_DELAY({bad})"))?;
-        ensure!(delay_ns(&ep)? == 0, "a refused SET_TX_DELAY changed the delay to {}", delay_ns(&ep)?);
+        expect_io_errno(
+            ep.set_tx_delay_ns(bad),
+            libc::EINVAL,
+            &format!("SET_TX_DELAY({bad})"),
+        )?;
+        ensure!(
+            delay_ns(&ep)? == 0,
+            "a refused SET_TX_DELAY changed the delay to {}",
+            delay_ns(&ep)?
+        );
     }
     okay(ep.set_tx_delay_ns(TX_DELAY_MAX_NS), "SET_TX_DELAY(1 s)")?;
-    ensure!(delay_ns(&ep)? == TX_DELAY_MAX_NS, "RING_STATE shows {} ns after SET_TX_DELAY(1 s)", delay_ns(&ep)?);
+    ensure!(
+        delay_ns(&ep)? == TX_DELAY_MAX_NS,
+        "RING_STATE shows {} ns after SET_TX_DELAY(1 s)",
+        delay_ns(&ep)?
+    );
 
     const D: Duration = Duration::from_millis(100);
-    okay(ep.set_tx_delay_ns(D.as_nanos() as u64), "SET_TX_DELAY(100 ms)")?;
-    ensure!(delay_ns(&ep)? == 100_000_000, "RING_STATE shows {} ns after SET_TX_DELAY(100 ms)", delay_ns(&ep)?);
+    okay(
+        ep.set_tx_delay_ns(D.as_nanos() as u64),
+        "SET_TX_DELAY(100 ms)",
+    )?;
+    ensure!(
+        delay_ns(&ep)? == 100_000_000,
+        "RING_STATE shows {} ns after SET_TX_DELAY(100 ms)",
+        delay_ns(&ep)?
+    );
     let t0 = Instant::now();
     send(fd, b"delayed", "write with a 100 ms delay")?;
     let mut buf = [0u8; 64];
@@ -307,11 +347,22 @@ pub fn wire_delay() -> TestResult {
         Ok(info) => (info.len, t0.elapsed()),
     };
     check_data(&buf[..n], b"delayed", "the delayed datagram")?;
-    ensure!(took >= D, "a blocking read got the datagram {} ms after the write, before the 100 ms delay", took.as_millis());
-    ensure!(took < ARRIVAL, "the delayed datagram took {} ms", took.as_millis());
+    ensure!(
+        took >= D,
+        "a blocking read got the datagram {} ms after the write, before the 100 ms delay",
+        took.as_millis()
+    );
+    ensure!(
+        took < ARRIVAL,
+        "the delayed datagram took {} ms",
+        took.as_millis()
+    );
 
     const LONG: Duration = Duration::from_millis(300);
-    okay(ep.set_tx_delay_ns(LONG.as_nanos() as u64), "SET_TX_DELAY(300 ms)")?;
+    okay(
+        ep.set_tx_delay_ns(LONG.as_nanos() as u64),
+        "SET_TX_DELAY(300 ms)",
+    )?;
     let t1 = Instant::now();
     send(fd, b"first", "write with a 300 ms delay")?;
     okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
@@ -344,9 +395,15 @@ fn check_ring_invariants(s: &simnic::RingState, what: &str) -> TestResult {
 
 /// From `s0` to `s`, both at rest, the TX tail and the RX head advanced by
 /// exactly `used` descriptors (modulo the ring sizes: they wrap).
-fn check_indices_advanced(s0: &simnic::RingState, s: &simnic::RingState, used: u32, what: &str) -> TestResult {
+fn check_indices_advanced(
+    s0: &simnic::RingState,
+    s: &simnic::RingState,
+    used: u32,
+    what: &str,
+) -> TestResult {
     ensure!(
-        s.tx_tail == (s0.tx_tail + used) % s0.tx_size && s.rx_head == (s0.rx_head + used) % s0.rx_size,
+        s.tx_tail == (s0.tx_tail + used) % s0.tx_size
+            && s.rx_head == (s0.rx_head + used) % s0.rx_size,
         "{what}: tx tail {} -> {}, rx head {} -> {}",
         s0.tx_tail,
         s.tx_tail,
@@ -381,18 +438,35 @@ pub fn ring_state_quiescent() -> TestResult {
     let sizes = [100usize, 0, 5000, 2040, 2041, 1];
     let used: u32 = sizes.iter().map(|&l| descs(l)).sum();
     for (i, &len) in sizes.iter().enumerate() {
-        send(fd, &pattern(i as u32, len), &format!("write of {len} bytes"))?;
+        send(
+            fd,
+            &pattern(i as u32, len),
+            &format!("write of {len} bytes"),
+        )?;
     }
     let s1 = settle(&ep)?;
     check_ring_invariants(&s1, "after six frames")?;
-    check_indices_advanced(&s0, &s1, used, &format!("after {used} descriptors' worth of frames"))?;
+    check_indices_advanced(
+        &s0,
+        &s1,
+        used,
+        &format!("after {used} descriptors' worth of frames"),
+    )?;
     expect_nic(
         &nic_delta(&n0, &nic_stats(&ep)?),
-        &[("tx_packets", 6), ("rx_packets", 6), ("rx_descs", used.into())],
+        &[
+            ("tx_packets", 6),
+            ("rx_packets", 6),
+            ("rx_descs", used.into()),
+        ],
         "after six frames",
     )?;
     for (i, &len) in sizes.iter().enumerate() {
-        expect_datagram(fd, &pattern(i as u32, len), &format!("the {len}-byte datagram"))?;
+        expect_datagram(
+            fd,
+            &pattern(i as u32, len),
+            &format!("the {len}-byte datagram"),
+        )?;
     }
 
     // Around the rings: 2 x 200 frames, read in between.
@@ -410,7 +484,12 @@ pub fn ring_state_quiescent() -> TestResult {
     }
     let s2 = settle(&ep)?;
     check_ring_invariants(&s2, "after 400 more frames")?;
-    check_indices_advanced(&s0, &s2, total, &format!("after {total} descriptors in all"))
+    check_indices_advanced(
+        &s0,
+        &s2,
+        total,
+        &format!("after {total} descriptors in all"),
+    )
 }
 
 /// RESET_STATS zeroes the NIC counters. One frame sent to oneself on an
@@ -425,7 +504,11 @@ pub fn nic_counters_single_frame() -> TestResult {
     let z = nic_stats(&ep)?;
     // The engine may run once more for a doorbell rung before the reset.
     expect_nic_all(&z, &[], &["hw_runs"], "right after RESET_STATS")?;
-    ensure!(z.hw_runs <= 1, "hw_runs is {} right after RESET_STATS on an idle NIC", z.hw_runs);
+    ensure!(
+        z.hw_runs <= 1,
+        "hw_runs is {} right after RESET_STATS on an idle NIC",
+        z.hw_runs
+    );
 
     send(fd, &pattern(1, 100), "write of 100 bytes")?;
     // Wait without sleeping on the endpoint (that would count a wake-up).
@@ -457,7 +540,11 @@ pub fn nic_counters_single_frame() -> TestResult {
     expect_datagram(fd, &pattern(1, 100), "the datagram")?;
     okay(ep.reset_stats(), "RESET_STATS")?;
     let z = nic_stats(&ep)?;
-    ensure!(z.tx_packets == 0 && z.rx_packets == 0 && z.irqs == 0, "after the second RESET_STATS: {}", nic_summary(&z));
+    ensure!(
+        z.tx_packets == 0 && z.rx_packets == 0 && z.irqs == 0,
+        "after the second RESET_STATS: {}",
+        nic_summary(&z)
+    );
     Ok(())
 }
 
@@ -475,7 +562,10 @@ pub fn interrupt_mitigation() -> TestResult {
     let s = settle(&ep)?;
     let n0 = nic_stats(&ep)?;
     const N: u64 = 200;
-    okay(ep.gen_start(&flow(0, port, 64, 1, N as u32, N)), "GEN_START of a 200-frame burst")?;
+    okay(
+        ep.gen_start(&flow(0, port, 64, 1, N as u32, N)),
+        "GEN_START of a 200-frame burst",
+    )?;
     wait_queued(&ep, N as u32, "the burst")?;
     settle(&ep)?;
     let b = u64::from(s.budget);
@@ -496,8 +586,16 @@ pub fn interrupt_mitigation() -> TestResult {
     for seq in 0..N {
         let mut buf = [0u8; 128];
         let info = okay(ep.recv_from(&mut buf, true), "RECVFROM of the burst")?;
-        check_data(&buf[..info.len], &gen_payload(0, seq, 64), &format!("generated datagram #{seq}"))?;
-        ensure!(info.src_port == 0, "generated datagram #{seq} has source port {}, expected 0", info.src_port);
+        check_data(
+            &buf[..info.len],
+            &gen_payload(0, seq, 64),
+            &format!("generated datagram #{seq}"),
+        )?;
+        ensure!(
+            info.src_port == 0,
+            "generated datagram #{seq} has source port {}, expected 0",
+            info.src_port
+        );
     }
 
     // Sustained: 2000 frames at 20000/s in bursts of 4, read as they come.
@@ -505,7 +603,10 @@ pub fn interrupt_mitigation() -> TestResult {
     settle(&ep)?;
     let n1 = nic_stats(&ep)?;
     let drops0 = ep_stats(&ep)?.rx_drops;
-    okay(ep.gen_start(&flow(1, port, 32, 20_000, 4, M)), "GEN_START of 2000 frames")?;
+    okay(
+        ep.gen_start(&flow(1, port, 32, 20_000, 4, M)),
+        "GEN_START of 2000 frames",
+    )?;
     let deadline = Instant::now() + ARRIVAL;
     let mut got = 0u64;
     let mut buf = [0u8; 64];
@@ -533,7 +634,10 @@ pub fn interrupt_mitigation() -> TestResult {
     }
     settle(&ep)?;
     let d = nic_delta(&n1, &nic_stats(&ep)?);
-    println!("# interrupt_mitigation: {M} frames at 20000/s: {}", nic_summary(&d));
+    println!(
+        "# interrupt_mitigation: {M} frames at 20000/s: {}",
+        nic_summary(&d)
+    );
     ensure!(
         d.irqs < d.rx_packets,
         "{} interrupts for {} packets: no mitigation ({})",
@@ -569,10 +673,18 @@ pub fn burst_into_rx_ring(ep: &Endpoint, flow_id: u32, n: u64, len: usize) -> Te
     let s = settle(ep)?;
     let fit = u64::from((s.rx_size - 1) / descs(len)).min(n);
     let n0 = nic_stats(ep)?;
-    okay(ep.gen_start(&flow(flow_id, port, len as u32, 1, n as u32, n)), "GEN_START")?;
-    wait_nic(ep, ARRIVAL, "the burst", |s| s.gen_packets - n0.gen_packets >= n)?;
+    okay(
+        ep.gen_start(&flow(flow_id, port, len as u32, 1, n as u32, n)),
+        "GEN_START",
+    )?;
+    wait_nic(ep, ARRIVAL, "the burst", |s| {
+        s.gen_packets - n0.gen_packets >= n
+    })?;
     settle(ep)?;
-    let what = format!("a burst of {n} frames of {len} bytes into an RX ring of {}", s.rx_size);
+    let what = format!(
+        "a burst of {n} frames of {len} bytes into an RX ring of {}",
+        s.rx_size
+    );
     expect_nic(
         &nic_delta(&n0, &nic_stats(ep)?),
         &[
@@ -588,7 +700,11 @@ pub fn burst_into_rx_ring(ep: &Endpoint, flow_id: u32, n: u64, len: usize) -> Te
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     for seq in 0..fit {
         let n = read(fd, &mut buf).map_err(|e| format!("{what}: read #{seq}: {}", errname(e)))?;
-        check_data(&buf[..n], &gen_payload(flow_id, seq, len), &format!("{what}: datagram #{seq}"))?;
+        check_data(
+            &buf[..n],
+            &gen_payload(flow_id, seq, len),
+            &format!("{what}: datagram #{seq}"),
+        )?;
     }
     settle(ep)?;
     expect_io_errno(
@@ -644,25 +760,43 @@ pub fn debugfs_files() -> TestResult {
     let before = nic_stats(&a)?;
     let text = read_text(&format!("{DIR}/stats"))?;
     let after = nic_stats(&a)?;
-    ensure!(before == after, "the NIC counters moved while idle: {before:?} -> {after:?}");
+    ensure!(
+        before == after,
+        "the NIC counters moved while idle: {before:?} -> {after:?}"
+    );
     let lines: Vec<(String, u64)> = text
         .lines()
         .map(|l| {
             let mut it = l.split_whitespace();
             let name = it.next().unwrap_or("").to_string();
             let v = it.next().and_then(|v| v.parse().ok());
-            v.map(|v| (name, v)).ok_or_else(|| format!("{DIR}/stats: bad line {l:?}"))
+            v.map(|v| (name, v))
+                .ok_or_else(|| format!("{DIR}/stats: bad line {l:?}"))
         })
         .collect::<Result<_, _>>()?;
-    let want: Vec<(String, u64)> = nic_fields(&before).iter().map(|(n, v)| (n.to_string(), *v)).collect();
-    ensure!(lines == want, "{DIR}/stats says {lines:?}, NIC_STATS says {want:?}");
+    let want: Vec<(String, u64)> = nic_fields(&before)
+        .iter()
+        .map(|(n, v)| (n.to_string(), *v))
+        .collect();
+    ensure!(
+        lines == want,
+        "{DIR}/stats says {lines:?}, NIC_STATS says {want:?}"
+    );
 
     // rings
     let r = ring_state(&a)?;
     let text = read_text(&format!("{DIR}/rings"))?;
     let lines: Vec<&str> = text.lines().collect();
-    ensure!(lines.len() == 3, "{DIR}/rings has {} lines: {text:?}", lines.len());
-    let (rx, tx, misc) = (fields_of(lines[0]), fields_of(lines[1]), fields_of(lines[2]));
+    ensure!(
+        lines.len() == 3,
+        "{DIR}/rings has {} lines: {text:?}",
+        lines.len()
+    );
+    let (rx, tx, misc) = (
+        fields_of(lines[0]),
+        fields_of(lines[1]),
+        fields_of(lines[2]),
+    );
     let expect = |m: &BTreeMap<String, u64>, key: &str, v: u64, line: &str| -> TestResult {
         ensure!(
             m.get(key) == Some(&v),
@@ -671,11 +805,24 @@ pub fn debugfs_files() -> TestResult {
         );
         Ok(())
     };
-    ensure!(lines[0].starts_with("rx ") && lines[1].starts_with("tx "), "{DIR}/rings: {text:?}");
-    for (key, v) in [("size", r.rx_size), ("head", r.rx_head), ("tail", r.rx_tail), ("next_to_clean", r.rx_next_to_clean)] {
+    ensure!(
+        lines[0].starts_with("rx ") && lines[1].starts_with("tx "),
+        "{DIR}/rings: {text:?}"
+    );
+    for (key, v) in [
+        ("size", r.rx_size),
+        ("head", r.rx_head),
+        ("tail", r.rx_tail),
+        ("next_to_clean", r.rx_next_to_clean),
+    ] {
         expect(&rx, key, v.into(), lines[0])?;
     }
-    for (key, v) in [("size", r.tx_size), ("head", r.tx_head), ("tail", r.tx_tail), ("next_to_clean", r.tx_next_to_clean)] {
+    for (key, v) in [
+        ("size", r.tx_size),
+        ("head", r.tx_head),
+        ("tail", r.tx_tail),
+        ("next_to_clean", r.tx_next_to_clean),
+    ] {
         expect(&tx, key, v.into(), lines[1])?;
     }
     expect(&misc, "irq_masked", r.irq_masked.into(), lines[2])?;
@@ -689,12 +836,27 @@ pub fn debugfs_files() -> TestResult {
         let header = lines.next().unwrap_or("");
         ensure!(
             header.split_whitespace().collect::<Vec<_>>()
-                == ["port", "queued", "bytes", "rcvbuf", "rx_packets", "rx_drops", "tx_packets", "wakeups"],
+                == [
+                    "port",
+                    "queued",
+                    "bytes",
+                    "rcvbuf",
+                    "rx_packets",
+                    "rx_drops",
+                    "tx_packets",
+                    "wakeups"
+                ],
             "{DIR}/endpoints: unexpected header {header:?}"
         );
         lines
             .map(|l| {
-                let v: Vec<u64> = l.split_whitespace().map(|w| w.parse().map_err(|_| format!("{DIR}/endpoints: bad line {l:?}"))).collect::<Result<_, _>>()?;
+                let v: Vec<u64> = l
+                    .split_whitespace()
+                    .map(|w| {
+                        w.parse()
+                            .map_err(|_| format!("{DIR}/endpoints: bad line {l:?}"))
+                    })
+                    .collect::<Result<_, _>>()?;
                 ensure!(v.len() == 8, "{DIR}/endpoints: bad line {l:?}");
                 Ok((v[0], v[1..].to_vec()))
             })
@@ -705,7 +867,10 @@ pub fn debugfs_files() -> TestResult {
     // charged the allocation of its header and payload.
     let bytes = 3 * simnic::rx_truesize(10) as u64;
     let queued_bytes = u64::from(ep_stats(&a)?.queued_bytes);
-    ensure!(queued_bytes == bytes, "a: EP_STATS queued_bytes {queued_bytes}, expected {bytes}");
+    ensure!(
+        queued_bytes == bytes,
+        "a: EP_STATS queued_bytes {queued_bytes}, expected {bytes}"
+    );
     ensure!(
         eps.get(&5555) == Some(&vec![3, bytes, 4096, 3, 0, 3, 0]),
         "{DIR}/endpoints: port 5555 has {:?}, expected queued 3, bytes {bytes}, rcvbuf 4096, rx_packets 3, \
@@ -717,7 +882,11 @@ pub fn debugfs_files() -> TestResult {
         "{DIR}/endpoints: port 5556 has {:?}, expected an idle endpoint",
         eps.get(&5556)
     );
-    ensure!(eps.len() == 2, "{DIR}/endpoints lists ports {:?}, expected 5555 and 5556 only", eps.keys());
+    ensure!(
+        eps.len() == 2,
+        "{DIR}/endpoints lists ports {:?}, expected 5555 and 5556 only",
+        eps.keys()
+    );
     drop(b);
     let eps = endpoints()?;
     ensure!(

@@ -22,8 +22,9 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::Duration;
 
 use simnic::{
-    rx_truesize, Endpoint, Limits, MiniEpoll, GEN_STOP_ALL, MAX_DATAGRAM, MINI_EPOLL_CTL_ADD, MINI_EPOLL_CTL_DEL,
-    MINI_EPOLL_MAX_USER_WATCHES_DEFAULT, RCVBUF_MAX, RCVBUF_MIN, RMEM_MAX_DEFAULT, RX_MEM_MAX_DEFAULT,
+    rx_truesize, Endpoint, Limits, MiniEpoll, GEN_STOP_ALL, MAX_DATAGRAM, MINI_EPOLL_CTL_ADD,
+    MINI_EPOLL_CTL_DEL, MINI_EPOLL_MAX_USER_WATCHES_DEFAULT, RCVBUF_MAX, RCVBUF_MIN,
+    RMEM_MAX_DEFAULT, RX_MEM_MAX_DEFAULT,
 };
 
 use crate::net::*;
@@ -69,7 +70,11 @@ fn drop_root() -> TestResult {
     ensure!(
         caps == 0,
         "after setuid({NOBODY}) the effective capabilities are {caps:#x} (CAP_NET_ADMIN {})",
-        if caps & CAP_NET_ADMIN_BIT != 0 { "kept" } else { "gone" }
+        if caps & CAP_NET_ADMIN_BIT != 0 {
+            "kept"
+        } else {
+            "gone"
+        }
     );
     // SAFETY: as above.
     let (uid, euid, back) = unsafe { (libc::getuid(), libc::geteuid(), libc::setuid(0)) };
@@ -108,10 +113,14 @@ pub(crate) fn as_nobody(what: &str, f: impl FnOnce() -> TestResult) -> TestResul
     }
     match status {
         Some(0) => Ok(()),
-        Some(_) if !reason.is_empty() => {
-            Err(format!("{what}, as uid {NOBODY}: {}", String::from_utf8_lossy(&reason)))
-        }
-        Some(st) => Err(format!("{what}: the unprivileged child {}", describe_status(st))),
+        Some(_) if !reason.is_empty() => Err(format!(
+            "{what}, as uid {NOBODY}: {}",
+            String::from_utf8_lossy(&reason)
+        )),
+        Some(st) => Err(format!(
+            "{what}: the unprivileged child {}",
+            describe_status(st)
+        )),
         None => Err(format!(
             "{what}: the unprivileged child still runs after {} s",
             CHILD_LIMIT.as_secs()
@@ -182,14 +191,26 @@ pub fn unprivileged_rcvbuf_clamped() -> TestResult {
             expect_rcvbuf(&ep, ask, got, "nobody")?;
         }
         for bad in [0, RCVBUF_MIN - 1, RCVBUF_MAX + 1, u32::MAX] {
-            expect_io_errno(ep.set_rcvbuf(bad), libc::EINVAL, &format!("nobody: SET_RCVBUF({bad})"))?;
+            expect_io_errno(
+                ep.set_rcvbuf(bad),
+                libc::EINVAL,
+                &format!("nobody: SET_RCVBUF({bad})"),
+            )?;
         }
-        expect_ep(&ep_stats(&ep)?, &[("rcvbuf", 4096)], "nobody: after the refused SET_RCVBUFs")?;
+        expect_ep(
+            &ep_stats(&ep)?,
+            &[("rcvbuf", 4096)],
+            "nobody: after the refused SET_RCVBUFs",
+        )?;
 
         // Asked for 16 MiB, got 212992, and 212992 is what holds.
         expect_rcvbuf(&ep, RCVBUF_MAX, rmem, "nobody")?;
         let mut tx = Paced::new(&ep)?;
-        let sent: Vec<Vec<u8>> = FILL_RMEM_MAX.iter().enumerate().map(|(i, &n)| pattern(i as u32, n)).collect();
+        let sent: Vec<Vec<u8>> = FILL_RMEM_MAX
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| pattern(i as u32, n))
+            .collect();
         for d in &sent {
             tx.send(d, &format!("nobody: write of {} bytes", d.len()))?;
         }
@@ -197,7 +218,11 @@ pub fn unprivileged_rcvbuf_clamped() -> TestResult {
         settle(&ep)?;
         expect_ep(
             &ep_stats(&ep)?,
-            &[("queued", 3), ("queued_bytes", rmem.into()), ("rx_drops", 1)],
+            &[
+                ("queued", 3),
+                ("queued_bytes", rmem.into()),
+                ("rx_drops", 1),
+            ],
             "nobody: rcvbuf clamped to rmem_max, after 65535, 40000, 10000 and 0 bytes",
         )?;
         for (i, d) in sent.iter().enumerate() {
@@ -208,11 +233,27 @@ pub fn unprivileged_rcvbuf_clamped() -> TestResult {
 
     // A lower rmem_max clamps lower; it does not touch the root's buffer.
     let low = 65536;
-    okay(root.set_limits(&Limits { rmem_max: low, ..lim }), "SET_LIMITS rmem_max 65536")?;
-    expect_ep(&ep_stats(&root)?, &[("rcvbuf", RCVBUF_MAX.into())], "root, after rmem_max was lowered")?;
+    okay(
+        root.set_limits(&Limits {
+            rmem_max: low,
+            ..lim
+        }),
+        "SET_LIMITS rmem_max 65536",
+    )?;
+    expect_ep(
+        &ep_stats(&root)?,
+        &[("rcvbuf", RCVBUF_MAX.into())],
+        "root, after rmem_max was lowered",
+    )?;
     as_nobody("SET_RCVBUF with rmem_max 65536", || {
         let ep = open_dev_nonblocking()?;
-        for (ask, got) in [(RCVBUF_MAX, low), (rmem, low), (low + 1, low), (low, low), (4096, 4096)] {
+        for (ask, got) in [
+            (RCVBUF_MAX, low),
+            (rmem, low),
+            (low + 1, low),
+            (low, low),
+            (4096, 4096),
+        ] {
             expect_rcvbuf(&ep, ask, got, "nobody")?;
         }
         Ok(())
@@ -255,8 +296,13 @@ pub fn unprivileged_admin_ioctls_eperm() -> TestResult {
     let lim0 = limits(&root)?;
     let n0 = nic_stats(&root)?;
     // A flow for the child to try to stop: flow 0, no count, 50 per second.
-    okay(root.gen_start(&flow(0, rx_port, 16, 50, 1, 0)), "root: GEN_START flow 0")?;
-    wait_nic(&root, ARRIVAL, "the root's flow", |s| s.gen_packets > n0.gen_packets)?;
+    okay(
+        root.gen_start(&flow(0, rx_port, 16, 50, 1, 0)),
+        "root: GEN_START flow 0",
+    )?;
+    wait_nic(&root, ARRIVAL, "the root's flow", |s| {
+        s.gen_packets > n0.gen_packets
+    })?;
 
     let root_fd = root.as_raw_fd();
     as_nobody("the NIC-wide ioctls", || {
@@ -264,10 +310,16 @@ pub fn unprivileged_admin_ioctls_eperm() -> TestResult {
         // SAFETY: the descriptor is the root's endpoint, open in this forked
         // child too; ManuallyDrop leaves closing it to the parent.
         let opened_by_root = ManuallyDrop::new(unsafe { Endpoint::from_raw_fd(root_fd) });
-        for (who, ep) in [("own endpoint", &own), ("endpoint root opened", &*opened_by_root)] {
+        for (who, ep) in [
+            ("own endpoint", &own),
+            ("endpoint root opened", &*opened_by_root),
+        ] {
             let what = |call: &str| format!("{call} on the {who}");
             let denied: [(&str, std::io::Result<()>); 8] = [
-                ("GEN_START flow 1", ep.gen_start(&flow(1, rx_port, 16, 1000, 1, 1))),
+                (
+                    "GEN_START flow 1",
+                    ep.gen_start(&flow(1, rx_port, 16, 1000, 1, 1)),
+                ),
                 ("GEN_STOP flow 0", ep.gen_stop(0)),
                 ("GEN_STOP all", ep.gen_stop(GEN_STOP_ALL)),
                 ("SET_TX_DELAY 1 ms", ep.set_tx_delay_ns(1_000_000)),
@@ -275,7 +327,11 @@ pub fn unprivileged_admin_ioctls_eperm() -> TestResult {
                 ("SET_LOOPBACK off", ep.set_loopback(false)),
                 (
                     "SET_LIMITS",
-                    ep.set_limits(&Limits { rmem_max: RCVBUF_MAX, rx_mem_max: u32::MAX, rx_mem: 0 }),
+                    ep.set_limits(&Limits {
+                        rmem_max: RCVBUF_MAX,
+                        rx_mem_max: u32::MAX,
+                        rx_mem: 0,
+                    }),
                 ),
                 ("SET_LIMITS to the current values", ep.set_limits(&lim0)),
             ];
@@ -300,9 +356,20 @@ pub fn unprivileged_admin_ioctls_eperm() -> TestResult {
                 n0.gen_packets
             );
             let r = okay(ep.ring_state(), &what("RING_STATE"))?;
-            ensure!(r.tx_delay_ns == 0, "{}: tx_delay_ns {}", what("RING_STATE"), r.tx_delay_ns);
+            ensure!(
+                r.tx_delay_ns == 0,
+                "{}: tx_delay_ns {}",
+                what("RING_STATE"),
+                r.tx_delay_ns
+            );
             let s = okay(ep.ep_stats(), &what("EP_STATS"))?;
-            ensure!(s.port == port_of(ep)?, "{}: port {} of {}", what("EP_STATS"), s.port, port_of(ep)?);
+            ensure!(
+                s.port == port_of(ep)?,
+                "{}: port {} of {}",
+                what("EP_STATS"),
+                s.port,
+                port_of(ep)?
+            );
         }
         // An unprivileged user's traffic goes through, looped back.
         send(own.as_raw_fd(), b"nobody", "nobody: echo")?;
@@ -311,13 +378,19 @@ pub fn unprivileged_admin_ioctls_eperm() -> TestResult {
 
     // The root's flow was not stopped.
     let g = nic_stats(&root)?.gen_packets;
-    wait_nic(&root, ARRIVAL, "the root's flow after the child", |s| s.gen_packets > g)?;
+    wait_nic(&root, ARRIVAL, "the root's flow after the child", |s| {
+        s.gen_packets > g
+    })?;
     okay(root.gen_stop(0), "root: GEN_STOP flow 0")?;
     // An engine pass under way may still deliver after GEN_STOP: run one
     // more (root kicks it), which starts after that one has ended.
     engine_pass(&root)?;
     let r = ring_state(&root)?;
-    ensure!(r.tx_delay_ns == 0, "RING_STATE tx_delay_ns {} after the child", r.tx_delay_ns);
+    ensure!(
+        r.tx_delay_ns == 0,
+        "RING_STATE tx_delay_ns {} after the child",
+        r.tx_delay_ns
+    );
     let l = limits(&root)?;
     ensure!(
         (l.rmem_max, l.rx_mem_max) == (lim0.rmem_max, lim0.rx_mem_max),
@@ -326,7 +399,11 @@ pub fn unprivileged_admin_ioctls_eperm() -> TestResult {
     // Not reset: exactly the child's echo and root's engine kick were sent
     // since n0, none lost.
     let d = nic_delta(&n0, &nic_stats(&root)?);
-    expect_nic(&d, &[("tx_packets", 2), ("tx_lost", 0), ("rx_no_port", 0)], "after the child")?;
+    expect_nic(
+        &d,
+        &[("tx_packets", 2), ("tx_lost", 0), ("rx_no_port", 0)],
+        "after the child",
+    )?;
     // Only flow 0 reached the receiver, and every datagram it generated is
     // accounted for.
     expect_flow_accounted(&drain_flows(&rx)?, 0, &d, "the receiver")?;
@@ -334,7 +411,11 @@ pub fn unprivileged_admin_ioctls_eperm() -> TestResult {
     send(root.as_raw_fd(), b"root", "root: echo after the child")?;
     expect_datagram(root.as_raw_fd(), b"root", "root: echo after the child")?;
     settle(&root)?;
-    expect_nic(&nic_delta(&n0, &nic_stats(&root)?), &[("tx_lost", 0)], "at the end")
+    expect_nic(
+        &nic_delta(&n0, &nic_stats(&root)?),
+        &[("tx_lost", 0)],
+        "at the end",
+    )
 }
 
 /// Puts the limits back when dropped, even when the test fails half-way.
@@ -371,13 +452,41 @@ pub fn unprivileged_rx_mem_budget() -> TestResult {
     );
     let _limits = LimitsRestore(&root, lim0);
     for (bad, name) in [
-        (Limits { rmem_max: RCVBUF_MIN - 1, ..lim0 }, "rmem_max below RCVBUF_MIN"),
-        (Limits { rmem_max: RCVBUF_MAX + 1, ..lim0 }, "rmem_max above RCVBUF_MAX"),
-        (Limits { rx_mem_max: RCVBUF_MIN - 1, ..lim0 }, "rx_mem_max below RCVBUF_MIN"),
+        (
+            Limits {
+                rmem_max: RCVBUF_MIN - 1,
+                ..lim0
+            },
+            "rmem_max below RCVBUF_MIN",
+        ),
+        (
+            Limits {
+                rmem_max: RCVBUF_MAX + 1,
+                ..lim0
+            },
+            "rmem_max above RCVBUF_MAX",
+        ),
+        (
+            Limits {
+                rx_mem_max: RCVBUF_MIN - 1,
+                ..lim0
+            },
+            "rx_mem_max below RCVBUF_MIN",
+        ),
     ] {
-        expect_io_errno(root.set_limits(&bad), libc::EINVAL, &format!("SET_LIMITS with {name}"))?;
+        expect_io_errno(
+            root.set_limits(&bad),
+            libc::EINVAL,
+            &format!("SET_LIMITS with {name}"),
+        )?;
     }
-    okay(root.set_limits(&Limits { rx_mem_max: BUDGET, ..lim0 }), "SET_LIMITS rx_mem_max 256 KiB")?;
+    okay(
+        root.set_limits(&Limits {
+            rx_mem_max: BUDGET,
+            ..lim0
+        }),
+        "SET_LIMITS rx_mem_max 256 KiB",
+    )?;
     let lim = limits(&root)?;
     ensure!(
         (lim.rmem_max, lim.rx_mem_max, lim.rx_mem) == (RMEM_MAX_DEFAULT, BUDGET, 0),
@@ -389,8 +498,13 @@ pub fn unprivileged_rx_mem_budget() -> TestResult {
         let t = rx_truesize(LEN) as u64;
         let per_ep = u64::from(RMEM_MAX_DEFAULT) / t; // 208
         let second = (max - per_ep * t) / t; // 48
-        ensure!(per_ep * t + second * t == max, "test design: the budget is no multiple of {t}");
-        let eps: Vec<Endpoint> = (0..ENDPOINTS).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
+        ensure!(
+            per_ep * t + second * t == max,
+            "test design: the budget is no multiple of {t}"
+        );
+        let eps: Vec<Endpoint> = (0..ENDPOINTS)
+            .map(|_| open_dev_nonblocking())
+            .collect::<Result<_, _>>()?;
         let ports: Vec<u32> = eps.iter().map(port_of).collect::<Result<_, _>>()?;
         for ep in &eps {
             expect_rcvbuf(ep, RCVBUF_MAX, RMEM_MAX_DEFAULT, "nobody")?;
@@ -402,15 +516,25 @@ pub fn unprivileged_rx_mem_budget() -> TestResult {
         let mut tag = 0u32;
         let mut send_to = |tx: &mut Paced, to: usize, len: usize| -> TestResult {
             tag += 1;
-            tx.send_to(ports[to], &pattern(tag, len), &format!("nobody: {len} bytes to endpoint #{to}"))?;
+            tx.send_to(
+                ports[to],
+                &pattern(tag, len),
+                &format!("nobody: {len} bytes to endpoint #{to}"),
+            )?;
             let mem = limits(&sender)?.rx_mem;
-            ensure!(mem <= max, "GET_LIMITS rx_mem {mem} is over rx_mem_max {max}");
+            ensure!(
+                mem <= max,
+                "GET_LIMITS rx_mem {mem} is over rx_mem_max {max}"
+            );
             Ok(())
         };
         let expect_mem = |want: u64, what: &str| -> TestResult {
             settle(&sender)?;
             let mem = limits(&sender)?.rx_mem;
-            ensure!(mem == want, "{what}: GET_LIMITS rx_mem {mem}, expected {want}");
+            ensure!(
+                mem == want,
+                "{what}: GET_LIMITS rx_mem {mem}, expected {want}"
+            );
             Ok(())
         };
 
@@ -431,16 +555,29 @@ pub fn unprivileged_rx_mem_budget() -> TestResult {
         let others = 5 * (ENDPOINTS as u64 - 2);
         expect_ep(
             &ep_stats(&eps[0])?,
-            &[("rcvbuf", RMEM_MAX_DEFAULT.into()), ("queued", per_ep), ("queued_bytes", per_ep * t), ("rx_drops", 12)],
+            &[
+                ("rcvbuf", RMEM_MAX_DEFAULT.into()),
+                ("queued", per_ep),
+                ("queued_bytes", per_ep * t),
+                ("rx_drops", 12),
+            ],
             "endpoint #0",
         )?;
         expect_ep(
             &ep_stats(&eps[1])?,
-            &[("queued", second), ("queued_bytes", second * t), ("rx_drops", 12)],
+            &[
+                ("queued", second),
+                ("queued_bytes", second * t),
+                ("rx_drops", 12),
+            ],
             "endpoint #1",
         )?;
         for (i, ep) in eps.iter().enumerate().skip(2) {
-            expect_ep(&ep_stats(ep)?, &[("queued", 0), ("queued_bytes", 0), ("rx_drops", 5)], &format!("endpoint #{i}"))?;
+            expect_ep(
+                &ep_stats(ep)?,
+                &[("queued", 0), ("queued_bytes", 0), ("rx_drops", 5)],
+                &format!("endpoint #{i}"),
+            )?;
         }
         expect_nic(
             &nic_delta(&n0, &nic_stats(&sender)?),
@@ -464,22 +601,41 @@ pub fn unprivileged_rx_mem_budget() -> TestResult {
         // Not even an empty datagram fits a full budget.
         send_to(&mut tx, 3, 0)?;
         expect_mem(max, "after an empty datagram")?;
-        expect_ep(&ep_stats(&eps[2])?, &[("queued", 1), ("rx_drops", 6)], "endpoint #2 at the end")?;
-        expect_ep(&ep_stats(&eps[3])?, &[("queued", 0), ("rx_drops", 6)], "endpoint #3 at the end")?;
+        expect_ep(
+            &ep_stats(&eps[2])?,
+            &[("queued", 1), ("rx_drops", 6)],
+            "endpoint #2 at the end",
+        )?;
+        expect_ep(
+            &ep_stats(&eps[3])?,
+            &[("queued", 0), ("rx_drops", 6)],
+            "endpoint #3 at the end",
+        )?;
         expect_nic(
             &nic_delta(&n0, &nic_stats(&sender)?),
-            &[("rx_packets", per_ep + second + 1), ("rx_queue_full", 12), ("rx_mem_drops", 12 + others + 2)],
+            &[
+                ("rx_packets", per_ep + second + 1),
+                ("rx_queue_full", 12),
+                ("rx_mem_drops", 12 + others + 2),
+            ],
             "at the end",
         )?;
 
         // Closing gives everything back.
         drop(eps);
         let mem = limits(&sender)?.rx_mem;
-        ensure!(mem == 0, "GET_LIMITS rx_mem {mem} after the endpoints were closed, expected 0");
+        ensure!(
+            mem == 0,
+            "GET_LIMITS rx_mem {mem} after the endpoints were closed, expected 0"
+        );
         Ok(())
     })?;
     let l = limits(&root)?;
-    ensure!(l.rx_mem == 0, "GET_LIMITS rx_mem {} after the child exited, expected 0", l.rx_mem);
+    ensure!(
+        l.rx_mem == 0,
+        "GET_LIMITS rx_mem {} after the child exited, expected 0",
+        l.rx_mem
+    );
     Ok(())
 }
 
@@ -491,7 +647,10 @@ fn drain_flows(ep: &Endpoint) -> Result<Vec<(u32, u64)>, String> {
     loop {
         match ep.recv_from(&mut buf, true) {
             Ok(info) => {
-                ensure!(info.len >= 12 && info.src_port == 0, "not a generated datagram: {info:?}");
+                ensure!(
+                    info.len >= 12 && info.src_port == 0,
+                    "not a generated datagram: {info:?}"
+                );
                 let flow = u32::from_le_bytes(buf[..4].try_into().unwrap());
                 let seq = u64::from_le_bytes(buf[4..12].try_into().unwrap());
                 out.push((flow, seq));
@@ -505,7 +664,12 @@ fn drain_flows(ep: &Endpoint) -> Result<Vec<(u32, u64)>, String> {
 /// `got` (from [`drain_flows`]) is datagrams of `flow` only, in sequence,
 /// and they and the drops in the NIC counters' change `d` add up to the
 /// datagrams generated.
-fn expect_flow_accounted(got: &[(u32, u64)], flow: u32, d: &simnic::NicStats, what: &str) -> TestResult {
+fn expect_flow_accounted(
+    got: &[(u32, u64)],
+    flow: u32,
+    d: &simnic::NicStats,
+    what: &str,
+) -> TestResult {
     ensure!(
         got.iter().all(|&(f, _)| f == flow) && got.windows(2).all(|w| w[1].1 > w[0].1),
         "{what}: expected flow {flow} only, in sequence; got {got:?}"
@@ -540,8 +704,13 @@ pub fn gen_flows_stop_with_owner() -> TestResult {
     let n0 = nic_stats(&rx)?;
 
     let a = open_dev_nonblocking()?;
-    okay(a.gen_start(&flow(0, port, 16, 200, 1, 1_000_000)), "A: GEN_START flow 0")?;
-    wait_nic(&rx, ARRIVAL, "flow 0", |s| s.gen_packets >= n0.gen_packets + 5)?;
+    okay(
+        a.gen_start(&flow(0, port, 16, 200, 1, 1_000_000)),
+        "A: GEN_START flow 0",
+    )?;
+    wait_nic(&rx, ARRIVAL, "flow 0", |s| {
+        s.gen_packets >= n0.gen_packets + 5
+    })?;
     drop(a);
     expect_generator_stopped(&rx, &kick, "after A, which started flow 0, was closed")?;
     settle(&rx)?;
@@ -551,9 +720,18 @@ pub fn gen_flows_stop_with_owner() -> TestResult {
     let b = open_dev_nonblocking()?;
     let c = open_dev_nonblocking()?;
     let d = open_dev_nonblocking()?;
-    okay(b.gen_start(&flow(1, port, 16, 100, 1, 0)), "B: GEN_START flow 1")?;
-    okay(d.gen_start(&flow(1, port, 16, 100, 1, 0)), "D: GEN_START flow 1 (restart)")?;
-    okay(c.gen_start(&flow(2, port, 16, 100, 1, 0)), "C: GEN_START flow 2")?;
+    okay(
+        b.gen_start(&flow(1, port, 16, 100, 1, 0)),
+        "B: GEN_START flow 1",
+    )?;
+    okay(
+        d.gen_start(&flow(1, port, 16, 100, 1, 0)),
+        "D: GEN_START flow 1 (restart)",
+    )?;
+    okay(
+        c.gen_start(&flow(2, port, 16, 100, 1, 0)),
+        "C: GEN_START flow 2",
+    )?;
     let mut seen = std::collections::BTreeSet::new();
     while !(seen.contains(&1) && seen.contains(&2)) {
         ensure!(
@@ -575,7 +753,9 @@ pub fn gen_flows_stop_with_owner() -> TestResult {
     );
     // Flow 1 must go on (a must-happen wait, hence generous).
     let g = nic_stats(&rx)?.gen_packets;
-    wait_nic(&rx, ARRIVAL, "flow 1 after B and C were closed", |s| s.gen_packets > g)?;
+    wait_nic(&rx, ARRIVAL, "flow 1 after B and C were closed", |s| {
+        s.gen_packets > g
+    })?;
     ensure!(
         wait_readable(rx.as_raw_fd(), ARRIVAL)?,
         "flow 1 generated, but nothing arrived within {} s",
@@ -597,7 +777,9 @@ struct WatchesRestore(MiniEpoll);
 
 impl Drop for WatchesRestore {
     fn drop(&mut self) {
-        let _ = self.0.set_max_user_watches(MINI_EPOLL_MAX_USER_WATCHES_DEFAULT);
+        let _ = self
+            .0
+            .set_max_user_watches(MINI_EPOLL_MAX_USER_WATCHES_DEFAULT);
     }
 }
 
@@ -617,16 +799,36 @@ pub fn unprivileged_user_watches_bounded() -> TestResult {
         "max_user_watches is {} before the test, expected the default {MINI_EPOLL_MAX_USER_WATCHES_DEFAULT}",
         info.max_user_watches
     );
-    okay(admin.0.set_max_user_watches(8), "root: SET_LIMITS(max_user_watches 8)")?;
+    okay(
+        admin.0.set_max_user_watches(8),
+        "root: SET_LIMITS(max_user_watches 8)",
+    )?;
     // Root holds 3 of its own, which do not count against the other user.
-    let root_targets: Vec<Endpoint> = (0..3).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
+    let root_targets: Vec<Endpoint> = (0..3)
+        .map(|_| open_dev_nonblocking())
+        .collect::<Result<_, _>>()?;
     for (i, t) in root_targets.iter().enumerate() {
-        okay(admin.0.ctl(MINI_EPOLL_CTL_ADD, t.as_raw_fd(), libc::EPOLLIN as u32, i as u64), "root: ADD")?;
+        okay(
+            admin.0.ctl(
+                MINI_EPOLL_CTL_ADD,
+                t.as_raw_fd(),
+                libc::EPOLLIN as u32,
+                i as u64,
+            ),
+            "root: ADD",
+        )?;
     }
     as_nobody("user watches", || {
-        let add = |mux: &MiniEpoll, t: &Endpoint| mux.ctl(MINI_EPOLL_CTL_ADD, t.as_raw_fd(), libc::EPOLLIN as u32, 0);
-        let targets: Vec<Endpoint> = (0..10).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
-        let (a, b) = (okay(MiniEpoll::open(), "open")?, okay(MiniEpoll::open(), "open")?);
+        let add = |mux: &MiniEpoll, t: &Endpoint| {
+            mux.ctl(MINI_EPOLL_CTL_ADD, t.as_raw_fd(), libc::EPOLLIN as u32, 0)
+        };
+        let targets: Vec<Endpoint> = (0..10)
+            .map(|_| open_dev_nonblocking())
+            .collect::<Result<_, _>>()?;
+        let (a, b) = (
+            okay(MiniEpoll::open(), "open")?,
+            okay(MiniEpoll::open(), "open")?,
+        );
         for t in &targets[..5] {
             okay(add(&a, t), "ADD to the first instance")?;
         }
@@ -634,12 +836,32 @@ pub fn unprivileged_user_watches_bounded() -> TestResult {
             okay(add(&b, t), "ADD to the second instance")?;
         }
         let info = okay(b.info(), "INFO")?;
-        ensure!(info.user_watches == 8 && info.items == 3, "after 5 + 3 ADDs: user_watches {}, items {} (expected 8 and 3)", info.user_watches, info.items);
-        expect_io_errno(add(&a, &targets[8]), libc::ENOSPC, "the ninth ADD, first instance")?;
-        expect_io_errno(add(&b, &targets[8]), libc::ENOSPC, "the ninth ADD, second instance")?;
-        expect_io_errno(b.set_max_user_watches(1000), libc::EPERM, "SET_LIMITS without CAP_SYS_ADMIN")?;
+        ensure!(
+            info.user_watches == 8 && info.items == 3,
+            "after 5 + 3 ADDs: user_watches {}, items {} (expected 8 and 3)",
+            info.user_watches,
+            info.items
+        );
+        expect_io_errno(
+            add(&a, &targets[8]),
+            libc::ENOSPC,
+            "the ninth ADD, first instance",
+        )?;
+        expect_io_errno(
+            add(&b, &targets[8]),
+            libc::ENOSPC,
+            "the ninth ADD, second instance",
+        )?;
+        expect_io_errno(
+            b.set_max_user_watches(1000),
+            libc::EPERM,
+            "SET_LIMITS without CAP_SYS_ADMIN",
+        )?;
         // A DEL gives one back.
-        okay(b.ctl(MINI_EPOLL_CTL_DEL, targets[5].as_raw_fd(), 0, 0), "DEL")?;
+        okay(
+            b.ctl(MINI_EPOLL_CTL_DEL, targets[5].as_raw_fd(), 0, 0),
+            "DEL",
+        )?;
         okay(add(&b, &targets[8]), "ADD after a DEL")?;
         expect_io_errno(add(&b, &targets[9]), libc::ENOSPC, "ADD at the bound again")?;
         // Closing an instance gives back all of its.
@@ -649,12 +871,19 @@ pub fn unprivileged_user_watches_bounded() -> TestResult {
             okay(add(&c, t), "ADD after the first instance was closed")?;
         }
         let info = okay(c.info(), "INFO")?;
-        ensure!(info.user_watches == 8, "after closing an instance of 5 and adding 5: user_watches {}, expected 8", info.user_watches);
+        ensure!(
+            info.user_watches == 8,
+            "after closing an instance of 5 and adding 5: user_watches {}, expected 8",
+            info.user_watches
+        );
         Ok(())
     })?;
     let info = okay(admin.0.info(), "root: INFO")?;
-    ensure!(info.user_watches == 3, "root's watches are {} after the other user's test, expected its own 3", info.user_watches);
+    ensure!(
+        info.user_watches == 3,
+        "root's watches are {} after the other user's test, expected its own 3",
+        info.user_watches
+    );
     drop(root_targets);
     Ok(())
 }
-

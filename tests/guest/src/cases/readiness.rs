@@ -123,7 +123,10 @@ fn blocked_waiter_woken(
         DELAY,
         &format!("{what} on an empty endpoint returned before any write"),
     )?;
-    child.expect_still_asleep(asleep, &format!("{what} on an empty endpoint, before any write"))?;
+    child.expect_still_asleep(
+        asleep,
+        &format!("{what} on an empty endpoint, before any write"),
+    )?;
     send(fd, msg, &format!("{what}: parent's write"))?;
     let done = reports.expect(
         Kind::Done,
@@ -236,7 +239,11 @@ const TOKEN: u64 = 0x5151_0000_0000_0007;
 /// [`ARRIVAL`] for it (the datagram crosses the NIC), or, when `want_in`
 /// is false, nothing at once.
 fn expect_epoll_in(epfd: RawFd, want_in: bool, what: &str) -> TestResult {
-    let timeout = if want_in { ARRIVAL.as_millis() as i32 } else { 0 };
+    let timeout = if want_in {
+        ARRIVAL.as_millis() as i32
+    } else {
+        0
+    };
     match epoll_wait(epfd, timeout) {
         Ok(None) if !want_in => Ok(()),
         Ok(Some((ev, tok))) if want_in && tok == TOKEN && ev & libc::EPOLLIN as u32 != 0 => Ok(()),
@@ -450,17 +457,31 @@ pub fn epoll_exclusive_wakes_one() -> TestResult {
             .map(|(i, c)| Ok((i, c.voluntary_switches()?)))
             .collect::<Result<_, String>>()?;
         send(fd, &[round as u8], "write")?;
-        let done = reports.expect(Kind::Done, WAIT, &format!("datagram #{round}: one epoll_wait"))?;
-        ensure!(done.ret == 1, "datagram #{round}: epoll_wait {}", done.outcome());
+        let done = reports.expect(
+            Kind::Done,
+            WAIT,
+            &format!("datagram #{round}: one epoll_wait"),
+        )?;
+        ensure!(
+            done.ret == 1,
+            "datagram #{round}: epoll_wait {}",
+            done.outcome()
+        );
         ensure!(!woken.contains(&done.id), "child {} woke twice", done.id);
         woken.push(done.id);
         if round + 1 < N {
             // (After the last one every child has exited: nothing to wait for.)
             // Must not happen; a stall can keep a second return out of the
             // window but not undo the second child's wake-up, checked next.
-            reports.expect_none(DELAY, &format!("datagram #{round} woke more than one exclusive waiter"))?;
+            reports.expect_none(
+                DELAY,
+                &format!("datagram #{round} woke more than one exclusive waiter"),
+            )?;
             for (i, sw) in before.into_iter().filter(|(i, _)| *i as u32 != done.id) {
-                children[i].expect_still_asleep(sw, &format!("datagram #{round}: child {i}, not the one woken"))?;
+                children[i].expect_still_asleep(
+                    sw,
+                    &format!("datagram #{round}: child {i}, not the one woken"),
+                )?;
             }
         }
     }
@@ -478,13 +499,29 @@ pub fn epoll_nested() -> TestResult {
     let fd = ep.as_raw_fd();
     let inner = epoll_create()?;
     let outer = epoll_create()?;
-    epoll_ctl(inner.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, TOKEN)?;
-    epoll_ctl(outer.as_raw_fd(), libc::EPOLL_CTL_ADD, inner.as_raw_fd(), libc::EPOLLIN as u32, TOKEN)?;
+    epoll_ctl(
+        inner.as_raw_fd(),
+        libc::EPOLL_CTL_ADD,
+        fd,
+        libc::EPOLLIN as u32,
+        TOKEN,
+    )?;
+    epoll_ctl(
+        outer.as_raw_fd(),
+        libc::EPOLL_CTL_ADD,
+        inner.as_raw_fd(),
+        libc::EPOLLIN as u32,
+        TOKEN,
+    )?;
     expect_epoll_in(outer.as_raw_fd(), false, "outer, idle endpoint")?;
     let o = outer.as_raw_fd();
-    let done = blocked_waiter_woken("epoll_wait on the outer instance", fd, b"nest", 1, move || {
-        blocked_epoll_wait(o)
-    })?;
+    let done = blocked_waiter_woken(
+        "epoll_wait on the outer instance",
+        fd,
+        b"nest",
+        1,
+        move || blocked_epoll_wait(o),
+    )?;
     check_woken_epoll(&done)?;
     expect_epoll_in(inner.as_raw_fd(), true, "inner, datagram queued")?;
     expect_datagram(fd, b"nest", "the datagram")?;
@@ -500,13 +537,23 @@ pub fn aio_iocb_cmd_poll() -> TestResult {
     let ctx = AioContext::new(4)?;
     let mut cb = Iocb::poll(fd, libc::POLLIN, 0xA10);
     ctx.submit_one(&mut cb, "IOCB_CMD_POLL")?;
-    ensure!(ctx.events(0, 0)?.is_empty(), "IOCB_CMD_POLL completed on an empty endpoint");
+    ensure!(
+        ctx.events(0, 0)?.is_empty(),
+        "IOCB_CMD_POLL completed on an empty endpoint"
+    );
     send(fd, b"aio", "write")?;
     let ev = ctx.events(1, WAIT.as_millis() as u64)?;
-    ensure!(ev.len() == 1, "no IOCB_CMD_POLL completion within {} s after a datagram", WAIT.as_secs());
+    ensure!(
+        ev.len() == 1,
+        "no IOCB_CMD_POLL completion within {} s after a datagram",
+        WAIT.as_secs()
+    );
     let (data, res) = (ev[0].data, ev[0].res);
     ensure!(data == 0xA10, "completion for aio_data {data:#x}");
-    ensure!(res & libc::POLLIN as i64 != 0, "IOCB_CMD_POLL completed with {res:#x}, without POLLIN");
+    ensure!(
+        res & libc::POLLIN as i64 != 0,
+        "IOCB_CMD_POLL completed with {res:#x}, without POLLIN"
+    );
     expect_datagram(fd, b"aio", "the datagram")
 }
 
@@ -522,7 +569,13 @@ pub fn select_blocked_wakeup() -> TestResult {
             let mut rd: libc::fd_set = std::mem::zeroed();
             libc::FD_ZERO(&mut rd);
             libc::FD_SET(fd, &mut rd);
-            let r = libc::select(fd + 1, &mut rd, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+            let r = libc::select(
+                fd + 1,
+                &mut rd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
             if r < 0 {
                 (Err(errno()), Vec::new())
             } else {
@@ -530,6 +583,9 @@ pub fn select_blocked_wakeup() -> TestResult {
             }
         }
     })?;
-    ensure!(done.data == [1], "the woken select did not mark the endpoint readable");
+    ensure!(
+        done.data == [1],
+        "the woken select did not mark the endpoint readable"
+    );
     expect_datagram(fd, b"sel", "the datagram after the select")
 }

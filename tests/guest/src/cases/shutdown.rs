@@ -8,7 +8,9 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Instant;
 
-use simnic::{SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL, SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT};
+use simnic::{
+    SHUT_RD, SHUT_RDWR, SHUT_WR, SIMNIC_MSG_NOSIGNAL, SIMNIC_SHUT_RD_BIT, SIMNIC_SHUT_WR_BIT,
+};
 
 use crate::net::*;
 use crate::sys::*;
@@ -48,20 +50,40 @@ pub fn shutdown_rd_wakes_reader() -> TestResult {
     child.expect_still_asleep(asleep, "the read before the shutdown")?;
     okay(ep.shutdown(SHUT_RD), "SHUTDOWN(SHUT_RD)")?;
     let done = reports.expect(Kind::Done, WAIT, "the blocked read after SHUT_RD")?;
-    ensure!(done.ret == 0, "the blocked read after SHUT_RD {}, expected 0 (end of file)", done.outcome());
+    ensure!(
+        done.ret == 0,
+        "the blocked read after SHUT_RD {}, expected 0 (end of file)",
+        done.outcome()
+    );
     child.expect_exit0(WAIT, "reader")?;
 
     expect_poll(fd, READABLE | RDHUP | WRITABLE, "shut for reading")?;
-    expect_ep(&ep_stats(&ep)?, &[("shutdown", SIMNIC_SHUT_RD_BIT.into())], "after SHUT_RD")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("shutdown", SIMNIC_SHUT_RD_BIT.into())],
+        "after SHUT_RD",
+    )?;
     expect_count(read(fd, &mut [0u8; 8]), 0, "a second read after SHUT_RD")?;
 
     // A datagram arriving after the shutdown is dropped and counted.
     let n0 = nic_stats(&ep)?;
     send(fd, b"late", "write after SHUT_RD (writing still works)")?;
     settle(&ep)?;
-    expect_nic(&nic_delta(&n0, &nic_stats(&ep)?), &[("tx_packets", 1), ("rx_closed", 1), ("rx_packets", 0)], "a datagram after SHUT_RD")?;
-    expect_ep(&ep_stats(&ep)?, &[("queued", 0)], "a datagram after SHUT_RD")?;
-    expect_count(read(fd, &mut [0u8; 8]), 0, "read after the dropped datagram")
+    expect_nic(
+        &nic_delta(&n0, &nic_stats(&ep)?),
+        &[("tx_packets", 1), ("rx_closed", 1), ("rx_packets", 0)],
+        "a datagram after SHUT_RD",
+    )?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("queued", 0)],
+        "a datagram after SHUT_RD",
+    )?;
+    expect_count(
+        read(fd, &mut [0u8; 8]),
+        0,
+        "read after the dropped datagram",
+    )
 }
 
 /// What was queued before `SHUT_RD` is read first, then 0.
@@ -75,7 +97,11 @@ pub fn shutdown_rd_keeps_queued() -> TestResult {
     expect_datagram(fd, b"a", "first queued datagram after SHUT_RD")?;
     expect_datagram(fd, b"b", "second queued datagram after SHUT_RD")?;
     // Non-blocking or not, the end is 0, not EAGAIN.
-    expect_count(read(fd, &mut [0u8; 8]), 0, "read of the drained endpoint after SHUT_RD")
+    expect_count(
+        read(fd, &mut [0u8; 8]),
+        0,
+        "read of the drained endpoint after SHUT_RD",
+    )
 }
 
 /// `SHUT_WR`: `write()` fails with `EPIPE` and raises `SIGPIPE` (a child
@@ -88,7 +114,11 @@ pub fn shutdown_wr_epipe_sigpipe() -> TestResult {
     send(fd, b"before", "write before SHUT_WR")?;
     wait_queued(&ep, 1, "the datagram sent before SHUT_WR")?;
     okay(ep.shutdown(SHUT_WR), "SHUTDOWN(SHUT_WR)")?;
-    expect_ep(&ep_stats(&ep)?, &[("shutdown", SIMNIC_SHUT_WR_BIT.into())], "after SHUT_WR")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("shutdown", SIMNIC_SHUT_WR_BIT.into())],
+        "after SHUT_WR",
+    )?;
     expect_poll(fd, READABLE, "shut for writing, one datagram queued")?;
 
     // The default action of SIGPIPE kills: the child must die of it.
@@ -102,14 +132,23 @@ pub fn shutdown_wr_epipe_sigpipe() -> TestResult {
     })?;
     match child.wait(WAIT)? {
         Some(st) if libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGPIPE => {}
-        Some(st) => return Err(format!("a write after SHUT_WR: the child {}, expected to be killed by SIGPIPE", describe_status(st))),
+        Some(st) => {
+            return Err(format!(
+                "a write after SHUT_WR: the child {}, expected to be killed by SIGPIPE",
+                describe_status(st)
+            ))
+        }
         None => return Err("a write after SHUT_WR: the child is still running".into()),
     }
 
     // Ignored SIGPIPE: the error alone.
     // SAFETY: ignoring SIGPIPE in this test process.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    expect_errno(write(fd, b"x"), libc::EPIPE, "write after SHUT_WR (SIGPIPE ignored)")?;
+    expect_errno(
+        write(fd, b"x"),
+        libc::EPIPE,
+        "write after SHUT_WR (SIGPIPE ignored)",
+    )?;
 
     // MSG_NOSIGNAL: EPIPE and no signal even with the default action.
     let mut child = Child::spawn(move || {
@@ -126,7 +165,10 @@ pub fn shutdown_wr_epipe_sigpipe() -> TestResult {
             _ => 6,
         }
     })?;
-    child.expect_exit0(WAIT, "SENDTO(SIMNIC_MSG_NOSIGNAL) after SHUT_WR: EPIPE, no SIGPIPE")?;
+    child.expect_exit0(
+        WAIT,
+        "SENDTO(SIMNIC_MSG_NOSIGNAL) after SHUT_WR: EPIPE, no SIGPIPE",
+    )?;
 
     expect_datagram(fd, b"before", "reading after SHUT_WR")
 }
@@ -147,7 +189,11 @@ pub fn shutdown_rdwr_hup_wakes_epoll() -> TestResult {
     for bad in [3u32, 4, u32::MAX] {
         expect_io_errno(ep.shutdown(bad), libc::EINVAL, &format!("SHUTDOWN({bad})"))?;
     }
-    expect_ep(&ep_stats(&ep)?, &[("shutdown", 0)], "after refused SHUTDOWNs")?;
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("shutdown", 0)],
+        "after refused SHUTDOWNs",
+    )?;
 
     // SAFETY: epoll_create1 with a valid flag.
     let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -155,9 +201,16 @@ pub fn shutdown_rdwr_hup_wakes_epoll() -> TestResult {
     // SAFETY: fresh descriptor.
     let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
     let e = epfd.as_raw_fd();
-    let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32, u64: 9 };
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+        u64: 9,
+    };
     // SAFETY: valid event.
-    ensure!(unsafe { libc::epoll_ctl(e, libc::EPOLL_CTL_ADD, fd, &mut ev) } == 0, "epoll_ctl: {}", errname(errno()));
+    ensure!(
+        unsafe { libc::epoll_ctl(e, libc::EPOLL_CTL_ADD, fd, &mut ev) } == 0,
+        "epoll_ctl: {}",
+        errname(errno())
+    );
 
     let pipe = Pipe::new()?;
     let report = pipe.w.as_raw_fd();
@@ -184,13 +237,25 @@ pub fn shutdown_rdwr_hup_wakes_epoll() -> TestResult {
     child.expect_still_asleep(asleep, "epoll_wait before the shutdown")?;
     okay(ep.shutdown(SHUT_RDWR), "SHUTDOWN(SHUT_RDWR)")?;
     let done = reports.expect(Kind::Done, WAIT, "epoll_wait after SHUT_RDWR")?;
-    ensure!(done.ret == 1, "epoll_wait after SHUT_RDWR {}, expected 1 event", done.outcome());
-    ensure!(done.data.len() == 4, "the epoll child reported {} bytes of events", done.data.len());
+    ensure!(
+        done.ret == 1,
+        "epoll_wait after SHUT_RDWR {}, expected 1 event",
+        done.outcome()
+    );
+    ensure!(
+        done.data.len() == 4,
+        "the epoll child reported {} bytes of events",
+        done.data.len()
+    );
     let got = u32::from_le_bytes(done.data[..4].try_into().unwrap());
     let want = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP) as u32;
     ensure!(got & want == want, "epoll_wait after SHUT_RDWR reported {got:#x}, expected EPOLLIN|EPOLLRDHUP|EPOLLHUP ({want:#x})");
     child.expect_exit0(WAIT, "epoll child")?;
 
     expect_poll(fd, READABLE | RDHUP | libc::POLLHUP, "shut both ways")?;
-    expect_ep(&ep_stats(&ep)?, &[("shutdown", (SIMNIC_SHUT_RD_BIT | SIMNIC_SHUT_WR_BIT).into())], "after SHUT_RDWR")
+    expect_ep(
+        &ep_stats(&ep)?,
+        &[("shutdown", (SIMNIC_SHUT_RD_BIT | SIMNIC_SHUT_WR_BIT).into())],
+        "after SHUT_RDWR",
+    )
 }

@@ -14,7 +14,6 @@ use crate::net::*;
 use crate::sys::*;
 use crate::udp::*;
 
-
 /// `POLL_IN`, `POLL_OUT`, `POLL_ERR`: `si_code` of a `SIGIO` (uapi siginfo.h).
 const POLL_IN: i32 = 1;
 const POLL_OUT: i32 = 2;
@@ -121,7 +120,11 @@ fn fcntl(fd: RawFd, cmd: i32, arg: libc::c_long) -> Result<i32, String> {
 /// `O_ASYNC` on or off, keeping the other status flags.
 fn set_async(fd: RawFd, on: bool) -> TestResult {
     let fl = fcntl(fd, libc::F_GETFL, 0)?;
-    let fl = if on { fl | libc::O_ASYNC } else { fl & !libc::O_ASYNC };
+    let fl = if on {
+        fl | libc::O_ASYNC
+    } else {
+        fl & !libc::O_ASYNC
+    };
     fcntl(fd, libc::F_SETFL, fl as libc::c_long).map(drop)
 }
 
@@ -152,7 +155,10 @@ fn expect_signal(sigs: &[i32], want: PollInfo, what: &str) -> TestResult {
     match take_signal(sigs, WAIT)? {
         Some(got) if got == want => Ok(()),
         Some(got) => Err(format!("{what}: got {got:?}, expected {want:?}")),
-        None => Err(format!("{what}: no signal within {} s, expected {want:?}", WAIT.as_secs())),
+        None => Err(format!(
+            "{what}: no signal within {} s, expected {want:?}",
+            WAIT.as_secs()
+        )),
     }
 }
 
@@ -175,17 +181,24 @@ fn expect_no_signal(sigs: &[i32], what: &str) -> TestResult {
 pub fn sigio_o_async_flag() -> TestResult {
     let ep = open_dev()?;
     let fd = ep.as_raw_fd();
-    let has = |fd| -> Result<bool, String> { Ok(fcntl(fd, libc::F_GETFL, 0)? & libc::O_ASYNC != 0) };
+    let has =
+        |fd| -> Result<bool, String> { Ok(fcntl(fd, libc::F_GETFL, 0)? & libc::O_ASYNC != 0) };
     ensure!(!has(fd)?, "O_ASYNC set on a new endpoint");
     set_async(fd, true)?;
-    ensure!(has(fd)?, "F_GETFL does not show O_ASYNC after F_SETFL(O_ASYNC)");
+    ensure!(
+        has(fd)?,
+        "F_GETFL does not show O_ASYNC after F_SETFL(O_ASYNC)"
+    );
     set_async(fd, false)?;
     ensure!(!has(fd)?, "F_GETFL still shows O_ASYNC after clearing it");
     let on: libc::c_int = 1;
     // SAFETY: FIOASYNC reads an int.
     let r = unsafe { libc::ioctl(fd, libc::FIOASYNC as _, &on) };
     ensure!(r == 0, "ioctl(FIOASYNC, 1): {}", errname(errno()));
-    ensure!(has(fd)?, "F_GETFL does not show O_ASYNC after ioctl(FIOASYNC, 1)");
+    ensure!(
+        has(fd)?,
+        "F_GETFL does not show O_ASYNC after ioctl(FIOASYNC, 1)"
+    );
     let off: libc::c_int = 0;
     // SAFETY: as above.
     let r = unsafe { libc::ioctl(fd, libc::FIOASYNC as _, &off) };
@@ -211,22 +224,42 @@ pub fn sigio_setsig_siginfo_like_udp() -> TestResult {
     arm(fd, Some(sig))?;
 
     for (name, fd, send) in [
-        ("UDP", ufd, &(|| udp.send_to(b"u", uaddr).map(drop).map_err(|e| e.to_string())) as &dyn Fn() -> TestResult),
-        ("simnic", fd, &(|| send(fd, b"s", "write")) as &dyn Fn() -> TestResult),
+        (
+            "UDP",
+            ufd,
+            &(|| {
+                udp.send_to(b"u", uaddr)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }) as &dyn Fn() -> TestResult,
+        ),
+        (
+            "simnic",
+            fd,
+            &(|| send(fd, b"s", "write")) as &dyn Fn() -> TestResult,
+        ),
     ] {
         expect_no_signal(&[sig, libc::SIGIO], &format!("{name}: armed, nothing sent"))?;
         for i in 0..3 {
             send()?;
             expect_signal(
                 &[sig, libc::SIGIO],
-                PollInfo { signo: sig, code: POLL_IN, band: BAND_IN, fd },
+                PollInfo {
+                    signo: sig,
+                    code: POLL_IN,
+                    band: BAND_IN,
+                    fd,
+                },
                 &format!("{name}: datagram #{i}"),
             )?;
         }
         if name == "simnic" {
             settle(&ep)?;
         }
-        expect_no_signal(&[sig, libc::SIGIO], &format!("{name}: after three datagrams and three signals"))?;
+        expect_no_signal(
+            &[sig, libc::SIGIO],
+            &format!("{name}: after three datagrams and three signals"),
+        )?;
     }
     Ok(())
 }
@@ -253,7 +286,10 @@ pub fn sigio_plain_sigio_like_udp() -> TestResult {
         (u.signo, u.code) == (libc::SIGIO, SI_KERNEL),
         "UDP gave {u:?}, expected SIGIO with si_code SI_KERNEL (the reference is off)"
     );
-    ensure!((s.signo, s.code) == (u.signo, u.code), "simnic gave {s:?}, UDP {u:?}");
+    ensure!(
+        (s.signo, s.code) == (u.signo, u.code),
+        "simnic gave {s:?}, UDP {u:?}"
+    );
 
     for i in 0..3 {
         send(fd, &[i], "write")?;
@@ -264,7 +300,10 @@ pub fn sigio_plain_sigio_like_udp() -> TestResult {
         take_signal(&[libc::SIGIO], WAIT)?.is_some(),
         "no SIGIO pending after three datagrams"
     );
-    expect_no_signal(&[libc::SIGIO], "three datagrams: a standard signal is pending once")
+    expect_no_signal(
+        &[libc::SIGIO],
+        "three datagrams: a standard signal is pending once",
+    )
 }
 
 /// `F_SETOWN_EX` with `F_OWNER_TID`: the signal goes to that thread, not
@@ -283,8 +322,14 @@ pub fn sigio_thread_owner() -> TestResult {
         take_signal(&[sig], WAIT)
     });
     let tid = rx_tid.recv().map_err(|e| e.to_string())?;
-    ensure!(tid != gettid(), "the waiter thread has the main thread's id");
-    let owner = FOwnerEx { kind: F_OWNER_TID, pid: tid };
+    ensure!(
+        tid != gettid(),
+        "the waiter thread has the main thread's id"
+    );
+    let owner = FOwnerEx {
+        kind: F_OWNER_TID,
+        pid: tid,
+    };
     // SAFETY: F_SETOWN_EX reads a struct f_owner_ex.
     let r = unsafe { libc::fcntl(fd, F_SETOWN_EX, &owner) };
     ensure!(r == 0, "F_SETOWN_EX(TID {tid}): {}", errname(errno()));
@@ -292,9 +337,19 @@ pub fn sigio_thread_owner() -> TestResult {
     set_async(fd, true)?;
     tx_go.send(()).map_err(|e| e.to_string())?;
     send(fd, b"t", "write")?;
-    let got = waiter.join().map_err(|_| "the waiter thread panicked".to_string())??;
-    let want = PollInfo { signo: sig, code: POLL_IN, band: BAND_IN, fd };
-    ensure!(got == Some(want), "the owner thread got {got:?}, expected {want:?}");
+    let got = waiter
+        .join()
+        .map_err(|_| "the waiter thread panicked".to_string())??;
+    let want = PollInfo {
+        signo: sig,
+        code: POLL_IN,
+        band: BAND_IN,
+        fd,
+    };
+    ensure!(
+        got == Some(want),
+        "the owner thread got {got:?}, expected {want:?}"
+    );
     expect_no_signal(&[sig], "the main thread (not the owner)")
 }
 
@@ -312,7 +367,12 @@ pub fn sigio_process_group() -> TestResult {
     set_async(fd, true)?;
     let pipe = Pipe::new()?;
     let report = pipe.w.as_raw_fd();
-    let want = PollInfo { signo: sig, code: POLL_IN, band: BAND_IN, fd };
+    let want = PollInfo {
+        signo: sig,
+        code: POLL_IN,
+        band: BAND_IN,
+        fd,
+    };
     let mut child = Child::spawn(move || {
         let start = std::time::Instant::now();
         if !Report::ready(0).send(report) {
@@ -332,7 +392,10 @@ pub fn sigio_process_group() -> TestResult {
     send(fd, b"g", "write")?;
     expect_signal(&[sig], want, "the test process (in the group)")?;
     let done = reports.expect(Kind::Done, WAIT, "the child's wait")?;
-    ensure!(done.ret == 1, "the child (same process group) did not get {want:?}");
+    ensure!(
+        done.ret == 1,
+        "the child (same process group) did not get {want:?}"
+    );
     child.expect_exit0(WAIT, "child")
 }
 
@@ -353,20 +416,40 @@ pub fn sigio_pollout_write_space() -> TestResult {
     let n0 = nic_stats(&ep)?;
     okay(ep.set_loopback(false), "SET_LOOPBACK(0)")?;
     arm(fd, Some(sig))?;
-    okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(1 s)")?;
+    okay(
+        ep.set_tx_delay_ns(DELAY.as_nanos() as u64),
+        "SET_TX_DELAY(1 s)",
+    )?;
     let n = crate::cases::nic::fill_tx(&ep, &[0u8; 1000], 4096, "fill")?;
     ensure!(n > 0, "not even one frame fitted on the TX ring");
     okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
     expect_signal(
         &[sig],
-        PollInfo { signo: sig, code: POLL_OUT, band: BAND_OUT, fd },
+        PollInfo {
+            signo: sig,
+            code: POLL_OUT,
+            band: BAND_OUT,
+            fd,
+        },
         "after the full TX ring drained",
     )?;
     settle(&ep)?;
     expect_no_signal(&[sig], "one POLL_OUT per NOSPACE")?;
     let d = nic_delta(&n0, &nic_stats(&ep)?);
-    expect_nic(&d, &[("tx_packets", n.into()), ("tx_lost", n.into()), ("rx_packets", 0)], "loopback off")?;
-    ensure!(d.write_space >= 1, "write_space never ran: {}", nic_summary(&d));
+    expect_nic(
+        &d,
+        &[
+            ("tx_packets", n.into()),
+            ("tx_lost", n.into()),
+            ("rx_packets", 0),
+        ],
+        "loopback off",
+    )?;
+    ensure!(
+        d.write_space >= 1,
+        "write_space never ran: {}",
+        nic_summary(&d)
+    );
     Ok(())
 }
 
@@ -378,10 +461,20 @@ pub fn sigio_pollerr_like_udp() -> TestResult {
     let udp = udp_socket()?;
     let ufd = udp.as_raw_fd();
     let closed = unused_udp_port()?;
-    udp.connect(("127.0.0.1", closed)).map_err(|e| format!("UDP connect: {e}"))?;
+    udp.connect(("127.0.0.1", closed))
+        .map_err(|e| format!("UDP connect: {e}"))?;
     arm(ufd, Some(sig))?;
     udp.send(b"u").map_err(|e| format!("UDP send: {e}"))?;
-    expect_signal(&[sig], PollInfo { signo: sig, code: POLL_ERR, band: BAND_ERR, fd: ufd }, "UDP")?;
+    expect_signal(
+        &[sig],
+        PollInfo {
+            signo: sig,
+            code: POLL_ERR,
+            band: BAND_ERR,
+            fd: ufd,
+        },
+        "UDP",
+    )?;
 
     let ep = open_dev()?;
     let fd = ep.as_raw_fd();
@@ -389,7 +482,16 @@ pub fn sigio_pollerr_like_udp() -> TestResult {
     okay(ep.connect(port), "CONNECT to an unbound port")?;
     arm(fd, Some(sig))?;
     send(fd, b"s", "write")?;
-    expect_signal(&[sig], PollInfo { signo: sig, code: POLL_ERR, band: BAND_ERR, fd }, "simnic")
+    expect_signal(
+        &[sig],
+        PollInfo {
+            signo: sig,
+            code: POLL_ERR,
+            band: BAND_ERR,
+            fd,
+        },
+        "simnic",
+    )
 }
 
 /// No signal once `O_ASYNC` is cleared, none for a new endpoint on the
@@ -402,7 +504,12 @@ pub fn sigio_off_and_close() -> TestResult {
     let fd = ep.as_raw_fd();
     let port = port_of(&ep)?;
     arm(fd, Some(sig))?;
-    let want = PollInfo { signo: sig, code: POLL_IN, band: BAND_IN, fd };
+    let want = PollInfo {
+        signo: sig,
+        code: POLL_IN,
+        band: BAND_IN,
+        fd,
+    };
     send(fd, b"1", "write")?;
     expect_signal(&[sig], want, "armed")?;
 

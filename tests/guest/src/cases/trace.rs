@@ -43,14 +43,20 @@ fn after_data_ready(port: u32, len: usize) -> Vec<(&'static str, String)> {
         // The reader's `autoremove_wake_function`: one entry woken.
         ("simnic_wake", format!("port={port} woken=1")),
         ("simnic_napi_poll_end", "work=".into()),
-        ("simnic_recv_copy", format!("port={port} len={len} copied={len}")),
+        (
+            "simnic_recv_copy",
+            format!("port={port} len={len} copied={len}"),
+        ),
     ]
 }
 
 pub(crate) fn tracefs_write(file: &str, value: &str) -> TestResult {
     // Turning events on or off (`enable`, `set_event`, triggers, tracers)
     // rewrites the tracepoints' call sites; only the files below do not.
-    if !matches!(file, "trace" | "tracing_on" | "trace_clock" | "buffer_size_kb") {
+    if !matches!(
+        file,
+        "trace" | "tracing_on" | "trace_clock" | "buffer_size_kb"
+    ) {
         tracefs_allowed()?;
     }
     fs::write(format!("{TRACEFS}/{file}"), value)
@@ -143,9 +149,16 @@ pub fn trace_events_one_datagram_in_order() -> TestResult {
     for (event, field) in after_data_ready(port, MSG.len()) {
         let tag = format!("{event}:");
         let Some(line) = lines[at..].iter().find(|l| l.contains(&tag)) else {
-            return Err(format!("no {event} after simnic_data_ready; trace:\n{}", lines.join("\n")));
+            return Err(format!(
+                "no {event} after simnic_data_ready; trace:\n{}",
+                lines.join("\n")
+            ));
         };
-        ensure!(line.contains(&field), "{event} line lacks {field:?}: {line}\ntrace:\n{}", lines.join("\n"));
+        ensure!(
+            line.contains(&field),
+            "{event} line lacks {field:?}: {line}\ntrace:\n{}",
+            lines.join("\n")
+        );
     }
     // On the softirq's CPU the walk ends before the poll does.
     let pos = |tag: &str| lines.iter().position(|l| l.contains(tag));

@@ -50,7 +50,11 @@ pub fn pollout_means_max_datagram_fits() -> TestResult {
     send(fd, b"1", "a one-descriptor write with 32 free")?;
     okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
     let (r, rev) = poll_one(fd, libc::POLLOUT, (DELAY + WAIT).as_millis() as i32)?;
-    ensure!(r == 1 && rev & libc::POLLOUT != 0, "POLLOUT never came back: {r}, {}", poll_names(rev));
+    ensure!(
+        r == 1 && rev & libc::POLLOUT != 0,
+        "POLLOUT never came back: {r}, {}",
+        poll_names(rev)
+    );
     settle(&ep)?;
     expect_poll(fd, WRITABLE, "drained")
 }
@@ -62,14 +66,18 @@ pub fn pollout_means_max_datagram_fits() -> TestResult {
 /// timeout too, so only returning before it shows the wake-up).
 pub fn write_space_tx_done_without_rx() -> TestResult {
     const DELAY: Duration = Duration::from_millis(500);
-    const TIMEOUT: Duration = Duration::from_millis(DELAY.as_millis() as u64 + WAIT.as_millis() as u64);
+    const TIMEOUT: Duration =
+        Duration::from_millis(DELAY.as_millis() as u64 + WAIT.as_millis() as u64);
     let ep = open_dev_nonblocking()?;
     let _restore = NicRestore(&ep);
     let fd = ep.as_raw_fd();
     settle(&ep)?;
     let n0 = nic_stats(&ep)?;
     okay(ep.set_loopback(false), "SET_LOOPBACK(0)")?;
-    okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(500 ms)")?;
+    okay(
+        ep.set_tx_delay_ns(DELAY.as_nanos() as u64),
+        "SET_TX_DELAY(500 ms)",
+    )?;
     let t0 = Instant::now();
     let n = fill_tx(&ep, &[7u8; MAX_DATAGRAM], 64, "65535-byte frames")?;
     expect_errno(write(fd, &[7u8; MAX_DATAGRAM]), libc::ENOBUFS, "one more")?;
@@ -81,16 +89,30 @@ pub fn write_space_tx_done_without_rx() -> TestResult {
          {r} with {} only at its timeout",
         poll_names(rev)
     );
-    ensure!(r == 1 && rev & libc::POLLOUT != 0, "poll(POLLOUT): {r} with {}", poll_names(rev));
+    ensure!(
+        r == 1 && rev & libc::POLLOUT != 0,
+        "poll(POLLOUT): {r} with {}",
+        poll_names(rev)
+    );
     okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
     settle(&ep)?;
     let d = nic_delta(&n0, &nic_stats(&ep)?);
     expect_nic(
         &d,
-        &[("tx_packets", n.into()), ("tx_lost", n.into()), ("rx_packets", 0), ("rx_descs", 0), ("tx_busy", 2)],
+        &[
+            ("tx_packets", n.into()),
+            ("tx_lost", n.into()),
+            ("rx_packets", 0),
+            ("rx_descs", 0),
+            ("tx_busy", 2),
+        ],
         "loopback off",
     )?;
-    ensure!(d.irqs >= 1 && d.write_space >= 1, "no TX-done interrupt or write_space: {}", nic_summary(&d));
+    ensure!(
+        d.irqs >= 1 && d.write_space >= 1,
+        "no TX-done interrupt or write_space: {}",
+        nic_summary(&d)
+    );
     Ok(())
 }
 
@@ -102,16 +124,28 @@ pub fn write_space_tx_done_without_rx() -> TestResult {
 pub fn write_space_spares_idle_endpoints() -> TestResult {
     const IDLE: usize = 20;
     let busy = open_dev_nonblocking()?;
-    let idle: Vec<_> = (0..IDLE).map(|_| open_dev_nonblocking()).collect::<Result<_, _>>()?;
+    let idle: Vec<_> = (0..IDLE)
+        .map(|_| open_dev_nonblocking())
+        .collect::<Result<_, _>>()?;
     // SAFETY: epoll_create1 with a valid flag.
     let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     ensure!(epfd >= 0, "epoll_create1: {}", errname(errno()));
     // SAFETY: a fresh descriptor.
     let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
     for (i, ep) in idle.iter().enumerate() {
-        let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET) as u32, u64: i as u64 };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET) as u32,
+            u64: i as u64,
+        };
         // SAFETY: a valid event.
-        let r = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, ep.as_raw_fd(), &mut ev) };
+        let r = unsafe {
+            libc::epoll_ctl(
+                epfd.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                ep.as_raw_fd(),
+                &mut ev,
+            )
+        };
         ensure!(r == 0, "epoll_ctl: {}", errname(errno()));
     }
     let wait = |timeout: i32| -> Result<Vec<(u64, u32)>, String> {
@@ -119,7 +153,10 @@ pub fn write_space_spares_idle_endpoints() -> TestResult {
         // SAFETY: room for 64 events.
         let n = unsafe { libc::epoll_wait(epfd.as_raw_fd(), out.as_mut_ptr(), 64, timeout) };
         ensure!(n >= 0, "epoll_wait: {}", errname(errno()));
-        Ok(out[..n as usize].iter().map(|e| (e.u64, e.events)).collect())
+        Ok(out[..n as usize]
+            .iter()
+            .map(|e| (e.u64, e.events))
+            .collect())
     };
     let first = wait(0)?;
     ensure!(
@@ -136,13 +173,20 @@ pub fn write_space_spares_idle_endpoints() -> TestResult {
     }
     settle(&busy)?;
     let d = nic_delta(&n0, &nic_stats(&busy)?);
-    ensure!(d.tx_packets == 100 && d.polls >= 1, "the busy endpoint's traffic: {}", nic_summary(&d));
+    ensure!(
+        d.tx_packets == 100 && d.polls >= 1,
+        "the busy endpoint's traffic: {}",
+        nic_summary(&d)
+    );
     // Must be empty. A wrong wake-up would have put an item on the ready
     // list during the poll that reclaimed the busy endpoint's descriptors,
     // which settle() waited for, and an edge-triggered item stays there
     // until harvested: the window only adds slack, the list is the proof.
     let later = wait(QUIET.as_millis() as i32)?;
-    ensure!(later.is_empty(), "idle endpoints got events from another endpoint's traffic: {later:?}");
+    ensure!(
+        later.is_empty(),
+        "idle endpoints got events from another endpoint's traffic: {later:?}"
+    );
     Ok(())
 }
 
@@ -162,7 +206,10 @@ pub fn write_space_wakes_blocked_poller() -> TestResult {
     okay(ep.set_loopback(false), "SET_LOOPBACK(0)")?;
     for _ in 0..FILL_TRIES {
         let before = settle(&ep)?;
-        okay(ep.set_tx_delay_ns(DELAY.as_nanos() as u64), "SET_TX_DELAY(1 s)")?;
+        okay(
+            ep.set_tx_delay_ns(DELAY.as_nanos() as u64),
+            "SET_TX_DELAY(1 s)",
+        )?;
         let t0 = Instant::now();
         fill_tx(&ep, &[1u8; MAX_DATAGRAM], 64, "fill")?;
         let pipe = Pipe::new()?;
@@ -172,12 +219,20 @@ pub fn write_space_wakes_blocked_poller() -> TestResult {
             if !Report::ready(0).send(report) {
                 return 2;
             }
-            let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             let n = unsafe { libc::poll(&mut pfd, 1, CHILD_BLOCK_MS) };
             let big = [2u8; MAX_DATAGRAM];
             let w = write(fd, &big);
-            let r = if n == 1 && pfd.revents & libc::POLLOUT != 0 { w } else { Err(-1) };
+            let r = if n == 1 && pfd.revents & libc::POLLOUT != 0 {
+                w
+            } else {
+                Err(-1)
+            };
             i32::from(!Report::done(0, r, start, &[]).send(report))
         })?;
         drop(pipe.w);
@@ -198,8 +253,16 @@ pub fn write_space_wakes_blocked_poller() -> TestResult {
         }
         asleep?;
         okay(ep.set_tx_delay_ns(0), "SET_TX_DELAY(0)")?;
-        let done = reports.expect(Kind::Done, DELAY + WAIT, "the poll for POLLOUT and the write after it")?;
-        ensure!(done.ret == MAX_DATAGRAM as i64, "after POLLOUT the 65535-byte write {}", done.outcome());
+        let done = reports.expect(
+            Kind::Done,
+            DELAY + WAIT,
+            "the poll for POLLOUT and the write after it",
+        )?;
+        ensure!(
+            done.ret == MAX_DATAGRAM as i64,
+            "after POLLOUT the 65535-byte write {}",
+            done.outcome()
+        );
         return child.expect_exit0(WAIT, "writer");
     }
     Err(format!(
