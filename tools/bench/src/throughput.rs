@@ -411,6 +411,22 @@ pub struct GenParams {
     pub payload: u32,
 }
 
+impl GenParams {
+    /// Flow 0 of the generator at these parameters into `dst_port`, until
+    /// stopped (`count` 0).
+    fn flow(&self, dst_port: u32) -> GenFlow {
+        GenFlow {
+            flow: 0,
+            dst_port,
+            payload_len: self.payload,
+            rate_pps: self.rate_pps,
+            burst: self.burst,
+            reserved: 0,
+            count: 0,
+        }
+    }
+}
+
 /// (a) The NIC's built-in generator into one endpoint, drained by `read()`.
 pub fn generator(
     g: &GenParams,
@@ -425,16 +441,7 @@ pub fn generator(
     let sh = Arc::new(Shared::default());
     let r = Arc::clone(&rx);
     let reader = spawn_reader(pin, &sh, progress, g.payload as usize, move |b| r.recv(b))?;
-    let flow = GenFlow {
-        flow: 0,
-        dst_port: port,
-        payload_len: g.payload,
-        rate_pps: g.rate_pps,
-        burst: g.burst,
-        reserved: 0,
-        count: 0,
-    };
-    rx.gen_start(&flow)?;
+    rx.gen_start(&g.flow(port))?;
     let w = window(&sh, Some(&rx), false, warmup, secs);
     rx.gen_stop(GEN_STOP_ALL)?;
     let (a, b) = w?;
@@ -880,16 +887,7 @@ pub fn generator_via(
     let reader = spawn_reader(pin, &sh, progress, len, move |_| {
         receiver.recv_with(look_at)
     })?;
-    let flow = GenFlow {
-        flow: 0,
-        dst_port: port,
-        payload_len: g.payload,
-        rate_pps: g.rate_pps,
-        burst: g.burst,
-        reserved: 0,
-        count: 0,
-    };
-    rx.gen_start(&flow)?;
+    rx.gen_start(&g.flow(port))?;
     let w = window_ep(&sh, Some(&rx), Some(&rx), false, warmup, secs);
     rx.gen_stop(GEN_STOP_ALL)?;
     let (a, b) = w?;
