@@ -17,3 +17,13 @@ rustc_k() { "$KRUSTC" "$@"; }
 kmake_args() {
     echo LLVM=1 RUSTC=$KRUSTC RUSTDOC=$KRUSTDOC BINDGEN=$BINDGEN HOSTRUSTC=$KRUSTC
 }
+
+# Kernel reports in a guest log: any line matching SIMNIC_SPLAT_RE means the
+# kernel complained (tools/test's splat scan, tools/bench/run,
+# tools/vm/tracepoint-race); the debug options' boot banners
+# ("KernelAddressSanitizer initialized", lockdep's "Lock dependency
+# validator: Copyright ...") match SIMNIC_SPLAT_BANNER_RE and are not reports.
+SIMNIC_SPLAT_RE='BUG:|WARNING:|Oops|Kernel panic|general protection fault|Call Trace:|INFO: task|INFO: trying to register|DEBUG_LOCKS_WARN_ON|list_add corruption|list_del corruption|UBSAN|unreferenced object|KASAN:'
+SIMNIC_SPLAT_BANNER_RE='KernelAddressSanitizer initialized|Lock dependency validator|lockdep: Copyright|MAX_LOCKDEP_'
+# kernel_reports LOG: LOG's report lines; exit status 1 when there are none.
+kernel_reports() { grep -E "$SIMNIC_SPLAT_RE" "$1" 2>/dev/null | grep -vE "$SIMNIC_SPLAT_BANNER_RE"; }
