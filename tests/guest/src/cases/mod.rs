@@ -207,7 +207,7 @@ pub const TESTS: &[Test] = tests![
     mmap::mmap_ring_memory_bounded,
     mmap::mmap_ring_truncates_to_slot,
     mmap::mmap_setup_purges_queue,
-    mmap::mmap_ring_hostile_scribbler @ 90,
+    mmap::mmap_ring_hostile_scribbler @ 180,
     mmap::mmap_setup_ends_blocked_read,
     mmap::mmap_failed_read_racing_setup @ 60,
     mmap::mmap_setup_twice_at_once @ 60,
